@@ -1,0 +1,313 @@
+"""The run table and history schema that every stage shares (the typed hand-off).
+
+Sources (W&B API, offline runs, snapshot) turn whatever they read into :class:`RunRecord`
+objects; :func:`run_row` turns one record into one row of the run table whose columns are
+:data:`RUN_COLUMNS`. Analysis and the site only ever see these tables, never a W&B object.
+This module imports nothing of the project.
+
+Normalisation follows the data contract (shared/reference/data-contract.md): missing config
+keys take the contract's defaults, numbers that arrive as strings become NaN (``"NaN"`` and
+``"inf"`` strings become the float they spell), old unprefixed metric names are read after
+the ``quantization/`` ones, and ``crashed``/``failed`` are both counted as failed runs while
+the original W&B state is kept in ``state``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+#: W&B states, as W&B reports them.
+STATES = ("finished", "crashed", "failed", "killed", "running")
+#: States the loader returns by default (the plan's "finished and crashed", see contract).
+DEFAULT_STATES = ("finished", "crashed", "failed")
+#: status = the state as the site groups it: crashed and failed are both "failed".
+STATUS_OF_STATE = {
+    "finished": "finished",
+    "crashed": "failed",
+    "failed": "failed",
+    "killed": "killed",
+    "running": "running",
+}
+
+#: Metric keys with the old unprefixed names read after the prefixed one.
+METRIC_ALIASES: dict[str, tuple[str, ...]] = {
+    "quantization/bit_stall_rate": ("quantization/bit_stall_rate", "bit_stall_rate"),
+    "quantization/overflow_rate": ("quantization/overflow_rate", "overflow_rate"),
+    "quantization/underflow_rate": ("quantization/underflow_rate", "underflow_rate"),
+}
+
+#: The history keys the site needs (per-layer ``stall/``, ``flips/`` keys come on top).
+SITE_HISTORY_KEYS: tuple[str, ...] = (
+    "loss",
+    "val_loss",
+    "grad_norm",
+    "learning_rate",
+    "quantization/bit_stall_rate",
+    "quantization/overflow_rate",
+    "quantization/underflow_rate",
+    "bit_stall_rate",
+    "overflow_rate",
+    "underflow_rate",
+)
+#: Per-layer key prefixes the site reads from the history.
+LAYER_PREFIXES: tuple[str, ...] = ("stall/", "flips/")
+
+#: Config keys copied into columns, with the contract's default when missing.
+CONFIG_COLUMNS: dict[str, Any] = {
+    "learning_rate": math.nan,
+    "batch_size": math.nan,
+    "max_steps": math.nan,
+    "warmup_steps": math.nan,
+    "grad_clip": math.nan,
+    "n_layer": math.nan,
+    "n_head": math.nan,
+    "n_embd": math.nan,
+    "block_size": math.nan,
+    "vocab_size": math.nan,
+    "manifold_mantissa_bits": 2,
+    "bit_stall_threshold": 0.5,
+    "overflow_threshold": 0.01,
+    "nan_patience": 10,
+}
+
+#: Columns of the run table, in order, with their pandas dtype. The first nine are the
+#: original plan's ``get_format_comparison_runs`` columns.
+RUN_COLUMNS: dict[str, str] = {
+    "format": "string",
+    "run_id": "string",
+    "run_url": "string",
+    "state": "string",
+    "steps": "Int64",
+    "final_loss": "float64",
+    "best_loss": "float64",
+    "bit_stall_final": "float64",
+    "overflow_final": "float64",
+    "optimizer": "string",
+    "manifold_aware": "boolean",
+    "seed": "Int64",
+    "status": "string",
+    "name": "string",
+    "use_fp8": "boolean",
+    "final_val_loss": "float64",
+    "underflow_final": "float64",
+    "grad_norm_final": "float64",
+    "runtime_s": "float64",
+    **{k: "float64" for k in CONFIG_COLUMNS},
+    "entity": "string",
+    "project": "string",
+    "group": "string",
+    "tags": "string",  # JSON list
+    "created_at": "string",  # ISO 8601, UTC
+    "updated_at": "string",  # ISO 8601, UTC; heartbeat for the API
+    "config_json": "string",  # the whole config, canonical JSON (NaN/Inf as strings)
+    "summary_json": "string",  # the whole summary, canonical JSON
+}
+
+
+@dataclass
+class RunRecord:
+    """One run as any source hands it over: plain Python values and one history frame.
+
+    ``meta`` holds ``run_id`` (required), ``name``, ``state``, ``url``, ``entity``,
+    ``project``, ``group``, ``tags`` (list), ``created_at``, ``updated_at``.
+    ``history`` has an int ``_step`` column and one float64 column per metric key.
+    """
+
+    meta: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"_step": []}))
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta["run_id"])
+
+
+def to_float(value: Any) -> float:
+    """A number from whatever a run logged; NaN for anything that is not one."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return math.nan
+    return math.nan
+
+
+def to_bool(value: Any, default: bool = False) -> bool:
+    """A flag from a config value: real bools, 0/1, and the strings true/false."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+        return value != 0
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no"):
+        return False
+    return default
+
+
+def config_value(config: Mapping[str, Any], key: str) -> Any:
+    """A config value, unwrapping W&B's ``{"value": v, "desc": ...}`` form."""
+    value = config.get(key)
+    if isinstance(value, Mapping) and "value" in value:
+        return value["value"]
+    return value
+
+
+def normalize_format(config: Mapping[str, Any]) -> str:
+    """The format label of a run: ``E5M2`` style, or ``BF16`` etc. for baselines."""
+    use_fp8 = to_bool(config_value(config, "use_fp8"), default=False)
+    raw = config_value(config, "fp8_format")
+    label = str(raw).strip().upper().removeprefix("FP8_") if raw not in (None, "") else ""
+    if not use_fp8 and "fp8_format" in config and "use_fp8" not in config and label:
+        use_fp8 = label[:1] == "E"  # old runs: a format named but no flag
+    if not use_fp8:
+        return label if label and not label.startswith("E") else "BF16"
+    return label or "unknown"
+
+
+def optimizer_label(config: Mapping[str, Any]) -> str:
+    return "ManifoldAdamW" if to_bool(config_value(config, "use_manifold_aware")) else "AdamW"
+
+
+def summary_metric(summary: Mapping[str, Any], key: str) -> float:
+    """A summary value as float, reading old unprefixed names after the prefixed one."""
+    for name in METRIC_ALIASES.get(key, (key,)):
+        if name in summary and summary[name] is not None:
+            return to_float(summary[name])
+    return math.nan
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # 'nan', 'inf', '-inf'
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return _json_safe(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON: sorted keys, NaN/Inf spelled as strings, no trailing spaces."""
+    return json.dumps(_json_safe(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _history_best_loss(history: pd.DataFrame) -> float:
+    if "loss" not in history:
+        return math.nan
+    finite = pd.to_numeric(history["loss"], errors="coerce")
+    finite = finite[np.isfinite(finite)]
+    return float(finite.min()) if len(finite) else math.nan
+
+
+def _steps(summary: Mapping[str, Any], history: pd.DataFrame) -> float:
+    step = to_float(summary.get("_step"))
+    if math.isnan(step) and "_step" in history and len(history):
+        step = float(history["_step"].max())
+    return step
+
+
+def run_row(record: RunRecord) -> dict[str, Any]:
+    """One row of the run table (keys = RUN_COLUMNS) from one record."""
+    meta, config, summary = record.meta, record.config, record.summary
+    state = str(meta.get("state") or "running")
+    best = summary_metric(summary, "best_loss")
+    if math.isnan(best):
+        best = _history_best_loss(record.history)
+    row: dict[str, Any] = {
+        "format": normalize_format(config),
+        "run_id": record.run_id,
+        "run_url": meta.get("url") or "",
+        "state": state,
+        "steps": _steps(summary, record.history),
+        "final_loss": summary_metric(summary, "loss"),
+        "best_loss": best,
+        "bit_stall_final": summary_metric(summary, "quantization/bit_stall_rate"),
+        "overflow_final": summary_metric(summary, "quantization/overflow_rate"),
+        "optimizer": optimizer_label(config),
+        "manifold_aware": to_bool(config_value(config, "use_manifold_aware")),
+        "seed": to_float(config_value(config, "seed")) if "seed" in config else 42.0,
+        "status": STATUS_OF_STATE.get(state, state),
+        "name": str(meta.get("name") or record.run_id),
+        "use_fp8": to_bool(config_value(config, "use_fp8")),
+        "final_val_loss": summary_metric(summary, "val_loss"),
+        "underflow_final": summary_metric(summary, "quantization/underflow_rate"),
+        "grad_norm_final": summary_metric(summary, "grad_norm"),
+        "runtime_s": summary_metric(summary, "_runtime"),
+        "entity": meta.get("entity") or "",
+        "project": meta.get("project") or "",
+        "group": meta.get("group") or "",
+        "tags": canonical_json(list(meta.get("tags") or [])),
+        "created_at": meta.get("created_at") or "",
+        "updated_at": meta.get("updated_at") or "",
+        "config_json": canonical_json(config),
+        "summary_json": canonical_json(summary),
+    }
+    for key, default in CONFIG_COLUMNS.items():
+        row[key] = to_float(config_value(config, key)) if key in config else float(default)
+    return row
+
+
+def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The run table with RUN_COLUMNS in order and their dtypes; sorted by run_id."""
+    df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    for col, dtype in RUN_COLUMNS.items():
+        if dtype == "Int64":
+            vals = pd.to_numeric(df[col], errors="coerce")
+            vals = vals.where(np.isfinite(vals) & (vals == np.floor(vals)))
+            df[col] = vals.astype("Int64")
+        else:
+            df[col] = df[col].astype(dtype)
+    return df.sort_values("run_id", kind="stable").reset_index(drop=True)
+
+
+def tidy_history(history: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
+    """A history frame with int64 ``_step`` first and float64 metric columns, by step.
+
+    Strings and other non-numbers become NaN; rows without a step are dropped; when a step
+    was logged more than once, the last row wins (that is what W&B keeps).
+    """
+    df = pd.DataFrame(history)
+    if "_step" not in df:
+        df["_step"] = np.arange(len(df))
+    step = pd.to_numeric(df["_step"], errors="coerce")
+    df = df.loc[step.notna()].copy()
+    df["_step"] = step[step.notna()].astype("int64")
+    metrics = sorted(c for c in df.columns if c != "_step" and not str(c).startswith("_"))
+    out = pd.DataFrame({"_step": df["_step"].to_numpy()})
+    for col in metrics:
+        values = df[col]
+        if values.dtype == object:
+            values = values.map(to_float)
+        out[col] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    out = out.drop_duplicates("_step", keep="last").sort_values("_step", kind="stable")
+    return out.reset_index(drop=True)
+
+
+def layer_type(param_name: str) -> str:
+    """attention / mlp / embedding / classifier / other, by nanoGPT parameter names."""
+    name = param_name.lower()
+    if "lm_head" in name:
+        return "classifier"
+    if "wte" in name or "wpe" in name:
+        return "embedding"
+    if "attn" in name:
+        return "attention"
+    if "mlp" in name or "c_fc" in name:
+        return "mlp"
+    return "other"

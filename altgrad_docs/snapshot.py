@@ -1,0 +1,245 @@
+"""The frozen on-disk form of a set of runs: written atomically, read lazily, hashed.
+
+Layout of a snapshot folder::
+
+    manifest.json                  source, filters, fetched_at, versions, per-run entries, sha256
+    runs.parquet                   the run table (columns = runs.RUN_COLUMNS)
+    history/<run_id>.parquet       one wide history table per run (_step + float64 metrics)
+    failure_reports/<run_id>/*.md  local failure reports of that run, copied verbatim
+
+Same records in -> byte-identical folder out: Parquet is written with fixed settings, JSON
+with sorted keys, and no wall-clock time is stored unless the caller passes one
+(``fetched_at``; ``SOURCE_DATE_EPOCH`` overrides it). Reads are lazy: the run table is small,
+histories are read one run and only the asked columns at a time, so a snapshot of 1,000 runs
+x 10,000 steps never has to fit in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .runs import RunRecord, run_row, runs_frame, tidy_history
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+RUNS_FILE = "runs.parquet"
+HISTORY_DIR = "history"
+REPORTS_DIR = "failure_reports"
+
+
+class SnapshotError(RuntimeError):
+    """A snapshot folder is missing, incomplete or of an unknown version."""
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over every file but the manifest: relative path and bytes, in sorted order."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        rel = path.relative_to(folder).as_posix()
+        h.update(rel.encode() + b"\0" + _sha256_file(path).encode() + b"\n")
+    return h.hexdigest()
+
+
+def _fetched_at(explicit: str | None) -> str | None:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).isoformat()
+    return explicit
+
+
+def safe_run_id(run_id: str) -> str:
+    """A run id as it may be used in a file or URL path; rejects anything else loudly."""
+    if not run_id or any(c in run_id for c in "/\\\0") or run_id in (".", ".."):
+        raise SnapshotError(f"run id {run_id!r} cannot be used as a file name")
+    return run_id
+
+
+def write_snapshot(
+    records: Iterable[RunRecord],
+    out: str | os.PathLike,
+    source: dict[str, Any],
+    fetched_at: str | None = None,
+    failure_reports: dict[str, list[Path]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write records as a snapshot at ``out``, replacing any previous one only at the end.
+
+    Everything is written to a temporary sibling folder first and swapped in by rename, so a
+    write that dies midway leaves the previous snapshot untouched. ``source`` describes where
+    the runs came from (kind, project, filters, ...) and goes into the manifest as given.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        manifest_runs = _write_contents(tmp, records, failure_reports or {})
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "source": source,
+            "fetched_at": _fetched_at(fetched_at),
+            "versions": _versions(),
+            "n_runs": len(manifest_runs),
+            "runs": manifest_runs,
+            **(extra or {}),
+            "sha256": content_hash(tmp),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_contents(
+    folder: Path, records: Iterable[RunRecord], reports: dict[str, list[Path]]
+) -> dict[str, Any]:
+    (folder / HISTORY_DIR).mkdir()
+    rows, entries = [], {}
+    for record in records:
+        run_id = safe_run_id(record.run_id)
+        if run_id in entries:
+            raise SnapshotError(f"run {run_id} appears twice in the source")
+        history = tidy_history(record.history)
+        hist_path = folder / HISTORY_DIR / f"{run_id}.parquet"
+        _write_parquet(history, hist_path)
+        rows.append(run_row(record))
+        entries[run_id] = {
+            "updated_at": record.meta.get("updated_at") or "",
+            "history_rows": len(history),
+            "history_sha256": _sha256_file(hist_path),
+        }
+        for report in sorted(reports.get(run_id, [])):
+            dest = folder / REPORTS_DIR / run_id / Path(report).name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(report, dest)
+    _write_parquet(runs_frame(rows), folder / RUNS_FILE)
+    return dict(sorted(entries.items()))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in ("altgrad-docs", "wandb"):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            found[dist] = "not installed"
+    return found
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class Snapshot:
+    """A snapshot folder opened for reading. Nothing but the manifest is read up front."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest["sha256"]
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return list(self.manifest["runs"])
+
+    def runs(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The run table (all RUN_COLUMNS, or the ones asked for)."""
+        return pq.read_table(self.path / RUNS_FILE, columns=columns).to_pandas()
+
+    def history_keys(self, run_id: str) -> list[str]:
+        schema = pq.read_schema(self._history_path(run_id))
+        return [n for n in schema.names if n != "_step"]
+
+    def history(self, run_id: str, keys: Iterable[str] | None = None) -> pd.DataFrame:
+        """Per-step metrics of one run: ``_step`` plus the asked keys (NaN where absent)."""
+        path = self._history_path(run_id)
+        if keys is None:
+            return pq.read_table(path).to_pandas()
+        keys = list(keys)
+        present = set(pq.read_schema(path).names)
+        table = pq.read_table(path, columns=["_step"] + [k for k in keys if k in present])
+        df = table.to_pandas()
+        for key in keys:
+            if key not in df:
+                df[key] = float("nan")
+        return df[["_step"] + keys]
+
+    def iter_histories(
+        self, keys: Iterable[str] | None = None, run_ids: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(run_id, history) one run at a time, so memory holds one run's columns."""
+        keys = list(keys) if keys is not None else None
+        for run_id in run_ids if run_ids is not None else self.run_ids:
+            yield run_id, self.history(run_id, keys)
+
+    def failure_reports(self, run_id: str) -> list[Path]:
+        folder = self.path / REPORTS_DIR / safe_run_id(run_id)
+        return sorted(folder.glob("*.md")) if folder.is_dir() else []
+
+    def _history_path(self, run_id: str) -> Path:
+        if run_id not in self.manifest["runs"]:
+            raise KeyError(f"run {run_id!r} is not in the snapshot at {self.path}")
+        return self.path / HISTORY_DIR / f"{safe_run_id(run_id)}.parquet"
+
+
+def open_snapshot(path: str | os.PathLike) -> Snapshot:
+    """Open a snapshot folder; errors name the folder, the cause and the fix."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise SnapshotError(
+            f"no snapshot at {path}: {MANIFEST} is missing. "
+            "--> Make one with: altgrad-docs fetch --offline-dir wandb --out " + str(path)
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"snapshot manifest {manifest_path} is unreadable: {exc}") from exc
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SnapshotError(
+            f"snapshot at {path} has schema version {version}, this altgrad-docs reads "
+            f"{SCHEMA_VERSION}. --> Re-fetch it with this version of altgrad-docs."
+        )
+    return Snapshot(path=path, manifest=manifest)
