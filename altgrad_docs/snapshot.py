@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -65,11 +65,11 @@ def content_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
-def _fetched_at(explicit: str | None) -> str | None:
+def _fetched_at(explicit: str | Callable[[], str | None] | None) -> str | None:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
         return datetime.fromtimestamp(int(epoch), tz=timezone.utc).isoformat()
-    return explicit
+    return explicit() if callable(explicit) else explicit
 
 
 def safe_run_id(run_id: str) -> str:
@@ -83,21 +83,26 @@ def write_snapshot(
     records: Iterable[RunRecord],
     out: str | os.PathLike,
     source: dict[str, Any],
-    fetched_at: str | None = None,
+    fetched_at: str | Callable[[], str | None] | None = None,
     failure_reports: dict[str, list[Path]] | None = None,
     extra: dict[str, Any] | None = None,
+    reuse_history: dict[str, Path] | None = None,
 ) -> Path:
     """Write records as a snapshot at ``out``, replacing any previous one only at the end.
 
     Everything is written to a temporary sibling folder first and swapped in by rename, so a
     write that dies midway leaves the previous snapshot untouched. ``source`` describes where
     the runs came from (kind, project, filters, ...) and goes into the manifest as given.
+    ``fetched_at`` may be a callable, asked after every record was written (so it can be
+    the newest run time). ``reuse_history`` maps run ids to history files of an earlier
+    snapshot that are copied verbatim instead of re-written; such a record's ``history``
+    then needs only the columns the run table reads (``_step`` and ``loss``).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        manifest_runs = _write_contents(tmp, records, failure_reports or {})
+        manifest_runs = _write_contents(tmp, records, failure_reports or {}, reuse_history or {})
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "source": source,
@@ -117,7 +122,8 @@ def write_snapshot(
 
 
 def _write_contents(
-    folder: Path, records: Iterable[RunRecord], reports: dict[str, list[Path]]
+    folder: Path, records: Iterable[RunRecord], reports: dict[str, list[Path]],
+    reuse: dict[str, Path],
 ) -> dict[str, Any]:
     (folder / HISTORY_DIR).mkdir()
     rows, entries = [], {}
@@ -125,13 +131,18 @@ def _write_contents(
         run_id = safe_run_id(record.run_id)
         if run_id in entries:
             raise SnapshotError(f"run {run_id} appears twice in the source")
-        history = tidy_history(record.history)
         hist_path = folder / HISTORY_DIR / f"{run_id}.parquet"
-        _write_parquet(history, hist_path)
+        if run_id in reuse:
+            shutil.copyfile(reuse[run_id], hist_path)
+            n_rows = pq.read_metadata(hist_path).num_rows
+        else:
+            history = tidy_history(record.history)
+            _write_parquet(history, hist_path)
+            n_rows = len(history)
         rows.append(run_row(record))
         entries[run_id] = {
             "updated_at": record.meta.get("updated_at") or "",
-            "history_rows": len(history),
+            "history_rows": n_rows,
             "history_sha256": _sha256_file(hist_path),
         }
         for report in sorted(reports.get(run_id, [])):

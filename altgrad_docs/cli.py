@@ -1,0 +1,108 @@
+"""The ``altgrad-docs`` command: fetch | snapshot info | bench.
+
+    altgrad-docs fetch --project ENTITY/PROJECT --out DIR [--states ...] [--per-page N] [--workers N]
+    altgrad-docs fetch --offline-dir wandb [--checkpoints checkpoints] --out DIR
+    altgrad-docs snapshot info DIR
+    altgrad-docs bench ...            (the demo experiment; arguments go to altgrad_docs.bench.cli)
+
+Errors print one line on stderr (what failed, and what to do) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from importlib import import_module
+from typing import Sequence
+
+from .runs import DEFAULT_STATES, STATES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="altgrad-docs", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fetch = sub.add_parser("fetch", help="fetch runs into a snapshot folder")
+    where = fetch.add_mutually_exclusive_group(required=True)
+    where.add_argument("--project", metavar="ENTITY/PROJECT", help="a W&B project")
+    where.add_argument("--offline-dir", metavar="PATH", help="a wandb/ folder of offline runs")
+    fetch.add_argument("--checkpoints", metavar="DIR", help="checkpoints/ with failure_reports")
+    fetch.add_argument("--out", required=True, metavar="DIR", help="snapshot folder to write")
+    fetch.add_argument("--states", nargs="+", choices=STATES, default=list(DEFAULT_STATES),
+                       help="run states to fetch (default: finished crashed failed)")
+    fetch.add_argument("--per-page", type=int, default=200, help="runs per listing request")
+    fetch.add_argument("--workers", type=int, default=8, help="concurrent history downloads")
+    fetch.add_argument("--timeout", type=int, default=None, help="HTTP timeout in seconds")
+
+    snap = sub.add_parser("snapshot", help="inspect a snapshot folder")
+    snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)
+    info = snap_sub.add_parser("info", help="print what a snapshot holds")
+    info.add_argument("dir")
+
+    bench = sub.add_parser("bench", help="run the demo FP8 experiment (altgrad_docs.bench)",
+                           add_help=False)
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from . import fetch
+
+    if args.offline_dir:
+        result = fetch.fetch_offline(args.offline_dir, args.out, args.checkpoints)
+    else:
+        result = fetch.fetch_project(args.project, args.out, states=args.states,
+                                     per_page=args.per_page, workers=args.workers,
+                                     timeout=args.timeout, checkpoints=args.checkpoints)
+    print(f"wrote {result.snapshot.path}: {result.n_runs} runs ({result.fetched} fetched, "
+          f"{result.reused} reused unchanged) in {result.seconds:.1f} s; "
+          f"sha256 {result.snapshot.short_hash}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .snapshot import open_snapshot
+
+    snap = open_snapshot(args.dir)
+    m = snap.manifest
+    states = Counter(snap.runs(columns=["state"])["state"].tolist())
+    print(f"snapshot   {snap.path}")
+    print(f"source     {json.dumps(m.get('source'), sort_keys=True)}")
+    print(f"fetched_at {m.get('fetched_at')}")
+    print(f"runs       {m.get('n_runs')} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))})")
+    print(f"versions   {', '.join(f'{k} {v}' for k, v in sorted(m.get('versions', {}).items()))}")
+    print(f"sha256     {snap.sha256}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # everything after "bench" belongs to the bench, --help too
+        return int(import_module("altgrad_docs.bench.cli").main(argv[1:]) or 0)
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="altgrad-docs: %(levelname)s: %(message)s")
+    from .snapshot import SnapshotError
+    from .sources.offline import OfflineRunError
+
+    errors: tuple[type[BaseException], ...] = (SnapshotError, OfflineRunError)
+    if args.command == "fetch" and args.project:
+        from .sources.wandb_api import WandbSourceError
+
+        errors += (WandbSourceError,)
+    try:
+        if args.command == "fetch":
+            return _fetch(args)
+        return _info(args)
+    except errors as exc:
+        print(f"altgrad-docs: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("altgrad-docs: interrupted; the previous snapshot is unchanged.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Fetch runs into a snapshot: from offline run files or the W&B API, full or incremental.
+
+``fetch_offline`` reads ``wandb/offline-run-*`` folders; ``fetch_project`` lists a W&B
+project once, reuses from the previous snapshot at ``out`` every run whose heartbeat is
+unchanged (its history file is copied, not downloaded), and downloads the other histories
+with a bounded thread pool. Both end in :func:`altgrad_docs.snapshot.write_snapshot`, which
+swaps the new snapshot in only when it is complete. ``load_or_refresh`` is what the site
+calls: refresh if the snapshot came from the API, fall back to the snapshot with a reason
+when W&B cannot be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, TextIO
+
+from .runs import DEFAULT_STATES, RunRecord
+from .snapshot import HISTORY_DIR, Snapshot, SnapshotError, open_snapshot, write_snapshot
+from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
+
+LOG = logging.getLogger("mkdocs.plugins.altgrad")
+DEFAULT_WORKERS = 8
+
+
+@dataclass
+class FetchResult:
+    snapshot: Snapshot
+    fetched: int
+    reused: int
+    seconds: float
+
+    @property
+    def n_runs(self) -> int:
+        return self.fetched + self.reused
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only on a terminal (quiet otherwise)."""
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None,
+                 enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.label, self.total, self.done = label, total, 0
+        self.start = self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def update(self, n: int = 1) -> None:
+        with self._lock:
+            self.done += n
+            now = time.monotonic()
+            if self.enabled and (now - self._last >= 0.1 or self.done >= self.total):
+                self._last = now
+                self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        width = 24
+        filled = int(width * self.done / self.total) if self.total else width
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} "
+                          f"{now - self.start:5.1f}s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---- offline ------------------------------------------------------------------------------
+def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | Path | None = None,
+                  progress: bool | None = None) -> FetchResult:
+    """Snapshot every offline run under ``offline_dir`` (plus failure reports if given).
+
+    fetched_at is SOURCE_DATE_EPOCH or the newest run time, so the same input folder gives
+    a byte-identical snapshot.
+    """
+    started = time.monotonic()
+    files = offline_run_files(offline_dir)
+    run_ids = [p.stem.removeprefix("run-") for p in files]
+    reports = find_failure_reports(checkpoints, run_ids) if checkpoints else {}
+    newest: list[str] = []
+    bar = Progress("reading offline runs", len(files), enabled=progress)
+
+    def records() -> Iterator[RunRecord]:
+        for path in files:
+            record = read_offline_run(path)
+            newest.append(record.meta.get("updated_at") or "")
+            bar.update()
+            yield record
+
+    source = {"kind": "offline", "path": Path(offline_dir).name,
+              "checkpoints": Path(checkpoints).name if checkpoints else None}
+    try:
+        path = write_snapshot(records(), out, source=source, failure_reports=reports,
+                              fetched_at=lambda: _iso_or_none(max(newest, default="")))
+    finally:
+        bar.close()
+    return FetchResult(open_snapshot(path), len(files), 0, time.monotonic() - started)
+
+
+def _iso_or_none(stamp: str) -> str | None:
+    if not stamp:
+        return None
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return when.astimezone(timezone.utc).isoformat()
+
+
+# ---- W&B API ------------------------------------------------------------------------------
+def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFAULT_STATES,
+                  per_page: int = 200, workers: int = DEFAULT_WORKERS, timeout: int | None = None,
+                  checkpoints: str | Path | None = None, progress: bool | None = None) -> FetchResult:
+    """Fetch ``ENTITY/PROJECT`` into a snapshot at ``out``, reusing unchanged runs."""
+    from .sources import wandb_api as wa
+
+    started = time.monotonic()
+    states = list(states)
+    api = wa.connect(timeout or wa.DEFAULT_TIMEOUT)
+    listed = wa.list_runs(api, project, states, per_page)
+    source = {"kind": "wandb_api", "project": project, "base_url": wa.base_url(),
+              "filters": {"state": {"$in": states}}}
+    previous = _previous(out, source)
+    reuse = {r.record.run_id: p for r in listed if (p := _reusable(previous, r.record))}
+    fresh = [r for r in listed if r.record.run_id not in reuse]
+    for r in listed:
+        if r.record.run_id in reuse:
+            r.record.history = previous.history(r.record.run_id, keys=["loss"])
+    reports = find_failure_reports(checkpoints, [r.record.run_id for r in listed]) if checkpoints else {}
+    bar = Progress("fetching histories", len(fresh), enabled=progress)
+    try:
+        records = _with_histories(listed, reuse, wa.fetch_history, workers, bar)
+        path = write_snapshot(records, out, source=source, failure_reports=reports,
+                              fetched_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+                              reuse_history=reuse)
+    finally:
+        bar.close()
+    return FetchResult(open_snapshot(path), len(fresh), len(reuse), time.monotonic() - started)
+
+
+def _previous(out: str | Path, source: dict[str, Any]) -> Snapshot | None:
+    """The snapshot at ``out`` if it came from the same project, server and filters."""
+    try:
+        snap = open_snapshot(out)
+    except SnapshotError:
+        return None
+    return snap if snap.manifest.get("source") == source else None
+
+
+def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:
+    if previous is None:
+        return None
+    entry = previous.manifest["runs"].get(record.run_id)
+    stamp = record.meta.get("updated_at") or ""
+    path = previous.path / HISTORY_DIR / f"{record.run_id}.parquet"
+    if entry and stamp and entry.get("updated_at") == stamp and path.is_file():
+        return path
+    return None
+
+
+def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,
+                    bar: Progress) -> Iterator[RunRecord]:
+    """Records in listing order; histories downloaded ahead by at most 2 x workers runs."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="history") as pool:
+        pending: deque[tuple[Any, Future | None]] = deque()
+        queue = iter(listed)
+        try:
+            while True:
+                while len(pending) < 2 * max(1, workers):
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    needed = item.record.run_id not in reuse
+                    pending.append((item, pool.submit(fetch, item) if needed else None))
+                if not pending:
+                    return
+                item, future = pending.popleft()
+                if future is not None:
+                    item.record.history = future.result()
+                    bar.update()
+                yield item.record
+        finally:
+            for _, future in pending:
+                if future is not None:
+                    future.cancel()
+
+
+# ---- what the site calls ------------------------------------------------------------------
+def load_or_refresh(snapshot_dir: str | Path, project: str | None = None,
+                    **fetch_options: Any) -> tuple[Snapshot, str | None]:
+    """The snapshot at ``snapshot_dir``, refreshed from W&B when it came from W&B.
+
+    ``project`` (``ENTITY/PROJECT``) defaults to the project the snapshot was fetched from;
+    an offline or bundled snapshot with no project is returned as it is. Unchanged runs are
+    never downloaded again. When W&B cannot be reached (no key, bad key, server down) and a
+    snapshot exists, it is returned with the reason as the second value (stale); with no
+    snapshot to fall back on, the error is raised.
+    """
+    from .sources.wandb_api import WandbSourceError
+
+    try:
+        current = open_snapshot(snapshot_dir)
+    except SnapshotError:
+        current = None
+    source = current.manifest.get("source", {}) if current else {}
+    if project is None and source.get("kind") == "wandb_api":
+        project = source.get("project")
+    if project is None:
+        if current is None:
+            open_snapshot(snapshot_dir)  # raises the helpful "no snapshot" error
+        return current, None
+    try:
+        return fetch_project(project, snapshot_dir, **fetch_options).snapshot, None
+    except WandbSourceError as exc:
+        if current is None:
+            raise
+        LOG.warning("using the existing snapshot %s: %s", snapshot_dir, exc)
+        return current, str(exc)
