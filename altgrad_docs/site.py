@@ -1,0 +1,172 @@
+"""The site pipeline: load snapshot -> analyse -> figures and tables -> templates -> pages.
+
+:func:`build` is the only place that knows the order of the stages; ``docs/gen_pages.py``
+(the mkdocs-gen-files script) calls it on every build. Where the data come from is set in
+one place, ``extra.altgrad`` of ``mkdocs.yml`` (``snapshot``, ``wandb_project``), which
+reads the environment variables ``ALTGRAD_SNAPSHOT`` / ``ALTGRAD_WANDB_PROJECT`` first.
+
+Caching, so that ``mkdocs serve`` reloads stay fast and never refetch:
+
+* a W&B project is fetched at most once per process (the data layer's snapshot cache);
+* analysis results and page artifacts are kept in memory by snapshot sha256;
+* figures are kept on disk (``.cache/altgrad/`` or ``ALTGRAD_CACHE_DIR``) by snapshot and
+  drawing-code hash, so a warm ``mkdocs build`` draws nothing;
+* templates are re-rendered on every build (edits to ``templates/`` show at once).
+
+Everything is logged through ``mkdocs.plugins.altgrad``: a warning there (e.g. stale data
+because W&B was unreachable) makes ``mkdocs build --strict`` fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from . import site_analysis, site_pages
+from .site_artifacts import PageArtifacts, table_files
+from .site_render import make_environment, render
+from .snapshot import Snapshot, open_snapshot
+
+log = logging.getLogger("mkdocs.plugins.altgrad")
+
+OpenFile = Callable[..., IO]
+MARKER = re.compile(r"<!--\s*altgrad:([a-z_]+)\s*-->")
+
+_FETCHED: dict[tuple[str, str], tuple[Snapshot, str | None]] = {}
+_PAGES: dict[str, tuple[dict[str, Any], list[site_pages.SitePage]]] = {}
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the site's data come from, resolved against the folder of mkdocs.yml."""
+
+    snapshot: Path
+    wandb_project: str | None
+    root: Path
+
+    @classmethod
+    def from_config(cls, config: Any) -> DataSource:
+        root = Path(config.config_file_path).resolve().parent
+        opts = dict((config.extra or {}).get("altgrad") or {})
+        snapshot = os.environ.get("ALTGRAD_SNAPSHOT") or opts.get("snapshot") or "data/bundled"
+        project = os.environ.get("ALTGRAD_WANDB_PROJECT") or opts.get("wandb_project") or None
+        return cls(root / snapshot, project, root)
+
+
+def build(config: Any, open_file: OpenFile) -> None:
+    """Generate every page of the site into the MkDocs build (called by gen-files)."""
+    source = DataSource.from_config(config)
+    snapshot, stale = load_snapshot(source)
+    reproducible_dates(snapshot)
+    context, pages = pages_for(snapshot, cache_root(source))
+    context = {**context, "stale": stale}
+    config.extra["altgrad_stamp"] = stamp(snapshot, stale)
+    env = make_environment(source.root / "templates")
+    write_pages(env, pages, context, open_file)
+    fill_markers(env, Path(config.docs_dir), context, open_file)
+    log.info("altgrad: %d pages from snapshot %s", len(pages), snapshot.short_hash)
+
+
+def load_snapshot(source: DataSource) -> tuple[Snapshot, str | None]:
+    """The snapshot to build from, and why it is stale (None when it is not)."""
+    if not source.wandb_project:
+        return open_snapshot(source.snapshot), None
+    key = (source.wandb_project, str(source.snapshot))
+    if key not in _FETCHED:  # serve reloads never refetch
+        from .fetch import load_or_refresh
+
+        _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project)
+    snapshot, stale = _FETCHED[key]
+    if stale:
+        log.warning(
+            "altgrad: building from the last snapshot %s because W&B project %s could not be "
+            "read: %s --> Do: check network access and WANDB_API_KEY, then rebuild.",
+            snapshot.short_hash, source.wandb_project, stale,
+        )
+    return snapshot, stale
+
+
+def reproducible_dates(snapshot: Snapshot) -> None:
+    """Pin MkDocs' build date (sitemap, gzip) to the snapshot unless the caller set one."""
+    fetched = snapshot.manifest.get("fetched_at")
+    epoch = int(datetime.fromisoformat(fetched).timestamp()) if fetched else 0
+    os.environ.setdefault("SOURCE_DATE_EPOCH", str(epoch))
+
+
+def cache_root(source: DataSource) -> Path:
+    return Path(os.environ.get("ALTGRAD_CACHE_DIR") or source.root / ".cache" / "altgrad")
+
+
+def pages_for(snapshot: Snapshot, cache_base: Path) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
+    """Analysis results and page artifacts for a snapshot, computed once per process."""
+    if snapshot.sha256 not in _PAGES:
+        code = [Path(site_pages.__file__), Path(site_pages.site_figures.__file__)]
+        cache = site_pages.figure_cache(cache_base, snapshot, code + site_analysis.code_files())
+        runs = snapshot.runs()
+        results = site_analysis.analyse(snapshot, runs)
+        pages = [
+            site_pages.runs_page(runs),
+            site_pages.formats_page(),
+            *site_analysis.analysis_pages(snapshot, runs, results, cache),
+            *(site_pages.run_page(snapshot, row, cache) for _, row in runs.iterrows()),
+        ]
+        context = {"snapshot": snapshot_info(snapshot), "results": results, "runs": runs}
+        _PAGES.clear()  # one snapshot per process is enough to keep
+        _PAGES[snapshot.sha256] = (context, pages)
+    return _PAGES[snapshot.sha256]
+
+
+def snapshot_info(snapshot: Snapshot) -> dict[str, Any]:
+    manifest = snapshot.manifest
+    return {
+        "sha256": snapshot.sha256, "short_hash": snapshot.short_hash,
+        "fetched_at": manifest.get("fetched_at") or "unknown", "n_runs": manifest.get("n_runs"),
+        "source": manifest.get("source") or {}, "path": snapshot.path.name,
+    }
+
+
+def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
+    """What every page shows in its data stamp (read by overrides/main.html)."""
+    fetched = snapshot.manifest.get("fetched_at") or "unknown"
+    return {"hash": snapshot.short_hash, "fetched_at": fetched[:10], "stale": stale}
+
+
+def write_pages(env: Any, pages: list[site_pages.SitePage], context: dict[str, Any],
+                open_file: OpenFile) -> None:
+    """Render each page's template and write it with its figure and table downloads."""
+    for page in pages:
+        prefix = f"{page.folder}/" if page.folder else ""
+        text = render(env, page.template, **context, **page.context, page=page,
+                      figures={f.id: f for f in page.artifacts.figures},
+                      tables={t.id: t for t in page.artifacts.tables})
+        with open_file(page.path, "w") as fh:
+            fh.write(text)
+        _write_downloads(page.artifacts, prefix, open_file)
+
+
+def _write_downloads(artifacts: PageArtifacts, prefix: str, open_file: OpenFile) -> None:
+    for fig in artifacts.figures:
+        for ext, path in sorted(fig.files.items()):
+            with open_file(f"{prefix}figures/{fig.id}.{ext}", "wb") as fh, open(path, "rb") as src:
+                shutil.copyfileobj(src, fh)
+    for tab in artifacts.tables:
+        for name, text in table_files(tab).items():
+            with open_file(prefix + name, "w") as fh:
+                fh.write(text)
+
+
+def fill_markers(env: Any, docs_dir: Path, context: dict[str, Any], open_file: OpenFile) -> None:
+    """Hand-written pages may hold ``<!-- altgrad:NAME -->``: replaced by partials/NAME.md."""
+    for path in sorted(docs_dir.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        if not MARKER.search(text):
+            continue
+        filled = MARKER.sub(lambda m: render(env, f"partials/{m.group(1)}.md", **context), text)
+        with open_file(path.name, "w") as fh:
+            fh.write(filled)

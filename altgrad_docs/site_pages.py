@@ -1,0 +1,175 @@
+"""What goes on each generated page: its template, its context, its figures and tables.
+
+Each ``*_page`` function takes plain data (the snapshot's run table, one run's history, the
+analysis results) and returns a :class:`SitePage`; nothing here renders Markdown (that is
+the templates' job) or writes files (that is :func:`altgrad_docs.site.write_pages`).
+Figures are drawn once per snapshot and kept in the on-disk :class:`FigureCache`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import site_figures
+from .formats import format_facts
+from .site_artifacts import FigureArtifact, PageArtifacts, save_figure, table
+from .site_render import Markup, ext_url, fmt_num, md_text, plain_title, url_segment
+from .snapshot import Snapshot
+
+#: Columns of the Runs table: (run-table column, header).
+RUN_TABLE_COLUMNS = [
+    ("name", "run"), ("run_id", "run id"), ("format", "format"), ("optimizer", "optimizer"),
+    ("seed", "seed"), ("status", "status"), ("steps", "steps"), ("final_loss", "final loss"),
+    ("final_val_loss", "final val loss"), ("bit_stall_final", "bit stall"),
+    ("overflow_final", "overflow"), ("run_url", "W&B"),
+]
+
+
+@dataclass
+class SitePage:
+    """One generated page: ``path`` is its Markdown file under docs (``<dir>/index.md``)."""
+
+    path: str
+    template: str
+    context: dict[str, Any]
+    artifacts: PageArtifacts = field(default_factory=PageArtifacts)
+
+    @property
+    def folder(self) -> str:
+        return self.path.rsplit("/", 1)[0] if "/" in self.path else ""
+
+
+@dataclass(frozen=True)
+class FigureCache:
+    """Figure files by (snapshot, drawing code): a warm build never redraws a figure."""
+
+    root: Path
+
+    def figure(self, page: str, fig_id: str, draw: Callable[[], Figure]) -> dict[str, Path]:
+        stem = self.root / page / "figures" / fig_id
+        paths = {ext: stem.with_suffix(f".{ext}") for ext in ("svg", "pdf")}
+        if all(p.is_file() for p in paths.values()):
+            return paths
+        return save_figure(draw(), stem)
+
+
+def figure_cache(base: Path, snapshot: Snapshot, code_files: list[Path]) -> FigureCache:
+    """The cache folder for this snapshot and this version of the drawing code."""
+    h = hashlib.sha256(snapshot.sha256.encode())
+    for path in sorted(code_files):
+        h.update(path.read_bytes())
+    return FigureCache(base / h.hexdigest()[:20])
+
+
+def run_link(run_id: str, from_folder: str) -> str:
+    """Relative Markdown link target of a run page, seen from the page in ``from_folder``."""
+    up = "../" * (from_folder.count("/") + 1) if from_folder else ""
+    return f"{up}runs/{url_segment(run_id)}/index.md"
+
+
+def run_cells(row: pd.Series, from_folder: str) -> list[Any]:
+    """Display cells (Markup) of one row of the Runs table."""
+    cells = []
+    for col, _ in RUN_TABLE_COLUMNS:
+        value = row[col]
+        if col == "name":
+            cells.append(md_text(value).join(["[", f"]({run_link(row['run_id'], from_folder)})"]))
+        elif col == "run_url":
+            url = ext_url(value)
+            cells.append(md_text("W&B").join(["[", f"]({url})"]) if url else "")
+        elif isinstance(value, (float, int)) or value is pd.NA:
+            cells.append(fmt_num(value))
+        else:
+            cells.append(md_text(value))
+    return cells
+
+
+def runs_page(runs: pd.DataFrame) -> SitePage:
+    page = SitePage("runs/index.md", "pages/runs.md", {"n_runs": len(runs)})
+    cols = [c for c, _ in RUN_TABLE_COLUMNS]
+    page.artifacts.add_table(table(
+        "tab-runs", "Every run of the snapshot; click a run for its page.",
+        runs[cols], [h for _, h in RUN_TABLE_COLUMNS],
+        [run_cells(row, "runs") for _, row in runs.iterrows()], css_class="altgrad-filterable",
+    ))
+    return page
+
+
+def _key_value_table(tid: str, caption: str, mapping: dict[str, Any]) -> Any:
+    keys = sorted(mapping)
+    data = pd.DataFrame({"key": keys, "value": [json.dumps(mapping[k]) if isinstance(mapping[k], (dict, list))
+                                                 else mapping[k] for k in keys]})
+    rows = [[md_text(k), fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else md_text(v)]
+            for k, v in zip(data["key"], data["value"])]
+    data["value"] = data["value"].map(str)
+    return table(tid, caption, data, ["key", "value"], rows)
+
+
+def _loads(text: str) -> dict[str, Any]:
+    value = json.loads(text or "{}")
+    return value if isinstance(value, dict) else {}
+
+
+def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache) -> SitePage:
+    run_id = str(row["run_id"])
+    folder = f"runs/{run_id}"
+    reports = [p.read_text(errors="replace") for p in snapshot.failure_reports(run_id)]
+    history_keys = list(site_figures.HISTORY_KEYS)
+    page = SitePage(f"{folder}/index.md", "pages/run.md", {
+        "run": row.to_dict(), "wandb_url": ext_url(row["run_url"]), "failure_reports": reports,
+        "collapse_step": None, "page_title": plain_title(f"Run {run_id}"),
+    })
+    history = snapshot.history(run_id, history_keys)
+    page.context["collapse_step"] = site_figures.first_nonfinite_step(history)
+    page.context["history_rows"] = len(history)
+
+    def draw() -> Figure:
+        return site_figures.plot_run_history(history)[0].figure
+
+    files = cache.figure(folder, "fig-history", draw)
+    page.artifacts.add_figure(FigureArtifact(
+        "fig-history", f"Training history of run {run_id}: loss (x = first NaN/Inf), gradient "
+        f"norm and quantisation rates (log scale) per step; at most {2 * site_figures.MAX_BUCKETS} "
+        "points per line (min and max of each step bucket).", files, alt="training history"))
+    page.artifacts.add_table(_key_value_table("tab-summary", "Run summary (last logged values).",
+                                              _loads(row["summary_json"])))
+    page.artifacts.add_table(_key_value_table("tab-config", "Run config as logged.",
+                                              _loads(row["config_json"])))
+    return page
+
+
+def formats_page() -> SitePage:
+    facts = pd.DataFrame(format_facts())
+    conventions: dict[str, list[str]] = {"ieee": [], "fn": [], "finite": [], "fixed": []}
+    for rec in facts.itertuples():
+        conventions[rec.convention].append(rec.format)
+    page = SitePage("formats/index.md", "pages/formats.md", {"conventions": conventions})
+    headers = list(facts.columns)
+    rows = [[_fact_cell(col, v) for col, v in zip(headers, rec)] for rec in facts.itertuples(index=False)]
+    data = facts.assign(bias=facts["bias"].astype("Int64")).astype(object)
+    data = data.where(data.notna(), "-")
+    page.artifacts.add_table(table("tab-format-facts", "FP8 formats of the AltGrad registry, computed "
+                                   "from their 256 bit patterns.", data, headers, rows))
+    return page
+
+
+def _fact_cell(col: str, value: Any) -> Any:
+    """Format facts as in the reference table: exact powers of two far from 1 as 2^k."""
+    if value is None:
+        return md_text("-")
+    if col in ("max", "min_normal", "min_positive") and isinstance(value, float) and value > 0:
+        exp = math.log2(value)
+        if exp == int(exp) and (exp <= -3 or exp >= 16):
+            return md_text(f"2^{int(exp)}")
+        return md_text(f"{value:.7g}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return fmt_num(value)
+    return md_text(value)
