@@ -1,0 +1,203 @@
+"""Per-run traces from history frames, consumed one run at a time.
+
+A site may hold 1,000 runs x 10,000 steps; no figure needs all of it. :func:`collect_traces`
+reads an iterable of ``(run_id, history)`` (e.g. ``Snapshot.iter_histories(keys)``) and
+keeps, per run, a :class:`Trace`: each metric downsampled to at most ``max_points`` points,
+the collapse step (first non-finite loss), the window of steps before it (for crash
+forensics) and per-layer stall means. Memory is O(runs x metrics x max_points).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from altgrad_docs.runs import METRIC_ALIASES, layer_type
+
+#: Metrics a trace keeps (canonical names; old unprefixed names are read as aliases).
+TRACE_METRICS = (
+    "loss",
+    "val_loss",
+    "grad_norm",
+    "quantization/bit_stall_rate",
+    "quantization/overflow_rate",
+    "quantization/underflow_rate",
+)
+FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate")
+STALL_PREFIX = "stall/"
+
+
+@dataclass
+class Trace:
+    """What the figures need from one run's history."""
+
+    run_id: str
+    last_step: int | None
+    collapse_step: int | None  # first step whose loss is NaN or +/-Inf
+    collapse_value: float = math.nan  # the loss logged there (NaN, inf or -inf)
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    forensics: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    layer_stall: dict[str, float] = field(default_factory=dict)  # layer type -> mean stall
+
+    def curve(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        empty = np.array([], dtype=np.float64)
+        return self.curves.get(metric, (empty, empty))
+
+
+def metric_column(history: pd.DataFrame, metric: str) -> np.ndarray | None:
+    """The values of a metric, reading old unprefixed names after the prefixed one."""
+    for name in METRIC_ALIASES.get(metric, (metric,)):
+        if name in history:
+            values = pd.to_numeric(history[name], errors="coerce").to_numpy(dtype=np.float64)
+            if not np.isnan(values).all():
+                return values
+    return None
+
+
+def downsample_index(n: int, max_points: int) -> np.ndarray:
+    """Indices of at most max_points evenly spread rows, always keeping the first and last."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+
+def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarray | None = None) -> int | None:
+    """The step at which the training loss stopped being finite; None when it never did.
+
+    A wide history has NaN both for "logged NaN" and for "not logged at this step", so a NaN
+    counts only in the tail after the last finite loss, and rows of that tail holding a
+    finite val_loss (evaluation-only rows) are skipped. +/-Inf always counts.
+    """
+    if loss is None or not len(loss):
+        return None
+    finite_idx = np.flatnonzero(np.isfinite(loss))
+    tail = np.zeros(len(loss), dtype=bool)
+    tail[(finite_idx[-1] + 1) if len(finite_idx) else 0:] = True
+    if val_loss is not None:
+        tail &= ~np.isfinite(val_loss)
+    hits = np.flatnonzero(np.isinf(loss) | tail)
+    return int(steps[hits[0]]) if len(hits) else None
+
+
+def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window: int = 50) -> Trace:
+    """A Trace of one history frame (``_step`` + metric columns)."""
+    steps = pd.to_numeric(history.get("_step", pd.Series(dtype="float64")), errors="coerce").to_numpy()
+    keep = np.isfinite(steps)
+    history, steps = history.loc[keep], steps[keep].astype(np.int64)
+    loss = metric_column(history, "loss")
+    collapse = collapse_step(steps, loss, metric_column(history, "val_loss"))
+    trace = Trace(run_id, int(steps[-1]) if len(steps) else None, collapse)
+    if collapse is not None:
+        trace.collapse_value = float(loss[_index_of(steps, collapse)])
+    for metric in TRACE_METRICS:
+        values = metric_column(history, metric)
+        if values is None:
+            continue
+        logged = ~np.isnan(values) | (np.arange(len(values)) == _index_of(steps, trace.collapse_step))
+        s, v = steps[logged], values[logged]
+        idx = downsample_index(len(s), max_points)
+        trace.curves[metric] = (s[idx], v[idx])
+    end = trace.collapse_step if trace.collapse_step is not None else trace.last_step
+    if end is not None:
+        near = (steps <= end) & (steps > end - window)
+        for metric in FORENSIC_METRICS:
+            values = metric_column(history, metric)
+            if values is not None:
+                trace.forensics[metric] = (steps[near] - end, values[near])
+    trace.layer_stall = _layer_stall(history)
+    return trace
+
+
+def _index_of(steps: np.ndarray, step: int | None) -> int:
+    if step is None:
+        return -1
+    hits = np.flatnonzero(steps == step)
+    return int(hits[0]) if len(hits) else -1
+
+
+def _layer_stall(history: pd.DataFrame) -> dict[str, float]:
+    """Mean per-layer stall ratio over training, averaged within each layer type."""
+    by_type: dict[str, list[float]] = {}
+    for col in history.columns:
+        if not str(col).startswith(STALL_PREFIX):
+            continue
+        values = pd.to_numeric(history[col], errors="coerce").to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if len(values):
+            by_type.setdefault(layer_type(str(col)[len(STALL_PREFIX):]), []).append(float(values.mean()))
+    return {k: float(np.mean(v)) for k, v in sorted(by_type.items())}
+
+
+def collect_traces(
+    histories: Iterable[tuple[str, pd.DataFrame]], max_points: int = 300, window: int = 50
+) -> dict[str, Trace]:
+    """Traces of every run, reading one history at a time."""
+    return {run_id: make_trace(run_id, frame, max_points, window) for run_id, frame in histories}
+
+
+def median_curve(curves: Iterable[tuple[np.ndarray, np.ndarray]], n_grid: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Median over runs on a common step grid; a run counts only over the steps it covers
+    and only where its value is finite (a collapsed run drops out after its collapse)."""
+    curves = [(s, v) for s, v in curves if len(s)]
+    if not curves:
+        return np.array([]), np.array([])
+    hi = max(float(s[-1]) for s, _ in curves)
+    lo = min(float(s[0]) for s, _ in curves)
+    grid = np.linspace(lo, hi, n_grid) if hi > lo else np.array([lo])
+    stack = np.full((len(curves), len(grid)), np.nan)
+    for i, (s, v) in enumerate(curves):
+        ok = np.isfinite(v)
+        if ok.sum() == 0:
+            continue
+        inside = (grid >= s[0]) & (grid <= s[ok][-1])
+        stack[i, inside] = np.interp(grid[inside], s[ok], v[ok])
+    counts = np.isfinite(stack).sum(axis=0)
+    with np.errstate(all="ignore"):
+        med = np.where(counts > 0, np.nanmedian(np.where(counts > 0, stack, 0.0), axis=0), np.nan)
+    return grid, med
+
+
+def survival(collapse_steps: Iterable[int | None], last_steps: Iterable[int | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of runs whose loss is still finite at each step where something happened.
+
+    A run that ends (killed, finished) without collapsing is censored at its last step and
+    stays in the denominator until then (Kaplan-Meier product)."""
+    events = sorted(
+        (int(c if c is not None else l), c is not None)
+        for c, l in zip(collapse_steps, last_steps) if c is not None or l is not None
+    )
+    if not events:
+        return np.array([]), np.array([])
+    at_risk, frac = len(events), 1.0
+    xs, ys = [0], [1.0]
+    for step, collapsed in events:
+        if collapsed and at_risk:
+            frac *= (at_risk - 1) / at_risk
+            xs.append(step)
+            ys.append(frac)
+        at_risk -= 1
+    xs.append(events[-1][0])
+    ys.append(frac)
+    return np.asarray(xs, dtype=np.float64), np.asarray(ys)
+
+
+def iter_condition(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, optimizer: str | None = None) -> Iterator[Trace]:
+    """Traces of the runs of one format (and optimizer), in run-table order."""
+    sel = (runs["format"].astype("string") == fmt).fillna(False)
+    if optimizer is not None:
+        sel &= (runs["optimizer"].astype("string") == optimizer).fillna(False)
+    for run_id in runs.loc[sel.to_numpy(), "run_id"]:
+        if str(run_id) in traces:
+            yield traces[str(run_id)]
+
+
+def nan_safe_int(value) -> int | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(f) if math.isfinite(f) else None

@@ -1,0 +1,180 @@
+"""FailureAnalyzer: which runs failed, when, and (by the plan's heuristic and by the history) why.
+
+Two classifications sit side by side, and both are kept:
+
+* ``failure_mode``: the original plan's heuristic on the collapse reason text and the
+  gradient sparsity (``classify_failure_mode``);
+* ``history_mode``: from the logged history (``classify_trace``): the collapse step is the
+  first non-finite loss; an overflow rate above the run's ``overflow_threshold`` in the
+  window before it means overflow; else a bit-stall rate above ``bit_stall_threshold``
+  means the updates vanished (gradient_vanishing); else an underflow rate above 0.5 means
+  underflow; else unknown.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .curves import Trace, make_trace
+from .failure_reports import parse_failure_report, read_failure_reports
+from .scorecard import _num, completed, crashed_mask
+
+MODES = ("overflow", "gradient_vanishing", "underflow", "unknown")
+NON_FINITE = re.compile(r"\b(nan|inf)\b", re.I)
+UNDERFLOW_LIMIT = 0.5
+FAILURE_COLUMNS = [
+    "run_id", "format", "optimizer", "seed", "name", "run_url", "state", "steps", "collapse_step",
+    "reason", "final_loss", "best_loss", "grad_sparsity", "failure_mode", "history_mode",
+    "evidence", "source", "report_path",
+]
+
+__all__ = ["FailureAnalyzer", "classify_trace", "parse_failure_report", "MODES"]
+
+
+def _flt(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _or(value: Any, default: float) -> float:
+    x = _flt(value)
+    return x if math.isfinite(x) else default
+
+
+def classify_trace(trace: Trace, overflow_threshold: float = 0.01, stall_threshold: float = 0.5) -> dict[str, Any]:
+    """Collapse step, mode and the evidence from one run's trace (see the module docstring)."""
+    def peak(metric: str) -> float:
+        _, values = trace.forensics.get(metric, (None, np.array([])))
+        values = values[np.isfinite(values)] if values is not None else values
+        return float(values.max()) if len(values) else math.nan
+
+    over, stall = peak("quantization/overflow_rate"), peak("quantization/bit_stall_rate")
+    _, under_curve = trace.curve("quantization/underflow_rate")
+    under = float(np.nanmax(under_curve)) if np.isfinite(under_curve).any() else math.nan
+    if trace.collapse_step is None:
+        mode, evidence = None, "loss stayed finite"
+    elif over > overflow_threshold:
+        mode, evidence = "overflow", f"overflow rate {over:.3g} > {overflow_threshold:g} before collapse"
+    elif stall > stall_threshold:
+        mode, evidence = "gradient_vanishing", f"bit-stall rate {stall:.3g} > {stall_threshold:g} before collapse"
+    elif under > UNDERFLOW_LIMIT:
+        mode, evidence = "underflow", f"underflow rate {under:.3g} > {UNDERFLOW_LIMIT:g}"
+    else:
+        mode, evidence = "unknown", "no overflow, stall or underflow signal logged before collapse"
+    return {"collapse_step": trace.collapse_step, "history_mode": mode, "evidence": evidence,
+            "overflow_peak": over, "stall_peak": stall, "underflow_peak": under}
+
+
+class FailureAnalyzer:
+    """Failures from the run table, local failure reports and histories (the plan's API)."""
+
+    def extract_failures(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Failed runs: state crashed/failed, or finished with a non-finite final loss."""
+        runs = completed(df)
+        if runs.empty:
+            return df.iloc[0:0].copy()
+        return runs[crashed_mask(runs)].reset_index(drop=True)
+
+    def parse_local_failure_reports(self, checkpoint_dir: str = "checkpoints") -> list[dict]:
+        """Every ``<checkpoint_dir>/*/failure_reports/*.md``, parsed; broken ones skipped with
+        a warning naming the file. ``run_id`` is None (the checkpoint folder does not say)."""
+        paths = sorted(Path(checkpoint_dir).glob("*/failure_reports/*.md"))
+        return read_failure_reports(paths)
+
+    def classify_failure_mode(self, reason: str | None, grad_sparsity: float | None = None) -> str:
+        """The plan's heuristic: NaN/Inf in the reason -> overflow; gradient sparsity > 0.5
+        -> gradient_vanishing; 'underflow' in the reason -> underflow; else unknown."""
+        text = reason or ""
+        if NON_FINITE.search(text):
+            return "overflow"
+        if grad_sparsity is not None and _flt(grad_sparsity) > 0.5:
+            return "gradient_vanishing"
+        if "underflow" in text.lower():
+            return "underflow"
+        return "unknown"
+
+    def classify_history(self, history: pd.DataFrame, overflow_threshold: float = 0.01,
+                         stall_threshold: float = 0.5, window: int = 50) -> dict[str, Any]:
+        """classify_trace on a whole history frame (``_step`` + metric columns)."""
+        return classify_trace(make_trace("", history, window=window), overflow_threshold, stall_threshold)
+
+    def merge_failure_data(self, wandb_failures: pd.DataFrame, local_reports: list[dict],
+                           traces: dict[str, Trace] | None = None) -> pd.DataFrame:
+        """One row per failed run (FAILURE_COLUMNS), joining W&B failures and local reports.
+
+        A report joins a run by run_id when it has one, else by (format, seed) from its
+        config block when exactly one failed run matches; unmatched reports become rows of
+        their own (source "local"). With ``traces`` the history classification is added.
+        """
+        rows = [self._wandb_row(r, traces or {}) for _, r in wandb_failures.iterrows()]
+        for report in local_reports:
+            row = self._match(rows, report)
+            if row is None:
+                row = {c: None for c in FAILURE_COLUMNS} | {"run_id": report.get("run_id"),
+                       "format": report["format"], "seed": report.get("config", {}).get("seed"),
+                       "state": None, "source": "local"}
+                rows.append(row)
+            else:
+                row["source"] = "both"
+            row["collapse_step"] = row.get("collapse_step") if row.get("collapse_step") is not None \
+                else report["collapse_step"]
+            row["reason"] = report.get("reason")
+            row["grad_sparsity"] = report.get("grad_sparsity")
+            row["report_path"] = report.get("path")
+            for key in ("final_loss", "best_loss"):
+                if row.get(key) is None or not np.isfinite(_flt(row.get(key))):
+                    row[key] = report.get(key)
+        for row in rows:
+            row["failure_mode"] = self.classify_failure_mode(row.get("reason"), row.get("grad_sparsity"))
+        out = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+        return out.sort_values(["format", "run_id"], kind="stable", na_position="last").reset_index(drop=True)
+
+    @staticmethod
+    def _wandb_row(r: pd.Series, traces: dict[str, Trace]) -> dict[str, Any]:
+        row = {c: (r[c] if c in r.index else None) for c in FAILURE_COLUMNS}
+        row.update(collapse_step=None, reason=None, grad_sparsity=None, history_mode=None,
+                   evidence=None, source="wandb", report_path=None)
+        trace = traces.get(str(r["run_id"]))
+        if trace is not None:
+            cls = classify_trace(trace, _or(r.get("overflow_threshold"), 0.01),
+                                 _or(r.get("bit_stall_threshold"), 0.5))
+            row.update(collapse_step=cls["collapse_step"], history_mode=cls["history_mode"],
+                       evidence=cls["evidence"])
+            if cls["collapse_step"] is not None and not row.get("reason"):
+                kind = "NaN" if math.isnan(trace.collapse_value) else "Inf"
+                row["reason"] = f"{kind} loss at step {cls['collapse_step']} (history)"
+        return {k: (None if v is pd.NA else v) for k, v in row.items()}
+
+    @staticmethod
+    def _match(rows: list[dict], report: dict) -> dict | None:
+        if report.get("run_id"):
+            hits = [r for r in rows if r.get("run_id") == report["run_id"]]
+        else:
+            seed = report.get("config", {}).get("seed")
+            hits = [r for r in rows if r.get("source") == "wandb" and str(r.get("format")) == report["format"]
+                    and seed is not None and _flt(r.get("seed")) == _flt(seed)]
+        return hits[0] if len(hits) == 1 else None
+
+
+def collapse_summary(failures: pd.DataFrame) -> dict[str, Any]:
+    """n, median, min, max of the collapse steps in a failure table (NaN where unknown)."""
+    steps = _num(failures["collapse_step"]) if len(failures) else np.array([])
+    steps = steps[np.isfinite(steps)]
+    if not len(steps):
+        return {"n": 0, "median": math.nan, "min": math.nan, "max": math.nan}
+    return {"n": len(steps), "median": float(np.median(steps)), "min": float(steps.min()), "max": float(steps.max())}
+
+
+def failure_table(runs: pd.DataFrame, traces: dict[str, Trace] | None = None,
+                  reports: Iterable[dict] = ()) -> pd.DataFrame:
+    """Convenience for the site: failures of the run table merged with reports and traces."""
+    analyzer = FailureAnalyzer()
+    return analyzer.merge_failure_data(analyzer.extract_failures(runs), list(reports), traces)

@@ -1,0 +1,166 @@
+"""Tables per condition (format x optimizer) from the run table: the scorecard and the
+paired manifold-aware vs AdamW comparison. Numbers only; formatting lives in the report.
+
+Runs that were killed or are still running are not part of any condition. A run counts as
+crashed when its state is crashed/failed (status "failed") or when it finished with a
+non-finite final loss. Crashed runs are counted, never dropped, and never averaged in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from altgrad_docs.formats import BASELINES, FORMATS
+
+from . import stats
+
+MANIFOLD, STANDARD = "ManifoldAdamW", "AdamW"
+#: Order of formats in every table: the FP8 registry (E0M7 .. E7M0), then the baselines.
+FORMAT_ORDER = tuple(FORMATS) + BASELINES
+
+
+def format_sort_key(name: str) -> tuple[int, str]:
+    return (FORMAT_ORDER.index(name) if name in FORMAT_ORDER else len(FORMAT_ORDER), str(name))
+
+
+def sorted_formats(names) -> list[str]:
+    return sorted({str(n) for n in names}, key=format_sort_key)
+
+
+def default_metric(df: pd.DataFrame) -> str:
+    """final_val_loss when any run has a finite one, else final_loss (train)."""
+    if "final_val_loss" in df and np.isfinite(_num(df["final_val_loss"])).any():
+        return "final_val_loss"
+    return "final_loss"
+
+
+def _num(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
+
+
+def completed(df: pd.DataFrame) -> pd.DataFrame:
+    """Finished and failed runs (the ones conditions are made of)."""
+    if df.empty or "status" not in df:
+        return df.iloc[0:0]
+    return df[df["status"].astype("string").isin(["finished", "failed"]).fillna(False).to_numpy()]
+
+
+def crashed_mask(df: pd.DataFrame) -> np.ndarray:
+    status = df["status"].astype("string").fillna("").to_numpy()
+    return (status == "failed") | ((status == "finished") & ~np.isfinite(_num(df["final_loss"])))
+
+
+def _mean(df: pd.DataFrame, col: str) -> float:
+    if col not in df:
+        return math.nan
+    x = stats.finite(_num(df[col]))
+    return float(x.mean()) if len(x) else math.nan
+
+
+def paired_values(df: pd.DataFrame, fmt: str, metric: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(manifold, adamw, seeds): per-seed metric of both optimizers of one format.
+
+    Runs are paired by seed; a seed with several runs of one optimizer takes their median.
+    Seeds where only one optimizer ran are left out; crashed runs give NaN and are dropped
+    by the statistics (their count shows in the crash column).
+    """
+    sub = completed(df)
+    sub = sub[(sub["format"].astype("string") == fmt).fillna(False).to_numpy()]
+    if sub.empty:
+        return np.array([]), np.array([]), []
+    frame = pd.DataFrame({"seed": _num(sub["seed"]), "opt": sub["optimizer"].astype(str).to_numpy(),
+                          "v": np.where(crashed_mask(sub), np.nan, _num(sub[metric]))})
+    frame = frame[np.isfinite(frame["seed"])]
+    wide = frame.groupby(["seed", "opt"])["v"].median().unstack()
+    ran = frame.groupby(["seed", "opt"]).size().unstack()
+    if MANIFOLD not in wide or STANDARD not in wide:
+        return np.array([]), np.array([]), []
+    wide = wide[ran[[MANIFOLD, STANDARD]].notna().all(axis=1)].sort_index()
+    return wide[MANIFOLD].to_numpy(), wide[STANDARD].to_numpy(), [int(s) for s in wide.index]
+
+
+def manifold_comparison(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Per format: the paired delta ManifoldAdamW - AdamW with CI, Hedges' g, P(improvement),
+    the exact test or "too few seeds to test", and Holm-adjusted p across formats."""
+    metric = metric or default_metric(df)
+    rows = []
+    for fmt in sorted_formats(completed(df)["format"]) if not df.empty else []:
+        man, std, seeds = paired_values(df, fmt, metric)
+        if not seeds:
+            continue
+        d = stats.paired_delta(man, std)
+        rows.append({
+            "format": fmt, "metric": metric, "seeds": seeds,
+            "n_manifold": int(np.isfinite(man).sum()), "n_adamw": int(np.isfinite(std).sum()),
+            "n_pairs": d.n, "mean_delta": d.mean, "ci_low": d.low, "ci_high": d.high,
+            "hedges_g": stats.hedges_g(man, std), "p_improve": stats.prob_improvement(man, std),
+            "test": d.exact_test, "p": d.exact_p, "status": d.status, "t_p": d.t_p,
+            "deltas": (man - std).tolist(),
+        })
+    out = pd.DataFrame(rows, columns=["format", "metric", "seeds", "n_manifold", "n_adamw", "n_pairs",
+                                      "mean_delta", "ci_low", "ci_high", "hedges_g", "p_improve",
+                                      "test", "p", "status", "t_p", "deltas"])
+    out["p_holm"] = stats.holm(out["p"].tolist()) if len(out) else []
+    return out
+
+
+def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16") -> pd.DataFrame:
+    """One row per format x optimizer: n, crashes (Clopper-Pearson), median [min, max] of the
+    metric over finished runs, median delta vs the baseline format (same optimizer when it
+    has runs, else any), the paired delta (on the ManifoldAdamW row), and mean final
+    stall / overflow / underflow rates."""
+    metric = metric or default_metric(df)
+    runs = completed(df)
+    cols = ["format", "optimizer", "metric", "n", "crashes", "crash_low", "crash_high", "n_finite",
+            "median", "min", "max", "delta_vs_baseline", "paired_n", "paired_delta", "paired_low",
+            "paired_high", "p_improve", "stall_mean", "overflow_mean", "underflow_mean", "run_ids"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    crashed = crashed_mask(runs)
+    values = np.where(crashed, np.nan, _num(runs[metric]))
+    runs = runs.assign(_crashed=crashed, _value=values)
+    paired = manifold_comparison(df, metric).set_index("format")
+    base_runs = runs[(runs["format"].astype("string") == baseline).fillna(False).to_numpy()]
+    rows = []
+    for (fmt, opt), grp in runs.groupby(["format", "optimizer"], sort=False):
+        fmt, opt = str(fmt), str(opt)
+        summ = stats.summarize(grp["_value"])
+        rate = stats.crash_rate(int(grp["_crashed"].sum()), len(grp))
+        base = base_runs[base_runs["optimizer"].astype(str) == opt]
+        base_median = stats.summarize((base if len(base) else base_runs)["_value"]).median
+        pr = paired.loc[fmt] if (opt == MANIFOLD and fmt in paired.index) else None
+        rows.append({
+            "format": fmt, "optimizer": opt, "metric": metric, "n": len(grp), "crashes": rate.k,
+            "crash_low": rate.low, "crash_high": rate.high, "n_finite": summ.n,
+            "median": summ.median, "min": summ.min, "max": summ.max,
+            "delta_vs_baseline": summ.median - base_median if fmt != baseline else math.nan,
+            "paired_n": int(pr["n_pairs"]) if pr is not None else 0,
+            "paired_delta": pr["mean_delta"] if pr is not None else math.nan,
+            "paired_low": pr["ci_low"] if pr is not None else math.nan,
+            "paired_high": pr["ci_high"] if pr is not None else math.nan,
+            "p_improve": pr["p_improve"] if pr is not None else math.nan,
+            "stall_mean": _mean(grp, "bit_stall_final"), "overflow_mean": _mean(grp, "overflow_final"),
+            "underflow_mean": _mean(grp, "underflow_final"),
+            "run_ids": sorted(str(r) for r in grp["run_id"]),
+        })
+    out = pd.DataFrame(rows, columns=cols)
+    key = out.apply(lambda r: (format_sort_key(r["format"]), r["optimizer"]), axis=1)
+    return out.iloc[sorted(range(len(out)), key=lambda i: key.iloc[i])].reset_index(drop=True)
+
+
+def format_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per format (all optimizers): n, crashes, median/min/max of the metric over finished runs."""
+    runs = completed(df)
+    rows = []
+    if not runs.empty:
+        values = np.where(crashed_mask(runs), np.nan, _num(runs[metric]))
+        crashed = crashed_mask(runs)
+        for fmt in sorted_formats(runs["format"]):
+            sel = (runs["format"].astype("string") == fmt).fillna(False).to_numpy()
+            s = stats.summarize(values[sel])
+            rows.append({"format": fmt, "n": int(sel.sum()), "crashes": int(crashed[sel].sum()),
+                         "n_finite": s.n, "median": s.median, "min": s.min, "max": s.max})
+    return pd.DataFrame(rows, columns=["format", "n", "crashes", "n_finite", "median", "min", "max"])

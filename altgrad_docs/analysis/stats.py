@@ -1,0 +1,221 @@
+"""Statistics for comparisons with 1-5 seeds: pure functions on arrays, scipy underneath.
+
+Follows shared/reference/reporting.md: n, median and [min, max] per condition; crash rates
+with Clopper-Pearson intervals; paired per-seed deltas with a t interval (Welch's interval
+for unpaired data); effect sizes (Hedges' g, probability of improvement) before p-values;
+exact tests only where they can reach p < 0.05, otherwise the explicit status
+:data:`TOO_FEW`; Holm's step-down correction across formats.
+
+Every function takes plain sequences of numbers and ignores non-finite values (a crashed
+run has no final loss; it is counted by :func:`crash_rate`, never averaged in).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05
+#: Status of a comparison whose exact test cannot reach p < ALPHA with the seeds at hand.
+TOO_FEW = "too few seeds to test"
+TESTED = "tested"
+NO_DATA = "no data"
+
+
+def finite(values: Iterable[float]) -> np.ndarray:
+    """The finite values as a float array (NaN, +/-Inf and None dropped)."""
+    arr = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    return arr[np.isfinite(arr)]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """n, median and range of the finite values of one condition."""
+
+    n: int
+    median: float
+    min: float
+    max: float
+    mean: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(values: Iterable[float]) -> Summary:
+    x = finite(values)
+    if not len(x):
+        return Summary(0, math.nan, math.nan, math.nan, math.nan)
+    return Summary(len(x), float(np.median(x)), float(x.min()), float(x.max()), float(x.mean()))
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k events out of n with the Clopper-Pearson (exact) 95% interval."""
+
+    k: int
+    n: int
+    rate: float
+    low: float
+    high: float
+
+
+def crash_rate(k: int, n: int, confidence: float = 0.95) -> Rate:
+    """Divergence rate k/n with its exact interval (0/5 -> [0, 0.52], not "never")."""
+    if n <= 0:
+        return Rate(k, n, math.nan, math.nan, math.nan)
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="exact")
+    return Rate(int(k), int(n), k / n, float(ci.low), float(ci.high))
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A difference of means with its 95% t interval and the test behind it."""
+
+    n: int  # pairs (paired) or n_x + n_y (unpaired)
+    mean: float
+    low: float
+    high: float
+    method: str  # "paired t" | "Welch t"
+    t_p: float  # p of the t test (reported for completeness; see exact_p)
+    exact_test: str  # "Wilcoxon signed-rank (exact)" | "Mann-Whitney U (exact)"
+    exact_p: float  # NaN when status != TESTED
+    status: str  # TESTED | TOO_FEW | NO_DATA
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def min_p_wilcoxon(n_pairs: int) -> float:
+    """Smallest two-sided p an exact Wilcoxon signed-rank test can give: 2 / 2^n."""
+    return min(1.0, 2.0 / 2.0**n_pairs) if n_pairs > 0 else 1.0
+
+
+def min_p_mannwhitney(nx: int, ny: int) -> float:
+    """Smallest two-sided p of an exact Mann-Whitney test: 2 / C(nx + ny, nx)."""
+    if nx <= 0 or ny <= 0:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(nx + ny, nx))
+
+
+def _t_interval(mean: float, se: float, df: float, confidence: float) -> tuple[float, float]:
+    if not (df > 0 and np.isfinite(se)):
+        return math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    return mean - half, mean + half
+
+
+def paired_delta(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Delta:
+    """Mean of x - y over pairs where both are finite, with a t interval (scipy ttest_rel).
+
+    x and y are aligned by position (same seed). The exact test is Wilcoxon's signed-rank;
+    below 6 pairs it cannot reach p < 0.05, so the status is :data:`TOO_FEW`.
+    """
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    n = len(a)
+    exact = "Wilcoxon signed-rank (exact)"
+    if n == 0:
+        return Delta(0, math.nan, math.nan, math.nan, "paired t", math.nan, exact, math.nan, NO_DATA)
+    d = a - b
+    mean = float(d.mean())
+    if n < 2:
+        return Delta(n, mean, math.nan, math.nan, "paired t", math.nan, exact, math.nan, TOO_FEW)
+    if np.ptp(d) <= 1e-12 * max(1.0, abs(mean)):  # no spread: the interval is the point
+        low = high = mean
+        t_p = math.nan
+    else:
+        res = stats.ttest_rel(a, b)
+        ci = res.confidence_interval(confidence)
+        low, high, t_p = float(ci.low), float(ci.high), float(res.pvalue)
+    status, exact_p = TOO_FEW, math.nan
+    if min_p_wilcoxon(n) < ALPHA and np.any(d != 0):
+        status = TESTED
+        exact_p = float(stats.wilcoxon(a, b, method="exact").pvalue)
+    return Delta(n, mean, low, high, "paired t", t_p, exact, exact_p, status)
+
+
+def welch_delta(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Delta:
+    """Mean of x minus mean of y for unpaired samples: Welch's t interval, exact Mann-Whitney."""
+    a, b = finite(x), finite(y)
+    exact = "Mann-Whitney U (exact)"
+    if not len(a) or not len(b):
+        return Delta(len(a) + len(b), math.nan, math.nan, math.nan, "Welch t", math.nan, exact, math.nan, NO_DATA)
+    mean = float(a.mean() - b.mean())
+    low = high = t_p = math.nan
+    if len(a) >= 2 and len(b) >= 2:
+        res = stats.ttest_ind(a, b, equal_var=False)
+        ci = res.confidence_interval(confidence)
+        low, high, t_p = float(ci.low), float(ci.high), float(res.pvalue)
+    status, exact_p = TOO_FEW, math.nan
+    if min_p_mannwhitney(len(a), len(b)) < ALPHA:
+        status = TESTED
+        exact_p = float(stats.mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue)
+    return Delta(len(a) + len(b), mean, low, high, "Welch t", t_p, exact, exact_p, status)
+
+
+def hedges_g(x: Sequence[float], y: Sequence[float]) -> float:
+    """Standardised mean difference (x - y) / pooled SD with the small-sample correction."""
+    a, b = finite(x), finite(y)
+    nx, ny = len(a), len(b)
+    if nx < 2 or ny < 2:
+        return math.nan
+    pooled = math.sqrt(((nx - 1) * a.var(ddof=1) + (ny - 1) * b.var(ddof=1)) / (nx + ny - 2))
+    if pooled == 0:
+        return math.nan
+    correction = 1 - 3 / (4 * (nx + ny) - 9)
+    return float((a.mean() - b.mean()) / pooled * correction)
+
+
+def prob_improvement(x: Sequence[float], y: Sequence[float]) -> float:
+    """P(a run of x has a LOWER loss than a run of y), ties count half: U / (n_x * n_y).
+
+    U is scipy's Mann-Whitney statistic of (y, x): the number of (y, x) pairs with y > x.
+    """
+    a, b = finite(x), finite(y)
+    if not len(a) or not len(b):
+        return math.nan
+    u = stats.mannwhitneyu(b, a, alternative="two-sided", method="asymptotic").statistic
+    return float(u / (len(a) * len(b)))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values; NaN entries (untested) stay NaN and are not counted."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(len(p), np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    m = len(idx)
+    order = idx[np.argsort(p[idx], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def iqm(values: Iterable[float]) -> float:
+    """Interquartile mean (rliable's aggregate): mean of the middle 50% of the values."""
+    x = finite(values)
+    return float(stats.trim_mean(x, 0.25)) if len(x) else math.nan
+
+
+def bootstrap_ci(
+    values: Iterable[float], rng: np.random.Generator, statistic=np.median,
+    confidence: float = 0.95, n_resamples: int = 2000,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a statistic, seeded by the one Generator passed in.
+
+    Prefer t intervals for means at small n: a percentile bootstrap of a mean covers the
+    truth only ~76% of the time at n = 3 (reporting.md). Needs n >= 2.
+    """
+    x = finite(values)
+    if len(x) < 2:
+        return math.nan, math.nan
+    res = stats.bootstrap((x,), statistic, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", rng=rng, vectorized=False)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

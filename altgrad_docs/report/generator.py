@@ -1,0 +1,113 @@
+"""ReportGenerator: the plan's three Markdown reports, rendered from templates/reports/.
+
+``render_*`` return the Markdown string (the site renders the same templates into its
+pages through them); ``generate_*`` write it to ``output_dir`` and return the absolute path.
+The timestamp is never the wall clock: it is the ``generated_at`` passed in (the snapshot's
+fetch time), else ``SOURCE_DATE_EPOCH``, else "not recorded" -- same data, same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from altgrad_docs.analysis.comparisons import FormatComparator
+from altgrad_docs.analysis.facts import power_of_two
+
+from . import context
+from .markdown import RunLink, escape_md, fmt_int, fmt_num, fmt_pct, md_link, safe_url, wandb_link
+
+#: templates/ at the repository root (the package is used from a checkout / editable install).
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def resolve_timestamp(generated_at: str | None = None) -> str:
+    if generated_at:
+        return str(generated_at)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).isoformat()
+    return "not recorded (no snapshot time given)"
+
+
+def make_environment(template_dir: str | os.PathLike | None = None) -> Environment:
+    """The Jinja2 environment of the report templates, with the Markdown filters."""
+    env = Environment(loader=FileSystemLoader(str(template_dir or TEMPLATE_DIR)), autoescape=False,
+                      undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(md=escape_md, num=fmt_num, pct=fmt_pct, int=fmt_int, url=safe_url, pow2=power_of_two)
+    env.globals.update(link=md_link)
+    return env
+
+
+class ReportGenerator:
+    """Format comparison, failure modes and manifold comparison reports (the plan's API).
+
+    ``generated_at`` and ``run_link`` set here are the defaults of every render; each render
+    also takes ``figures`` (a list of ``{"id", "caption", "src"}``, drawn in a numbered
+    Figures section) and ``extra`` (more template context, e.g. a data stamp).
+    """
+
+    def __init__(self, output_dir: str | os.PathLike = "reports", template_dir: str | os.PathLike | None = None,
+                 generated_at: str | None = None, run_link: RunLink | None = None):
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.env = make_environment(template_dir)
+        self.generated_at = generated_at
+        self.run_link = run_link or wandb_link
+
+    # -- rendering -----------------------------------------------------------------
+    def _render(self, template: str, ctx: dict[str, Any], generated_at: str | None,
+                figures: Iterable[Mapping[str, Any]] | None, extra: Mapping[str, Any] | None) -> str:
+        full = {"generated_at": resolve_timestamp(generated_at or self.generated_at),
+                "figures": [dict(f) for f in figures or []], "extra": dict(extra or {}), **ctx}
+        text = self.env.get_template(template).render(**full)
+        return "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+
+    def render_format_comparison(self, df: pd.DataFrame, sweet_spot: str | None = None, *,
+                                 failures: pd.DataFrame | None = None, generated_at: str | None = None,
+                                 figures=None, run_link: RunLink | None = None, extra=None) -> str:
+        """``failures`` (FailureAnalyzer.merge_failure_data with traces) adds collapse steps."""
+        spot = sweet_spot if sweet_spot is not None else FormatComparator(df).identify_sweet_spot()
+        ctx = context.format_comparison(df, spot, run_link or self.run_link, failures)
+        return self._render("reports/format_comparison.md.j2", ctx, generated_at, figures, extra)
+
+    def render_failure_modes(self, failure_df: pd.DataFrame, *, runs_df: pd.DataFrame | None = None,
+                             generated_at: str | None = None, figures=None, run_link: RunLink | None = None,
+                             extra=None) -> str:
+        """``failure_df`` as FailureAnalyzer.merge_failure_data returns it; ``runs_df`` (the
+        whole run table) adds k/n crash rates with Clopper-Pearson intervals per format."""
+        ctx = context.failure_modes(failure_df, runs_df, run_link or self.run_link)
+        return self._render("reports/failure_modes.md.j2", ctx, generated_at, figures, extra)
+
+    def render_manifold_comparison(self, df: pd.DataFrame, *, generated_at: str | None = None, figures=None,
+                                   extra=None) -> str:
+        ctx = context.manifold_comparison(df)
+        return self._render("reports/manifold_comparison.md.j2", ctx, generated_at, figures, extra)
+
+    def render_formats(self, *, generated_at: str | None = None, figures=None, extra=None) -> str:
+        """The format facts page: the table computed from the bit patterns, conventions, traps."""
+        return self._render("reports/formats.md.j2", context.formats_page(), generated_at, figures, extra)
+
+    # -- writing (the plan's API) --------------------------------------------------------
+    def _write(self, name: str, text: str) -> str:
+        path = (self.output_dir / name).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+    def generate_format_comparison(self, df: pd.DataFrame, sweet_spot: str,
+                                   output_name: str = "format_comparison.md", **kwargs) -> str:
+        return self._write(output_name, self.render_format_comparison(df, sweet_spot, **kwargs))
+
+    def generate_failure_modes(self, failure_df: pd.DataFrame, output_name: str = "failure_modes.md",
+                               **kwargs) -> str:
+        return self._write(output_name, self.render_failure_modes(failure_df, **kwargs))
+
+    def generate_manifold_comparison(self, df: pd.DataFrame, output_name: str = "manifold_comparison.md",
+                                     **kwargs) -> str:
+        return self._write(output_name, self.render_manifold_comparison(df, **kwargs))

@@ -1,0 +1,109 @@
+"""Numeric tables -> Markdown strings for the reports (the formatting half of the analysis).
+
+Every table carries n; user text (run names) is escaped; runs are linked through the
+``run_link`` function the caller passes (W&B by default; the site adds its run pages).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from altgrad_docs.analysis.stats import TESTED, TOO_FEW
+
+from .markdown import RunLink, escape_md, fmt_int, fmt_num, fmt_pct, table
+
+
+def range_cell(median, lo, hi, n=None) -> str:
+    """'1.234 [1.100, 1.400]' (n = k appended when given)."""
+    text = f"{fmt_num(median)} [{fmt_num(lo)}, {fmt_num(hi)}]" if fmt_num(median) != "-" else "-"
+    return f"{text} (n = {n})" if n is not None else text
+
+
+def ci_cell(mean, lo, hi) -> str:
+    if fmt_num(mean) == "-":
+        return "-"
+    if fmt_num(lo) == "-":
+        return f"{fmt_num(mean)} (no CI: < 2 pairs)"
+    return f"{fmt_num(mean)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+
+
+def rate_cell(k, n, lo, hi) -> str:
+    return f"{k}/{n} [{fmt_pct(lo, 0)}, {fmt_pct(hi, 0)}]" if n else "-"
+
+
+def runs_table(runs: pd.DataFrame, run_link: RunLink) -> str:
+    cols = {"format": "format", "optimizer": "optimizer", "seed": "seed", "run": "run", "state": "state",
+            "steps": "steps", "final_loss": "final loss", "best_loss": "best loss",
+            "bit_stall_final": "bit stall (final)"}
+    rows = [{
+        "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"]), "seed": fmt_int(r["seed"]),
+        "run": run_link(r), "state": escape_md(r["state"]), "steps": fmt_int(r["steps"]),
+        "final_loss": fmt_num(r["final_loss"]), "best_loss": fmt_num(r["best_loss"]),
+        "bit_stall_final": fmt_pct(r["bit_stall_final"]),
+    } for _, r in runs.iterrows()]
+    return table(pd.DataFrame(rows, columns=list(cols)).rename(columns=cols))
+
+
+def ranking_table(ranked: pd.DataFrame, value_label: str, pct: bool = False) -> str:
+    f = (lambda v: fmt_pct(v)) if pct else fmt_num
+    rows = [{"rank": fmt_int(r["rank"]), "format": escape_md(r["format"]), "n": str(int(r["n"])),
+             f"median {value_label}": f(r["median"]), "min": f(r["min"]), "max": f(r["max"])}
+            for _, r in ranked.iterrows()]
+    return table(pd.DataFrame(rows))
+
+
+def scorecard_table(sc: pd.DataFrame) -> str:
+    """The scorecard (analysis.scorecard.scorecard) as Markdown."""
+    rows = []
+    for _, r in sc.iterrows():
+        rows.append({
+            "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"]), "n": str(r["n"]),
+            "crashed [95% CI]": rate_cell(r["crashes"], r["n"], r["crash_low"], r["crash_high"]),
+            f"median {r['metric']} [min, max]": range_cell(r["median"], r["min"], r["max"], r["n_finite"]),
+            "Δ vs BF16 (median)": fmt_num(r["delta_vs_baseline"]),
+            "paired Δ Manifold−AdamW [95% CI]": (ci_cell(r["paired_delta"], r["paired_low"], r["paired_high"])
+                                                 + f" (pairs = {r['paired_n']})") if r["paired_n"] else "-",
+            "P(improve)": fmt_num(r["p_improve"], 2),
+            "stall": fmt_pct(r["stall_mean"]), "overflow": fmt_pct(r["overflow_mean"], 2),
+            "underflow": fmt_pct(r["underflow_mean"], 2),
+        })
+    return table(pd.DataFrame(rows))
+
+
+def test_cell(r) -> str:
+    if r["status"] == TOO_FEW:
+        return f"too few seeds to test (n = {r['n_pairs']} pairs; exact Wilcoxon needs 6)"
+    if r["status"] == TESTED:
+        return f"Wilcoxon exact p = {fmt_num(r['p'])}, Holm p = {fmt_num(r['p_holm'])}"
+    return "no data"
+
+
+def manifold_stats_table(mc: pd.DataFrame) -> str:
+    rows = [{
+        "format": escape_md(r["format"]), "pairs": str(r["n_pairs"]),
+        "mean Δ (nats) [95% t CI]": ci_cell(r["mean_delta"], r["ci_low"], r["ci_high"]),
+        "per-seed Δ": ", ".join(fmt_num(d) for d in r["deltas"]),
+        "Hedges' g": fmt_num(r["hedges_g"], 2), "P(Manifold better)": fmt_num(r["p_improve"], 2),
+        "test": test_cell(r),
+    } for _, r in mc.iterrows()]
+    return table(pd.DataFrame(rows))
+
+
+def crash_rates_table(rates: list[dict]) -> str:
+    rows = [{"format": escape_md(r["format"]), "failed / runs [95% Clopper-Pearson]":
+             rate_cell(r["k"], r["n"], r["low"], r["high"]),
+             "collapse step median [min, max]": range_cell(r["collapse"]["median"], r["collapse"]["min"],
+                                                           r["collapse"]["max"]).replace(".000", "")}
+            for r in rates]
+    return table(pd.DataFrame(rows))
+
+
+def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
+    rows = [{
+        "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"] or "-"),
+        "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path")),
+        "collapse step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
+        "last good loss": fmt_num(r["best_loss"]), "mode (plan heuristic)": escape_md(r["failure_mode"]),
+        "mode (history)": escape_md(r["history_mode"] or "-"),
+    } for _, r in failures.iterrows()]
+    return table(pd.DataFrame(rows))

@@ -1,0 +1,127 @@
+"""The three reports (and the formats page) against golden Markdown on the tiny fixture.
+
+Regenerate the golden files after an intended change with
+``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report_generator.py`` and read the diff.
+"""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from altgrad_docs.analysis.curves import collect_traces
+from altgrad_docs.analysis.failures import failure_table
+from altgrad_docs.report.generator import ReportGenerator, resolve_timestamp
+from altgrad_docs.runs import RUN_COLUMNS
+from tests.analysis_data import histories, runs
+
+GOLDEN = Path(__file__).parent / "golden"
+STAMP = "2026-01-01T00:00:00+00:00"
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden file"
+
+
+@pytest.fixture()
+def gen(tmp_path):
+    return ReportGenerator(tmp_path / "reports", generated_at=STAMP)
+
+
+def _failures(df):
+    return failure_table(df, collect_traces(histories()))
+
+
+def test_format_comparison_golden(gen):
+    df = runs()
+    _check_golden("format_comparison.md", gen.render_format_comparison(df, "E5M2", failures=_failures(df)))
+
+
+def test_failure_modes_golden(gen):
+    df = runs()
+    _check_golden("failure_modes.md", gen.render_failure_modes(_failures(df), runs_df=df))
+
+
+def test_manifold_comparison_golden(gen):
+    _check_golden("manifold_comparison.md", gen.render_manifold_comparison(runs()))
+
+
+def test_formats_page_golden(gen):
+    _check_golden("formats.md", gen.render_formats())
+
+
+def test_generate_writes_files_and_returns_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    gen = ReportGenerator(generated_at=STAMP)
+    assert (tmp_path / "reports").is_dir()
+    df = runs()
+    paths = [gen.generate_format_comparison(df, "E5M2"),
+             gen.generate_failure_modes(_failures(df), runs_df=df),
+             gen.generate_manifold_comparison(df, output_name="m.md")]
+    assert [Path(p).name for p in paths] == ["format_comparison.md", "failure_modes.md", "m.md"]
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in paths)
+    assert Path(paths[0]).read_text() == gen.render_format_comparison(df, "E5M2")
+
+
+@pytest.mark.parametrize("method", ["render_format_comparison", "render_failure_modes", "render_manifold_comparison"])
+def test_empty_input_gives_a_no_data_section(gen, method):
+    text = getattr(gen, method)(pd.DataFrame(columns=list(RUN_COLUMNS)))
+    assert "## No data" in text and STAMP in text
+
+
+def test_only_killed_runs_is_no_data(gen):
+    df = runs()
+    df = df[df["state"] == "killed"]
+    assert "## No data" in gen.render_format_comparison(df)
+
+
+def test_plan_sections_are_present(gen):
+    df = runs()
+    fc = gen.render_format_comparison(df, "E5M2")
+    for heading in ("# FP8 Format Comparison Report", "## Executive summary", "## Results", "## Rankings",
+                    "## Failure analysis", "## Conclusions", "## Run links"):
+        assert heading in fc
+    fm = gen.render_failure_modes(_failures(df), runs_df=df)
+    for heading in ("# FP8 Failure Mode Documentation", "## Summary", "## Per-format detail",
+                    "## E7M0: the expected failure", "## Failure mode classification",
+                    "## Prevention recommendations"):
+        assert heading in fm
+    mc = gen.render_manifold_comparison(df)
+    for heading in ("## Hypothesis", "## Results", "## Statistical comparison", "## When manifold-aware helps",
+                    "## When it doesn't", "## Conclusions"):
+        assert heading in mc
+
+
+def test_hostile_run_name_is_text_in_tables(gen):
+    text = gen.render_format_comparison(runs(), "E5M2")
+    assert "<script>" not in text and "alert(1)" in text
+    row = next(line for line in text.splitlines() if "alert(1)" in line and line.startswith("|"))
+    assert row.count("|") == 10  # 9 cells: the name's pipe did not split a cell
+    assert "`" not in row and "&lt;script&gt;" in row and "&#124;" in row
+    assert "new]" in row  # the newline became a space inside the same cell
+
+
+def test_figures_and_run_link_are_used(gen):
+    figs = [{"id": "fig-loss", "caption": "Loss | curves", "src": "figures/loss.svg"}]
+    text = gen.render_format_comparison(runs(), "E5M2", figures=figs,
+                                        run_link=lambda r: f"[{r['run_id']}](../runs/{r['run_id']}/)")
+    assert '<a id="fig-loss"></a>' in text and "![Loss &#124; curves](figures/loss.svg)" in text
+    assert "*Figure 1: Loss &#124; curves*" in text and "[r01](../runs/r01/)" in text
+
+
+def test_timestamp_never_reads_the_clock(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert resolve_timestamp(None).startswith("not recorded")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert resolve_timestamp(None) == "1970-01-01T00:00:00+00:00"
+    assert resolve_timestamp("2026-02-03T00:00:00Z") == "2026-02-03T00:00:00Z"
+
+
+def test_same_data_same_bytes(tmp_path):
+    a = ReportGenerator(tmp_path / "a", generated_at=STAMP).generate_manifold_comparison(runs())
+    b = ReportGenerator(tmp_path / "b", generated_at=STAMP).generate_manifold_comparison(runs())
+    assert Path(a).read_bytes() == Path(b).read_bytes()
