@@ -1,0 +1,179 @@
+"""Runs from the W&B Public API, through the real ``wandb.Api()`` (imported lazily, here only).
+
+One ``Runs`` listing with ``lazy=False`` brings every run's config, summary and history keys
+(no per-run ``Run`` query); the state filter is applied by the server. Histories are then
+fetched with one ``RunSampledHistory`` request per run, asking only for the keys the site
+needs and for every row (``samples`` = the run's row count). The API key is whatever wandb
+finds in ``WANDB_API_KEY`` or its netrc login; this module never reads, logs or stores it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, to_float
+
+DEFAULT_TIMEOUT = 19
+DEFAULT_RETRIES = 3
+OFFLINE_HINT = ("An existing snapshot still builds offline: mkdocs build "
+                "(or altgrad-docs fetch --offline-dir wandb --out DIR).")
+
+
+class WandbSourceError(RuntimeError):
+    """A one-line, actionable failure of the W&B source (no key, bad key, unreachable...)."""
+
+
+@dataclass
+class ListedRun:
+    """A run as the listing gives it: everything but the history."""
+
+    record: RunRecord
+    history_keys: list[str]
+    rows: int
+    handle: Any  # the wandb Run object, used to fetch the history
+
+
+def base_url() -> str:
+    return (os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/")
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    parts = urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def bound_retries(retries: int = DEFAULT_RETRIES) -> None:
+    """Cap wandb-core's GraphQL retries unless the user set it (read when wandb starts)."""
+    os.environ.setdefault("WANDB__GRAPHQL_RETRY_MAX", str(retries))
+    os.environ.setdefault("WANDB__GRAPHQL_RETRY_WAIT_MAX_SECONDS", "5")
+
+
+def connect(timeout: int = DEFAULT_TIMEOUT) -> Any:
+    """``wandb.Api()`` with errors turned into one line that says what to do."""
+    bound_retries()
+    import wandb
+    from wandb.errors import AuthenticationError, UsageError
+
+    url = base_url()
+    if not os.environ.get("WANDB_API_KEY") and not _netrc_has(url):
+        raise WandbSourceError(
+            f"no W&B API key for {url}. --> Do: set WANDB_API_KEY or run `wandb login`. "
+            + OFFLINE_HINT)
+    try:
+        return wandb.Api(timeout=timeout)
+    except (AuthenticationError, UsageError, ValueError) as exc:
+        raise _auth_error(url, exc) from None
+    except Exception as exc:  # WandbApiFailedError is a plain Exception subclass
+        raise WandbSourceError(f"W&B at {url} failed: {_first_line(exc)}. " + OFFLINE_HINT) from None
+
+
+def _netrc_has(url: str) -> bool:
+    import netrc
+
+    try:
+        host = urlparse(url).hostname or ""
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def _auth_error(url: str, exc: Exception) -> WandbSourceError:
+    if not _reachable(url):
+        return WandbSourceError(
+            f"cannot reach W&B at {url}. --> Do: check the network or WANDB_BASE_URL. "
+            + OFFLINE_HINT)
+    return WandbSourceError(
+        f"W&B at {url} rejected the API key ({_first_line(exc)}). --> Do: set a valid "
+        "WANDB_API_KEY or run `wandb login --relogin`. " + OFFLINE_HINT)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def wrap_failure(url: str, what: str, exc: BaseException) -> WandbSourceError:
+    return WandbSourceError(f"W&B at {url} failed while {what}: {_first_line(exc)}. "
+                            "--> Do: retry later, or raise WANDB__GRAPHQL_RETRY_MAX. " + OFFLINE_HINT)
+
+
+def list_runs(api: Any, project: str, states: Iterable[str] = DEFAULT_STATES,
+              per_page: int = 200) -> list[ListedRun]:
+    """Every run of ``ENTITY/PROJECT`` (or PROJECT under the default entity) in ``states``."""
+    filters = {"state": {"$in": list(states)}}
+    try:
+        runs = api.runs(project, filters=filters, per_page=per_page, lazy=False)
+        return [_listed(run) for run in runs]
+    except WandbSourceError:
+        raise
+    except ValueError as exc:
+        if "Could not find project" in str(exc):
+            raise WandbSourceError(f"W&B has no project {project} (or the key cannot see it). "
+                                   "--> Do: check --project ENTITY/PROJECT.") from None
+        raise wrap_failure(base_url(), "listing runs", exc) from None
+    except Exception as exc:
+        raise wrap_failure(base_url(), "listing runs", exc) from None
+
+
+def _listed(run: Any) -> ListedRun:
+    attrs = run._attrs  # the node the listing returned; public fields only
+    meta = {
+        "run_id": run.id, "name": attrs.get("displayName") or run.id, "state": run.state,
+        "url": run.url, "entity": run.entity, "project": run.project,
+        "group": attrs.get("group") or "", "tags": list(attrs.get("tags") or []),
+        "created_at": attrs.get("createdAt") or "",
+        "updated_at": attrs.get("heartbeatAt") or attrs.get("updatedAt") or "",
+    }
+    summary = {k: v for k, v in dict(run.summary_metrics).items() if not k.startswith("_wandb")}
+    record = RunRecord(meta=meta, config=dict(run.config), summary=summary)
+    keys_info = attrs.get("historyKeys") or {}
+    logged = list((keys_info.get("keys") or {}).keys()) if isinstance(keys_info, dict) else []
+    last = keys_info.get("lastStep", -1) if isinstance(keys_info, dict) else -1
+    rows = max(int(attrs.get("historyLineCount") or 0), int(to_float(last)) + 1 if last is not None else 0)
+    return ListedRun(record, site_keys(logged), rows, run)
+
+
+def site_keys(logged: Iterable[str]) -> list[str]:
+    """The history keys the site reads, out of the keys a run logged."""
+    logged = list(logged)
+    wanted = set(SITE_HISTORY_KEYS)
+    return sorted(k for k in logged if k in wanted or k.startswith(LAYER_PREFIXES))
+
+
+def fetch_history(listed: ListedRun) -> pd.DataFrame:
+    """The run's history for its site keys, every row, as columns (_step + float64)."""
+    if not listed.history_keys or listed.rows <= 0:
+        return pd.DataFrame({"_step": np.zeros(0, dtype=np.int64)})
+    try:
+        rows = listed.handle.history(keys=listed.history_keys, samples=listed.rows, pandas=False)
+    except Exception as exc:
+        raise wrap_failure(base_url(), f"fetching the history of run {listed.record.run_id}",
+                           exc) from None
+    return rows_to_frame(rows or [], listed.history_keys)
+
+
+def rows_to_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
+    """History rows (dicts, "NaN" strings and all) to columns without a dict per cell copy."""
+    step = np.array([to_float(r.get("_step")) for r in rows], dtype=np.float64)
+    data: dict[str, Any] = {"_step": step}
+    for key in keys:
+        data[key] = np.array([_num(r.get(key)) for r in rows], dtype=np.float64)
+    frame = pd.DataFrame(data)
+    frame = frame[np.isfinite(frame["_step"].to_numpy())]
+    return frame.astype({"_step": "int64"}).reset_index(drop=True)
+
+
+def _num(value: Any) -> float:
+    return value if type(value) is float else to_float(value)

@@ -1,0 +1,150 @@
+"""Shared fixtures of the data tests: a sandboxed wandb, the fake W&B server, offline runs
+made by the real ``wandb.init(mode="offline")``, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fake_wandb import API_KEY, FakeWandb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wandb_env(base: Path, url: str | None = None, **extra: str) -> dict[str, str]:
+    """An environment where wandb writes only under ``base`` and talks only to ``url``."""
+    base.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    env.update(TMPDIR=str(base), WANDB_DIR=str(base), WANDB_CACHE_DIR=str(base / "cache"),
+               WANDB_CONFIG_DIR=str(base / "config"), WANDB_DATA_DIR=str(base / "data"),
+               WANDB_ERROR_REPORTING="false", WANDB_SILENT="true", NETRC=str(base / "netrc"),
+               PYTHONPATH=str(ROOT))
+    if url:
+        env.update(WANDB_BASE_URL=url, WANDB_API_KEY=API_KEY)
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "altgrad_docs.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def fake_wandb():
+    """Start FakeWandb servers (``fake_wandb(records, **kw)``); all are stopped after the test."""
+    servers: list[FakeWandb] = []
+
+    def start(records=(), **kw) -> FakeWandb:
+        server = FakeWandb(records, **kw).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_wandb(tmp_path_factory):
+    """One fake server and this process's environment pointed at it (for in-process API use).
+
+    wandb reads its settings once per process, so in-process tests share this server and
+    swap its runs with ``set_runs``; fault tests run the CLI in subprocesses instead.
+    """
+    server = FakeWandb().start()
+    env = wandb_env(tmp_path_factory.mktemp("wandb-live"), server.url)
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("WANDB")]:
+            mp.delenv(key)
+        for key, value in env.items():
+            if key.startswith("WANDB") or key in ("TMPDIR", "NETRC"):
+                mp.setenv(key, value)
+        mp.setenv("WANDB__GRAPHQL_RETRY_MAX", "1")
+        yield server
+    server.stop()
+
+
+OFFLINE_SCRIPTS = {
+    "finished": """
+        run = wandb.init(mode="offline", project="altgrad", name="E5M2 finished",
+                         config={"fp8_format": "E5M2", "use_fp8": True, "seed": 3,
+                                 "use_manifold_aware": True, "learning_rate": 0.001})
+        for step in range(5):
+            run.log({"loss": 4.0 - step, "quantization/bit_stall_rate": 0.25,
+                     "stall/transformer.h.0.attn.c_attn.weight": 0.5})
+        run.finish()
+    """,
+    "raised": """
+        run = wandb.init(mode="offline", project="altgrad", config={"fp8_format": "E7M0", "use_fp8": True})
+        run.log({"loss": 9.0})
+        raise RuntimeError("loss went NaN")
+    """,
+    "naninf": """
+        run = wandb.init(mode="offline", project="altgrad", config={"fp8_format": "E1M6", "use_fp8": True})
+        run.log({"loss": 2.0, "grad_norm": float("inf")})
+        run.log({"loss": float("nan"), "grad_norm": float("-inf")})
+        run.finish(exit_code=1)
+    """,
+    "bad": """
+        run = wandb.init(mode="offline", project="altgrad",
+                         name="a | b <script>alert(1)</script>\\nzweite Zeile \u00e9\u00e8 \u03bb",
+                         config={"learning_rate": "fast", "seed": "one"})
+        run.log({"loss": "high", "val_loss": 1.5})
+        run.log({"loss": 2.5, "val_loss": "NaN"})
+        run.finish()
+    """,
+    "killed": """
+        import sys
+        run = wandb.init(mode="offline", project="altgrad", config={"fp8_format": "E4M3", "use_fp8": True})
+        for step in range(10**7):
+            run.log({f"stall/layer{i}": step * 0.001 + i for i in range(40)} | {"loss": 1.0})
+            if step == 300:
+                print("ready", flush=True)
+    """,
+}
+
+
+def _offline_script(body: str) -> str:
+    return "import wandb\n" + textwrap.dedent(body)
+
+
+@pytest.fixture(scope="session")
+def offline_runs(tmp_path_factory) -> dict[str, Path]:
+    """Real offline runs, one per OFFLINE_SCRIPTS entry, each in its own wandb/ folder.
+
+    The "killed" run is SIGKILLed while it logs, once its file holds some data.
+    """
+    base = tmp_path_factory.mktemp("offline")
+    procs = {}
+    for name, body in OFFLINE_SCRIPTS.items():
+        folder = base / name
+        env = wandb_env(folder)
+        procs[name] = subprocess.Popen([sys.executable, "-c", _offline_script(body)], cwd=folder,
+                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       text=True)
+    killed = procs.pop("killed")
+    assert killed.stdout.readline().strip() == "ready"
+    _wait_for_data(base / "killed", 64 * 1024)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait(30)
+    for name, proc in procs.items():
+        proc.wait(60)
+    return {name: base / name / "wandb" for name in OFFLINE_SCRIPTS}
+
+
+def _wait_for_data(folder: Path, size: int, limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        files = list(folder.glob("wandb/offline-run-*/run-*.wandb"))
+        if files and files[0].stat().st_size >= size:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the killed run never wrote {size} bytes")

@@ -1,0 +1,210 @@
+"""The W&B source against the fake server, with the real wandb client doing the talking."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from altgrad_docs.fetch import fetch_project, load_or_refresh
+from altgrad_docs.runs import RunRecord
+from altgrad_docs.snapshot import open_snapshot
+from benchmarks.synthetic import synthetic_records
+from tests.conftest import run_cli, wandb_env
+from tests.fake_wandb import API_KEY, ENTITY
+
+PROJECT = f"{ENTITY}/altgrad"
+
+
+def _records(n=6, steps=40, metrics=22, seed=0):
+    return list(synthetic_records(n, steps, metrics, np.random.default_rng(seed), entity=ENTITY))
+
+
+def _with_state(record, state):
+    record.meta["state"] = state
+    return record
+
+
+def _snapshot_files(path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+# ---- in-process: fetch, filters, keys, reuse ----------------------------------------------
+def test_fetch_applies_state_filter_server_side_and_fetches_only_site_keys(live_wandb, tmp_path):
+    recs = _records()
+    _with_state(recs[0], "running"), _with_state(recs[1], "killed")
+    live_wandb.set_runs(recs)
+    live_wandb.requests.clear()
+    result = fetch_project(PROJECT, tmp_path / "snap", per_page=4, workers=3, progress=False)
+    assert result.fetched == 4 and result.reused == 0
+    assert sorted(result.snapshot.run_ids) == sorted(r.run_id for r in recs[2:])
+    listings = [v for op, v in live_wandb.requests if op == "Runs"]
+    assert len(listings) == 1 and listings[0]["perPage"] == 4
+    assert json.loads(listings[0]["filters"]) == {"state": {"$in": ["finished", "crashed", "failed"]}}
+    assert live_wandb.ops("Run") == []  # lazy=False: no per-run query
+    spec = json.loads(next(v for op, v in live_wandb.requests if op == "RunSampledHistory")["specs"][0])
+    assert "throughput_tokens_sec" not in spec["keys"] and "stall/transformer.h.0.attn.c_attn.weight" in spec["keys"]
+    rec = recs[2]
+    got = result.snapshot.history(rec.run_id, ["loss", "flips/transformer.h.0.attn.c_attn.weight"])
+    np.testing.assert_array_equal(got["loss"].to_numpy(), rec.history["loss"].to_numpy())
+    assert len(got) == len(rec.history)
+    assert "throughput_tokens_sec" not in result.snapshot.history_keys(rec.run_id)
+
+
+def test_refetch_reuses_unchanged_runs_and_is_identical(live_wandb, tmp_path):
+    recs = _records(seed=1)
+    live_wandb.set_runs(recs)
+    first = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    before = _snapshot_files(first.snapshot.path)
+    live_wandb.requests.clear()
+    os.environ["SOURCE_DATE_EPOCH"] = "1767225600"
+    try:
+        again = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+        same = fetch_project(PROJECT, tmp_path / "snap2", progress=False)
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
+    assert (again.fetched, again.reused) == (0, len(recs))
+    assert live_wandb.ops("RunSampledHistory").count("RunSampledHistory") == len(recs)  # snap2 only
+    after = _snapshot_files(again.snapshot.path)
+    assert {k for k in after if k.name != "manifest.json"} == {k for k in before if k.name != "manifest.json"}
+    assert all(after[k] == before[k] for k in after if k.name != "manifest.json")
+    assert again.snapshot.sha256 == first.snapshot.sha256 == same.snapshot.sha256
+    # one run gains data: only that one is downloaded again
+    changed = recs[3]
+    changed.meta["updated_at"] = "2026-02-01T00:00:00Z"
+    changed.history = changed.history.assign(loss=changed.history["loss"] + 1)
+    live_wandb.set_runs(recs)
+    third = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    assert (third.fetched, third.reused) == (1, len(recs) - 1)
+    np.testing.assert_array_equal(third.snapshot.history(changed.run_id, ["loss"])["loss"],
+                                  changed.history["loss"])
+
+
+def test_empty_project_gives_an_empty_snapshot(live_wandb, tmp_path):
+    live_wandb.set_runs([])
+    result = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    assert result.n_runs == 0 and list(result.snapshot.runs().columns)[:3] == ["format", "run_id", "run_url"]
+
+
+def test_bad_runs_survive_the_api(live_wandb, tmp_path):
+    rec = RunRecord(
+        meta={"run_id": "bad00001", "name": "x | <script>alert(1)</script>\nλ", "state": "failed",
+              "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:01:00Z", "tags": []},
+        config={"learning_rate": "fast", "use_fp8": "true", "fp8_format": "e5m2"},
+        summary={"loss": "NaN", "quantization/bit_stall_rate": "oops"},
+        history=pd.DataFrame({"_step": [0, 1], "loss": [1.0, np.inf]}),
+    )
+    live_wandb.set_runs([rec])
+    snap = fetch_project(PROJECT, tmp_path / "snap", progress=False).snapshot
+    row = snap.runs().iloc[0]
+    assert row["name"] == "x | <script>alert(1)</script>\nλ" and row["format"] == "E5M2"
+    assert pd.isna(row["learning_rate"]) and pd.isna(row["final_loss"]) and pd.isna(row["bit_stall_final"])
+    assert snap.history("bad00001", ["loss"])["loss"].tolist() == [1.0, np.inf]
+    for path in snap.path.rglob("*"):
+        assert not path.is_file() or API_KEY.encode() not in path.read_bytes()
+
+
+def test_load_or_refresh_falls_back_when_wandb_is_unreachable(live_wandb, tmp_path):
+    live_wandb.set_runs(_records(n=2))
+    fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    live_wandb.requests.clear()
+    snap, stale = load_or_refresh(tmp_path / "snap")
+    assert stale is None and live_wandb.ops("RunSampledHistory") == []
+    live_wandb.add_fault("500", count=None)
+    try:
+        snap, stale = load_or_refresh(tmp_path / "snap", timeout=3)
+    finally:
+        live_wandb.clear_faults()
+    assert snap.run_ids and "W&B at" in stale and "builds offline" in stale
+
+
+# ---- subprocess CLI: faults, each a clear error in bounded time, previous snapshot intact ----
+@pytest.fixture
+def served(fake_wandb, tmp_path):
+    server = fake_wandb(_records(n=4, steps=30))
+    env = wandb_env(tmp_path / "w", server.url, WANDB__GRAPHQL_RETRY_MAX="1",
+                    WANDB__GRAPHQL_RETRY_WAIT_MAX_SECONDS="1")
+    out = tmp_path / "snap"
+    done = run_cli(["fetch", "--project", PROJECT, "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr
+    assert "4 runs (4 fetched, 0 reused unchanged)" in done.stdout
+    return server, env, out, open_snapshot(out).sha256
+
+
+def _fails(server, env, out, sha, expect, timeout_s=40, args=()):
+    started = time.monotonic()
+    done = run_cli(["fetch", "--project", PROJECT, "--out", str(out), "--timeout", "3", *args], env)
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stdout + done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("altgrad-docs: error:")]
+    assert len(error) == 1 and expect in error[0], done.stderr
+    assert "--> Do:" in error[0] and "builds offline" in error[0]
+    assert took < timeout_s, took
+    assert open_snapshot(out).sha256 == sha
+    assert API_KEY not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("kind,op,expect", [
+    ("500", "RunSampledHistory", "fetching the history of run"),
+    ("429", "Runs", "listing runs"),
+    ("malformed", "Runs", "listing runs"),
+    ("drop", "RunSampledHistory", "failed while"),
+    ("slow", "Runs", "listing runs"),
+])
+def test_server_faults(served, kind, op, expect):
+    server, env, out, sha = served
+    for rec in server.runs.values():  # new data, so histories must be fetched again
+        rec.record.meta["updated_at"] = "2026-03-01T00:00:00Z"
+    server.add_fault(kind, count=None, op=op, retry_after=1, delay=6)
+    _fails(server, env, out, sha, expect)
+
+
+def test_429_once_is_retried_after_retry_after(served):
+    server, env, out, sha = served
+    server.add_fault("429", count=1, op="Runs", retry_after=2)
+    started = time.monotonic()
+    done = run_cli(["fetch", "--project", PROJECT, "--out", str(out)], env)
+    assert done.returncode == 0 and "4 reused unchanged" in done.stdout, done.stderr
+    assert time.monotonic() - started >= 2
+
+
+def test_bad_key(served):
+    server, env, out, sha = served
+    _fails(server, dict(env, WANDB_API_KEY="x" * 40), out, sha, "rejected the API key")
+
+
+def test_no_key(served):
+    server, env, out, sha = served
+    env = {k: v for k, v in env.items() if k != "WANDB_API_KEY"}
+    _fails(server, env, out, sha, "no W&B API key")
+
+
+def test_connection_refused(served, tmp_path):
+    server, env, out, sha = served
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _fails(server, dict(env, WANDB_BASE_URL=f"http://127.0.0.1:{port}"), out, sha, "cannot reach W&B")
+
+
+def test_fetch_killed_midway_leaves_the_snapshot(served):
+    server, env, out, sha = served
+    for rec in server.runs.values():
+        rec.record.meta["updated_at"] = "2026-03-01T00:00:00Z"
+    server.latency = 0.5
+    proc = subprocess.Popen([sys.executable, "-m", "altgrad_docs.cli", "fetch", "--project", PROJECT,
+                             "--out", str(out), "--workers", "1"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not server.ops("RunSampledHistory")[4:] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first fetch made 4; wait for the new fetch to start downloading
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert open_snapshot(out).sha256 == sha
