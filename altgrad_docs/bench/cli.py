@@ -1,0 +1,110 @@
+"""``altgrad-docs bench``: train the grid, then snapshot it through the offline ingest path.
+
+    altgrad-docs bench [--out build/bench] [--snapshot data/bundled] [--workers 2]
+                       [--formats E4M3,E5M2,...] [--seeds 0,1,2] [--quick]
+
+``--out`` is a working folder: its ``wandb/`` and ``checkpoints/`` are emptied first, then
+hold the offline runs and failure reports. The snapshot is made by the data layer's own
+reader (``sources.offline``) and writer (``snapshot.write_snapshot``), exactly as
+``altgrad-docs fetch --offline-dir`` would make it, plus a ``bench`` entry in the manifest.
+``--quick`` trains one paired E5M2 run per optimizer for 30 steps and, unless ``--snapshot``
+is given, writes its snapshot to ``<out>/snapshot`` instead of the bundled data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .grid import ALL_FORMATS, SEEDS, grid_configs, run_grid, sandboxed
+from .train import RunConfig
+
+REGENERATE = "SOURCE_DATE_EPOCH=1767225600 altgrad-docs bench --workers 2"
+QUICK_BASE = RunConfig(max_steps=30, log_interval=5, eval_interval=10, diagnostic_interval=10)
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="altgrad-docs bench", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="build/bench", help="working folder for wandb/ and checkpoints/")
+    p.add_argument("--snapshot", default=None, help="snapshot folder (default data/bundled; "
+                   "<out>/snapshot with --quick)")
+    p.add_argument("--quick", action="store_true", help="2 runs x 30 steps, for tests")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--formats", type=_csv, default=None, help=f"subset of {','.join(ALL_FORMATS)}")
+    p.add_argument("--seeds", type=lambda t: [int(s) for s in _csv(t)], default=None)
+    return p
+
+
+def _configs(args: argparse.Namespace) -> list[RunConfig]:
+    base = QUICK_BASE if args.quick else RunConfig()
+    formats = args.formats or (["E5M2"] if args.quick else list(ALL_FORMATS))
+    seeds = args.seeds or ([0] if args.quick else list(SEEDS))
+    unknown = [f for f in formats if f.upper() not in ALL_FORMATS]
+    if unknown:
+        raise SystemExit(f"altgrad-docs bench: unknown format(s) {', '.join(unknown)}. "
+                         f"--> Do: choose from {','.join(ALL_FORMATS)}")
+    return grid_configs([f.upper() for f in formats], seeds, base=base)
+
+
+def _bench_manifest(configs: list[RunConfig], argv: list[str], seconds: float, workers: int) -> dict:
+    base = replace(configs[0], fp8_format="E5M2", use_manifold_aware=False, seed=0)
+    return {"bench": {
+        "command": "altgrad-docs bench " + " ".join(argv),
+        "regenerate": REGENERATE,
+        "runs": len(configs),
+        "workers": workers,
+        "grid_wall_time_s": round(seconds, 1),
+        "history": (f"one row every {base.log_interval} steps and at the last step; stall/ and "
+                    "flips/ cover all steps since the previous row; val_loss every "
+                    f"{base.eval_interval} steps, diagnostics every {base.diagnostic_interval}"),
+        "quantised": "every weight (nanoGPT names, no biases), forward pass only, "
+                     "round-to-nearest-even, straight-through gradient, FP32 master weights, "
+                     "no per-tensor scaling; activations and gradients stay FP32",
+        "baseline": "BF16: FP32 master weights rounded to bfloat16 in the forward pass "
+                    "(use_fp8 false)",
+        "docs": "docs/bench.md",
+    }}
+
+
+def make_snapshot(out: Path, snapshot: Path, extra: dict) -> Path:
+    """Offline runs + failure reports -> snapshot, through the data layer's reader and writer."""
+    from altgrad_docs.snapshot import write_snapshot
+    from altgrad_docs.sources.offline import find_failure_reports, read_offline_runs
+
+    records = list(read_offline_runs(out / "wandb"))
+    reports = find_failure_reports(out / "checkpoints", [r.run_id for r in records])
+    newest = max((r.meta.get("updated_at") or "" for r in records), default="") or None
+    source = {"kind": "offline", "path": "wandb", "checkpoints": "checkpoints", "producer": "altgrad-docs bench"}
+    return write_snapshot(records, snapshot, source=source, fetched_at=newest,
+                          failure_reports=reports, extra=extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    out = Path(args.out)
+    snapshot = Path(args.snapshot or (out / "snapshot" if args.quick else "data/bundled"))
+    configs = _configs(args)
+    for sub in ("wandb", "checkpoints"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    print(f"bench: {len(configs)} runs in {args.workers} worker(s), cpu count {os.cpu_count()}, "
+          f"output {out}", file=sys.stderr)
+    started = time.perf_counter()
+    outcomes = run_grid(configs, out, workers=args.workers)
+    seconds = time.perf_counter() - started
+    collapsed = [f"{o.run_id} (step {o.collapse_step})" for o in outcomes if o.collapsed]
+    print(f"bench: grid done in {seconds:.1f}s; collapsed: {', '.join(collapsed) or 'none'}",
+          file=sys.stderr)
+    with sandboxed(out):
+        path = make_snapshot(out, snapshot, _bench_manifest(configs, argv, seconds, args.workers))
+    print(f"bench: snapshot written to {path}", file=sys.stderr)
+    return 0

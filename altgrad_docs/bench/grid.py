@@ -1,0 +1,164 @@
+"""The grid: formats x optimizers x seeds, each run logged with wandb in offline mode.
+
+Runs go to a pool of worker processes (spawned, one torch thread each). Every worker first
+points wandb's folders, ``TMPDIR`` and the host names wandb knows of at the output folder and
+loopback, so nothing leaves the output folder and no network address is ever contacted.
+A run whose loss or gradient norm turns NaN/Inf stops, writes its failure report and finishes
+its W&B run with exit code 1 (state ``failed``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterator
+
+from altgrad_docs.formats import FORMAT_NAMES
+
+from .quant import BASELINE
+from .train import RunConfig
+
+PROJECT = "altgrad"
+ALL_FORMATS: tuple[str, ...] = (*FORMAT_NAMES, BASELINE)
+SEEDS: tuple[int, ...] = (0, 1, 2)
+OFFLINE = "http://127.0.0.1:9"  # loopback discard port: wandb never needs it offline
+
+
+def grid_configs(formats=ALL_FORMATS, seeds=SEEDS, base: RunConfig | None = None) -> list[RunConfig]:
+    """Every (format, optimizer, seed) of the grid, in a fixed order."""
+    base = base or RunConfig()
+    return [
+        replace(base, fp8_format=f, use_manifold_aware=m, seed=s)
+        for f in formats
+        for m in (False, True)
+        for s in seeds
+    ]
+
+
+def sandbox_env(out: Path) -> dict[str, str]:
+    """Environment that keeps wandb quiet, offline and inside ``out``."""
+    tmp = out / ".tmp"
+    return {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_ERROR_REPORTING": "false",
+        "WANDB_DISABLE_GIT": "true",
+        "WANDB_BASE_URL": OFFLINE,
+        "WANDB_DIR": str(out),
+        "WANDB_CACHE_DIR": str(tmp / "cache"),
+        "WANDB_CONFIG_DIR": str(tmp / "config"),
+        "WANDB_DATA_DIR": str(tmp / "data"),
+        "WANDB_ARTIFACT_DIR": str(tmp / "artifacts"),
+        "TMPDIR": str(tmp),
+    }
+
+
+@contextmanager
+def sandboxed(out: Path) -> Iterator[None]:
+    """Set :func:`sandbox_env` in this process for the duration, then restore it."""
+    import tempfile
+
+    env = sandbox_env(out)
+    Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in env}
+    saved_tempdir = tempfile.tempdir
+    os.environ.update(env)
+    tempfile.tempdir = env["TMPDIR"]
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _worker_init(out: str) -> None:
+    import tempfile
+
+    import torch
+
+    env = sandbox_env(Path(out))
+    Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+    tempfile.tempdir = os.environ["TMPDIR"]
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+
+
+def _wandb_settings():
+    import wandb
+
+    return wandb.Settings(
+        mode="offline", silent=True, console="off", disable_git=True, save_code=False,
+        x_disable_stats=True, x_disable_meta=True, x_disable_machine_info=True,
+        x_stats_coreweave_metadata_base_url=OFFLINE, base_url=OFFLINE,
+    )
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    fp8_format: str
+    optimizer: str
+    seed: int
+    steps_done: int
+    final_loss: float
+    collapsed: bool
+    collapse_step: int | None
+    seconds: float
+
+
+def run_one(cfg_dict: dict, out: str) -> RunOutcome:
+    """Train one config in this (worker) process and log it to an offline W&B run."""
+    import wandb
+
+    from .failure_report import write_failure_report
+    from .model import SortTask
+    from .train import train
+
+    started = time.perf_counter()
+    cfg = RunConfig(**cfg_dict)
+    config = cfg.wandb_config(SortTask())
+    run = wandb.init(project=PROJECT, id=cfg.run_id, name=cfg.run_name, config=config,
+                     dir=out, tags=["bench", cfg.fp8_format, cfg.optimizer],
+                     group=f"{cfg.fp8_format}-{cfg.optimizer}", settings=_wandb_settings())
+    try:
+        result = train(cfg, lambda row, step: run.log(row, step=step))
+        run.summary["best_loss"] = result.best_loss
+        if result.collapsed:
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            write_failure_report(Path(out) / "checkpoints", cfg, result, config, now)
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run.finish(exit_code=1 if result.collapsed else 0)
+    return RunOutcome(cfg.run_id, cfg.fp8_format, cfg.optimizer, cfg.seed, result.steps_done,
+                      result.final_loss, result.collapsed, result.collapse_step,
+                      time.perf_counter() - started)
+
+
+def run_grid(configs: list[RunConfig], out: Path, workers: int = 2) -> list[RunOutcome]:
+    """Run every config in ``workers`` processes; progress lines go to stderr."""
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes: list[RunOutcome] = []
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(str(out),)) as pool:
+        futures = [pool.submit(run_one, asdict(c), str(out)) for c in configs]
+        for i, fut in enumerate(as_completed(futures), 1):
+            o = fut.result()
+            outcomes.append(o)
+            end = f"collapsed at step {o.collapse_step}" if o.collapsed else f"final loss {o.final_loss:.4f}"
+            print(f"[{i}/{len(configs)}] {o.fp8_format:5s} {o.optimizer:13s} seed {o.seed}: "
+                  f"{end}, {o.steps_done} steps, {o.seconds:.1f}s", file=sys.stderr, flush=True)
+    return sorted(outcomes, key=lambda o: o.run_id)

@@ -1,0 +1,230 @@
+"""One training run of the bench: config, the loop, the quantisation measurements.
+
+Knows nothing of W&B: ``train`` calls ``log(row, step)`` for every history row and returns a
+:class:`RunResult`; :mod:`.grid` wires that to ``wandb``. Everything random comes from one
+``numpy.random.Generator`` seeded with the run's seed, so the same seed gives the same
+initial weights and the same batches in every format and optimizer (the paired design).
+
+A history row is logged every ``log_interval`` steps and at the last step; stall and flip
+counts in a row cover every step since the previous row; overflow/underflow are measured on
+the master weights after the row's step (what the next forward pass sees). See measure.py.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .measure import FlatLayout, StallCounter, diagnostics, grad_sparsity, position_stats, range_rates
+from .model import ModelConfig, SortTask, TinyGPT, cross_entropy
+from .optim import ManifoldAdamW
+from .quant import BASELINE, make_quantizer, straight_through
+
+PPL_INF_LOSS = 20.0  # perplexity is logged as inf from this loss on (data contract)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The training config; ``wandb_config`` turns it into the contract's config keys."""
+
+    fp8_format: str = "E5M2"
+    use_manifold_aware: bool = False
+    seed: int = 0
+    manifold_mantissa_bits: int | None = None  # None = the format's mantissa bits
+    learning_rate: float = 1e-2
+    batch_size: int = 32
+    max_steps: int = 400
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    weight_decay: float = 0.0
+    n_layer: int = 2
+    n_head: int = 2
+    n_embd: int = 32
+    log_interval: int = 5
+    eval_interval: int = 25
+    diagnostic_interval: int = 25
+    val_size: int = 256
+    bit_stall_threshold: float = 0.5
+    overflow_threshold: float = 0.01
+    nan_patience: int = 1
+    enable_partition_clipping: bool = False
+    enable_emergency_shift: bool = False
+
+    @property
+    def use_fp8(self) -> bool:
+        return self.fp8_format.upper() != BASELINE
+
+    @property
+    def mantissa_bits(self) -> int:
+        if self.manifold_mantissa_bits is not None:
+            return self.manifold_mantissa_bits
+        return make_quantizer(self.fp8_format).man_bits
+
+    @property
+    def optimizer(self) -> str:
+        return "ManifoldAdamW" if self.use_manifold_aware else "AdamW"
+
+    @property
+    def run_id(self) -> str:
+        """Stable W&B id: lowercase alphanumerics from format, optimizer and seed."""
+        opt = "manifold" if self.use_manifold_aware else "adamw"
+        return f"{self.fp8_format.lower()}{opt}s{self.seed}"
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.fp8_format} | {self.optimizer} | seed {self.seed}"
+
+    def wandb_config(self, task: SortTask) -> dict:
+        cfg = asdict(self)
+        cfg.update(
+            use_fp8=self.use_fp8,
+            manifold_mantissa_bits=self.mantissa_bits,
+            optimizer=self.optimizer,
+            block_size=task.block_size,
+            vocab_size=task.vocab_size,
+            task=f"sort {task.n_items} symbols of {task.n_symbols}",
+            quantized="all weights (no biases exist), per-tensor scaling: none",
+        )
+        return cfg
+
+
+@dataclass
+class RunResult:
+    """What the grid needs after a run: collapse facts and what the failure report shows."""
+
+    steps_done: int
+    collapsed: bool = False
+    collapse_step: int | None = None
+    collapse_reason: str = ""
+    final_loss: float = math.nan
+    best_loss: float = math.inf
+    duration_s: float = 0.0
+    loss_trend: list[tuple[int, float]] = field(default_factory=list)
+    quant_at_end: dict[str, float] = field(default_factory=dict)
+    diagnostics: list[dict[str, float]] = field(default_factory=list)
+    grad_sparsity: float = math.nan
+    zero_update_layers: list[str] = field(default_factory=list)
+
+
+def lr_at(step: int, cfg: RunConfig) -> float:
+    """Linear warmup, then cosine decay to a tenth of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def perplexity(loss: float) -> float:
+    return math.inf if not math.isfinite(loss) or loss >= PPL_INF_LOSS else math.exp(loss)
+
+
+def train(cfg: RunConfig, log: Callable[[dict, int], None]) -> RunResult:
+    """Train one run, calling ``log(row, step)``; stops early at a NaN/Inf loss or gradient."""
+    return _Trainer(cfg, log).run()
+
+
+class _Trainer:
+    """The loop. Master weights are one flat FP32 vector ``self.w`` (see measure.FlatLayout);
+    the model only supplies names, shapes and the initial values."""
+
+    def __init__(self, cfg: RunConfig, log: Callable[[dict, int], None]):
+        self.cfg, self.log = cfg, log
+        self.task = SortTask()
+        self.rng = np.random.default_rng(cfg.seed)
+        gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
+        mcfg = ModelConfig(cfg.n_layer, cfg.n_head, cfg.n_embd, self.task.block_size, self.task.vocab_size)
+        self.model = TinyGPT(mcfg, gen).requires_grad_(False)
+        named = list(self.model.named_parameters())
+        self.layout = FlatLayout.of(named)
+        self.w = torch.cat([p.detach().flatten() for _, p in named]).requires_grad_(True)
+        self.quantizer = make_quantizer(cfg.fp8_format)
+        self.opt = ManifoldAdamW([self.w], self.quantizer, lr=cfg.learning_rate,
+                                 weight_decay=cfg.weight_decay, manifold_aware=cfg.use_manifold_aware,
+                                 mantissa_bits=cfg.mantissa_bits)
+        self.val = self.task.batch(np.random.default_rng(10_000), cfg.val_size)
+        self.stalls = StallCounter(self.layout)
+        self.position = torch.zeros_like(self.w)
+        self.result = RunResult(steps_done=0)
+
+    def quantize(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.quantizer(self.w.detach())
+
+    def loss_with(self, q: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        weights = self.layout.unflatten(straight_through(self.w, q))
+        return cross_entropy(self.model(x, weights), y)
+
+    def run(self) -> RunResult:
+        cfg, res = self.cfg, self.result
+        start = time.perf_counter()
+        q = self.quantize()
+        for step in range(cfg.max_steps):
+            x, y = self.task.batch(self.rng, cfg.batch_size)
+            loss = self.loss_with(q, x, y)
+            loss_v = float(loss.detach())
+            reason, gnorm = ("" if math.isfinite(loss_v) else "NaN/Inf loss"), math.nan
+            if not reason:
+                loss.backward()
+                gnorm = float(self.w.grad.norm())
+                reason = "" if math.isfinite(gnorm) else "NaN/Inf gradient norm"
+            if reason:
+                self._collapse(step, reason, loss_v, gnorm)
+                break
+            q = self._step(step, q, loss_v, gnorm)
+            res.steps_done = step + 1
+        res.duration_s = time.perf_counter() - start
+        return res
+
+    def _step(self, step: int, q_old: torch.Tensor, loss_v: float, gnorm: float) -> torch.Tensor:
+        cfg, res = self.cfg, self.result
+        grad = self.w.grad.detach().clone()  # raw gradient, before clipping
+        if gnorm > cfg.grad_clip:
+            self.w.grad.mul_(cfg.grad_clip / (gnorm + 1e-6))
+        old = self.w.detach().clone()
+        self.opt.lr = lr = lr_at(step, cfg)
+        self.opt.step()
+        self.opt.zero_grad()
+        q_new = self.quantize()
+        w = self.w.detach()
+        self.stalls.add(old, w, q_old, q_new)
+        if cfg.use_manifold_aware:
+            self.position += (w - old) / self.quantizer.spacing(old)
+        res.final_loss, res.best_loss = loss_v, min(res.best_loss, loss_v)
+        res.grad_sparsity, res.zero_update_layers = grad_sparsity(grad, self.layout)
+        last = step == cfg.max_steps - 1
+        if step % cfg.log_interval == 0 or last:
+            row = {"loss": loss_v, "perplexity": perplexity(loss_v), "grad_norm": gnorm, "learning_rate": lr}
+            row.update(self.stalls.rates())
+            row.update(range_rates(w, q_new, self.quantizer.max_value))
+            res.quant_at_end = {k: v for k, v in row.items() if k.startswith("quantization/")}
+            row.update(self._periodic(step, last, w, q_new, grad))
+            res.loss_trend.append((step, loss_v))
+            self.log(row, step)
+        return q_new
+
+    def _periodic(self, step: int, last: bool, w, q, grad) -> dict[str, float]:
+        """Validation loss and diagnostics, every eval/diagnostic interval and at the end."""
+        cfg, row = self.cfg, {}
+        if step % cfg.eval_interval == 0 or last:
+            with torch.no_grad():
+                val = float(self.loss_with(q, *self.val))
+            row["val_loss"], row["val_perplexity"] = val, perplexity(val)
+        if step % cfg.diagnostic_interval == 0 or last:
+            diag = diagnostics(w, q, grad, self.quantizer, cfg.mantissa_bits)
+            self.result.diagnostics.append({"step": step, **diag})
+            row.update(diag)
+            if cfg.use_manifold_aware:
+                row.update(position_stats(self.position))
+        return row
+
+    def _collapse(self, step: int, reason: str, loss_v: float, gnorm: float) -> None:
+        res = self.result
+        res.collapsed, res.collapse_step, res.collapse_reason = True, step, reason
+        res.final_loss = loss_v
+        res.loss_trend.append((step, loss_v))
+        self.log({"loss": loss_v, "perplexity": perplexity(loss_v), "grad_norm": gnorm}, step)
