@@ -27,6 +27,9 @@ TRACE_METRICS = (
     "quantization/overflow_rate",
     "quantization/underflow_rate",
 )
+#: History keys to read for collect_traces (prefixed and old unprefixed rate names).
+SITE_TRACE_KEYS = tuple(dict.fromkeys(
+    name for metric in TRACE_METRICS for name in METRIC_ALIASES.get(metric, (metric,))))
 FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate")
 STALL_PREFIX = "stall/"
 

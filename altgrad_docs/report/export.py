@@ -1,0 +1,130 @@
+"""Write figures and tables for the page and for papers, byte-reproducibly.
+
+Figures go out as SVG (the page), PDF and PNG (papers) with fixed metadata: no dates, a
+fixed creator, a fixed SVG hash salt, so the same data give the same bytes. Drawing is
+cached by content hash: :func:`render_cached` skips the plot function when a figure with
+the same key (its data, the function's name, the code and library versions) was written.
+Tables go out as CSV and LaTeX booktabs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+FORMATS = ("svg", "pdf", "png")
+CREATOR = "altgrad-docs"
+METADATA = {
+    "svg": {"Date": None, "Creator": CREATOR},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": CREATOR, "Producer": CREATOR},
+    "png": {"Software": CREATOR},
+}
+RC = {"svg.hashsalt": CREATOR, "svg.fonttype": "path", "pdf.fonttype": 42, "savefig.dpi": 150}
+
+
+def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
+    """Write ``fig`` as ``stem.svg`` / ``.pdf`` / ``.png`` (atomically); returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for ext in formats:
+        buf = io.BytesIO()
+        with matplotlib.rc_context(RC):
+            fig.savefig(buf, format=ext, metadata=METADATA[ext])
+        path = stem.parent / f"{stem.name}.{ext}"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(path)
+        out[ext] = path
+    return out
+
+
+def _feed(h: "hashlib._Hash", obj: Any) -> None:
+    if isinstance(obj, np.ndarray):
+        h.update(f"nd{obj.dtype}{obj.shape}".encode())
+        if obj.dtype.kind in "biufcmM":
+            h.update(np.ascontiguousarray(obj).tobytes())
+        else:  # objects: hash their text, never their addresses
+            h.update("\x1f".join(map(repr, obj.ravel().tolist())).encode())
+    elif isinstance(obj, pd.DataFrame):
+        h.update(b"df" + json.dumps([str(c) for c in obj.columns]).encode())
+        for col in obj.columns:
+            values = obj[col]
+            _feed(h, values.to_numpy() if values.dtype.kind in "biufcmM" else values.astype(object).to_numpy())
+    elif isinstance(obj, pd.Series):
+        _feed(h, obj.to_frame())
+    elif isinstance(obj, dict):
+        for key in sorted(obj, key=str):
+            h.update(b"k" + str(key).encode())
+            _feed(h, obj[key])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"l{len(obj)}".encode())
+        for item in obj:
+            _feed(h, item)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        h.update(type(obj).__qualname__.encode())
+        _feed(h, vars(obj))
+    else:
+        h.update(repr(obj).encode())
+
+
+def content_key(*parts: Any) -> str:
+    """sha256 of arrays, frames, dicts, dataclasses and plain values (with the matplotlib
+    version, since it changes the bytes)."""
+    h = hashlib.sha256(f"matplotlib {matplotlib.__version__}".encode())
+    for part in parts:
+        _feed(h, part)
+    return h.hexdigest()
+
+
+def render_cached(draw: Callable[[], Figure], key_parts: Iterable[Any], stem: str | Path,
+                  cache_dir: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
+    """Files of a figure at ``stem``: copied from ``cache_dir`` when a figure with the same
+    content key exists, else drawn by ``draw()`` (which returns a Figure) and cached."""
+    formats = tuple(formats)
+    key = content_key(getattr(draw, "__qualname__", repr(draw)), list(key_parts), formats)
+    cached = Path(cache_dir) / key[:2] / key
+    if not all((cached.parent / f"{cached.name}.{ext}").is_file() for ext in formats):
+        save_figure(draw(), cached, formats)
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for ext in formats:
+        out[ext] = stem.parent / f"{stem.name}.{ext}"
+        shutil.copyfile(cached.parent / f"{cached.name}.{ext}", out[ext])
+    return out
+
+
+def table_csv(df: pd.DataFrame) -> str:
+    """CSV with '\\n' line ends and full float precision."""
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def table_latex(df: pd.DataFrame, caption: str | None = None, label: str | None = None, digits: int = 4) -> str:
+    """LaTeX booktabs (\\toprule/\\midrule/\\bottomrule); text escaped for LaTeX."""
+    shown = df.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda x: "--" if pd.isna(x) else f"{x:.{digits}g}")
+        else:
+            shown[col] = shown[col].map(lambda x: "" if x is None or x is pd.NA else str(x))
+    return shown.to_latex(index=False, escape=True, caption=caption, label=label)
+
+
+def export_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) -> dict[str, Path]:
+    """Write ``stem.csv`` and ``stem.tex``; returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": stem.parent / f"{stem.name}.csv", "tex": stem.parent / f"{stem.name}.tex"}
+    paths["csv"].write_text(table_csv(df), encoding="utf-8")
+    paths["tex"].write_text(table_latex(df, caption, stem.name), encoding="utf-8")
+    return paths

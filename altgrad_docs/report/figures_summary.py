@@ -1,0 +1,142 @@
+"""Summary figures: forest plot of paired deltas, final loss vs mantissa bits, per-layer-type
+stall heatmap, and the format number lines. Same conventions as :mod:`.figures`
+(``ax=None``, return the axes, "no data: <why>" instead of an empty frame)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from altgrad_docs.analysis.comparisons import LAYER_TYPES
+from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
+from altgrad_docs.formats import BASELINES, FORMATS
+
+from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, no_data
+
+
+def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Paired delta (ManifoldAdamW - AdamW) per format: per-seed dots, mean, 95% t interval.
+
+    ``comparison`` is ``analysis.scorecard.manifold_comparison(df)``. Left of 0 = the
+    manifold-aware optimizer reached the lower loss."""
+    ax = new_axes(ax, (5.0, 0.5 + 0.45 * max(1, len(comparison))))
+    rows = comparison[comparison["n_pairs"] > 0] if len(comparison) else comparison
+    if rows.empty:
+        return no_data(ax, "no format has runs of both optimizers with a shared seed")
+    for y, (_, r) in enumerate(rows.iloc[::-1].iterrows()):
+        deltas = np.asarray(r["deltas"], dtype=float)
+        deltas = deltas[np.isfinite(deltas)]
+        ax.plot(deltas, np.full(len(deltas), y), "o", ms=4, color="0.55", alpha=0.8, zorder=2)
+        if np.isfinite(r["ci_low"]):
+            ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="black", lw=1.6, zorder=3)
+        ax.plot([r["mean_delta"]], [y], "D", ms=6, color=OPTIMIZER_COLORS[MANIFOLD], zorder=4)
+        ax.annotate(f"n = {int(r['n_pairs'])}", (1.0, y), xycoords=("axes fraction", "data"),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
+    ax.axvline(0, color="0.3", lw=0.8, ls="--")
+    ax.set_yticks(range(len(rows)), list(rows["format"].astype(str))[::-1])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final loss"
+    ax.set_xlabel(f"Δ {metric}, ManifoldAdamW − AdamW (nats)\n< 0: manifold-aware better")
+    return ax
+
+
+def plot_loss_vs_mantissa(card: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Median final loss [min, max] vs mantissa bits M, one line per optimizer, baselines as
+    horizontal lines, and "k/n crashed" under each point. ``card`` = ``scorecard(df)``."""
+    ax = new_axes(ax, (5.5, 3.4))
+    fp8 = card[card["format"].isin(list(FORMATS))] if len(card) else card
+    if fp8.empty:
+        return no_data(ax, "no 8-bit format runs")
+    offsets = {STANDARD: -0.08, MANIFOLD: 0.08}
+    medians = fp8["median"].to_numpy(float)
+    fallback_y = float(np.nanmax(medians)) if np.isfinite(medians).any() else 0.0  # all-crashed points
+    drawn = False
+    for opt, grp in fp8.groupby("optimizer", sort=True):
+        grp = grp.assign(M=[FORMATS[f].man_bits for f in grp["format"]]).sort_values("M")
+        x = grp["M"].to_numpy(float) + offsets.get(str(opt), 0.0)
+        med = grp["median"].to_numpy(float)
+        lo, hi = med - grp["min"].to_numpy(float), grp["max"].to_numpy(float) - med
+        color = OPTIMIZER_COLORS.get(str(opt), "0.2")
+        ok = np.isfinite(med)
+        if ok.any():
+            ax.errorbar(x[ok], med[ok], yerr=[lo[ok], hi[ok]], color=color, marker="o", ms=4, lw=1.2,
+                        capsize=2, label=str(opt))
+            drawn = True
+        for xi, m, k, n in zip(x, med, grp["crashes"], grp["n"]):
+            if k:
+                y = m if np.isfinite(m) else fallback_y
+                ax.annotate(f"{k}/{n} crashed", (xi, y), xytext=(0, -11), textcoords="offset points",
+                            ha="center", fontsize=6, color=color)
+    for b in BASELINES:
+        base = card[card["format"] == b]
+        vals = base["median"].to_numpy(float) if len(base) else np.array([])
+        if np.isfinite(vals).any():
+            ax.axhline(float(np.nanmedian(vals)), color=BASELINE_COLOR, ls="--", lw=1, label=f"{b} (median)")
+    if not drawn:
+        return no_data(ax, "every 8-bit run crashed or has no final loss")
+    ax.set_xticks(range(8), [f"{m}\n{f}" for f, m in sorted(((f, FORMATS[f].man_bits) for f in FORMATS),
+                                                           key=lambda fm: fm[1])], fontsize=7)
+    ax.set_xlabel("mantissa bits M (format)")
+    ax.set_ylabel(f"final {str(fp8['metric'].iloc[0]).removeprefix('final_')} (median [min, max])")
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axes | None = None) -> Axes:
+    """Mean stall per layer type (columns) and format x optimizer (rows); with
+    ``difference=True`` one row per format: ManifoldAdamW minus AdamW. ``layer_df`` is
+    ``analysis.comparisons.layer_stall_frame(traces, runs)``."""
+    ax = new_axes(ax, (5.0, 3.2))
+    if layer_df.empty:
+        return no_data(ax, "no per-layer stall/<param> metrics were logged")
+    table = layer_df.groupby(["format", "optimizer", "layer_type"])["stall"].mean().unstack("layer_type")
+    cols = [c for c in LAYER_TYPES if c in table.columns]
+    table = table[cols]
+    if difference:
+        wide = table.unstack("optimizer")
+        if MANIFOLD not in wide.columns.get_level_values(1) or STANDARD not in wide.columns.get_level_values(1):
+            return no_data(ax, "per-layer stall was not logged for both optimizers of any format")
+        table = (wide.xs(MANIFOLD, axis=1, level=1) - wide.xs(STANDARD, axis=1, level=1)).dropna(how="all")
+        if table.empty:
+            return no_data(ax, "no format has per-layer stall for both optimizers")
+        labels = list(table.index)
+        order = sorted(range(len(labels)), key=lambda i: format_sort_key(labels[i]))
+        lim = max(1e-9, float(np.nanmax(np.abs(table.to_numpy()))))
+        cmap, vmin, vmax, cbar = "RdBu_r", -lim, lim, "Δ stall (Manifold − AdamW)"
+    else:
+        labels = [f"{f} · {o}" for f, o in table.index]
+        order = sorted(range(len(labels)), key=lambda i: (format_sort_key(table.index[i][0]), table.index[i][1]))
+        cmap, vmin, vmax, cbar = "viridis", 0.0, 1.0, "mean stall ratio"
+    data = table.to_numpy(float)[order]
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    for (i, j), v in np.ndenumerate(data):
+        if math.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if not difference and v < 0.5 else "black")
+    ax.set_xticks(range(len(cols)), cols, fontsize=8)
+    ax.set_yticks(range(len(order)), [labels[i] for i in order], fontsize=8)
+    ax.figure.colorbar(image, ax=ax, label=cbar, shrink=0.8)
+    return ax
+
+
+def plot_number_lines(formats: list[str] | None = None, ax: Axes | None = None) -> Axes:
+    """Every positive finite value of each format on a log2 axis (one row per format), the
+    smallest normal marked; the spacing of the ticks is the format's precision."""
+    names = formats or list(FORMATS)
+    ax = new_axes(ax, (7.0, 0.6 + 0.38 * len(names)))
+    for y, name in enumerate(reversed(names)):
+        f = FORMATS[name]
+        vals = f.all_values[:128]
+        vals = np.unique(vals[np.isfinite(vals) & (vals > 0)])
+        ax.vlines(np.log2(vals), y - 0.3, y + 0.3, color="0.2", lw=0.4)
+        if f.min_normal is not None:
+            ax.plot([math.log2(f.min_normal)], [y + 0.38], "v", ms=4, color=OPTIMIZER_COLORS[MANIFOLD])
+        ax.annotate(f"max {f.max_value:.4g}", (math.log2(f.max_value), y), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=6)
+    ax.set_yticks(range(len(names)), list(reversed(names)), fontsize=8)
+    ax.set_xlabel("log2 of the positive values (▼ = smallest normal)")
+    ax.set_ylim(-0.6, len(names) - 0.2)
+    return ax

@@ -1,0 +1,146 @@
+"""Each plot function on tiny data: the artists it should draw; same data -> same bytes."""
+
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from altgrad_docs.analysis import scorecard as sc
+from altgrad_docs.analysis.comparisons import layer_stall_frame
+from altgrad_docs.analysis.curves import collect_traces
+from altgrad_docs.report import export
+from altgrad_docs.report import figures as F
+from altgrad_docs.report import figures_summary as S
+from tests.analysis_data import histories, runs
+
+
+@pytest.fixture(scope="module")
+def data():
+    return runs(), collect_traces(histories())
+
+
+def _texts(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def _x_markers(ax: Axes) -> list[Line2D]:
+    return [ln for ln in ax.lines if ln.get_marker() == "x"]
+
+
+def test_loss_curves_every_seed_median_baseline_and_collapse_marks(data):
+    df, tr = data
+    ax = F.plot_loss_curves(tr, df, "E7M0")
+    assert isinstance(ax, Axes) and isinstance(ax.figure, Figure)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["AdamW (n = 2)", "ManifoldAdamW (n = 2)", "BF16 (n = 2)"]
+    assert len(_x_markers(ax)) == 2  # r10 and r13 collapsed
+    assert len(ax.lines) == 2 * 2 + 2 + 2 + 3  # 4 thin runs, 2 x, 2 medians, BF16: 2 thin + median
+    assert [ln.get_linestyle() for ln in ax.lines][-1] == "--"
+
+
+def test_missing_data_says_so_in_words(data):
+    df, tr = data
+    ax = F.plot_loss_curves(tr, df, "E0M7")
+    assert len(ax.lines) == 0 and _texts(ax) == ["no data: no loss logged for E0M7"]
+    assert _texts(S.plot_layer_heatmap(pd.DataFrame(columns=["format", "optimizer", "layer_type", "stall"]))) == [
+        "no data: no per-layer stall/<param> metrics were logged"]
+    assert "no data" in _texts(S.plot_forest(sc.manifold_comparison(df.iloc[0:0])))[0]
+    assert "no data" in _texts(F.plot_stall(tr, df, "BF16"))[0]
+    assert "no data" in _texts(F.plot_survival({}, df))[0]
+
+
+def test_stall_plot_is_log_with_threshold(data):
+    df, tr = data
+    ax = F.plot_stall(tr, df, "E5M2")
+    assert ax.get_yscale() == "log"
+    assert "alert threshold 0.5" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "6.25-12.5% of |w|" in ax.get_title()
+
+
+def test_over_under_flow_and_survival(data):
+    df, tr = data
+    ax = F.plot_over_under_flow(tr, df, "E7M0")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [  # the fixture logs no underflow history
+        "overflow, AdamW (median of 2)", "overflow, ManifoldAdamW (median of 2)"]
+    ax = F.plot_survival(tr, df, ["E5M2", "E7M0"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["E5M2 (n = 7)", "E7M0 (n = 4)"]
+    e7 = ax.lines[1]
+    assert list(e7.get_ydata()) == pytest.approx([1.0, 0.75, 0.5, 0.5])  # collapses at 40, 60 of 4
+
+
+def test_crash_forensics_three_panels(data):
+    df, tr = data
+    axes = F.plot_crash_forensics([tr["r10"], tr["r13"], tr["r01"]], labels=["a $x$", "b", "c"])
+    assert len(axes) == 3
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [r"a \$x\$", "b"]  # r01 did not fail
+    assert len(axes[2].lines) == 3  # overflow of both failed runs + the collapse line
+
+
+def test_forest_plot(data):
+    df, _ = data
+    ax = S.plot_forest(sc.manifold_comparison(df))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["E5M2", "E4M3"]
+    assert sorted(_texts(ax)) == ["n = 1", "n = 3"]
+
+
+def test_loss_vs_mantissa(data):
+    df, _ = data
+    ax = S.plot_loss_vs_mantissa(sc.scorecard(df))
+    assert sorted(_texts(ax)) == ["1/2 crashed", "1/2 crashed"]
+    assert "BF16 (median)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_heatmaps(data):
+    df, tr = data
+    frame = layer_stall_frame(tr, df)
+    ax = S.plot_layer_heatmap(frame)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["attention", "classifier"]
+    assert len(ax.get_yticklabels()) == 6 and len(ax.images) == 1
+    diff = S.plot_layer_heatmap(frame, difference=True)
+    assert [t.get_text() for t in diff.get_yticklabels()] == ["E4M3", "E5M2", "E7M0"]
+    assert "-0.10" in _texts(diff) and "0.00" in _texts(diff)
+
+
+def test_number_lines():
+    ax = S.plot_number_lines(["E4M3", "E5M2"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["E5M2", "E4M3"]
+    assert len(ax.collections) == 2 and sorted(_texts(ax)) == ["max 448", "max 5.734e+04"]
+
+
+def _draw(data):
+    df, tr = data
+    return F.panel_grid(["E5M2", "E7M0"], lambda f, ax: F.plot_loss_curves(tr, df, f, ax=ax))
+
+
+def test_same_data_same_bytes(data, tmp_path):
+    a = export.save_figure(_draw(data), tmp_path / "a" / "fig")
+    b = export.save_figure(_draw(data), tmp_path / "b" / "fig")
+    for ext in ("svg", "pdf", "png"):
+        assert a[ext].read_bytes() == b[ext].read_bytes(), ext
+    svg = a["svg"].read_text()
+    assert "<dc:date>" not in svg and "altgrad-docs" in svg
+    assert b"CreationDate" not in a["pdf"].read_bytes()
+
+
+def test_render_cached_draws_once(data, tmp_path):
+    calls = []
+
+    def draw():
+        calls.append(1)
+        return _draw(data)
+
+    df, _ = data
+    first = export.render_cached(draw, [df], tmp_path / "out" / "one", tmp_path / "cache", ("svg",))
+    second = export.render_cached(draw, [df], tmp_path / "out" / "two", tmp_path / "cache", ("svg",))
+    assert len(calls) == 1 and first["svg"].read_bytes() == second["svg"].read_bytes()
+    export.render_cached(draw, [df.iloc[:3]], tmp_path / "out" / "three", tmp_path / "cache", ("svg",))
+    assert len(calls) == 2
+
+
+def test_tables_as_csv_and_booktabs(tmp_path):
+    df = pd.DataFrame({"format": ["E5M2", "a_b&c"], "median": [3.125, float("nan")]})
+    paths = export.export_table(df, tmp_path / "tab-x")
+    assert paths["csv"].read_text() == "format,median\nE5M2,3.125\na_b&c,\n"
+    tex = paths["tex"].read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and r"a\_b\&c" in tex and "--" in tex
