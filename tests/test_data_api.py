@@ -13,7 +13,7 @@ import pytest
 
 from altgrad_docs.fetch import fetch_project, load_or_refresh
 from altgrad_docs.runs import RunRecord
-from altgrad_docs.snapshot import open_snapshot
+from altgrad_docs.snapshot import open_snapshot, write_snapshot
 from benchmarks.synthetic import synthetic_records
 from tests.conftest import run_cli, wandb_env
 from tests.fake_wandb import API_KEY, ENTITY
@@ -126,13 +126,13 @@ def test_load_or_refresh_falls_back_when_wandb_is_unreachable(live_wandb, tmp_pa
 # ---- subprocess CLI: faults, each a clear error in bounded time, previous snapshot intact ----
 @pytest.fixture
 def served(fake_wandb, tmp_path):
-    server = fake_wandb(_records(n=4, steps=30))
+    """A server with 4 runs and an earlier snapshot at ``out`` (written directly, so every
+    run counts as changed and a fetch must download all histories)."""
+    records = _records(n=4, steps=30)
+    server = fake_wandb(records)
     env = wandb_env(tmp_path / "w", server.url, WANDB__GRAPHQL_RETRY_MAX="1",
                     WANDB__GRAPHQL_RETRY_WAIT_MAX_SECONDS="1")
-    out = tmp_path / "snap"
-    done = run_cli(["fetch", "--project", PROJECT, "--out", str(out)], env)
-    assert done.returncode == 0, done.stderr
-    assert "4 runs (4 fetched, 0 reused unchanged)" in done.stdout
+    out = write_snapshot(records, tmp_path / "snap", source={"kind": "earlier"})
     return server, env, out, open_snapshot(out).sha256
 
 
@@ -158,8 +158,6 @@ def _fails(server, env, out, sha, expect, timeout_s=40, args=()):
 ])
 def test_server_faults(served, kind, op, expect):
     server, env, out, sha = served
-    for rec in server.runs.values():  # new data, so histories must be fetched again
-        rec.record.meta["updated_at"] = "2026-03-01T00:00:00Z"
     server.add_fault(kind, count=None, op=op, retry_after=1, delay=6)
     _fails(server, env, out, sha, expect)
 
@@ -169,7 +167,7 @@ def test_429_once_is_retried_after_retry_after(served):
     server.add_fault("429", count=1, op="Runs", retry_after=2)
     started = time.monotonic()
     done = run_cli(["fetch", "--project", PROJECT, "--out", str(out)], env)
-    assert done.returncode == 0 and "4 reused unchanged" in done.stdout, done.stderr
+    assert done.returncode == 0 and "4 runs (4 fetched, 0 reused unchanged)" in done.stdout, done.stderr
     assert time.monotonic() - started >= 2
 
 
@@ -196,15 +194,13 @@ def test_connection_refused(served, tmp_path):
 
 def test_fetch_killed_midway_leaves_the_snapshot(served):
     server, env, out, sha = served
-    for rec in server.runs.values():
-        rec.record.meta["updated_at"] = "2026-03-01T00:00:00Z"
     server.latency = 0.5
     proc = subprocess.Popen([sys.executable, "-m", "altgrad_docs.cli", "fetch", "--project", PROJECT,
                              "--out", str(out), "--workers", "1"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while not server.ops("RunSampledHistory")[4:] and time.monotonic() < deadline:
-        time.sleep(0.05)  # the first fetch made 4; wait for the new fetch to start downloading
+    while not server.ops("RunSampledHistory") and time.monotonic() < deadline:
+        time.sleep(0.05)  # kill it once it is downloading histories
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert open_snapshot(out).sha256 == sha
