@@ -2,8 +2,10 @@
 
 :func:`build` is the only place that knows the order of the stages; ``docs/gen_pages.py``
 (the mkdocs-gen-files script) calls it on every build. Where the data come from is set in
-one place, ``extra.altgrad`` of ``mkdocs.yml`` (``snapshot``, ``wandb_project``), which
-reads the environment variables ``ALTGRAD_SNAPSHOT`` / ``ALTGRAD_WANDB_PROJECT`` first.
+one place, ``extra.altgrad`` of ``mkdocs.yml``: ``snapshot`` (default ``data/bundled``),
+``wandb_project`` and ``wandb_snapshot`` (where a project's snapshot is cached, default
+``data/wandb``), each overridable by its environment variable (``ALTGRAD_SNAPSHOT``,
+``ALTGRAD_WANDB_PROJECT``, ``ALTGRAD_WANDB_SNAPSHOT``) through MkDocs' ``!ENV`` tag.
 
 Caching, so that ``mkdocs serve`` reloads stay fast and never refetch:
 
@@ -52,11 +54,13 @@ class DataSource:
 
     @classmethod
     def from_config(cls, config: Any) -> DataSource:
+        """``snapshot`` without a W&B project; ``wandb_snapshot`` (the cache) with one."""
         root = Path(config.config_file_path).resolve().parent
         opts = dict((config.extra or {}).get("altgrad") or {})
-        snapshot = os.environ.get("ALTGRAD_SNAPSHOT") or opts.get("snapshot") or "data/bundled"
-        project = os.environ.get("ALTGRAD_WANDB_PROJECT") or opts.get("wandb_project") or None
-        return cls(root / snapshot, project, root)
+        project = opts.get("wandb_project") or None
+        key = "wandb_snapshot" if project else "snapshot"
+        default = "data/wandb" if project else "data/bundled"
+        return cls(root / (opts.get(key) or default), project, root)
 
 
 def build(config: Any, open_file: OpenFile) -> None:

@@ -132,3 +132,39 @@ def build_fixture_snapshot(out: Path) -> Path:
         fetched_at=FETCHED_AT,
         failure_reports={FAILED_RUN_ID: [report]},
     )
+
+
+# ---- a built fixture site, shared by the site and browser tests -------------------------
+REPO = Path(__file__).resolve().parents[1]
+_BUILT: dict[str, Path] = {}
+
+
+def mkdocs_env(snapshot: Path, cache: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALTGRAD_", "SOURCE_DATE"))}
+    env.update(ALTGRAD_SNAPSHOT=str(snapshot), ALTGRAD_CACHE_DIR=str(cache), MPLBACKEND="Agg",
+               NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true")
+    return env
+
+
+def run_mkdocs_build(snapshot: Path, site_dir: Path, cache: Path):
+    """``mkdocs build --strict`` at the repo root in a subprocess; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)]
+    return subprocess.run(cmd, cwd=REPO, env=mkdocs_env(snapshot, cache), capture_output=True,
+                          text=True, timeout=600)
+
+
+def built_fixture_site(base: Path) -> Path:
+    """Build the fixture site once per test session (under ``base``) and return site/."""
+    if "site" not in _BUILT:
+        snapshot = build_fixture_snapshot(base / "snapshot")
+        result = run_mkdocs_build(snapshot, base / "site", base / "cache")
+        if result.returncode != 0:
+            raise AssertionError(f"mkdocs build --strict failed:\n{result.stderr[-4000:]}")
+        _BUILT["site"], _BUILT["log"] = base / "site", Path(base / "build.log")
+        _BUILT["log"].write_text(result.stderr)
+    return _BUILT["site"]

@@ -1,0 +1,135 @@
+"""The built fixture site in a real browser (Debian's chromium through Playwright).
+
+The site is served from 127.0.0.1 by an http.server thread on a random port, as a plain
+file server would; nothing else is contacted.
+"""
+
+import threading
+import urllib.request
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import pytest
+
+from tests.site_fixtures import FAILED_RUN_ID, RUNS, XSS_NAME, XSS_RUN_ID, built_fixture_site
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory):
+    site = built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    yield pg
+    context.close()
+
+
+def _page_urls(base_url):
+    pages = ["", "runs/", "formats/", "methods/", "cite/"]
+    return [base_url + p for p in pages] + [f"{base_url}runs/{run_id}/" for run_id, *_ in RUNS]
+
+
+def _visit(page, url):
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.goto(url, wait_until="networkidle")
+    return problems
+
+
+def test_every_page_loads_clean_and_images_decode(page, base_url):
+    links = set()
+    for url in _page_urls(base_url):
+        problems = _visit(page, url)
+        assert problems == [], (url, problems)
+        images = page.eval_on_selector_all(
+            "article img", "imgs => imgs.map(i => [i.currentSrc, i.complete && i.naturalWidth > 0])")
+        assert all(ok for _, ok in images), (url, images)
+        if "/runs/" in url and url.rstrip("/").rsplit("/", 1)[1] in {r[0] for r in RUNS}:
+            assert len(images) == 1, url
+        hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+        links |= {urldefrag(h)[0] for h in hrefs if h.startswith(base_url)}
+    assert len(page.dialogs) == 0
+    bad = []
+    for link in sorted(links):
+        try:
+            with urllib.request.urlopen(link, timeout=10) as resp:
+                if resp.status != 200:
+                    bad.append((link, resp.status))
+        except Exception as exc:  # noqa: BLE001 - report every broken link at once
+            bad.append((link, str(exc)))
+    assert bad == []
+    assert any(urlsplit(link).path.endswith("/fig-history.pdf") for link in links)
+    assert any(urlsplit(link).path.endswith("/tab-runs.tex") for link in links)
+
+
+def test_runs_table_filters_and_sorts(page, base_url):
+    page.goto(base_url + "runs/", wait_until="networkidle")
+    rows = page.locator("div.altgrad-table tbody tr")
+    assert rows.count() == len(RUNS)
+    page.fill("input.altgrad-filter", "E4M3 manifold")
+    visible = [r for r in range(rows.count()) if rows.nth(r).is_visible()]
+    assert len(visible) == 2
+    page.fill("input.altgrad-filter", "failed")
+    names = [rows.nth(r).locator("td").first.inner_text() for r in range(rows.count()) if rows.nth(r).is_visible()]
+    assert names == ["e7m0-adamw-s1"]
+    page.fill("input.altgrad-filter", "")
+    page.locator("div.altgrad-table th", has_text="final loss").first.click()
+    col = [h.strip() for h in page.eval_on_selector_all("div.altgrad-table th", "t => t.map(x => x.textContent)")].index("final loss")
+    values = page.eval_on_selector_all("div.altgrad-table tbody tr", f"rs => rs.map(r => r.cells[{col}].textContent.trim())")
+    finite = [float(v) for v in values if v != "NaN"]
+    assert finite == sorted(finite) and values[-1] == "NaN"
+
+
+def test_search_finds_a_run_id(page, base_url):
+    page.goto(base_url, wait_until="networkidle")
+    page.locator("label.md-search__icon, .md-search__input").first.click()
+    page.locator(".md-search-result__meta", has_text="Type to start searching").wait_for(timeout=15000)
+    page.locator("input.md-search__input").press_sequentially(FAILED_RUN_ID, delay=20)
+    result = page.locator(f".md-search-result__item a[href*='runs/{FAILED_RUN_ID}/']").first
+    result.wait_for(timeout=15000)
+    assert FAILED_RUN_ID in result.get_attribute("href")
+
+
+def test_xss_run_name_shows_as_text(page, base_url):
+    problems = _visit(page, f"{base_url}runs/{XSS_RUN_ID}/")
+    assert problems == []
+    assert page.locator("article h1").first.inner_text().replace("¶", "").strip() == f"Run {XSS_NAME}"
+    assert page.locator("img[src='x']").count() == 0
+    page.goto(base_url + "runs/", wait_until="networkidle")
+    assert page.locator("div.altgrad-table td", has_text=XSS_NAME).count() == 1
+    assert page.locator("img[src='x']").count() == 0
+    assert page.dialogs == []

@@ -1,0 +1,106 @@
+"""A full `mkdocs build --strict` of the site on the tiny fixture snapshot."""
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from altgrad_docs import site
+from tests.site_fixtures import (
+    FAILED_RUN_ID, REPO, RUNS, XSS_NAME, XSS_RUN_ID, build_fixture_snapshot, built_fixture_site,
+    run_mkdocs_build,
+)
+
+
+@pytest.fixture(scope="module")
+def site_dir(tmp_path_factory):
+    return built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_build_has_every_page(site_dir):
+    for page in ("index.html", "runs/index.html", "formats/index.html", "methods/index.html",
+                 "cite/index.html"):
+        assert (site_dir / page).is_file(), page
+    for run_id, *_ in RUNS:
+        assert (site_dir / "runs" / run_id / "index.html").is_file()
+        assert (site_dir / "runs" / run_id / "figures" / "fig-history.svg").is_file()
+        assert (site_dir / "runs" / run_id / "figures" / "fig-history.pdf").is_file()
+        assert (site_dir / "runs" / run_id / "tables" / "tab-config.tex").is_file()
+    assert not (site_dir / "gen_pages.py").exists()
+
+
+def test_rebuild_is_byte_identical_cold_cache(site_dir, tmp_path):
+    again = run_mkdocs_build(site_dir.parent / "snapshot", tmp_path / "site", tmp_path / "cache")
+    assert again.returncode == 0, again.stderr[-3000:]
+    first, second = _files(site_dir), _files(tmp_path / "site")
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_xss_run_name_is_text_everywhere(site_dir):
+    for page in site_dir.rglob("*.html"):
+        assert "<img src=x" not in page.read_text(), page
+    run_page = (site_dir / "runs" / XSS_RUN_ID / "index.html").read_text()
+    assert "&#60;img src&#61;x onerror&#61;alert&#40;1&#41;&#62;" in run_page
+    assert "<script>alert('config')" not in run_page
+
+
+def test_runs_table_links_every_run_and_wandb(site_dir):
+    html = (site_dir / "runs" / "index.html").read_text()
+    links = set(re.findall(r'href="([a-z0-9]{8})/"', html))
+    assert links == {run_id for run_id, *_ in RUNS}
+    assert html.count('href="https://wandb.ai/altgrad-lab/altgrad/runs/') == len(RUNS)
+    csv = (site_dir / "runs" / "tables" / "tab-runs.csv").read_text().splitlines()
+    assert len(csv) == len(RUNS) + 1 and csv[0].startswith("name,run_id,format")
+    assert any(line.startswith(f'"{XSS_NAME}"') or line.startswith(XSS_NAME) for line in csv)
+
+
+def test_failed_run_page_shows_its_failure_report(site_dir):
+    html = (site_dir / "runs" / FAILED_RUN_ID / "index.html").read_text()
+    assert "Failure Report: E7M0 Experiment" in html
+    assert "loss first NaN/Inf at step" in html and "<td>30</td>" in html
+
+
+def test_every_page_carries_the_data_stamp(site_dir):
+    pages = list(site_dir.rglob("index.html"))
+    assert len(pages) == 5 + len(RUNS)
+    for page in pages:
+        assert 'id="altgrad-stamp"' in page.read_text(), page
+
+
+def test_format_facts_table_matches_the_registry(site_dir):
+    tex = (site_dir / "formats" / "tables" / "tab-format-facts.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex
+    assert "E4M3 & 4 & 3 & 7 & fn & 448.0" in tex
+    assert "E5M2 & 5 & 2 & 15 & ieee & 57344.0" in tex
+
+
+def test_stale_wandb_data_shows_a_banner_and_fails_strict(tmp_path, monkeypatch, caplog):
+    """W&B unreachable: pages say "stale data"; a warning through mkdocs.plugins.altgrad."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort
+
+    from altgrad_docs import fetch
+    from altgrad_docs.snapshot import open_snapshot
+
+    snapshot = open_snapshot(build_fixture_snapshot(tmp_path / "snap"))
+    monkeypatch.setattr(fetch, "load_or_refresh", lambda *a, **k: (snapshot, "W&B is unreachable"))
+    monkeypatch.setattr(site, "_FETCHED", {})
+    for key, value in {"ALTGRAD_WANDB_PROJECT": "lab/altgrad", "ALTGRAD_CACHE_DIR": str(tmp_path / "c"),
+                       "SOURCE_DATE_EPOCH": "0", "MPLBACKEND": "Agg"}.items():
+        monkeypatch.setenv(key, value)
+    caplog.set_level(logging.WARNING, logger="mkdocs.plugins.altgrad")
+    config = load_config(str(REPO / "mkdocs.yml"), site_dir=str(tmp_path / "site"))
+    build(config)
+    assert "W&B is unreachable" in caplog.text
+    for page in ("index.html", "runs/index.html", f"runs/{XSS_RUN_ID}/index.html"):
+        assert "Stale data:" in (tmp_path / "site" / page).read_text()
+    strict = load_config(str(REPO / "mkdocs.yml"), site_dir=str(tmp_path / "site2"), strict=True)
+    with pytest.raises(Abort):
+        build(strict)
