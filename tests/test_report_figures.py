@@ -144,3 +144,12 @@ def test_tables_as_csv_and_booktabs(tmp_path):
     assert paths["csv"].read_text() == "format,median\nE5M2,3.125\na_b&c,\n"
     tex = paths["tex"].read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and r"a\_b\&c" in tex and "--" in tex
+
+
+def test_hostile_format_names_are_drawn_as_text(data, tmp_path):
+    df, tr = data
+    df = df.assign(format=df["format"].replace("E7M0", "E7M0 $\\frac{a}{$ <b>"))
+    ax = F.plot_loss_curves(tr, df, "E7M0 $\\frac{a}{$ <b>")
+    assert ax.get_title() == r"E7M0 \$\frac{a}{\$ <b>"
+    export.save_figure(ax.figure, tmp_path / "hostile", ("svg",))  # mathtext would raise here
+    S.plot_forest(sc.manifold_comparison(df)).figure.savefig(tmp_path / "f.svg")

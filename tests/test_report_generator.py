@@ -125,3 +125,34 @@ def test_same_data_same_bytes(tmp_path):
     a = ReportGenerator(tmp_path / "a", generated_at=STAMP).generate_manifold_comparison(runs())
     b = ReportGenerator(tmp_path / "b", generated_at=STAMP).generate_manifold_comparison(runs())
     assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+HOSTILE_FORMAT = "E9M9 $x$ <script>|`y`\n[z](javascript:alert(1))"
+
+
+def test_hostile_config_values_are_text_in_every_report(gen):
+    df = runs()
+    df["format"] = df["format"].replace("E7M0", HOSTILE_FORMAT)
+    failures = _failures(df)
+    failures["reason"] = "NaN <b>bold</b> | `code`\nsecond line"
+    texts = [gen.render_format_comparison(df, failures=failures), gen.render_failure_modes(failures, runs_df=df),
+             gen.render_manifold_comparison(df)]
+    for text in texts:
+        assert "<script>" not in text and "<b>" not in text and "](javascript" not in text
+        assert "`y`" not in text and "`code`" not in text
+        for line in text.splitlines():
+            if line.startswith("|") and "E9M9" in line:
+                assert "&#124;" in line and "&lt;script&gt;" in line
+    header = next(line for line in texts[1].splitlines() if line.startswith("| format"))
+    row = next(line for line in texts[1].splitlines() if line.startswith("| E9M9"))
+    assert row.count("|") == header.count("|")  # no pipe in the values split a cell
+    assert "### E9M9 &#36;x&#36; &lt;script&gt;&#124;&#96;y&#96; &#91;z&#93;(javascript:alert(1))" in texts[1]
+
+
+def test_md_link_drops_unsafe_urls():
+    from altgrad_docs.report.markdown import md_link
+
+    assert md_link("x", "javascript:alert(1)") == "x"
+    assert md_link("a]b", "https://wandb.ai/e/p/runs/a b") == "[a&#93;b](https://wandb.ai/e/p/runs/a%20b)"
+    assert md_link("r", "../runs/r1/") == "[r](../runs/r1/)"
+    assert md_link("r", "https://x/(y)") == "[r](https://x/%28y%29)"

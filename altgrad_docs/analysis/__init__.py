@@ -4,7 +4,16 @@ Pure computation: inputs are the run table (columns ``altgrad_docs.runs.RUN_COLU
 history frames (``_step`` + float64 metric columns, names per the data contract). Nothing
 here knows where the data came from, and nothing here draws or formats text.
 
-What the site calls (in this order; ``runs = snapshot.runs()``)::
+The short way (one call, everything below at once)::
+
+    from altgrad_docs.analysis.pipeline import analyse
+    a = analyse(runs, snapshot.iter_histories(), reports)   # -> Analysis: runs, traces,
+        # metric, card, paired, failures, layers, sweet_spot, formats
+        # iter_histories() with keys=None reads all columns of one run at a time, so the
+        # per-layer stall/<param> columns reach the heatmap; measured: 18 ms and 2.4 MB per
+        # run of 10,000 steps x 30 columns, 37 KB kept per run.
+
+The same, step by step (``runs = snapshot.runs()``)::
 
     from altgrad_docs.analysis.curves import collect_traces, SITE_TRACE_KEYS
     traces = collect_traces(snapshot.iter_histories(keys), max_points=300)

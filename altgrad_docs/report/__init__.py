@@ -1,7 +1,20 @@
 """Reports and figures from the analysis: Markdown through Jinja2 templates, matplotlib figures.
 
-What the site calls (after ``altgrad_docs.analysis``, see its docstring for ``traces``,
-``card``, ``paired``, ``failures``, ``layers``)::
+The short way, from ``a = altgrad_docs.analysis.pipeline.analyse(...)``::
+
+    from altgrad_docs.report import catalog
+    specs = catalog.figure_specs(a)      # FigureSpec(id "fig-...", page, caption, draw, key)
+    files = catalog.render_all(specs, out_dir, cache_dir)   # id -> {"svg"|"pdf"|"png": Path}
+    tables = catalog.table_specs(a)      # TableSpec(id "tab-...", page, caption, data) for CSV/LaTeX
+    figs = [{"id": s.id, "caption": s.caption, "src": f"figures/{s.id}.svg"}
+            for s in catalog.by_page(specs, "manifold_comparison")]
+    md = ReportGenerator(out, generated_at=fetched_at, run_link=link).render_manifold_comparison(
+        a.runs, figures=figs)
+    # pages: format_comparison, failure_modes (pass failures=a.failures / runs_df=a.runs),
+    # manifold_comparison, formats (render_formats)
+
+Piece by piece (``traces``, ``card``, ``paired``, ``failures``, ``layers`` as in the
+``altgrad_docs.analysis`` docstring)::
 
     from altgrad_docs.report.generator import ReportGenerator
     gen = ReportGenerator(output_dir, generated_at=snapshot.manifest["fetched_at"],

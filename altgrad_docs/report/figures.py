@@ -37,12 +37,12 @@ def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 3.2)) 
 
 def no_data(ax: Axes, why: str, title: str | None = None) -> Axes:
     """Say in words that there is nothing to draw, and why."""
-    ax.text(0.5, 0.5, f"no data: {why}", ha="center", va="center", wrap=True, fontsize=9,
+    ax.text(0.5, 0.5, plain(f"no data: {why}"), ha="center", va="center", wrap=True, fontsize=9,
             color="0.3", transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(plain(title), fontsize=10)
     return ax
 
 
@@ -53,7 +53,11 @@ def plain(text: object) -> str:
 
 def panel_grid(names: Sequence[str], draw: Callable[[str, Axes], object], ncols: int = 4,
                panel_size: tuple[float, float] = (3.4, 2.6)) -> Figure:
-    """A Figure with one panel per name, drawn by ``draw(name, ax)``."""
+    """A Figure with one panel per name, drawn by ``draw(name, ax)`` ("no data" when none)."""
+    if not names:
+        fig = Figure(figsize=panel_size, layout="constrained")
+        no_data(fig.add_subplot(), "no runs to draw")
+        return fig
     ncols = max(1, min(ncols, len(names)))
     nrows = max(1, -(-len(names) // ncols))
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
@@ -80,7 +84,7 @@ def _draw_condition(ax: Axes, traces: list[Trace], metric: str, color, label: st
     if not curves:
         return False
     grid, med = median_curve(curves)
-    ax.plot(grid, med, color=color, lw=2.0, ls="--" if dashed else "-", label=f"{label} (n = {len(curves)})")
+    ax.plot(grid, med, color=color, lw=2.0, ls="--" if dashed else "-", label=plain(f"{label} (n = {len(curves)})"))
     return True
 
 
@@ -98,7 +102,7 @@ def plot_loss_curves(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, met
     if baseline and baseline != fmt:
         _draw_condition(ax, list(iter_condition(traces, runs, baseline)), metric, BASELINE_COLOR,
                         baseline, mark_collapse=False, dashed=True)
-    ax.set_title(fmt, fontsize=10)
+    ax.set_title(plain(fmt), fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel(f"{metric} (nats)")
     ax.legend(fontsize=7, frameon=False)
@@ -128,9 +132,9 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
         m = FORMATS[fmt].man_bits
         text = ("stalls: |update| < 2^-8 (absolute)" if FORMATS[fmt].convention == "fixed"
                 else f"stalls: |update| < {100 * 2.0 ** -(m + 2):.3g}-{100 * 2.0 ** -(m + 1):.3g}% of |w|")
-        ax.set_title(f"{fmt}\n{text}", fontsize=9)
+        ax.set_title(f"{plain(fmt)}\n{text}", fontsize=9)
     else:
-        ax.set_title(fmt, fontsize=10)
+        ax.set_title(plain(fmt), fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel("bit-stall rate")
     ax.legend(fontsize=7, frameon=False)
@@ -154,7 +158,7 @@ def plot_over_under_flow(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str,
     if not drawn:
         return no_data(ax, f"no overflow or underflow rate logged for {fmt}", title=fmt)
     ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_title(fmt, fontsize=10)
+    ax.set_title(plain(fmt), fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel("fraction of values")
     ax.legend(fontsize=7, frameon=False)
@@ -173,7 +177,7 @@ def plot_survival(traces: dict[str, Trace], runs: pd.DataFrame, formats: Iterabl
         ts = list(iter_condition(traces, runs, fmt))
         x, y = survival([t.collapse_step for t in ts], [t.last_step for t in ts])
         if len(x):
-            ax.step(x, y, where="post", color=colors[fmt], lw=1.5, label=f"{fmt} (n = {len(ts)})")
+            ax.step(x, y, where="post", color=colors[fmt], lw=1.5, label=f"{plain(fmt)} (n = {len(ts)})")
             drawn = True
     if not drawn:
         return no_data(ax, "no run histories")

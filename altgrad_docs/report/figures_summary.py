@@ -14,7 +14,7 @@ from altgrad_docs.analysis.comparisons import LAYER_TYPES
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
 from altgrad_docs.formats import BASELINES, FORMATS
 
-from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, no_data
+from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, no_data, plain
 
 
 def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -36,7 +36,7 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ax.annotate(f"n = {int(r['n_pairs'])}", (1.0, y), xycoords=("axes fraction", "data"),
                     xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
     ax.axvline(0, color="0.3", lw=0.8, ls="--")
-    ax.set_yticks(range(len(rows)), list(rows["format"].astype(str))[::-1])
+    ax.set_yticks(range(len(rows)), [plain(f) for f in rows["format"]][::-1])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final loss"
     ax.set_xlabel(f"Δ {metric}, ManifoldAdamW − AdamW (nats)\n< 0: manifold-aware better")
@@ -117,7 +117,7 @@ def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axe
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if not difference and v < 0.5 else "black")
     ax.set_xticks(range(len(cols)), cols, fontsize=8)
-    ax.set_yticks(range(len(order)), [labels[i] for i in order], fontsize=8)
+    ax.set_yticks(range(len(order)), [plain(labels[i]) for i in order], fontsize=8)
     ax.figure.colorbar(image, ax=ax, label=cbar, shrink=0.8)
     return ax
 

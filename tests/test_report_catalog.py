@@ -1,0 +1,49 @@
+"""The one-call analysis and the figure/table catalogue the site publishes."""
+
+import pandas as pd
+
+from altgrad_docs.analysis.pipeline import analyse
+from altgrad_docs.report import catalog
+from altgrad_docs.runs import RUN_COLUMNS
+from tests.analysis_data import histories, runs
+
+
+def test_analyse_on_the_fixture():
+    a = analyse(runs(), histories())
+    assert a.sweet_spot == "E5M2" and a.metric == "final_val_loss"
+    assert a.formats == ["E4M3", "E5M2", "E7M0", "BF16"] and len(a.traces) == 15
+    assert a.failures["run_id"].tolist() == ["r10", "r13"] and not a.layers.empty
+
+
+def test_every_spec_draws_and_ids_are_unique(tmp_path):
+    a = analyse(runs(), histories())
+    specs = catalog.figure_specs(a)
+    assert len({s.id for s in specs}) == len(specs) and all(s.id.startswith("fig-") for s in specs)
+    assert {s.page for s in specs} == {"format_comparison", "failure_modes", "manifold_comparison", "formats"}
+    paths = catalog.render_all(specs, tmp_path / "figs", formats=("svg",))
+    assert sorted(paths) == sorted(s.id for s in specs)
+    assert all(p["svg"].stat().st_size > 1000 for p in paths.values())
+    tables = catalog.table_specs(a)
+    assert [t.id for t in tables] == ["tab-scorecard", "tab-failures", "tab-paired", "tab-format-facts"]
+    assert catalog.by_page(tables, "failure_modes")[0].data["run_id"].tolist() == ["r10", "r13"]
+    assert tables[0].data["run_ids"].iloc[0] == "r08"  # lists flattened for CSV
+
+
+def test_cache_reuses_unchanged_figures(tmp_path):
+    a = analyse(runs(), histories())
+    specs = catalog.by_page(catalog.figure_specs(a), "manifold_comparison")
+    first = catalog.render_all(specs, tmp_path / "one", tmp_path / "cache", ("svg",))
+    n_cached = len(list((tmp_path / "cache").rglob("*.svg")))
+    second = catalog.render_all(specs, tmp_path / "two", tmp_path / "cache", ("svg",))
+    assert len(list((tmp_path / "cache").rglob("*.svg"))) == n_cached == len(specs)
+    for spec in specs:
+        assert first[spec.id]["svg"].read_bytes() == second[spec.id]["svg"].read_bytes()
+
+
+def test_empty_data_draws_no_data_figures(tmp_path):
+    a = analyse(pd.DataFrame(columns=list(RUN_COLUMNS)), [])
+    assert a.sweet_spot == "" and a.failures.empty
+    for spec in catalog.figure_specs(a):
+        texts = [t.get_text() for ax in spec.draw().axes for t in ax.texts]
+        if spec.id != "fig-number-lines":  # the formats need no runs
+            assert any(t.startswith("no data: ") for t in texts), spec.id
