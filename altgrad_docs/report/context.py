@@ -98,8 +98,10 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
     e7m0 = FORMATS["E7M0"]
     ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive}}
-    rates = {r["format"]: r for r in crash_rates(runs, failures)} if runs is not None else {}
+    rate_list = crash_rates(runs, failures) if runs is not None else []
+    rates = {r["format"]: r for r in rate_list}
     ctx["e7m0"]["rate"] = rates.get("E7M0")
+    ctx["crash_rates_table"] = tables.crash_rates_table(rate_list) if rate_list else ""
     if not len(failures):
         return ctx
     per_format = []

@@ -89,11 +89,15 @@ def manifold_stats_table(mc: pd.DataFrame) -> str:
     return table(pd.DataFrame(rows))
 
 
+def step_range(c: dict) -> str:
+    """'50 [40, 60]' for a collapse_summary; '-' when no collapse step is known."""
+    return f"{c['median']:g} [{c['min']:g}, {c['max']:g}]" if c["n"] else "-"
+
+
 def crash_rates_table(rates: list[dict]) -> str:
     rows = [{"format": escape_md(r["format"]), "failed / runs [95% Clopper-Pearson]":
              rate_cell(r["k"], r["n"], r["low"], r["high"]),
-             "collapse step median [min, max]": range_cell(r["collapse"]["median"], r["collapse"]["min"],
-                                                           r["collapse"]["max"]).replace(".000", "")}
+             "collapse step median [min, max]": step_range(r["collapse"])}
             for r in rates]
     return table(pd.DataFrame(rows))
 
