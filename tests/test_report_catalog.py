@@ -47,3 +47,14 @@ def test_empty_data_draws_no_data_figures(tmp_path):
         texts = [t.get_text() for ax in spec.draw().axes for t in ax.texts]
         if spec.id != "fig-number-lines":  # the formats need no runs
             assert any(t.startswith("no data: ") for t in texts), spec.id
+
+
+def test_analyse_reads_a_snapshot_the_same_way(tmp_path):
+    from altgrad_docs.snapshot import open_snapshot, write_snapshot
+    from tests.analysis_data import records
+
+    snap = open_snapshot(write_snapshot(records(), tmp_path / "snap", source={"kind": "test"}))
+    a, b = analyse(snap.runs(), snap.iter_histories()), analyse(runs(), histories())
+    pd.testing.assert_frame_equal(a.card, b.card)
+    pd.testing.assert_frame_equal(a.failures, b.failures)
+    assert {k: t.collapse_step for k, t in a.traces.items()} == {k: t.collapse_step for k, t in b.traces.items()}

@@ -97,7 +97,8 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
 def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink) -> dict[str, Any]:
     e7m0 = FORMATS["E7M0"]
     ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
-                           "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive}}
+                           "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
+                                    "stall_band": stagnation_band(e7m0.man_bits)}}
     rate_list = crash_rates(runs, failures) if runs is not None else []
     rates = {r["format"]: r for r in rate_list}
     ctx["e7m0"]["rate"] = rates.get("E7M0")
