@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from altgrad_docs.analysis.comparisons import layer_stall_frame
 from altgrad_docs.analysis.curves import collect_traces
 from altgrad_docs.analysis.failures import failure_table
 from altgrad_docs.report.generator import ReportGenerator, resolve_timestamp
@@ -47,7 +48,14 @@ def test_failure_modes_golden(gen):
 
 
 def test_manifold_comparison_golden(gen):
-    _check_golden("manifold_comparison.md", gen.render_manifold_comparison(runs()))
+    layers = layer_stall_frame(collect_traces(histories()), runs())
+    _check_golden("manifold_comparison.md", gen.render_manifold_comparison(runs(), layers=layers))
+
+
+def test_manifold_comparison_says_when_no_layer_metrics(gen):
+    empty = layer_stall_frame({}, runs())
+    assert "No run logged per-layer `stall/<param>` metrics" in gen.render_manifold_comparison(runs(), layers=empty)
+    assert "Stall by layer type" not in gen.render_manifold_comparison(runs())
 
 
 def test_formats_page_golden(gen):

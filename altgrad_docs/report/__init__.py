@@ -9,7 +9,7 @@ The short way, from ``a = altgrad_docs.analysis.pipeline.analyse(...)``::
     figs = [{"id": s.id, "caption": s.caption, "src": f"figures/{s.id}.svg"}
             for s in catalog.by_page(specs, "manifold_comparison")]
     md = ReportGenerator(out, generated_at=fetched_at, run_link=link).render_manifold_comparison(
-        a.runs, figures=figs)
+        a.runs, layers=a.layers, figures=figs)
     # pages: format_comparison, failure_modes (pass failures=a.failures / runs_df=a.runs),
     # manifold_comparison, formats (render_formats)
 
@@ -22,7 +22,7 @@ Piece by piece (``traces``, ``card``, ``paired``, ``failures``, ``layers`` as in
     md = gen.render_format_comparison(runs, sweet_spot=None, failures=failures,
                                       figures=[{"id", "caption", "src"}, ...], extra={"stamp": ...})
     md = gen.render_failure_modes(failures, runs_df=runs, figures=..., extra=...)
-    md = gen.render_manifold_comparison(runs, figures=..., extra=...)
+    md = gen.render_manifold_comparison(runs, layers=layers, figures=..., extra=...)
     md = gen.render_formats(figures=...)      # format facts, conventions, traps
     # generate_* (the plan's API) write the same text to output_dir and return the path.
     # Templates: templates/reports/*.md.j2; user text is escaped by report.markdown.escape_md,

@@ -133,10 +133,12 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
     return sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
-def manifold_comparison(df: pd.DataFrame) -> dict[str, Any]:
+def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None) -> dict[str, Any]:
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
+    layer_table = None if layers is None else tables.layer_table(
+        FormatComparator(df).compare_by_layer_type(layers[["format", "optimizer", "layer_type", "stall"]]))
     metric = sc.default_metric(df)
     mc = sc.manifold_comparison(df, metric)
     card = sc.scorecard(df, metric)
@@ -153,6 +155,7 @@ def manifold_comparison(df: pd.DataFrame) -> dict[str, Any]:
         "max_pairs": max((r["n"] for r in rows), default=0),
         "best": min((r for r in rows if np.isfinite(r["mean"])), key=lambda r: r["mean"], default=None),
         "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
+        "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
     }
 
 

@@ -111,3 +111,13 @@ def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
         "mode (history)": escape_md(r["history_mode"] or "-"),
     } for _, r in failures.iterrows()]
     return table(pd.DataFrame(rows))
+
+
+def layer_table(by_type: pd.DataFrame) -> str:
+    """Mean stall per layer type (columns) for each format x optimizer (rows); '' when empty."""
+    if by_type.empty:
+        return ""
+    wide = by_type.pivot_table(index=["format", "optimizer"], columns="layer_type", values="stall", sort=False)
+    rows = [{"format": escape_md(f), "optimizer": escape_md(o),
+             **{escape_md(t): fmt_pct(wide.at[(f, o), t]) for t in wide.columns}} for f, o in wide.index]
+    return table(pd.DataFrame(rows))
