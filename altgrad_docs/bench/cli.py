@@ -24,7 +24,7 @@ from pathlib import Path
 from .grid import ALL_FORMATS, SEEDS, grid_configs, run_grid, sandboxed
 from .train import RunConfig
 
-REGENERATE = "SOURCE_DATE_EPOCH=1767225600 altgrad-docs bench --workers 2"
+REGENERATE = "SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) altgrad-docs bench --workers 2"
 QUICK_BASE = RunConfig(max_steps=30, log_interval=5, eval_interval=10, diagnostic_interval=10)
 
 

@@ -1,6 +1,6 @@
 """The grid: formats x optimizers x seeds, each run logged with wandb in offline mode.
 
-Runs go to a pool of worker processes (spawned, one torch thread each). Every worker first
+Runs go to worker processes (spawned, one torch thread each, a fixed share of the runs each). Every worker first
 points wandb's folders, ``TMPDIR`` and the host names wandb knows of at the output folder and
 loopback, so nothing leaves the output folder and no network address is ever contacted.
 A run whose loss or gradient norm turns NaN/Inf stops, writes its failure report and finishes
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -147,18 +146,54 @@ def run_one(cfg_dict: dict, out: str) -> RunOutcome:
                       time.perf_counter() - started)
 
 
+def _worker(out: str, cfg_dicts: list[dict], results) -> None:
+    """One worker process: its share of the runs, then a wandb teardown, which waits until
+    every record is in the run files (``run.finish`` alone may return before that, and
+    multiprocessing children skip atexit handlers)."""
+    _worker_init(out)
+    import traceback
+
+    import wandb
+
+    try:
+        for cfg in cfg_dicts:
+            try:
+                results.put(("ok", run_one(cfg, out)))
+            except Exception:  # reported to the parent, which fails the grid
+                results.put(("error", f"{RunConfig(**cfg).run_id}: {traceback.format_exc()}"))
+    finally:
+        wandb.teardown()
+        results.put(("done", None))
+
+
 def run_grid(configs: list[RunConfig], out: Path, workers: int = 2) -> list[RunOutcome]:
-    """Run every config in ``workers`` processes; progress lines go to stderr."""
+    """Run every config in ``workers`` processes (config i goes to worker i mod workers);
+    one progress line per finished run goes to stderr."""
     out.mkdir(parents=True, exist_ok=True)
-    outcomes: list[RunOutcome] = []
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(str(out),)) as pool:
-        futures = [pool.submit(run_one, asdict(c), str(out)) for c in configs]
-        for i, fut in enumerate(as_completed(futures), 1):
-            o = fut.result()
-            outcomes.append(o)
-            end = f"collapsed at step {o.collapse_step}" if o.collapsed else f"final loss {o.final_loss:.4f}"
-            print(f"[{i}/{len(configs)}] {o.fp8_format:5s} {o.optimizer:13s} seed {o.seed}: "
-                  f"{end}, {o.steps_done} steps, {o.seconds:.1f}s", file=sys.stderr, flush=True)
+    results = ctx.Queue()
+    shares = [[asdict(c) for c in configs[i::workers]] for i in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(str(out), share, results)) for share in shares if share]
+    for proc in procs:
+        proc.start()
+    outcomes, errors, done = [], [], 0
+    while done < len(procs):
+        kind, item = results.get()
+        if kind == "done":
+            done += 1
+        elif kind == "error":
+            errors.append(item)
+        else:
+            outcomes.append(item)
+            _progress(len(outcomes), len(configs), item)
+    for proc in procs:
+        proc.join()
+    if errors:
+        raise RuntimeError("bench runs failed with an exception (not a NaN collapse):\n" + "\n".join(errors))
     return sorted(outcomes, key=lambda o: o.run_id)
+
+
+def _progress(i: int, n: int, o: RunOutcome) -> None:
+    end = f"collapsed at step {o.collapse_step}" if o.collapsed else f"final loss {o.final_loss:.4f}"
+    print(f"[{i}/{n}] {o.fp8_format:5s} {o.optimizer:13s} seed {o.seed}: {end}, "
+          f"{o.steps_done} steps, {o.seconds:.1f}s", file=sys.stderr, flush=True)
