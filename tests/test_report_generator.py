@@ -164,3 +164,24 @@ def test_md_link_drops_unsafe_urls():
     assert md_link("a]b", "https://wandb.ai/e/p/runs/a b") == "[a&#93;b](https://wandb.ai/e/p/runs/a%20b)"
     assert md_link("r", "../runs/r1/") == "[r](../runs/r1/)"
     assert md_link("r", "https://x/(y)") == "[r](https://x/%28y%29)"
+
+
+def test_the_plans_narrower_frames_render(gen):
+    """get_manifold_comparison_runs has no status/name; the plan's failure_df has 4 columns."""
+    df = runs()
+    manifold = df[df["format"] == "E5M2"][["optimizer", "manifold_aware", "run_id", "final_loss", "best_loss",
+                                           "bit_stall_final", "format", "seed", "state", "run_url"]]
+    text = gen.render_manifold_comparison(manifold)
+    assert "Metric: final_loss (nats" in text  # no val_loss column in this frame
+    assert "| E5M2     | 3       |" in text and "No data" not in text
+    plan_failures = pd.DataFrame({"format": ["E7M0"], "collapse_step": [412], "reason": ["NaN/Inf loss"],
+                                  "last_good_loss": [6.91]})
+    text = gen.render_failure_modes(plan_failures)
+    row = next(line for line in text.splitlines() if line.startswith("| E7M0"))
+    assert [c.strip() for c in row.strip("|").split("|")] == [
+        "E7M0", "-", "-", "-", "412", "NaN/Inf loss", "6.910", "overflow", "-"]
+    assert "| overflow | 1 | 0 | E7M0 |" in text
+    minimal = df[["format", "run_id", "run_url", "state", "steps", "final_loss", "best_loss", "bit_stall_final",
+                  "overflow_final"]]
+    text = gen.render_format_comparison(minimal)
+    assert "**E5M2**" in text and "2/4 runs failed" in text

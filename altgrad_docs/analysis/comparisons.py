@@ -15,7 +15,7 @@ from altgrad_docs.formats import BASELINES
 from altgrad_docs.runs import layer_type
 
 from . import stats
-from .scorecard import _num, completed, crashed_mask, format_sort_key, sorted_formats
+from .scorecard import _num, completed, crashed_mask, ensure_columns, format_sort_key, sorted_formats
 
 LAYER_TYPES = ("attention", "mlp", "embedding", "classifier", "other")
 
@@ -28,7 +28,7 @@ class FormatComparator:
     """
 
     def __init__(self, df: pd.DataFrame):
-        self.df = df
+        self.df = ensure_columns(df)
 
     def _finished(self) -> pd.DataFrame:
         runs = completed(self.df)

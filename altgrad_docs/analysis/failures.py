@@ -164,6 +164,22 @@ class FailureAnalyzer:
         return hits[0] if len(hits) == 1 else None
 
 
+def ensure_failure_columns(failures: pd.DataFrame) -> pd.DataFrame:
+    """A failure table with every FAILURE_COLUMNS column: a frame in the plan's shape
+    (format, collapse_step, reason, last_good_loss) or extract_failures' output works too."""
+    out = failures.copy()
+    if "best_loss" not in out and "last_good_loss" in out:
+        out["best_loss"] = out["last_good_loss"]
+    for col in FAILURE_COLUMNS:
+        if col not in out:
+            out[col] = None
+    if out["failure_mode"].isna().any():
+        classify = FailureAnalyzer().classify_failure_mode
+        out["failure_mode"] = [m if isinstance(m, str) else classify(r, g) for m, r, g in
+                               zip(out["failure_mode"], out["reason"], out["grad_sparsity"])]
+    return out
+
+
 def collapse_summary(failures: pd.DataFrame) -> dict[str, Any]:
     """n, median, min, max of the collapse steps in a failure table (NaN where unknown)."""
     steps = _num(failures["collapse_step"]) if len(failures) else np.array([])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from altgrad_docs.formats import BASELINES, FORMATS
+from altgrad_docs.runs import STATUS_OF_STATE
 
 from . import stats
 
@@ -41,9 +42,41 @@ def _num(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
 
 
+#: Columns the analysis reads, with the value a narrower frame gets when it lacks them.
+_DEFAULTS = {"format": "unknown", "seed": math.nan, "run_url": "", "final_loss": math.nan,
+             "final_val_loss": math.nan, "best_loss": math.nan, "bit_stall_final": math.nan,
+             "overflow_final": math.nan, "underflow_final": math.nan, "bit_stall_threshold": 0.5,
+             "overflow_threshold": 0.01}
+
+
+def ensure_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every column the analysis reads: derived where possible (status from
+    state, optimizer from manifold_aware, name from run_id), else the contract's default.
+    So the plan's narrower frames (get_manifold_comparison_runs has no status) work too."""
+    missing = [c for c in ("run_id", "status", "optimizer", "name", *_DEFAULTS) if c not in df]
+    if not missing:
+        return df
+    out = df.copy()
+    if "run_id" not in out:
+        out["run_id"] = [f"row{i}" for i in range(len(out))]
+    if "status" not in out:
+        state = out["state"].astype("string") if "state" in out else pd.Series("finished", index=out.index)
+        out["status"] = state.map(lambda s: STATUS_OF_STATE.get(str(s), str(s)))
+    if "optimizer" not in out:
+        manifold = out["manifold_aware"].fillna(False).astype(bool) if "manifold_aware" in out else False
+        out["optimizer"] = np.where(manifold, MANIFOLD, STANDARD)
+    if "name" not in out:
+        out["name"] = out["run_id"].astype(str)
+    for col, default in _DEFAULTS.items():
+        if col not in out:
+            out[col] = default
+    return out
+
+
 def completed(df: pd.DataFrame) -> pd.DataFrame:
     """Finished and failed runs (the ones conditions are made of)."""
-    if df.empty or "status" not in df:
+    df = ensure_columns(df)
+    if df.empty:
         return df.iloc[0:0]
     return df[df["status"].astype("string").isin(["finished", "failed"]).fillna(False).to_numpy()]
 

@@ -16,7 +16,7 @@ from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis import stats
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_fractions, stagnation_band
-from altgrad_docs.analysis.failures import MODES, collapse_summary
+from altgrad_docs.analysis.failures import MODES, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
 
 from . import tables
@@ -46,6 +46,7 @@ def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None) -> lis
 
 def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
                       failures: pd.DataFrame | None = None) -> dict[str, Any]:
+    df = sc.ensure_columns(df)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
@@ -95,6 +96,7 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink) -> dict[str, Any]:
+    failures = ensure_failure_columns(failures)
     e7m0 = FORMATS["E7M0"]
     ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
@@ -134,6 +136,7 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
 
 
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None) -> dict[str, Any]:
+    df = sc.ensure_columns(df)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}

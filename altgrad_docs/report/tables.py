@@ -105,7 +105,7 @@ def crash_rates_table(rates: list[dict]) -> str:
 def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
     rows = [{
         "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"] or "-"),
-        "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path")),
+        "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path") or "-"),
         "collapse step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
         "last good loss": fmt_num(r["best_loss"]), "mode (plan heuristic)": escape_md(r["failure_mode"]),
         "mode (history)": escape_md(r["history_mode"] or "-"),
