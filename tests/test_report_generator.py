@@ -185,3 +185,10 @@ def test_the_plans_narrower_frames_render(gen):
                   "overflow_final"]]
     text = gen.render_format_comparison(minimal)
     assert "**E5M2**" in text and "2/4 runs failed" in text
+
+
+def test_sweet_spot_without_finished_runs_is_said(gen):
+    assert "The sweet spot given, E3M4, has no finished run" in gen.render_format_comparison(runs(), "E3M4")
+    df = runs()
+    df = df[df["format"] == "BF16"]
+    assert "No 8-bit format has a finished run" in gen.render_format_comparison(df)
