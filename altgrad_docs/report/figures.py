@@ -173,11 +173,13 @@ def plot_survival(traces: dict[str, Trace], runs: pd.DataFrame, formats: Iterabl
     formats = sorted_formats(formats if formats is not None else runs["format"].dropna())
     colors = _format_colors(formats)
     drawn = False
-    for fmt in formats:
+    styles = ("-", "--", "-.", ":")  # curves often coincide at 1.0: tell them apart by dash too
+    for i, fmt in enumerate(formats):
         ts = list(iter_condition(traces, runs, fmt))
         x, y = survival([t.collapse_step for t in ts], [t.last_step for t in ts])
         if len(x):
-            ax.step(x, y, where="post", color=colors[fmt], lw=1.5, label=f"{plain(fmt)} (n = {len(ts)})")
+            ax.step(x, y, where="post", color=colors[fmt], lw=1.5, ls=styles[i % len(styles)],
+                     label=f"{plain(fmt)} (n = {len(ts)})")
             drawn = True
     if not drawn:
         return no_data(ax, "no run histories")
