@@ -82,8 +82,7 @@ class _ApiBackend:
         if keys is not None:
             listed.history_keys = sorted(set(keys) | _aliases(keys))
         else:
-            info = listed.handle._attrs.get("historyKeys") or {}
-            listed.history_keys = sorted((info.get("keys") or {}).keys())
+            listed.history_keys = list(listed.logged_keys)
         return _select(tidy_history(self._wa.fetch_history(listed)), keys)
 
 

@@ -123,16 +123,16 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
 
     started = time.monotonic()
     states = list(states)
-    api = wa.connect(timeout or wa.DEFAULT_TIMEOUT)
+    entity = project.split("/")[0] if "/" in project else None
+    api = wa.connect(timeout or wa.DEFAULT_TIMEOUT, entity)
     listed = wa.list_runs(api, project, states, per_page)
     source = {"kind": "wandb_api", "project": project, "base_url": wa.base_url(),
               "filters": {"state": {"$in": states}}}
     previous = _previous(out, source)
     reuse = {r.record.run_id: p for r in listed if (p := _reusable(previous, r.record))}
     fresh = [r for r in listed if r.record.run_id not in reuse]
-    for r in listed:
-        if r.record.run_id in reuse:
-            r.record.history = previous.history(r.record.run_id, keys=["loss"])
+    if reuse:
+        _stand_in_histories([r.record for r in listed if r.record.run_id in reuse], previous)
     reports = find_failure_reports(checkpoints, [r.record.run_id for r in listed]) if checkpoints else {}
     bar = Progress("fetching histories", len(fresh), enabled=progress)
     try:
@@ -163,6 +163,22 @@ def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:
     if entry and stamp and entry.get("updated_at") == stamp and path.is_file():
         return path
     return None
+
+
+def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
+    """For reused runs, a two-column history that gives the run table the same ``steps`` and
+    ``best_loss`` as the real one (its last step, its best finite loss): the real history
+    file is copied, not read."""
+    import numpy as np
+    import pandas as pd
+
+    table = previous.runs(columns=["run_id", "steps", "best_loss"]).set_index("run_id")
+    for record in records:
+        steps, best = table.at[record.run_id, "steps"], table.at[record.run_id, "best_loss"]
+        has_steps = not pd.isna(steps)
+        record.history = pd.DataFrame({
+            "_step": np.array([int(steps)] if has_steps else [], dtype=np.int64),
+            "loss": np.array([best] if has_steps else [], dtype=np.float64)})
 
 
 def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,

@@ -68,22 +68,49 @@ class _ServedRun:
         self.id = record.run_id
         self.entity = record.meta.get("entity") or entity
         self.history_version = 0
-        self._rows: list[dict[str, Any]] | None = None
+        self._columns: dict[str, list[Any]] | None = None
+        self._pairs: dict[str, list[str]] | None = None
 
-    def rows(self) -> list[dict[str, Any]]:
-        if self._rows is None:
+    def columns(self) -> dict[str, list[Any]]:
+        """History columns as JSON-ready lists (non-finite numbers spelled as strings)."""
+        if self._columns is None:
             h = self.record.history
-            cols = {c: h[c].to_numpy() for c in h.columns}
-            self._rows = []
-            for i in range(len(h)):
-                row = {"_step": int(cols["_step"][i])}
-                for c, arr in cols.items():
-                    if c != "_step" and not (isinstance(arr[i], float) and math.isnan(arr[i])):
-                        row[c] = _jsonable(arr[i])
-                    elif c != "_step" and isinstance(arr[i], float):
-                        row[c] = "NaN"
-                self._rows.append(row)
-        return self._rows
+            self._columns = {"_step": [int(v) for v in h["_step"].tolist()]}
+            for c in h.columns:
+                if c != "_step":
+                    values = h[c].tolist()
+                    if not np.isfinite(h[c].to_numpy(dtype=float, na_value=np.nan)).all():
+                        values = [_jsonable(v) for v in values]
+                    self._columns[c] = values
+        return self._columns
+
+    def rows(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """History rows with ``_step`` and the asked keys the run logged (all if None)."""
+        names = self._names(keys)
+        cols = self.columns()
+        return [dict(zip(names, values)) for values in zip(*(cols[n] for n in names))]
+
+    def _names(self, keys: Iterable[str] | None) -> list[str]:
+        cols = self.columns()
+        names = ["_step", *(k for k in (cols if keys is None else keys) if k in cols and k != "_step")]
+        return [] if len(names) == 1 and keys is not None else names
+
+    def prepare(self) -> None:
+        """Encode every cell once ("key":value texts); later requests only join them."""
+        if self._pairs is None:
+            self._pairs = {c: [_cell(json.dumps(c) + ":", v) for v in values]
+                           for c, values in self.columns().items()}
+
+    def rows_json(self, keys: Iterable[str] | None, samples: int) -> list[str]:
+        """The same rows as JSON texts, from per-cell texts encoded once per run (fast)."""
+        self.prepare()
+        names = self._names(keys)
+        if not names:
+            return []
+        pairs = [self._pairs[n] for n in names]
+        index = _sample_index(len(pairs[0]), samples)
+        return ["{" + ",".join(cells) + "}" for cells in
+                zip(*([col[i] for i in index] for col in pairs))]
 
     def history_keys(self) -> dict[str, Any]:
         keys = [c for c in self.record.history.columns if c != "_step"]
@@ -182,6 +209,14 @@ class FakeWandb:
         with self._lock:
             self.runs = {s.id: s for s in sorted(served, key=lambda s: (s.record.meta.get("created_at") or "", s.id))}
 
+    def prepare(self) -> "FakeWandb":
+        """Pre-encode every run's history (as a real server has it stored), e.g. before timing."""
+        with self._lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            run.prepare()
+        return self
+
     def add_fault(self, kind: str, **kw: Any) -> Fault:
         fault = Fault(kind, **kw)
         with self._lock:
@@ -238,7 +273,7 @@ class FakeWandb:
         start = int(var["cursor"]) if var.get("cursor") else 0
         per_page = int(var.get("perPage") or 50)
         page = chosen[start : start + per_page]
-        full = "RunFragment on Run" in query
+        full = "fragment RunFragment on Run" in query
         edges = [{"node": s.node(full), "cursor": str(start + i + 1)} for i, s in enumerate(page)]
         return {"project": {
             "internalId": "UHJvamVjdDox", "runCount": len(chosen), "readOnly": False,
@@ -254,7 +289,7 @@ class FakeWandb:
 
     def _op_Run(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
         run = self._run(var)
-        node = run.node("RunFragment on Run" in query) if run else None
+        node = run.node("fragment RunFragment on Run" in query) if run else None
         return {"project": {"run": node}}
 
     def _op_RunSampledHistory(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
@@ -264,18 +299,16 @@ class FakeWandb:
         out = []
         for spec in var.get("specs") or []:
             spec = json.loads(spec)
-            keys = [k for k in spec.get("keys", []) if k != "_step"]
-            rows = [{k: r[k] for k in ["_step", *keys] if k in r}
-                    for r in run.rows() if any(k in r for k in keys)]
-            out.append(_sample(rows, int(spec.get("samples") or 500)))
+            rows = run.rows_json(spec.get("keys", []), int(spec.get("samples") or 500))
+            out.append(RawJSON("[" + ",".join(rows) + "]"))
         return {"project": {"run": {"sampledHistory": out}}}
 
     def _op_RunFullHistory(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
         run = self._run(var)
         if run is None:
             return {"project": {"run": None}}
-        rows = _sample(run.rows(), int(var.get("samples") or 500))
-        return {"project": {"run": {"history": [json.dumps(r) for r in rows]}}}
+        rows = run.rows_json(None, int(var.get("samples") or 500))
+        return {"project": {"run": {"history": RawJSON(json.dumps(rows))}}}
 
     def _op_RunHistoryKeys(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
         run = self._run(var)
@@ -312,12 +345,39 @@ class FakeWandb:
         return {"project": {"run": {"history": [json.dumps(r) for r in rows]}}}
 
 
-def _sample(rows: list[dict[str, Any]], samples: int) -> list[dict[str, Any]]:
-    """Evenly spaced rows, first and last kept, as W&B's sampled history does."""
-    if len(rows) <= samples or samples <= 0:
-        return rows
-    idx = np.unique(np.linspace(0, len(rows) - 1, samples).round().astype(int))
-    return [rows[i] for i in idx]
+def _cell(prefix: str, value: Any) -> str:
+    return prefix + (repr(value) if type(value) is float else json.dumps(value))
+
+
+def _sample_index(n: int, samples: int) -> list[int]:
+    """Evenly spaced row indices, first and last kept, as W&B's sampled history does."""
+    if n <= samples or samples <= 0:
+        return list(range(n))
+    return np.unique(np.linspace(0, n - 1, samples).round().astype(int)).tolist()
+
+
+class RawJSON(str):
+    """Text that is already JSON: spliced into the response as it is."""
+
+
+def encode(answer: Any) -> bytes:
+    """json.dumps, with RawJSON values spliced in verbatim (history pages are pre-encoded)."""
+    raws: list[str] = []
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, RawJSON):
+            raws.append(value)
+            return f"\u0000raw{len(raws) - 1}\u0000"
+        if isinstance(value, dict):
+            return {k: mark(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        return value
+
+    text = json.dumps(mark(answer), allow_nan=False)
+    for i, raw in enumerate(raws):
+        text = text.replace(f'"\\u0000raw{i}\\u0000"', raw, 1)
+    return text.encode()
 
 
 def _handler(server: FakeWandb) -> type[BaseHTTPRequestHandler]:
@@ -359,8 +419,7 @@ def _handler(server: FakeWandb) -> type[BaseHTTPRequestHandler]:
             fault = server.take_fault(op)
             if fault is not None and self._serve_fault(fault):
                 return
-            answer = json.dumps(server.answer(op, query, variables), allow_nan=False)
-            self._send(200, answer.encode())
+            self._send(200, encode(server.answer(op, query, variables)))
 
         def _authorised(self) -> bool:
             auth = self.headers.get("Authorization") or ""

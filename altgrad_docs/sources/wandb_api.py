@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
@@ -38,6 +38,7 @@ class ListedRun:
     history_keys: list[str]
     rows: int
     handle: Any  # the wandb Run object, used to fetch the history
+    logged_keys: list[str] = field(default_factory=list)
 
 
 def base_url() -> str:
@@ -60,8 +61,11 @@ def bound_retries(retries: int = DEFAULT_RETRIES) -> None:
     os.environ.setdefault("WANDB__GRAPHQL_RETRY_WAIT_MAX_SECONDS", "5")
 
 
-def connect(timeout: int = DEFAULT_TIMEOUT) -> Any:
-    """``wandb.Api()`` with errors turned into one line that says what to do."""
+def connect(timeout: int = DEFAULT_TIMEOUT, entity: str | None = None) -> Any:
+    """``wandb.Api()`` with errors turned into one line that says what to do.
+
+    Naming the ``entity`` saves the client's default-entity query.
+    """
     bound_retries()
     import wandb
     from wandb.errors import AuthenticationError, UsageError
@@ -72,7 +76,7 @@ def connect(timeout: int = DEFAULT_TIMEOUT) -> Any:
             f"no W&B API key for {url}. --> Do: set WANDB_API_KEY or run `wandb login`. "
             + OFFLINE_HINT)
     try:
-        return wandb.Api(timeout=timeout)
+        return wandb.Api(timeout=timeout, overrides={"entity": entity} if entity else None)
     except (AuthenticationError, UsageError, ValueError) as exc:
         raise _auth_error(url, exc) from None
     except Exception as exc:  # WandbApiFailedError is a plain Exception subclass
@@ -127,22 +131,31 @@ def list_runs(api: Any, project: str, states: Iterable[str] = DEFAULT_STATES,
         raise wrap_failure(base_url(), "listing runs", exc) from None
 
 
+def _field(run: Any, name: str) -> Any:
+    """A field of the listed node through wandb's public attribute access (None if absent)."""
+    try:
+        return getattr(run, name)
+    except AttributeError:
+        return None
+
+
 def _listed(run: Any) -> ListedRun:
-    attrs = run._attrs  # the node the listing returned; public fields only
     meta = {
-        "run_id": run.id, "name": attrs.get("displayName") or run.id, "state": run.state,
+        "run_id": run.id, "name": _field(run, "display_name") or run.id, "state": run.state,
         "url": run.url, "entity": run.entity, "project": run.project,
-        "group": attrs.get("group") or "", "tags": list(attrs.get("tags") or []),
-        "created_at": attrs.get("createdAt") or "",
-        "updated_at": attrs.get("heartbeatAt") or attrs.get("updatedAt") or "",
+        "group": _field(run, "group") or "", "tags": list(_field(run, "tags") or []),
+        "created_at": _field(run, "created_at") or "",
+        "updated_at": _field(run, "heartbeat_at") or _field(run, "updated_at") or "",
     }
     summary = {k: v for k, v in dict(run.summary_metrics).items() if not k.startswith("_wandb")}
     record = RunRecord(meta=meta, config=dict(run.config), summary=summary)
-    keys_info = attrs.get("historyKeys") or {}
-    logged = list((keys_info.get("keys") or {}).keys()) if isinstance(keys_info, dict) else []
-    last = keys_info.get("lastStep", -1) if isinstance(keys_info, dict) else -1
-    rows = max(int(attrs.get("historyLineCount") or 0), int(to_float(last)) + 1 if last is not None else 0)
-    return ListedRun(record, site_keys(logged), rows, run)
+    info = _field(run, "history_keys")
+    info = info if isinstance(info, dict) else {}
+    logged = sorted((info.get("keys") or {}).keys())
+    # every row: the larger of the row count and the last step + 1 (steps may skip)
+    rows = int(np.nanmax([0.0, to_float(_field(run, "history_line_count")),
+                          to_float(info.get("lastStep")) + 1]))
+    return ListedRun(record, site_keys(logged), rows, run, logged)
 
 
 def site_keys(logged: Iterable[str]) -> list[str]:
@@ -165,15 +178,18 @@ def fetch_history(listed: ListedRun) -> pd.DataFrame:
 
 
 def rows_to_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
-    """History rows (dicts, "NaN" strings and all) to columns without a dict per cell copy."""
-    step = np.array([to_float(r.get("_step")) for r in rows], dtype=np.float64)
-    data: dict[str, Any] = {"_step": step}
-    for key in keys:
-        data[key] = np.array([_num(r.get(key)) for r in rows], dtype=np.float64)
+    """History rows (dicts; "NaN"/"Infinity" strings, None, junk) to _step + float64 columns."""
+    data = {name: _column([r.get(name) for r in rows]) for name in ["_step", *keys]}
     frame = pd.DataFrame(data)
     frame = frame[np.isfinite(frame["_step"].to_numpy())]
     return frame.astype({"_step": "int64"}).reset_index(drop=True)
 
 
-def _num(value: Any) -> float:
-    return value if type(value) is float else to_float(value)
+def _column(values: list[Any]) -> np.ndarray:
+    try:  # numpy reads floats, ints, bools, None and "NaN"/"Infinity" strings in C
+        column = np.array(values, dtype=np.float64)
+        if column.ndim == 1:
+            return column
+    except (TypeError, ValueError):  # a string that is not a number, a dict...
+        pass
+    return np.array([to_float(v) for v in values], dtype=np.float64)
