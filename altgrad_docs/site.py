@@ -10,7 +10,8 @@ one place, ``extra.altgrad`` of ``mkdocs.yml``: ``snapshot`` (default ``data/bun
 Caching, so that ``mkdocs serve`` reloads stay fast and never refetch:
 
 * a W&B project is fetched at most once per process (the data layer's snapshot cache);
-* analysis results and page artifacts are kept in memory by snapshot sha256;
+* analysis results and page artifacts are kept in memory by snapshot sha256, and the
+  analysis results on disk too (by snapshot and analysis-code hash);
 * figures are kept on disk (``.cache/altgrad/`` or ``ALTGRAD_CACHE_DIR``) by snapshot and
   drawing-code hash, so a warm ``mkdocs build`` draws nothing;
 * templates are re-rendered on every build (edits to ``templates/`` show at once).
@@ -113,17 +114,23 @@ def pages_for(snapshot: Snapshot, cache_base: Path) -> tuple[dict[str, Any], lis
         code = [Path(site_pages.__file__), Path(site_pages.site_figures.__file__)]
         cache = site_pages.figure_cache(cache_base, snapshot, code + site_analysis.code_files())
         runs = snapshot.runs()
-        results = site_analysis.analyse(snapshot, runs)
+        results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis")
+        traces = results["analysis"].traces
         pages = [
             site_pages.runs_page(runs),
-            site_pages.formats_page(),
             *site_analysis.analysis_pages(snapshot, runs, results, cache),
-            *(site_pages.run_page(snapshot, row, cache) for _, row in runs.iterrows()),
+            *(site_pages.run_page(snapshot, row, cache, _collapse(traces, row["run_id"]))
+              for _, row in runs.iterrows()),
         ]
         context = {"snapshot": snapshot_info(snapshot), "results": results, "runs": runs}
         _PAGES.clear()  # one snapshot per process is enough to keep
         _PAGES[snapshot.sha256] = (context, pages)
     return _PAGES[snapshot.sha256]
+
+
+def _collapse(traces: dict[str, Any], run_id: str) -> int | None:
+    trace = traces.get(str(run_id))
+    return trace.collapse_step if trace is not None else None
 
 
 def snapshot_info(snapshot: Snapshot) -> dict[str, Any]:

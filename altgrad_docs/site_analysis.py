@@ -1,38 +1,159 @@
 """The site's thin adapter to the analysis and report packages.
 
-The statistics and the comparison figures are computed by :mod:`altgrad_docs.analysis` and
-drawn by :mod:`altgrad_docs.report`; this module only asks them for what the pages show
-and wraps the answers as page artifacts. It computes nothing statistical itself.
+The statistics, the report text and the comparison figures come from
+:mod:`altgrad_docs.analysis` (``pipeline.analyse``) and :mod:`altgrad_docs.report`
+(``ReportGenerator.render_*``, ``catalog.figure_specs`` / ``table_specs``, ``export``);
+this module only asks them for what each page shows and wraps the answers as page
+artifacts (ids, numbered captions, downloads). It computes no statistic itself.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from . import analysis as analysis_pkg
+from .analysis.failure_reports import read_failure_reports
+from .analysis.pipeline import Analysis
+from .analysis.pipeline import analyse as analyse_runs
+from .report import catalog, export
+from .report.generator import ReportGenerator
+from .report.markdown import md_link
+from .site_artifacts import FIGURE_FORMATS, FigureArtifact, table
+from .site_pages import FigureCache, SitePage, run_link
+from .site_render import fmt_num, md_text
 from .snapshot import Snapshot
+
+#: Report pages: catalog page key -> site folder.
+REPORT_PAGES = {
+    "format_comparison": "format-comparison",
+    "failure_modes": "failure-modes",
+    "manifold_comparison": "manifold-vs-adamw",
+    "formats": "formats",
+}
 
 
 def code_files() -> list[Path]:
-    """Source files whose changes must invalidate the figure cache."""
+    """Source files whose changes must invalidate the run-figure cache."""
     return [Path(__file__)]
 
 
+def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> dict[str, Any]:
+    """:func:`analyse`, kept on disk by snapshot hash and the hash of the analysis code, so a
+    warm build reads no history at all. The cache is this machine's own (a pickle)."""
+    h = hashlib.sha256(snapshot.sha256.encode())
+    for path in sorted(Path(analysis_pkg.__file__).parent.glob("*.py")) + [Path(__file__)]:
+        h.update(path.read_bytes())
+    path = cache_dir / f"{h.hexdigest()[:24]}.pickle"
+    if path.is_file():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    results = analyse(snapshot, runs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(results, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return results
+
+
 def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
-    """Counts the home page states about the data (no statistics here)."""
+    """Every statistic the pages need, histories read one run at a time."""
+    paths, owners = [], []
+    for run_id in runs["run_id"].astype(str):
+        for path in snapshot.failure_reports(run_id):
+            paths.append(path)
+            owners.append(run_id)
+    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
+        "analysis": analysis,
         "n_runs": len(runs),
         "n_failed": int((runs["status"] == "failed").sum()),
         "formats": sorted(set(runs["format"].dropna())),
         "fp8_formats": sorted(set(fp8["format"].dropna())),
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
+        "headline": headline(analysis),
     }
 
 
-def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any], cache: Any) -> list:
-    """Format comparison, failure modes, manifold-aware vs AdamW (from the analysis package)."""
-    return []
+def headline(a: Analysis) -> dict[str, Any]:
+    """The numbers the home page states: sweet spot, largest paired benefit, crashes."""
+    best = None
+    paired = a.paired[a.paired["n_pairs"] > 0] if len(a.paired) else a.paired
+    if len(paired) and paired["mean_delta"].notna().any():
+        row = paired.loc[paired["mean_delta"].idxmin()]
+        best = {k: row[k] for k in ("format", "n_pairs", "mean_delta", "ci_low", "ci_high", "p_improve", "status")}
+        best["ci"] = not (math.isnan(float(row["ci_low"])) or math.isnan(float(row["ci_high"])))
+    card = a.card
+    spot = None
+    if a.sweet_spot and len(card):
+        rows = card[card["format"] == a.sweet_spot]
+        spot = {"format": a.sweet_spot, "n": int(rows["n"].sum()), "metric": a.metric}
+    crashes = [
+        {"format": str(f), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
+        for f, g in card.groupby("format", sort=False) if int(g["crashes"].sum())
+    ] if len(card) else []
+    return {"sweet_spot": spot, "best_paired": best, "crashes": crashes, "metric": a.metric}
+
+
+def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
+                   cache: FigureCache) -> list[SitePage]:
+    """Format comparison, failure modes, manifold-aware vs AdamW and formats pages."""
+    a: Analysis = results["analysis"]
+    fetched = snapshot.manifest.get("fetched_at")
+    generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched)
+    figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
+    pages = []
+    for key, folder in REPORT_PAGES.items():
+        link = _run_linker(folder)  # runs link to their pages on this site (figures: ours, below)
+        body = {
+            "format_comparison": lambda: generator.render_format_comparison(
+                runs, a.sweet_spot, failures=a.failures, run_link=link, figures=[]),
+            "failure_modes": lambda: generator.render_failure_modes(
+                a.failures, runs_df=runs, run_link=link, figures=[]),
+            "manifold_comparison": lambda: generator.render_manifold_comparison(runs, figures=[]),
+            "formats": lambda: generator.render_formats(figures=[]),
+        }[key]()
+        page = SitePage(f"{folder}/index.md", "pages/report.md", {"body": body})
+        for spec in catalog.by_page(figures, key):
+            files = export.render_cached(spec.draw, (spec.id, spec.caption, *spec.key),
+                                         cache.root / folder / spec.id, cache.root / "report-figures",
+                                         FIGURE_FORMATS)
+            page.artifacts.add_figure(FigureArtifact(spec.id, spec.caption, files, alt=spec.id))
+        for spec in catalog.by_page(tables, key):
+            data = _relative_paths(spec.data, snapshot.path)
+            page.artifacts.add_table(data_table(spec.id, spec.caption, data))
+        pages.append(page)
+    return pages
+
+
+def _relative_paths(data: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """Paths inside the snapshot (failure reports) relative to it: the same snapshot must
+    give the same bytes wherever it lies, and a published table must not show local paths."""
+    prefix = str(root.resolve()) + "/", str(root) + "/"
+    out = data.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: v.replace(prefix[0], "").replace(prefix[1], "")
+                                    if isinstance(v, str) else v)
+    return out
+
+
+def _run_linker(folder: str):
+    def link(row) -> str:
+        return md_link(row.get("name") or row.get("run_id"), run_link(str(row.get("run_id")), folder))
+    return link
+
+
+def data_table(tid: str, caption: str, data: pd.DataFrame):
+    """A report's raw table: downloads plus every value, folded under its caption."""
+    rows = [[fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else md_text(v)
+             for v in rec] for rec in data.itertuples(index=False)]
+    return table(tid, caption, data, [str(c) for c in data.columns], rows, collapsed=True)

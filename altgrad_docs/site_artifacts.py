@@ -15,18 +15,16 @@ when a figure is added before them.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
 import pandas as pd
-from matplotlib.figure import Figure as MplFigure
 
+from .report import export
+
+#: What a figure is published as (report.export writes them byte-reproducibly).
 FIGURE_FORMATS = ("svg", "pdf")
-#: Matplotlib settings that make SVG/PDF bytes depend on the figure only.
-_SAVE_METADATA = {"svg": {"Date": None, "Creator": None}, "pdf": {"CreationDate": None, "Creator": None}}
 
 
 @dataclass
@@ -51,6 +49,7 @@ class TableArtifact:
     rows: list[list[Any]]
     number: int = 0
     css_class: str = ""
+    collapsed: bool = False  # values folded under the caption (shown in the text above)
 
 
 @dataclass
@@ -71,47 +70,16 @@ class PageArtifacts:
         return table
 
 
-def save_figure(fig: MplFigure, stem: Path) -> dict[str, Path]:
-    """Write ``fig`` as SVG and PDF next to ``stem``, byte-reproducibly. Returns the paths."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for ext in FIGURE_FORMATS:
-        path = stem.with_suffix(f".{ext}")
-        buf = io.BytesIO()
-        with matplotlib.rc_context({"svg.hashsalt": "altgrad-docs"}):  # stable SVG ids
-            fig.savefig(buf, format=ext, metadata=_SAVE_METADATA[ext])
-        tmp = path.with_suffix(f".{ext}.tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(path)
-        paths[ext] = path
-    return paths
-
-
-def table_csv(data: pd.DataFrame) -> str:
-    return data.to_csv(index=False, lineterminator="\n")
-
-
-def table_latex(data: pd.DataFrame, caption: str, label: str) -> str:
-    """A LaTeX booktabs table (\\toprule/\\midrule/\\bottomrule), text escaped for LaTeX."""
-    shown = data.copy()
-    for col in shown.columns:
-        if shown[col].dtype.kind == "f":
-            shown[col] = shown[col].map(lambda x: "NaN" if pd.isna(x) else f"{x:.6g}")
-        else:
-            shown[col] = shown[col].map(lambda x: "" if x is None or x is pd.NA else str(x))
-    return shown.to_latex(index=False, escape=True, caption=caption, label=label) + ""
-
-
 def table(
     id: str, caption: str, data: pd.DataFrame, header: Sequence[str], rows: list[list[Any]],
-    css_class: str = "",
+    css_class: str = "", collapsed: bool = False,
 ) -> TableArtifact:
-    return TableArtifact(id, caption, data, list(header), rows, css_class=css_class)
+    return TableArtifact(id, caption, data, list(header), rows, css_class=css_class, collapsed=collapsed)
 
 
 def table_files(t: TableArtifact) -> dict[str, str]:
-    """The download files of a table: relative name -> text."""
+    """The download files of a table: relative name -> text (report.export writes them)."""
     return {
-        f"tables/{t.id}.csv": table_csv(t.data),
-        f"tables/{t.id}.tex": table_latex(t.data, t.caption, t.id),
+        f"tables/{t.id}.csv": export.table_csv(t.data),
+        f"tables/{t.id}.tex": export.table_latex(t.data, t.caption, t.id),
     }

@@ -14,11 +14,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .analysis.curves import collapse_step, metric_column
+from .runs import METRIC_ALIASES
+
 #: At most this many buckets per series; each keeps its min and max point.
 MAX_BUCKETS = 400
 LOSS_KEYS = ("loss", "val_loss")
 RATE_KEYS = ("quantization/bit_stall_rate", "quantization/overflow_rate", "quantization/underflow_rate")
-HISTORY_KEYS = LOSS_KEYS + ("grad_norm",) + RATE_KEYS
+#: Columns read from a history: the metrics above plus their old unprefixed names.
+HISTORY_KEYS = LOSS_KEYS + ("grad_norm",) + tuple(n for k in RATE_KEYS for n in METRIC_ALIASES[k])
 
 
 def thin(steps: np.ndarray, values: np.ndarray, buckets: int = MAX_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
@@ -36,24 +40,18 @@ def thin(steps: np.ndarray, values: np.ndarray, buckets: int = MAX_BUCKETS) -> t
     return steps[idx], values[idx]
 
 
-def first_nonfinite_step(history: pd.DataFrame, key: str = "loss") -> int | None:
-    """The step where ``key`` first became NaN/Inf after being finite, or None."""
-    if key not in history:
-        return None
-    vals = history[key].to_numpy(dtype=float)
-    bad = ~np.isfinite(vals)
-    if not bad.any() or not np.isfinite(vals).any():
-        return None
-    return int(history["_step"].to_numpy()[np.argmax(bad)])
+def _column(history: pd.DataFrame, key: str) -> np.ndarray | None:
+    return history[key].to_numpy(dtype=float) if key in history else None
 
 
 def _plot_keys(ax: Axes, history: pd.DataFrame, keys: tuple[str, ...], log: bool) -> bool:
     steps = history["_step"].to_numpy()
     drawn = False
     for key in keys:
-        if key not in history:
+        values = metric_column(history, key)  # reads old unprefixed names too
+        if values is None:
             continue
-        x, y = thin(steps, history[key].to_numpy(dtype=float))
+        x, y = thin(steps, values)
         if log:
             x, y = x[y > 0], y[y > 0]
         if len(y):
@@ -65,17 +63,17 @@ def _plot_keys(ax: Axes, history: pd.DataFrame, keys: tuple[str, ...], log: bool
 
 
 def plot_run_history(history: pd.DataFrame, ax: np.ndarray | None = None) -> np.ndarray:
-    """Loss, gradient norm and quantisation rates of one run over steps (three panels).
+    """Loss, gradient norm and quantisation rates (log y) of one run over steps (three panels).
 
-    An ``x`` marks the step where the loss first became NaN/Inf. Returns the axes.
+    An ``x`` marks the collapse step (``analysis.curves.collapse_step``). Returns the axes.
     """
     if ax is None:
         fig = Figure(figsize=(9.0, 2.8))  # fixed margins: constrained layout costs ~1 s a figure
         fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.96, wspace=0.32)
         ax = np.asarray(fig.subplots(1, 3))
-    panels = ((LOSS_KEYS, False, "loss (nats)"), (("grad_norm",), True, "gradient norm"),
+    panels = ((LOSS_KEYS, False, "loss (nats)"), (("grad_norm",), False, "gradient norm"),
               (RATE_KEYS, True, "rate"))
-    collapse = first_nonfinite_step(history)
+    collapse = collapse_step(history["_step"].to_numpy(), _column(history, "loss"), _column(history, "val_loss"))
     for a, (keys, log, label) in zip(ax, panels):
         if not _plot_keys(a, history, keys, log):
             a.text(0.5, 0.5, "not logged", ha="center", va="center", transform=a.transAxes)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,9 +18,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import site_figures
-from .formats import format_facts
-from .site_artifacts import FigureArtifact, PageArtifacts, save_figure, table
-from .site_render import Markup, ext_url, fmt_num, md_text, plain_title, url_segment
+from .report import export
+from .site_artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, table
+from .site_render import ext_url, fmt_num, md_text, plain_title, url_segment
 from .snapshot import Snapshot
 
 #: Columns of the Runs table: (run-table column, header).
@@ -58,7 +57,7 @@ class FigureCache:
         paths = {ext: stem.with_suffix(f".{ext}") for ext in ("svg", "pdf")}
         if all(p.is_file() for p in paths.values()):
             return paths
-        return save_figure(draw(), stem)
+        return export.save_figure(draw(), stem, FIGURE_FORMATS)
 
 
 def figure_cache(base: Path, snapshot: Snapshot, code_files: list[Path]) -> FigureCache:
@@ -118,25 +117,24 @@ def _loads(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache) -> SitePage:
+def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache, collapse: int | None) -> SitePage:
+    """One run's page; its history is read only when its figure is not in the cache."""
     run_id = str(row["run_id"])
     folder = f"runs/{run_id}"
     reports = [p.read_text(errors="replace") for p in snapshot.failure_reports(run_id)]
-    history_keys = list(site_figures.HISTORY_KEYS)
     page = SitePage(f"{folder}/index.md", "pages/run.md", {
         "run": row.to_dict(), "wandb_url": ext_url(row["run_url"]), "failure_reports": reports,
-        "collapse_step": None, "page_title": plain_title(f"Run {run_id}"),
+        "collapse_step": collapse, "page_title": plain_title(f"Run {run_id}"),
+        "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"),
     })
-    history = snapshot.history(run_id, history_keys)
-    page.context["collapse_step"] = site_figures.first_nonfinite_step(history)
-    page.context["history_rows"] = len(history)
 
     def draw() -> Figure:
+        history = snapshot.history(run_id, site_figures.HISTORY_KEYS)
         return site_figures.plot_run_history(history)[0].figure
 
     files = cache.figure(folder, "fig-history", draw)
     page.artifacts.add_figure(FigureArtifact(
-        "fig-history", f"Training history of run {run_id}: loss (x = first NaN/Inf), gradient "
+        "fig-history", f"Training history of run {run_id}: loss (x = collapse step), gradient "
         f"norm and quantisation rates (log scale) per step; at most {2 * site_figures.MAX_BUCKETS} "
         "points per line (min and max of each step bucket).", files, alt="training history"))
     page.artifacts.add_table(_key_value_table("tab-summary", "Run summary (last logged values).",
@@ -144,32 +142,3 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache) -> SitePage
     page.artifacts.add_table(_key_value_table("tab-config", "Run config as logged.",
                                               _loads(row["config_json"])))
     return page
-
-
-def formats_page() -> SitePage:
-    facts = pd.DataFrame(format_facts())
-    conventions: dict[str, list[str]] = {"ieee": [], "fn": [], "finite": [], "fixed": []}
-    for rec in facts.itertuples():
-        conventions[rec.convention].append(rec.format)
-    page = SitePage("formats/index.md", "pages/formats.md", {"conventions": conventions})
-    headers = list(facts.columns)
-    rows = [[_fact_cell(col, v) for col, v in zip(headers, rec)] for rec in facts.itertuples(index=False)]
-    data = facts.assign(bias=facts["bias"].astype("Int64")).astype(object)
-    data = data.where(data.notna(), "-")
-    page.artifacts.add_table(table("tab-format-facts", "FP8 formats of the AltGrad registry, computed "
-                                   "from their 256 bit patterns.", data, headers, rows))
-    return page
-
-
-def _fact_cell(col: str, value: Any) -> Any:
-    """Format facts as in the reference table: exact powers of two far from 1 as 2^k."""
-    if value is None:
-        return md_text("-")
-    if col in ("max", "min_normal", "min_positive") and isinstance(value, float) and value > 0:
-        exp = math.log2(value)
-        if exp == int(exp) and (exp <= -3 or exp >= 16):
-            return md_text(f"2^{int(exp)}")
-        return md_text(f"{value:.7g}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return fmt_num(value)
-    return md_text(value)

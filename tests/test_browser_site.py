@@ -56,7 +56,8 @@ def page(browser):
 
 
 def _page_urls(base_url):
-    pages = ["", "runs/", "formats/", "methods/", "cite/"]
+    pages = ["", "runs/", "formats/", "methods/", "cite/", "format-comparison/", "failure-modes/",
+             "manifold-vs-adamw/"]
     return [base_url + p for p in pages] + [f"{base_url}runs/{run_id}/" for run_id, *_ in RUNS]
 
 

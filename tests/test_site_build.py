@@ -2,6 +2,7 @@
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from tests.site_fixtures import (
     FAILED_RUN_ID, REPO, RUNS, XSS_NAME, XSS_RUN_ID, build_fixture_snapshot, built_fixture_site,
     run_mkdocs_build,
 )
+
+
+REPORT_PAGES = ("format-comparison/index.html", "failure-modes/index.html", "manifold-vs-adamw/index.html",
+                "formats/index.html")
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +28,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def test_build_has_every_page(site_dir):
-    for page in ("index.html", "runs/index.html", "formats/index.html", "methods/index.html",
-                 "cite/index.html"):
+    for page in REPORT_PAGES + ("index.html", "runs/index.html", "methods/index.html", "cite/index.html"):
         assert (site_dir / page).is_file(), page
     for run_id, *_ in RUNS:
         assert (site_dir / "runs" / run_id / "index.html").is_file()
@@ -35,7 +39,9 @@ def test_build_has_every_page(site_dir):
 
 
 def test_rebuild_is_byte_identical_cold_cache(site_dir, tmp_path):
-    again = run_mkdocs_build(site_dir.parent / "snapshot", tmp_path / "site", tmp_path / "cache")
+    """Same snapshot (copied elsewhere, so no local path may leak) -> the same bytes."""
+    moved = shutil.copytree(site_dir.parent / "snapshot", tmp_path / "elsewhere" / "snap")
+    again = run_mkdocs_build(moved, tmp_path / "site", tmp_path / "cache")
     assert again.returncode == 0, again.stderr[-3000:]
     first, second = _files(site_dir), _files(tmp_path / "site")
     assert sorted(first) == sorted(second)
@@ -68,16 +74,33 @@ def test_failed_run_page_shows_its_failure_report(site_dir):
 
 def test_every_page_carries_the_data_stamp(site_dir):
     pages = list(site_dir.rglob("index.html"))
-    assert len(pages) == 5 + len(RUNS)
+    assert len(pages) == 4 + len(REPORT_PAGES) + len(RUNS)
     for page in pages:
         assert 'id="altgrad-stamp"' in page.read_text(), page
 
 
-def test_format_facts_table_matches_the_registry(site_dir):
+def test_report_pages_publish_their_figures_and_tables(site_dir):
+    """Each figure/table id of a report page: an anchor, a numbered caption, downloads."""
+    html = (site_dir / "format-comparison" / "index.html").read_text()
+    for fig_id in ("fig-loss-curves", "fig-loss-vs-mantissa"):
+        assert f'id="{fig_id}"' in html
+        for ext in ("svg", "pdf"):
+            assert (site_dir / "format-comparison" / "figures" / f"{fig_id}.{ext}").stat().st_size > 0
+    assert "<strong>Figure 1.</strong>" in html and "<strong>Table 1.</strong>" in html
     tex = (site_dir / "formats" / "tables" / "tab-format-facts.tex").read_text()
-    assert "\\toprule" in tex and "\\bottomrule" in tex
-    assert "E4M3 & 4 & 3 & 7 & fn & 448.0" in tex
-    assert "E5M2 & 5 & 2 & 15 & ieee & 57344.0" in tex
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "E4M3" in tex
+    assert (site_dir / "manifold-vs-adamw" / "figures" / "fig-forest.svg").is_file()
+    failures = (site_dir / "failure-modes" / "tables" / "tab-failures.csv").read_text()
+    assert f"failure_reports/{FAILED_RUN_ID}/E7M0_20260110_010000_failure_report.md" in failures
+    assert str(site_dir.parent) not in failures
+
+
+def test_home_states_findings_from_the_data(site_dir):
+    html = (site_dir / "index.html").read_text()
+    assert "Sweet spot:" in html and "<strong>E4M3</strong>" in html
+    assert "Largest benefit from manifold-aware updates:" in html
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "E7M0 1/1 runs failed" in text and "altgrad-docs bench" in text
 
 
 def test_stale_wandb_data_shows_a_banner_and_fails_strict(tmp_path, monkeypatch, caplog):

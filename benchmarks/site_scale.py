@@ -1,0 +1,169 @@
+"""Site build times at scale (run by hand; results in benchmarks/site.md).
+
+    .venv/bin/python benchmarks/site_scale.py [--runs 100 1000] [--steps 1000] [--serve-runs 200]
+
+For each size: a synthetic snapshot (benchmarks/synthetic.py), then
+
+* cold   -- ``mkdocs build`` with an empty figure cache (every figure drawn);
+* warm   -- the same build again (figures and analysis from the cache);
+* plain  -- ``mkdocs build`` of the very same generated pages written out as plain docs
+            (same theme, nav, extensions; no gen-files, no pipeline): the floor.
+
+Targets (issue 5): warm <= 1.5 x plain; warm(1000) <= 12 x warm(100); and, during
+``mkdocs serve`` at ``--serve-runs`` runs, a template edit rebuilds in <= 2 s.
+Everything is written under --work (default /tmp/altgrad-site-bench); nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from altgrad_docs.snapshot import open_snapshot, write_snapshot  # noqa: E402
+from benchmarks.synthetic import synthetic_records  # noqa: E402
+
+BASE_ENV = {"NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true", "MPLBACKEND": "Agg"}
+
+
+def make_snapshot(work: Path, n_runs: int, n_steps: int, n_metrics: int) -> Path:
+    out = work / f"snap-{n_runs}x{n_steps}x{n_metrics}"
+    if not (out / "manifest.json").is_file():
+        t = time.perf_counter()
+        records = synthetic_records(n_runs, n_steps, n_metrics, np.random.default_rng(0))
+        write_snapshot(records, out, source={"kind": "synthetic", "n_runs": n_runs},
+                       fetched_at="2026-01-01T00:00:00+00:00")
+        print(f"  snapshot {out.name}: {time.perf_counter() - t:.1f} s", flush=True)
+    return out
+
+
+def env_for(snapshot: Path, cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALTGRAD_", "SOURCE_DATE"))}
+    return {**env, **BASE_ENV, "ALTGRAD_SNAPSHOT": str(snapshot), "ALTGRAD_CACHE_DIR": str(cache)}
+
+
+def timed_build(config: Path, site: Path, env: dict[str, str]) -> float:
+    cmd = [sys.executable, "-m", "mkdocs", "build", "-q", "--strict", "-f", str(config), "-d", str(site)]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if proc.returncode:
+        raise SystemExit(f"build failed ({config}):\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def export_plain_docs(snapshot: Path, cache: Path, out: Path) -> Path:
+    """Write the generated pages as a plain docs folder plus a mkdocs.yml without gen-files."""
+    code = f"""
+import os, sys
+from pathlib import Path
+from mkdocs.config import load_config
+sys.path.insert(0, {str(REPO)!r})
+from altgrad_docs import site
+out = Path({str(out / 'docs')!r})
+def open_file(name, mode="r", **kw):
+    path = out / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, mode, **({{"encoding": "utf-8"}} if "b" not in mode else {{}}))
+config = load_config({str(REPO / 'mkdocs.yml')!r})
+site.build(config, open_file)
+print(repr(config.extra["altgrad_stamp"]))
+"""
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(REPO / "docs", out / "docs", ignore=shutil.ignore_patterns("gen_pages.py"))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env_for(snapshot, cache),
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    stamp = proc.stdout.strip().splitlines()[-1]
+    text = (REPO / "mkdocs.yml").read_text()
+    text = re.sub(r"  - gen-files:\n      scripts:\n        - docs/gen_pages.py\n", "", text)
+    text = text.replace("custom_dir: overrides", f"custom_dir: {REPO / 'overrides'}")
+    text = text.replace("extra:\n", f"extra:\n  altgrad_stamp: {stamp}\n", 1)
+    text = f"docs_dir: {out / 'docs'}\n" + text
+    config = out / "mkdocs.yml"
+    config.write_text(text)
+    return config
+
+
+def serve_template_edit(snapshot: Path, cache: Path, work: Path) -> tuple[float, float]:
+    """Start ``mkdocs serve``, touch a template, return (wall s until rebuilt, reported s)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"]
+    log_path = work / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env_for(snapshot, cache), stdout=log, stderr=log)
+        try:
+            _wait_for(log_path, "Serving on", 1, timeout=900)
+            template = REPO / "templates" / "pages" / "run.md"
+            t = time.perf_counter()
+            os.utime(template)
+            reported = _wait_for(log_path, "Documentation built in", 2, timeout=300)
+            return time.perf_counter() - t, reported
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _wait_for(log_path: Path, marker: str, count: int, timeout: float) -> float:
+    end = time.time() + timeout
+    while time.time() < end:
+        text = log_path.read_text()
+        hits = [line for line in text.splitlines() if marker in line]
+        if len(hits) >= count:
+            found = re.search(r"([0-9.]+) seconds", hits[count - 1])
+            return float(found.group(1)) if found else 0.0
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {marker!r}; log:\n{log_path.read_text()[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--metrics", type=int, default=20)
+    parser.add_argument("--serve-runs", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/altgrad-site-bench"))
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    warm = {}
+    for n in args.runs:
+        snap = make_snapshot(args.work, n, args.steps, args.metrics)
+        cache = args.work / f"cache-{n}"
+        shutil.rmtree(cache, ignore_errors=True)
+        env = env_for(snap, cache)
+        cold = timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env)
+        warm[n] = min(timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env) for _ in range(2))
+        plain_cfg = export_plain_docs(snap, cache, args.work / f"plain-{n}")
+        plain = min(timed_build(plain_cfg, args.work / f"plain-site-{n}", env) for _ in range(2))
+        pages = len(open_snapshot(snap).run_ids)
+        print(f"{n} runs ({pages} run pages): cold {cold:.1f} s, warm {warm[n]:.1f} s, plain {plain:.1f} s, "
+              f"warm/plain {warm[n] / plain:.2f} (target <= 1.5)", flush=True)
+    if len(warm) >= 2:
+        lo, hi = min(warm), max(warm)
+        print(f"warm {hi} / warm {lo}: {warm[hi] / warm[lo]:.2f} (target <= {hi / lo * 1.2:.0f})")
+    if args.serve_runs:
+        snap = make_snapshot(args.work, args.serve_runs, args.steps, args.metrics)
+        cache = args.work / f"cache-{args.serve_runs}"
+        wall, reported = serve_template_edit(snap, cache, args.work)
+        print(f"serve at {args.serve_runs} runs: template edit -> rebuilt in {wall:.2f} s wall "
+              f"(mkdocs reports {reported:.2f} s; target <= 2 s)")
+
+
+if __name__ == "__main__":
+    main()
