@@ -56,8 +56,8 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     fp8 = [f for f in a.formats if f not in BASELINES] or a.formats[:1]
     n_runs = len(runs)
     failed = [tr[r] for r in a.failures["run_id"].dropna().astype(str) if r in tr]
-    labels = [str(runs.set_index("run_id").at[t.run_id, "name"]) if t.run_id in set(runs["run_id"]) else t.run_id
-              for t in failed]
+    names = dict(zip(runs["run_id"].astype(str), runs["name"].astype(str))) if "name" in runs else {}
+    labels = [names.get(t.run_id, t.run_id) for t in failed]
     all_key = (runs[["run_id", "format", "optimizer", "bit_stall_threshold"]], _traces_key(a, tr))
 
     def grid(plot, **kw):

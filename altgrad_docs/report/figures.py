@@ -26,6 +26,13 @@ from altgrad_docs.formats import FORMATS
 OPTIMIZER_COLORS = {STANDARD: "#1f77b4", MANIFOLD: "#d95f02"}
 BASELINE_COLOR = "0.35"
 FORMAT_CMAP = "viridis"
+#: Above this many runs in one panel the thin per-run lines are rasterised (the medians,
+#: axes and text stay vector).
+RASTER_ABOVE = 20
+#: Lowest bit-stall rate the log axis shows.
+STALL_FLOOR = 1e-4
+#: Crash forensics names the runs in a legend up to this many.
+MAX_LEGEND = 10
 
 
 def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 3.2)) -> Axes:
@@ -73,11 +80,12 @@ def _draw_condition(ax: Axes, traces: list[Trace], metric: str, color, label: st
                     positive_only: bool = False, dashed: bool = False) -> bool:
     """Every run thin, the median bold; an x at each run's collapse. True if anything drawn."""
     curves = []
+    many = len(traces) > RASTER_ABOVE  # vector files stay small and quick with hundreds of seeds
     for t in traces:
         s, v = t.curve(metric)
         ok = np.isfinite(v) & ((v > 0) if positive_only else True)
         if ok.any():
-            ax.plot(s[ok], v[ok], color=color, lw=0.6, alpha=0.35, ls="--" if dashed else "-")
+            ax.plot(s[ok], v[ok], color=color, lw=0.6, alpha=0.35, ls="--" if dashed else "-", rasterized=many)
             curves.append((s[ok], v[ok]))
         if mark_collapse and t.collapse_step is not None and ok.any():
             ax.plot([t.collapse_step], [v[ok][-1]], marker="x", color=color, ms=7, mew=1.8, ls="none")
@@ -123,6 +131,8 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
     if not drawn:
         return no_data(ax, f"no bit-stall rate logged for {fmt}", title=fmt)
     ax.set_yscale("log")
+    low = min((float(ln.get_ydata().min()) for ln in ax.lines if len(ln.get_ydata())), default=STALL_FLOOR)
+    ax.set_ylim(max(STALL_FLOOR, 0.8 * low), 1.1)  # a few decades at most: rates below the floor are noise
     if threshold is None:
         sel = runs.loc[(runs["format"].astype("string") == fmt).fillna(False).to_numpy(), "bit_stall_threshold"]
         vals = pd.to_numeric(sel, errors="coerce").dropna()
@@ -224,6 +234,8 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
         a.axvline(0, color="crimson", lw=0.8, ls=":")
         a.set_xlabel("steps before collapse")
         a.set_ylabel(metric.removeprefix("quantization/"))
-    if failed and ax[0].get_legend_handles_labels()[0]:
+    if failed and len(failed) <= MAX_LEGEND and ax[0].get_legend_handles_labels()[0]:
         ax[0].legend(fontsize=6, frameon=False)
+    elif failed:
+        ax[0].set_title(f"{len(failed)} failed runs", fontsize=9)
     return ax
