@@ -153,3 +153,20 @@ def test_hostile_format_names_are_drawn_as_text(data, tmp_path):
     assert ax.get_title() == r"E7M0 \$\frac{a}{\$ <b>"
     export.save_figure(ax.figure, tmp_path / "hostile", ("svg",))  # mathtext would raise here
     S.plot_forest(sc.manifold_comparison(df)).figure.savefig(tmp_path / "f.svg")
+
+
+def test_many_runs_are_rasterised_and_still_reproducible(tmp_path):
+    import numpy as np
+
+    from altgrad_docs.analysis.curves import make_trace
+
+    n = F.RASTER_ABOVE + 5
+    steps = np.arange(50)
+    df = pd.DataFrame({"run_id": [f"r{i}" for i in range(n)], "format": "E5M2", "optimizer": "AdamW"})
+    tr = {f"r{i}": make_trace(f"r{i}", pd.DataFrame({"_step": steps, "loss": 5 - steps / (10 + i)})) for i in range(n)}
+    ax = F.plot_loss_curves(tr, df, "E5M2", baseline=None)
+    assert sum(ln.get_rasterized() for ln in ax.lines) == n
+    a = export.save_figure(ax.figure, tmp_path / "a", ("svg", "pdf"))
+    b = export.save_figure(F.plot_loss_curves(tr, df, "E5M2", baseline=None).figure, tmp_path / "b", ("svg", "pdf"))
+    assert a["svg"].read_bytes() == b["svg"].read_bytes() and a["pdf"].read_bytes() == b["pdf"].read_bytes()
+    assert b"<image" in a["svg"].read_bytes()
