@@ -48,6 +48,29 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", write_statistics=True)
 
 
+def _is_tidy(history: pd.DataFrame) -> bool:
+    """Already in tidy_history's form (int64 _step rising, sorted float64 metrics)?"""
+    names = [str(c) for c in history.columns]
+    if names[:1] != ["_step"] or history["_step"].dtype != "int64":
+        return False
+    metrics = names[1:]
+    if metrics != sorted(metrics) or any(n.startswith("_") for n in metrics):
+        return False
+    if any(history[c].dtype != "float64" for c in metrics):
+        return False
+    steps = history["_step"].to_numpy()
+    return bool((steps[1:] > steps[:-1]).all())
+
+
+def _write_history(history: pd.DataFrame, path: Path) -> int:
+    """One run's history as Parquet, straight from its numpy columns (no pandas metadata:
+    it reads back as the same int64/float64 frame). Returns the number of rows."""
+    tidy = history if _is_tidy(history) else tidy_history(history)
+    table = pa.table({str(c): tidy[c].to_numpy() for c in tidy.columns})
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    return len(tidy)
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -136,9 +159,7 @@ def _write_contents(
             shutil.copyfile(reuse[run_id], hist_path)
             n_rows = pq.read_metadata(hist_path).num_rows
         else:
-            history = tidy_history(record.history)
-            _write_parquet(history, hist_path)
-            n_rows = len(history)
+            n_rows = _write_history(record.history, hist_path)
         rows.append(run_row(record))
         entries[run_id] = {
             "updated_at": record.meta.get("updated_at") or "",

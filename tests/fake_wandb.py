@@ -7,8 +7,10 @@ can inject faults (HTTP 500, 429 + Retry-After, a response slower than the clien
 malformed JSON, a dropped connection) and a fixed latency on every request.
 
 Operations answered (see shared/reference/wandb-client.md): Viewer, GetDefaultEntity, Runs,
-Run, RunSampledHistory, RunFullHistory, RunHistoryKeys, RunParquetHistory,
-SampledHistoryPage, HistoryPage. Anything else gets a GraphQL error naming the operation.
+Run, RunSampledHistory, RunFullHistory, RunHistoryKeys, RunParquetHistory (whose URL points
+back at this server: ``GET /parquet/<run id>.parquet``; wandb 0.31's ``scan_history`` reads
+history that way) and HistoryPage. Anything else gets a GraphQL error naming the operation
+(``SampledHistoryPage`` was never sent by wandb 0.31 in our trials, so it is not served).
 """
 
 from __future__ import annotations

@@ -204,3 +204,19 @@ def test_fetch_killed_midway_leaves_the_snapshot(served):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert open_snapshot(out).sha256 == sha
+
+
+def test_real_client_scan_history_and_lazy_runs(live_wandb):
+    import wandb
+
+    recs = list(synthetic_records(2, 25, 4, np.random.default_rng(5), entity=ENTITY, fail_scale=0))
+    live_wandb.set_runs(recs)
+    api = wandb.Api(timeout=5)
+    runs = list(api.runs(PROJECT, per_page=1))  # lazy listing, two pages
+    assert [r.id for r in runs] == [r.run_id for r in recs]
+    assert runs[0].config["fp8_format"] == recs[0].config["fp8_format"]  # a Run query
+    assert "Run" in live_wandb.ops()
+    scanned = list(runs[0].scan_history())
+    assert [row["_step"] for row in scanned] == list(range(25))
+    assert [row["loss"] for row in scanned] == recs[0].history["loss"].tolist()
+    assert len(runs[0].history()) == 25  # RunFullHistory, 500 samples by default
