@@ -7,19 +7,27 @@
 hold the offline runs and failure reports. The snapshot is made by the data layer's own
 reader (``sources.offline``) and writer (``snapshot.write_snapshot``), exactly as
 ``altgrad-docs fetch --offline-dir`` would make it, plus a ``bench`` entry in the manifest.
-``--quick`` trains one paired E5M2 run per optimizer for 30 steps and, unless ``--snapshot``
-is given, writes its snapshot to ``<out>/snapshot`` instead of the bundled data.
+``--quick`` trains one paired E5M2 run per optimizer for 30 steps. Only the full grid writes
+``data/bundled`` by default: with ``--quick``, ``--formats`` or ``--seeds`` the snapshot goes to
+``<out>/snapshot`` unless ``--snapshot`` says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+
+try:
+    import torch  # noqa: F401 - the bench's one optional dependency
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise SystemExit("altgrad-docs bench needs torch, which is not installed. --> Do: pip install "
+                     "'altgrad-docs[bench]' (CPU-only: pip install torch==2.13.0 first)") from exc
 
 from .grid import ALL_FORMATS, SEEDS, grid_configs, run_grid, sandboxed
 from .train import RunConfig
@@ -35,8 +43,8 @@ def _csv(text: str) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="altgrad-docs bench", description=__doc__.split("\n")[0])
     p.add_argument("--out", default="build/bench", help="working folder for wandb/ and checkpoints/")
-    p.add_argument("--snapshot", default=None, help="snapshot folder (default data/bundled; "
-                   "<out>/snapshot with --quick)")
+    p.add_argument("--snapshot", default=None, help="snapshot folder (default data/bundled for "
+                   "the full grid, <out>/snapshot with --quick, --formats or --seeds)")
     p.add_argument("--quick", action="store_true", help="2 runs x 30 steps, for tests")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--formats", type=_csv, default=None, help=f"subset of {','.join(ALL_FORMATS)}")
@@ -55,14 +63,19 @@ def _configs(args: argparse.Namespace) -> list[RunConfig]:
     return grid_configs([f.upper() for f in formats], seeds, base=base)
 
 
-def _bench_manifest(configs: list[RunConfig], argv: list[str], seconds: float, workers: int) -> dict:
+def _bench_manifest(configs: list[RunConfig], argv: list[str], seconds: float, workers: int,
+                    load: tuple[float, float]) -> dict:
     base = replace(configs[0], fp8_format="E5M2", use_manifold_aware=False, seed=0)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"bench": {
         "command": "altgrad-docs bench " + " ".join(argv),
         "regenerate": REGENERATE,
         "runs": len(configs),
         "workers": workers,
         "grid_wall_time_s": round(seconds, 1),
+        "grid_cpu_time_s": round(children.ru_utime + children.ru_stime, 1),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": {"start": round(load[0], 2), "end": round(load[1], 2)},
         "history": (f"one row every {base.log_interval} steps and at the last step; stall/ and "
                     "flips/ cover all steps since the previous row; val_loss every "
                     f"{base.eval_interval} steps, diagnostics every {base.diagnostic_interval}"),
@@ -92,19 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     out = Path(args.out)
-    snapshot = Path(args.snapshot or (out / "snapshot" if args.quick else "data/bundled"))
+    partial = args.quick or args.formats or args.seeds
+    snapshot = Path(args.snapshot or (out / "snapshot" if partial else "data/bundled"))
     configs = _configs(args)
     for sub in ("wandb", "checkpoints"):
         shutil.rmtree(out / sub, ignore_errors=True)
     print(f"bench: {len(configs)} runs in {args.workers} worker(s), cpu count {os.cpu_count()}, "
           f"output {out}", file=sys.stderr)
-    started = time.perf_counter()
+    started, load_start = time.perf_counter(), os.getloadavg()[0]
     outcomes = run_grid(configs, out, workers=args.workers)
-    seconds = time.perf_counter() - started
+    seconds, load_end = time.perf_counter() - started, os.getloadavg()[0]
     collapsed = [f"{o.run_id} (step {o.collapse_step})" for o in outcomes if o.collapsed]
     print(f"bench: grid done in {seconds:.1f}s; collapsed: {', '.join(collapsed) or 'none'}",
           file=sys.stderr)
+    extra = _bench_manifest(configs, argv, seconds, args.workers, (load_start, load_end))
     with sandboxed(out):
-        path = make_snapshot(out, snapshot, _bench_manifest(configs, argv, seconds, args.workers))
+        path = make_snapshot(out, snapshot, extra)
     print(f"bench: snapshot written to {path}", file=sys.stderr)
     return 0
