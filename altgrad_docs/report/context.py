@@ -68,7 +68,7 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
         "ranges_overlap": bool(spot and second and not (spot["max"] < second["min"] or second["max"] < spot["min"])),
         "improvement_vs_baseline": comp.compute_improvement(base["format"], sweet_spot) if spot and base else math.nan,
         "results_table": tables.runs_table(_ordered(df), run_link),
-        "scorecard_table": tables.scorecard_table(sc.scorecard(df)),
+        "scorecard_table": tables.scorecard_table(sc.scorecard(df), tables.run_links(done, run_link)),
         "rank_loss_table": tables.ranking_table(ranked, "final loss"),
         "rank_stall_table": tables.ranking_table(comp.rank_by_metric("bit_stall_final"), "bit stall", pct=True),
         "failures_table": tables.runs_table(_ordered(failed), run_link) if len(failed) else "",
@@ -135,7 +135,8 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
     return sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
-def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None) -> dict[str, Any]:
+def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
+                        run_link: RunLink | None = None) -> dict[str, Any]:
     df = sc.ensure_columns(df)
     done = sc.completed(df)
     if done.empty:
@@ -148,7 +149,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None) ->
     rows = [_effect(r) for _, r in mc.iterrows()]
     return {
         "has_data": True, "metric": metric, "n_formats": len(mc),
-        "results_table": tables.scorecard_table(card),
+        "results_table": tables.scorecard_table(card, tables.run_links(done, run_link) if run_link else None),
         "stats_table": tables.manifold_stats_table(mc) if len(mc) else "",
         "helps": [r for r in rows if r["direction"] == "helps"],
         "hurts": [r for r in rows if r["direction"] == "hurts"],

@@ -85,10 +85,11 @@ class ReportGenerator:
         return self._render("reports/failure_modes.md.j2", ctx, generated_at, figures, extra)
 
     def render_manifold_comparison(self, df: pd.DataFrame, *, layers: pd.DataFrame | None = None,
-                                   generated_at: str | None = None, figures=None, extra=None) -> str:
+                                   generated_at: str | None = None, figures=None, run_link: RunLink | None = None,
+                                   extra=None) -> str:
         """``layers`` (analysis.comparisons.layer_stall_frame) adds the per-layer-type stall
         table, or says that no per-layer metrics were logged when it is empty."""
-        ctx = context.manifold_comparison(df, layers)
+        ctx = context.manifold_comparison(df, layers, run_link or self.run_link)
         return self._render("reports/manifold_comparison.md.j2", ctx, generated_at, figures, extra)
 
     def render_formats(self, *, generated_at: str | None = None, figures=None, extra=None) -> str:

@@ -52,8 +52,24 @@ def ranking_table(ranked: pd.DataFrame, value_label: str, pct: bool = False) -> 
     return table(pd.DataFrame(rows))
 
 
-def scorecard_table(sc: pd.DataFrame) -> str:
-    """The scorecard (analysis.scorecard.scorecard) as Markdown."""
+#: A scorecard row lists its runs' links up to this many runs (else only their count).
+MAX_LINKED_RUNS = 8
+
+
+def run_links(runs: pd.DataFrame, run_link: RunLink) -> dict[str, str]:
+    """run_id -> its Markdown link, for tables that cite the runs behind a number."""
+    return {str(r["run_id"]): run_link(r) for _, r in runs.iterrows()}
+
+
+def _runs_cell(run_ids: list[str], links: dict[str, str] | None) -> str:
+    if not links or len(run_ids) > MAX_LINKED_RUNS:
+        return f"{len(run_ids)} runs"
+    return ", ".join(links.get(r, escape_md(r)) for r in run_ids)
+
+
+def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None) -> str:
+    """The scorecard (analysis.scorecard.scorecard) as Markdown; with ``links`` (run_links)
+    each row names the runs behind it."""
     rows = []
     for _, r in sc.iterrows():
         rows.append({
@@ -66,6 +82,7 @@ def scorecard_table(sc: pd.DataFrame) -> str:
             "P(improve)": fmt_num(r["p_improve"], 2),
             "stall": fmt_pct(r["stall_mean"]), "overflow": fmt_pct(r["overflow_mean"], 2),
             "underflow": fmt_pct(r["underflow_mean"], 2),
+            **({"runs": _runs_cell(r["run_ids"], links)} if links is not None else {}),
         })
     return table(pd.DataFrame(rows))
 
