@@ -150,3 +150,11 @@ def test_trace_downsamples_long_histories():
     t = make_trace("x", h, max_points=300)
     s, v = t.curve("loss")
     assert len(s) <= 300 and s[0] == 0 and s[-1] == n - 1 and t.collapse_step is None
+
+
+def test_crlf_report_parses_like_the_original(tmp_path):
+    crlf = _broken(tmp_path, "crlf.md", SAMPLE.read_bytes().replace(b"\n", b"\r\n"))
+    a, b = parse_failure_report(crlf), parse_failure_report(SAMPLE)
+    for key in ("format", "collapse_step", "reason", "total_steps", "max_steps", "zero_update_layers", "config",
+                "recommendations", "generated_at", "missing_sections"):
+        assert a[key] == b[key], key

@@ -97,6 +97,7 @@ def parse_failure_report(path: str | Path, run_id: str | None = None) -> dict[st
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BrokenReport(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     title = TITLE.search(text)
     if not title:
         raise BrokenReport("no '# Failure Report: <FORMAT> Experiment' title")
