@@ -167,3 +167,12 @@ def test_template_has_the_shape_of_the_original_report():
         generator="FormatExperimentRunner", generated_at="2026-02-03T14:22:51.018233",
     )
     assert render(ctx) == SAMPLE.read_text()
+
+
+def test_perplexity_and_learning_rate_schedule():
+    from altgrad_docs.bench.train import lr_at, perplexity
+
+    assert perplexity(1.0) == math.e and perplexity(20.0) == math.inf and math.isnan(perplexity(math.nan))
+    cfg = RunConfig(learning_rate=0.01, warmup_steps=20, max_steps=420)
+    assert lr_at(0, cfg) == 0.01 / 20 and lr_at(19, cfg) == 0.01
+    assert lr_at(20, cfg) == pytest.approx(0.01) and lr_at(420, cfg) == pytest.approx(0.001)

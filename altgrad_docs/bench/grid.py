@@ -9,6 +9,7 @@ its W&B run with exit code 1 (state ``failed``).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -133,7 +134,7 @@ def run_one(cfg_dict: dict, out: str) -> RunOutcome:
                      group=f"{cfg.fp8_format}-{cfg.optimizer}", settings=_wandb_settings())
     try:
         result = train(cfg, lambda row, step: run.log(row, step=step))
-        run.summary["best_loss"] = result.best_loss
+        run.summary["best_loss"] = result.best_loss if math.isfinite(result.best_loss) else math.nan
         if result.collapsed:
             now = datetime.now(timezone.utc).replace(tzinfo=None)
             write_failure_report(Path(out) / "checkpoints", cfg, result, config, now)

@@ -120,7 +120,10 @@ def lr_at(step: int, cfg: RunConfig) -> float:
 
 
 def perplexity(loss: float) -> float:
-    return math.inf if not math.isfinite(loss) or loss >= PPL_INF_LOSS else math.exp(loss)
+    """exp(loss); ``inf`` from loss 20 on (data contract); NaN stays NaN."""
+    if math.isnan(loss):
+        return math.nan
+    return math.inf if loss >= PPL_INF_LOSS else math.exp(loss)
 
 
 def train(cfg: RunConfig, log: Callable[[dict, int], None]) -> RunResult:
