@@ -78,3 +78,38 @@ def test_a_collapsed_run_is_failed_in_wandb_with_its_report(tmp_path):
     assert len(reports) == 1 and reports[0].name.startswith("E5M2_")
     assert "| Collapse Step | 1 |" in reports[0].read_text()
     assert np.isnan(snap.history(cfg.run_id, ["loss"])["loss"].iloc[-1])
+
+
+class _Enough(Exception):
+    pass
+
+
+def test_bundled_snapshot_is_what_this_code_trains():
+    """One bundled run, retrained here for its first 100 steps, matches the committed
+    history bit for bit. If this fails after a change to the bench, regenerate data/bundled
+    (the command is in docs/bench.md)."""
+    from pathlib import Path
+
+    from altgrad_docs.bench.train import RunConfig
+
+    snap = open_snapshot(Path(__file__).parents[1] / "data" / "bundled")
+    cfg = RunConfig(fp8_format="E4M3", use_manifold_aware=True, seed=1)
+    rows = {}
+
+    def log(row, step):
+        rows[step] = row
+        if step >= 100:
+            raise _Enough  # the rest of the run costs time and adds nothing to the check
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(_Enough):
+            train(cfg, log)
+    finally:
+        torch.set_num_threads(threads)
+    hist = snap.history(cfg.run_id).set_index("_step")
+    assert sorted(rows) == list(range(0, 101, 5))
+    for step, row in rows.items():
+        for key, value in row.items():
+            assert hist.at[step, key] == value, (step, key)
