@@ -70,7 +70,7 @@ def build(config: Any, open_file: OpenFile) -> None:
     snapshot, stale = load_snapshot(source)
     reproducible_dates(snapshot)
     context, pages = pages_for(snapshot, cache_root(source))
-    context = {**context, "stale": stale}
+    context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
     env = make_environment(source.root / "templates")
     write_pages(env, pages, context, open_file)
@@ -116,10 +116,12 @@ def pages_for(snapshot: Snapshot, cache_base: Path) -> tuple[dict[str, Any], lis
         runs = snapshot.runs()
         results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis")
         traces = results["analysis"].traces
+        failures = site_analysis.failures_by_run(results["analysis"])
         pages = [
             site_pages.runs_page(runs),
             *site_analysis.analysis_pages(snapshot, runs, results, cache),
-            *(site_pages.run_page(snapshot, row, cache, _collapse(traces, row["run_id"]))
+            *(site_pages.run_page(snapshot, row, cache, _collapse(traces, row["run_id"]),
+                                  failures.get(str(row["run_id"])))
               for _, row in runs.iterrows()),
         ]
         context = {"snapshot": snapshot_info(snapshot), "results": results, "runs": runs}
@@ -139,6 +141,7 @@ def snapshot_info(snapshot: Snapshot) -> dict[str, Any]:
         "sha256": snapshot.sha256, "short_hash": snapshot.short_hash,
         "fetched_at": manifest.get("fetched_at") or "unknown", "n_runs": manifest.get("n_runs"),
         "source": manifest.get("source") or {}, "path": snapshot.path.name,
+        "bench": manifest.get("bench") or {},  # how the bundled data were made, when they were
     }
 
 

@@ -83,6 +83,12 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def failures_by_run(a: Analysis) -> dict[str, dict[str, Any]]:
+    """run_id -> its row of the failure table (mode, reason, collapse step, evidence)."""
+    rows = a.failures.dropna(subset=["run_id"]) if len(a.failures) else a.failures
+    return {str(r["run_id"]): r.to_dict() for _, r in rows.iterrows()}
+
+
 def headline(a: Analysis) -> dict[str, Any]:
     """The numbers the home page states: sweet spot, largest paired benefit, crashes."""
     best = None

@@ -117,7 +117,8 @@ def _loads(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache, collapse: int | None) -> SitePage:
+def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache, collapse: int | None,
+             failure: dict[str, Any] | None = None) -> SitePage:
     """One run's page; its history is read only when its figure is not in the cache."""
     run_id = str(row["run_id"])
     folder = f"runs/{run_id}"
@@ -125,7 +126,7 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache, collapse: i
     page = SitePage(f"{folder}/index.md", "pages/run.md", {
         "run": row.to_dict(), "wandb_url": ext_url(row["run_url"]), "failure_reports": reports,
         "collapse_step": collapse, "page_title": plain_title(f"Run {run_id}"),
-        "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"),
+        "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
     })
 
     def draw() -> Figure:

@@ -91,6 +91,13 @@ def plain_title(value: Any) -> str:
     return json.dumps(re.sub(r"[^A-Za-z0-9._ -]", "_", str(value)))
 
 
+def dash(value: Any) -> Any:
+    """"-" for a missing value (None, NaN, NA, ""), else the value (escaped as usual)."""
+    if value is None or value is pd.NA or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return Markup("-")
+    return value
+
+
 def trusted(value: Any) -> Markup:
     """Markdown produced by this project (never user text), passed through as is."""
     return Markup(str(value))
@@ -109,7 +116,7 @@ def make_environment(template_dir: Path) -> jinja2.Environment:
         auto_reload=True,
     )
     env.filters.update(url=url_segment, ext_url=ext_url, num=fmt_num, trusted=trusted, text=md_text,
-                       fence=fence, title=plain_title)
+                       fence=fence, title=plain_title, dash=dash)
     return env
 
 

@@ -118,3 +118,24 @@ def test_median_curve_and_survival():
     assert grid.tolist() == [0.0, 5.0, 10.0] and med.tolist() == [2.0, 2.5, 3.0]  # b ends at 5
     x, y = survival([40, None, 60, None], [40, 99, 60, 50])
     assert x.tolist() == [0, 40, 60, 99] and y.tolist() == pytest.approx([1.0, 0.75, 0.375, 0.375])
+
+
+def test_unpaired_seeds_fall_back_to_welch():
+    rows = [{"format": "E3M4", "optimizer": opt, "seed": seed, "status": "finished", "run_id": f"{opt}{seed}",
+             "final_loss": loss}
+            for opt, seeds, losses in (("AdamW", (1, 2, 3), (3.0, 3.2, 3.1)), ("ManifoldAdamW", (7, 8), (2.9, 2.95)))
+            for seed, loss in zip(seeds, losses)]
+    mc = sc.manifold_comparison(pd.DataFrame(rows), "final_loss").set_index("format")
+    r = mc.loc["E3M4"]
+    ref = ss.ttest_ind([2.9, 2.95], [3.0, 3.2, 3.1], equal_var=False).confidence_interval()
+    assert (r["design"], r["n_pairs"], r["n_manifold"], r["n_adamw"]) == ("unpaired", 0, 2, 3)
+    assert (r["ci_low"], r["ci_high"]) == (pytest.approx(ref.low), pytest.approx(ref.high))
+    assert r["test"] == "Mann-Whitney U (exact)" and r["status"] == "too few seeds to test"  # 2 vs 3
+    assert r["deltas"] == [] and r["p_improve"] == 1.0
+    card = sc.scorecard(pd.DataFrame(rows), "final_loss").set_index(["format", "optimizer"])
+    assert card.loc[("E3M4", "ManifoldAdamW"), "paired_n"] == 0  # no paired delta shown
+
+
+def test_one_optimizer_only_is_not_compared():
+    df = runs()
+    assert "BF16" not in set(sc.manifold_comparison(df)["format"])

@@ -170,3 +170,15 @@ def test_many_runs_are_rasterised_and_still_reproducible(tmp_path):
     b = export.save_figure(F.plot_loss_curves(tr, df, "E5M2", baseline=None).figure, tmp_path / "b", ("svg", "pdf"))
     assert a["svg"].read_bytes() == b["svg"].read_bytes() and a["pdf"].read_bytes() == b["pdf"].read_bytes()
     assert b"<image" in a["svg"].read_bytes()
+
+
+def test_forest_shows_unpaired_formats_hollow():
+    mc = pd.DataFrame([
+        {"format": "E5M2", "design": "paired", "n_pairs": 3, "n_manifold": 3, "n_adamw": 3, "mean_delta": -0.1,
+         "ci_low": -0.3, "ci_high": 0.1, "deltas": [-0.1, -0.2, 0.0], "metric": "final_loss"},
+        {"format": "E3M4", "design": "unpaired", "n_pairs": 0, "n_manifold": 2, "n_adamw": 3, "mean_delta": -0.2,
+         "ci_low": -0.5, "ci_high": 0.1, "deltas": [], "metric": "final_loss"}])
+    ax = S.plot_forest(mc)
+    assert sorted(_texts(ax)) == ["2 vs 3 (Welch)", "n = 3"]
+    diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
+    assert [d.get_markerfacecolor() for d in diamonds] == ["white", "#d95f02"]  # bottom-up: E3M4 first

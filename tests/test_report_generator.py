@@ -175,7 +175,7 @@ def test_the_plans_narrower_frames_render(gen):
                                            "bit_stall_final", "format", "seed", "state", "run_url"]]
     text = gen.render_manifold_comparison(manifold)
     assert "Metric: final_loss (nats" in text  # no val_loss column in this frame
-    assert "| E5M2     | 3       |" in text and "No data" not in text
+    assert "| E5M2     | paired, 3 pairs |" in text and "No data" not in text
     plan_failures = pd.DataFrame({"format": ["E7M0"], "collapse_step": [412], "reason": ["NaN/Inf loss"],
                                   "last_good_loss": [6.91]})
     text = gen.render_failure_modes(plan_failures)

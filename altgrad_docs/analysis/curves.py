@@ -196,11 +196,3 @@ def iter_condition(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, optim
     for run_id in runs.loc[sel.to_numpy(), "run_id"]:
         if str(run_id) in traces:
             yield traces[str(run_id)]
-
-
-def nan_safe_int(value) -> int | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(f) if math.isfinite(f) else None

@@ -115,25 +115,39 @@ def paired_values(df: pd.DataFrame, fmt: str, metric: str) -> tuple[np.ndarray, 
     return wide[MANIFOLD].to_numpy(), wide[STANDARD].to_numpy(), [int(s) for s in wide.index]
 
 
+def arm_values(df: pd.DataFrame, fmt: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(manifold, adamw): the metric of every completed run of one format, crashed = NaN."""
+    sub = completed(df)
+    sub = sub[(sub["format"].astype("string") == fmt).fillna(False).to_numpy()]
+    values = np.where(crashed_mask(sub), np.nan, _num(sub[metric])) if len(sub) else np.array([])
+    opt = sub["optimizer"].astype(str).to_numpy()
+    return values[opt == MANIFOLD], values[opt == STANDARD]
+
+
 def manifold_comparison(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
-    """Per format: the paired delta ManifoldAdamW - AdamW with CI, Hedges' g, P(improvement),
-    the exact test or "too few seeds to test", and Holm-adjusted p across formats."""
+    """Per format with runs of both optimizers: ManifoldAdamW - AdamW with a 95% t interval,
+    Hedges' g, P(improvement), the exact test or "too few seeds to test", and Holm-adjusted
+    p across formats. Paired by seed (design "paired") when >= 2 seeds have both optimizers
+    finished; else Welch's interval over all finished runs (design "unpaired")."""
     metric = metric or default_metric(df)
     rows = []
     for fmt in sorted_formats(completed(df)["format"]) if not df.empty else []:
-        man, std, seeds = paired_values(df, fmt, metric)
-        if not seeds:
+        man_all, std_all = arm_values(df, fmt, metric)
+        if not len(man_all) or not len(std_all):
             continue
-        d = stats.paired_delta(man, std)
+        man, std, seeds = paired_values(df, fmt, metric)
+        d, design = stats.paired_delta(man, std), "paired"
+        if d.n < 2 and len(stats.finite(man_all)) >= 2 and len(stats.finite(std_all)) >= 2:
+            d, design = stats.welch_delta(man_all, std_all), "unpaired"
         rows.append({
-            "format": fmt, "metric": metric, "seeds": seeds,
-            "n_manifold": int(np.isfinite(man).sum()), "n_adamw": int(np.isfinite(std).sum()),
-            "n_pairs": d.n, "mean_delta": d.mean, "ci_low": d.low, "ci_high": d.high,
-            "hedges_g": stats.hedges_g(man, std), "p_improve": stats.prob_improvement(man, std),
+            "format": fmt, "metric": metric, "design": design, "seeds": seeds,
+            "n_manifold": len(stats.finite(man_all)), "n_adamw": len(stats.finite(std_all)),
+            "n_pairs": d.n if design == "paired" else 0, "mean_delta": d.mean, "ci_low": d.low, "ci_high": d.high,
+            "hedges_g": stats.hedges_g(man_all, std_all), "p_improve": stats.prob_improvement(man_all, std_all),
             "test": d.exact_test, "p": d.exact_p, "status": d.status, "t_p": d.t_p,
-            "deltas": (man - std).tolist(),
+            "deltas": (man - std).tolist() if design == "paired" else [],
         })
-    out = pd.DataFrame(rows, columns=["format", "metric", "seeds", "n_manifold", "n_adamw", "n_pairs",
+    out = pd.DataFrame(rows, columns=["format", "metric", "design", "seeds", "n_manifold", "n_adamw", "n_pairs",
                                       "mean_delta", "ci_low", "ci_high", "hedges_g", "p_improve",
                                       "test", "p", "status", "t_p", "deltas"])
     out["p_holm"] = stats.holm(out["p"].tolist()) if len(out) else []
@@ -164,7 +178,8 @@ def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16
         rate = stats.crash_rate(int(grp["_crashed"].sum()), len(grp))
         base = base_runs[base_runs["optimizer"].astype(str) == opt]
         base_median = stats.summarize((base if len(base) else base_runs)["_value"]).median
-        pr = paired.loc[fmt] if (opt == MANIFOLD and fmt in paired.index) else None
+        pr = paired.loc[fmt] if (opt == MANIFOLD and fmt in paired.index
+                                 and paired.at[fmt, "design"] == "paired") else None
         rows.append({
             "format": fmt, "optimizer": opt, "metric": metric, "n": len(grp), "crashes": rate.k,
             "crash_low": rate.low, "crash_high": rate.high, "n_finite": summ.n,
@@ -182,18 +197,3 @@ def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16
     out = pd.DataFrame(rows, columns=cols)
     key = out.apply(lambda r: (format_sort_key(r["format"]), r["optimizer"]), axis=1)
     return out.iloc[sorted(range(len(out)), key=lambda i: key.iloc[i])].reset_index(drop=True)
-
-
-def format_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per format (all optimizers): n, crashes, median/min/max of the metric over finished runs."""
-    runs = completed(df)
-    rows = []
-    if not runs.empty:
-        values = np.where(crashed_mask(runs), np.nan, _num(runs[metric]))
-        crashed = crashed_mask(runs)
-        for fmt in sorted_formats(runs["format"]):
-            sel = (runs["format"].astype("string") == fmt).fillna(False).to_numpy()
-            s = stats.summarize(values[sel])
-            rows.append({"format": fmt, "n": int(sel.sum()), "crashes": int(crashed[sel].sum()),
-                         "n_finite": s.n, "median": s.median, "min": s.min, "max": s.max})
-    return pd.DataFrame(rows, columns=["format", "n", "crashes", "n_finite", "median", "min", "max"])

@@ -16,7 +16,7 @@ from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis import stats
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_fractions, stagnation_band
-from altgrad_docs.analysis.failures import MODES, collapse_summary, ensure_failure_columns
+from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
 
 from . import tables
@@ -81,8 +81,6 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
 
 
 def comp_failures(df: pd.DataFrame) -> pd.DataFrame:
-    from altgrad_docs.analysis.failures import FailureAnalyzer
-
     a = FailureAnalyzer()
     return a.merge_failure_data(a.extract_failures(df), [])
 
@@ -157,6 +155,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         "too_few": [r for r in rows if r["status"] == stats.TOO_FEW],
         "tested": [r for r in rows if r["status"] == stats.TESTED],
         "max_pairs": max((r["n"] for r in rows), default=0),
+        "unpaired": [r for r in rows if r["design"] == "unpaired"],
         "best": min((r for r in rows if np.isfinite(r["mean"])), key=lambda r: r["mean"], default=None),
         "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
@@ -171,7 +170,10 @@ def _effect(r: pd.Series) -> dict[str, Any]:
         direction = "helps"
     elif np.isfinite(lo) and lo > 0:
         direction = "hurts"
-    return {"format": r["format"], "n": int(r["n_pairs"]), "mean": r["mean_delta"], "low": lo, "high": hi,
+    n_text = (f"{r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}" if r["design"] == "paired"
+              else f"{r['n_manifold']} vs {r['n_adamw']} runs, unpaired")
+    return {"format": r["format"], "n": int(r["n_pairs"]), "n_text": n_text, "design": r["design"],
+            "mean": r["mean_delta"], "low": lo, "high": hi,
             "g": r["hedges_g"], "p_improve": r["p_improve"], "status": r["status"], "p_holm": r["p_holm"],
             "direction": direction, "significant": bool(r["status"] == stats.TESTED and r["p_holm"] < stats.ALPHA)}
 

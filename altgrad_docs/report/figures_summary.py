@@ -23,17 +23,24 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ``comparison`` is ``analysis.scorecard.manifold_comparison(df)``. Left of 0 = the
     manifold-aware optimizer reached the lower loss."""
     ax = new_axes(ax, (5.0, 0.5 + 0.45 * max(1, len(comparison))))
-    rows = comparison[comparison["n_pairs"] > 0] if len(comparison) else comparison
+    if len(comparison):
+        unpaired = (comparison["design"] == "unpaired") if "design" in comparison else False
+        rows = comparison[(comparison["n_pairs"] > 0) | (unpaired & np.isfinite(comparison["mean_delta"]))]
+    else:
+        rows = comparison
     if rows.empty:
-        return no_data(ax, "no format has runs of both optimizers with a shared seed")
+        return no_data(ax, "no format has finished runs of both optimizers")
     for y, (_, r) in enumerate(rows.iloc[::-1].iterrows()):
         deltas = np.asarray(r["deltas"], dtype=float)
         deltas = deltas[np.isfinite(deltas)]
         ax.plot(deltas, np.full(len(deltas), y), "o", ms=4, color="0.55", alpha=0.8, zorder=2)
         if np.isfinite(r["ci_low"]):
             ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="black", lw=1.6, zorder=3)
-        ax.plot([r["mean_delta"]], [y], "D", ms=6, color=OPTIMIZER_COLORS[MANIFOLD], zorder=4)
-        ax.annotate(f"n = {int(r['n_pairs'])}", (1.0, y), xycoords=("axes fraction", "data"),
+        paired = r.get("design", "paired") == "paired"
+        ax.plot([r["mean_delta"]], [y], "D", ms=6, zorder=4, color=OPTIMIZER_COLORS[MANIFOLD],
+                markerfacecolor=OPTIMIZER_COLORS[MANIFOLD] if paired else "white")
+        label = f"n = {int(r['n_pairs'])}" if paired else f"{r['n_manifold']} vs {r['n_adamw']} (Welch)"
+        ax.annotate(label, (1.0, y), xycoords=("axes fraction", "data"),
                     xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
     ax.axvline(0, color="0.3", lw=0.8, ls="--")
     ax.set_yticks(range(len(rows)), [plain(f) for f in rows["format"]][::-1])

@@ -23,7 +23,7 @@ def ci_cell(mean, lo, hi) -> str:
     if fmt_num(mean) == "-":
         return "-"
     if fmt_num(lo) == "-":
-        return f"{fmt_num(mean)} (no CI: < 2 pairs)"
+        return f"{fmt_num(mean)} (no CI: n < 2)"
     return f"{fmt_num(mean)} [{fmt_num(lo)}, {fmt_num(hi)}]"
 
 
@@ -87,19 +87,26 @@ def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None) -> st
     return table(pd.DataFrame(rows))
 
 
+def design_cell(r) -> str:
+    if r["design"] == "paired":
+        return f"paired, {r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}"
+    return f"unpaired (Welch), {r['n_manifold']} vs {r['n_adamw']} runs"
+
+
 def test_cell(r) -> str:
+    test = str(r["test"]).removesuffix(" (exact)")
     if r["status"] == TOO_FEW:
-        return f"too few seeds to test (n = {r['n_pairs']} pairs; exact Wilcoxon needs 6)"
+        return f"too few seeds to test (exact {test} cannot reach p < 0.05 here)"
     if r["status"] == TESTED:
-        return f"Wilcoxon exact p = {fmt_num(r['p'])}, Holm p = {fmt_num(r['p_holm'])}"
+        return f"exact {test} p = {fmt_num(r['p'])}, Holm p = {fmt_num(r['p_holm'])}"
     return "no data"
 
 
 def manifold_stats_table(mc: pd.DataFrame) -> str:
     rows = [{
-        "format": escape_md(r["format"]), "pairs": str(r["n_pairs"]),
+        "format": escape_md(r["format"]), "design": design_cell(r),
         "mean Δ (nats) [95% t CI]": ci_cell(r["mean_delta"], r["ci_low"], r["ci_high"]),
-        "per-seed Δ": ", ".join(fmt_num(d) for d in r["deltas"]),
+        "per-seed Δ": ", ".join(fmt_num(d) for d in r["deltas"]) or "-",
         "Hedges' g": fmt_num(r["hedges_g"], 2), "P(Manifold better)": fmt_num(r["p_improve"], 2),
         "test": test_cell(r),
     } for _, r in mc.iterrows()]
