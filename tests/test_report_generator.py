@@ -194,3 +194,8 @@ def test_sweet_spot_without_finished_runs_is_said(gen):
     df = runs()
     df = df[df["format"] == "BF16"]
     assert "No 8-bit format has a finished run" in gen.render_format_comparison(df)
+
+
+def test_extra_stamp_is_shown(gen):
+    text = gen.render_formats(extra={"stamp": "snapshot `abc123`"})
+    assert text.splitlines()[2] == f"*Generated: {STAMP}* · snapshot `abc123`"  # trusted text from the site
