@@ -120,7 +120,8 @@ def _offline_script(body: str) -> str:
 def offline_runs(tmp_path_factory) -> dict[str, Path]:
     """Real offline runs, one per OFFLINE_SCRIPTS entry, each in its own wandb/ folder.
 
-    The "killed" run is SIGKILLed while it logs, once its file holds some data.
+    The "killed" run is SIGKILLed while it logs (with its wandb-core helper, as when a
+    machine is lost), once its file holds some data.
     """
     base = tmp_path_factory.mktemp("offline")
     procs = {}
@@ -129,15 +130,27 @@ def offline_runs(tmp_path_factory) -> dict[str, Path]:
         env = wandb_env(folder)
         procs[name] = subprocess.Popen([sys.executable, "-c", _offline_script(body)], cwd=folder,
                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                       text=True)
+                                       text=True, start_new_session=True)
     killed = procs.pop("killed")
     assert killed.stdout.readline().strip() == "ready"
     _wait_for_data(base / "killed", 64 * 1024)
-    os.kill(killed.pid, signal.SIGKILL)
+    os.killpg(killed.pid, signal.SIGKILL)  # the run and its wandb-core: a lost machine
     killed.wait(30)
+    _wait_until_still(base / "killed")
     for name, proc in procs.items():
         proc.wait(60)
     return {name: base / name / "wandb" for name in OFFLINE_SCRIPTS}
+
+
+def _wait_until_still(folder: Path, quiet: float = 0.5, limit: float = 10) -> None:
+    """Wait until the run file stops changing (nothing may still be writing it)."""
+    deadline, last = time.monotonic() + limit, -1
+    while time.monotonic() < deadline:
+        size = sum(p.stat().st_size for p in folder.glob("wandb/offline-run-*/run-*.wandb"))
+        if size == last:
+            return
+        last = size
+        time.sleep(quiet)
 
 
 def _wait_for_data(folder: Path, size: int, limit: float = 30) -> None:
