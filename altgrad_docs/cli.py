@@ -1,4 +1,4 @@
-"""The ``altgrad-docs`` command: fetch | snapshot info | bench.
+"""altgrad-docs: fetch runs into a snapshot, inspect a snapshot, run the demo bench.
 
     altgrad-docs fetch --project ENTITY/PROJECT --out DIR [--states ...] [--per-page N] [--workers N]
     altgrad-docs fetch --offline-dir wandb [--checkpoints checkpoints] --out DIR

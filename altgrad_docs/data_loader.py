@@ -53,6 +53,8 @@ class _OfflineBackend:
         return self._table
 
     def history(self, run_id: str, keys: list[str] | None) -> pd.DataFrame:
+        if run_id not in self._histories:
+            raise KeyError(f"run {run_id!r} is not among the offline runs")
         return _select(self._histories[run_id], keys)
 
 
@@ -78,6 +80,8 @@ class _ApiBackend:
     def history(self, run_id: str, keys: list[str] | None) -> pd.DataFrame:
         if run_id not in self._by_id:
             self.table(tuple(DEFAULT_STATES) + ("killed", "running"))
+        if run_id not in self._by_id:
+            raise KeyError(f"run {run_id!r} is not in W&B project {self.project}")
         listed = self._by_id[run_id]
         if keys is not None:
             listed.history_keys = sorted(set(keys) | _aliases(keys))

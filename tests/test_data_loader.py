@@ -97,3 +97,8 @@ def test_cli_snapshot_info_and_offline_fetch(offline_runs, tmp_path):
     assert '"kind": "offline"' in info.stdout
     missing = run_cli(["snapshot", "info", str(tmp_path / "nope")], env)
     assert missing.returncode == 2 and "altgrad-docs fetch" in missing.stderr
+
+
+def test_unknown_run_is_a_key_error_naming_it(loader):
+    with pytest.raises(KeyError, match="nosuchrun"):
+        loader.get_run_history("nosuchrun")
