@@ -209,12 +209,13 @@ def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, worke
 
 
 # ---- what the site calls ------------------------------------------------------------------
-def load_or_refresh(snapshot_dir: str | Path, project: str | None = None,
-                    **fetch_options: Any) -> tuple[Snapshot, str | None]:
+def load_or_refresh(snapshot_dir: str | Path, project: str | None = None, *,
+                    refresh: bool = True, **fetch_options: Any) -> tuple[Snapshot, str | None]:
     """The snapshot at ``snapshot_dir``, refreshed from W&B when it came from W&B.
 
     ``project`` (``ENTITY/PROJECT``) defaults to the project the snapshot was fetched from;
-    an offline or bundled snapshot with no project is returned as it is. Unchanged runs are
+    an offline or bundled snapshot with no project, or any snapshot with ``refresh=False``,
+    is returned as it is, without touching the network. Unchanged runs are
     never downloaded again. When W&B cannot be reached (no key, bad key, server down) and a
     snapshot exists, it is returned with the reason as the second value (stale); with no
     snapshot to fall back on, the error is raised.
@@ -228,7 +229,7 @@ def load_or_refresh(snapshot_dir: str | Path, project: str | None = None,
     source = current.manifest.get("source", {}) if current else {}
     if project is None and source.get("kind") == "wandb_api":
         project = source.get("project")
-    if project is None:
+    if project is None or not refresh:
         if current is None:
             open_snapshot(snapshot_dir)  # raises the helpful "no snapshot" error
         return current, None

@@ -115,6 +115,10 @@ def test_load_or_refresh_falls_back_when_wandb_is_unreachable(live_wandb, tmp_pa
     live_wandb.requests.clear()
     snap, stale = load_or_refresh(tmp_path / "snap")
     assert stale is None and live_wandb.ops("RunSampledHistory") == []
+    assert live_wandb.ops("Runs") == ["Runs"]  # the refresh listed the runs once
+    live_wandb.requests.clear()
+    assert load_or_refresh(tmp_path / "snap", refresh=False) == (snap, None)
+    assert live_wandb.requests == []
     live_wandb.add_fault("500", count=None)
     try:
         snap, stale = load_or_refresh(tmp_path / "snap", timeout=3)
