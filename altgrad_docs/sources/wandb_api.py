@@ -71,7 +71,8 @@ def connect(timeout: int = DEFAULT_TIMEOUT, entity: str | None = None) -> Any:
     from wandb.errors import AuthenticationError, UsageError
 
     url = base_url()
-    if not os.environ.get("WANDB_API_KEY") and not _netrc_has(url):
+    has_key = os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE")
+    if not has_key and not _netrc_has(url):
         raise WandbSourceError(
             f"no W&B API key for {url}. --> Do: set WANDB_API_KEY or run `wandb login`. "
             + OFFLINE_HINT)
@@ -80,7 +81,8 @@ def connect(timeout: int = DEFAULT_TIMEOUT, entity: str | None = None) -> Any:
     except (AuthenticationError, UsageError, ValueError) as exc:
         raise _auth_error(url, exc) from None
     except Exception as exc:  # WandbApiFailedError is a plain Exception subclass
-        raise WandbSourceError(f"W&B at {url} failed: {_first_line(exc)}. " + OFFLINE_HINT) from None
+        raise WandbSourceError(f"W&B at {url} failed: {_first_line(exc)}. --> Do: retry later. "
+                               + OFFLINE_HINT) from None
 
 
 def _netrc_has(url: str) -> bool:
