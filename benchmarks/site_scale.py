@@ -89,6 +89,7 @@ print(repr(config.extra["altgrad_stamp"]))
     stamp = proc.stdout.strip().splitlines()[-1]
     text = (REPO / "mkdocs.yml").read_text()
     text = re.sub(r"  - gen-files:\n      scripts:\n        - docs/gen_pages.py\n", "", text)
+    text = text.replace("watch:\n  - templates\n", "")
     text = text.replace("custom_dir: overrides", f"custom_dir: {REPO / 'overrides'}")
     text = text.replace("extra:\n", f"extra:\n  altgrad_stamp: {stamp}\n", 1)
     text = f"docs_dir: {out / 'docs'}\n" + text
@@ -149,6 +150,7 @@ def main() -> None:
         env = env_for(snap, cache)
         cold = timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env)
         warm[n] = min(timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env) for _ in range(2))
+        print(f"  {n} runs: cold {cold:.1f} s, warm {warm[n]:.1f} s", flush=True)
         plain_cfg = export_plain_docs(snap, cache, args.work / f"plain-{n}")
         plain = min(timed_build(plain_cfg, args.work / f"plain-site-{n}", env) for _ in range(2))
         pages = len(open_snapshot(snap).run_ids)

@@ -1,7 +1,8 @@
 """The built fixture site in a real browser (Debian's chromium through Playwright).
 
 The site is served from 127.0.0.1 by an http.server thread on a random port, as a plain
-file server would; nothing else is contacted.
+file server would, and under a subpath (``/site/``), as GitHub Pages serves a project site:
+any absolute link would break there. Nothing else is contacted.
 """
 
 import threading
@@ -28,10 +29,10 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
     site = built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site.parent)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    yield f"http://127.0.0.1:{server.server_address[1]}/{site.name}/"
     server.shutdown()
     server.server_close()
 
@@ -82,7 +83,10 @@ def test_every_page_loads_clean_and_images_decode(page, base_url):
         if "/runs/" in url and url.rstrip("/").rsplit("/", 1)[1] in {r[0] for r in RUNS}:
             assert len(images) == 1, url
         hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
-        links |= {urldefrag(h)[0] for h in hrefs if h.startswith(base_url)}
+        origin = base_url[: base_url.index("/", len("http://"))]
+        same_host = {urldefrag(h)[0] for h in hrefs if h.startswith(origin)}
+        assert [h for h in same_host if not h.startswith(base_url)] == [], url  # relative links only
+        links |= same_host
     assert len(page.dialogs) == 0
     bad = []
     for link in sorted(links):
