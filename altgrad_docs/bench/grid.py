@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import sys
 import time
 from contextlib import contextmanager
@@ -177,21 +178,34 @@ def run_grid(configs: list[RunConfig], out: Path, workers: int = 2) -> list[RunO
     procs = [ctx.Process(target=_worker, args=(str(out), share, results)) for share in shares if share]
     for proc in procs:
         proc.start()
+    outcomes, errors = _collect(results, procs, len(configs))
+    for proc in procs:
+        proc.join()
+    if errors:
+        raise RuntimeError("bench runs failed with an exception (not a NaN collapse):\n" + "\n".join(errors))
+    return sorted(outcomes, key=lambda o: o.run_id)
+
+
+def _collect(results, procs, n_runs: int) -> tuple[list[RunOutcome], list[str]]:
+    """Outcomes and errors from the workers until each said "done" (or all are dead)."""
     outcomes, errors, done = [], [], 0
     while done < len(procs):
-        kind, item = results.get()
+        try:
+            kind, item = results.get(timeout=5)
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs):  # killed without saying goodbye
+                errors.append(f"a worker process died (exit codes {[p.exitcode for p in procs]}); "
+                              "its remaining runs are missing")
+                break
+            continue
         if kind == "done":
             done += 1
         elif kind == "error":
             errors.append(item)
         else:
             outcomes.append(item)
-            _progress(len(outcomes), len(configs), item)
-    for proc in procs:
-        proc.join()
-    if errors:
-        raise RuntimeError("bench runs failed with an exception (not a NaN collapse):\n" + "\n".join(errors))
-    return sorted(outcomes, key=lambda o: o.run_id)
+            _progress(len(outcomes), n_runs, item)
+    return outcomes, errors
 
 
 def _progress(i: int, n: int, o: RunOutcome) -> None:
