@@ -48,8 +48,7 @@ class TorchQuantizer:
         self.tie_up = torch.from_numpy(np.asarray(tie_up, dtype=bool))
         self.saturates = fmt.saturates
         self.max_value = fmt.max_value
-        finite = fmt._positive_grid[0]  # finite non-negative values, ascending
-        self._finite = _exact_f32(finite, "values", fmt.name)
+        self._finite = self.grid[torch.isfinite(self.grid)]  # E5M2's grid ends with +Inf
         self.min_normal = fmt.min_normal
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
