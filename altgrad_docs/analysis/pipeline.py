@@ -36,9 +36,10 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
     traces = collect_traces(histories, max_points=max_points)
     metric = sc.default_metric(runs)
     done = sc.completed(runs)
+    paired = sc.manifold_comparison(runs, metric)
     return Analysis(
         runs=runs, traces=traces, metric=metric,
-        card=sc.scorecard(runs, metric), paired=sc.manifold_comparison(runs, metric),
+        card=sc.scorecard(runs, metric, paired=paired), paired=paired,
         failures=failure_table(runs, traces, list(reports)),
         layers=layer_stall_frame(traces, runs),
         sweet_spot=FormatComparator(runs).identify_sweet_spot(),

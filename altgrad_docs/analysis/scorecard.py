@@ -86,41 +86,45 @@ def crashed_mask(df: pd.DataFrame) -> np.ndarray:
     return (status == "failed") | ((status == "finished") & ~np.isfinite(_num(df["final_loss"])))
 
 
-def _mean(df: pd.DataFrame, col: str) -> float:
-    if col not in df:
-        return math.nan
-    x = stats.finite(_num(df[col]))
+def _mean(values: pd.Series) -> float:
+    x = stats.finite(values.to_numpy())
     return float(x.mean()) if len(x) else math.nan
 
 
-def paired_values(df: pd.DataFrame, fmt: str, metric: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(manifold, adamw, seeds): per-seed metric of both optimizers of one format.
+def condition_frame(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One slim row per completed run: run_id, format, optimizer, seed, crashed, value (the
+    metric, NaN when crashed) and the final stall/overflow/underflow rates."""
+    runs = completed(df)
+    crashed = crashed_mask(runs)
+    return pd.DataFrame({
+        "run_id": runs["run_id"].astype(str).to_numpy(), "format": runs["format"].astype(str).to_numpy(),
+        "optimizer": runs["optimizer"].astype(str).to_numpy(), "seed": _num(runs["seed"]), "crashed": crashed,
+        "value": np.where(crashed, np.nan, _num(runs[metric])), "stall": _num(runs["bit_stall_final"]),
+        "overflow": _num(runs["overflow_final"]), "underflow": _num(runs["underflow_final"]),
+    })
+
+
+def paired_values(cond: pd.DataFrame, fmt: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(manifold, adamw, seeds): per-seed metric of both optimizers of one format
+    (``cond`` = condition_frame).
 
     Runs are paired by seed; a seed with several runs of one optimizer takes their median.
     Seeds where only one optimizer ran are left out; crashed runs give NaN and are dropped
     by the statistics (their count shows in the crash column).
     """
-    sub = completed(df)
-    sub = sub[(sub["format"].astype("string") == fmt).fillna(False).to_numpy()]
-    if sub.empty:
-        return np.array([]), np.array([]), []
-    frame = pd.DataFrame({"seed": _num(sub["seed"]), "opt": sub["optimizer"].astype(str).to_numpy(),
-                          "v": np.where(crashed_mask(sub), np.nan, _num(sub[metric]))})
-    frame = frame[np.isfinite(frame["seed"])]
-    wide = frame.groupby(["seed", "opt"])["v"].median().unstack()
-    ran = frame.groupby(["seed", "opt"]).size().unstack()
+    frame = cond[(cond["format"] == fmt).to_numpy() & np.isfinite(cond["seed"].to_numpy())]
+    wide = frame.groupby(["seed", "optimizer"])["value"].median().unstack()
+    ran = frame.groupby(["seed", "optimizer"]).size().unstack()
     if MANIFOLD not in wide or STANDARD not in wide:
         return np.array([]), np.array([]), []
     wide = wide[ran[[MANIFOLD, STANDARD]].notna().all(axis=1)].sort_index()
     return wide[MANIFOLD].to_numpy(), wide[STANDARD].to_numpy(), [int(s) for s in wide.index]
 
 
-def arm_values(df: pd.DataFrame, fmt: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def arm_values(cond: pd.DataFrame, fmt: str) -> tuple[np.ndarray, np.ndarray]:
     """(manifold, adamw): the metric of every completed run of one format, crashed = NaN."""
-    sub = completed(df)
-    sub = sub[(sub["format"].astype("string") == fmt).fillna(False).to_numpy()]
-    values = np.where(crashed_mask(sub), np.nan, _num(sub[metric])) if len(sub) else np.array([])
-    opt = sub["optimizer"].astype(str).to_numpy()
+    sub = cond[(cond["format"] == fmt).to_numpy()]
+    values, opt = sub["value"].to_numpy(), sub["optimizer"].to_numpy()
     return values[opt == MANIFOLD], values[opt == STANDARD]
 
 
@@ -130,12 +134,13 @@ def manifold_comparison(df: pd.DataFrame, metric: str | None = None) -> pd.DataF
     p across formats. Paired by seed (design "paired") when >= 2 seeds have both optimizers
     finished; else Welch's interval over all finished runs (design "unpaired")."""
     metric = metric or default_metric(df)
+    cond = condition_frame(df, metric)
     rows = []
-    for fmt in sorted_formats(completed(df)["format"]) if not df.empty else []:
-        man_all, std_all = arm_values(df, fmt, metric)
+    for fmt in sorted_formats(cond["format"]):
+        man_all, std_all = arm_values(cond, fmt)
         if not len(man_all) or not len(std_all):
             continue
-        man, std, seeds = paired_values(df, fmt, metric)
+        man, std, seeds = paired_values(cond, fmt)
         d, design = stats.paired_delta(man, std), "paired"
         if d.n < 2 and len(stats.finite(man_all)) >= 2 and len(stats.finite(std_all)) >= 2:
             d, design = stats.welch_delta(man_all, std_all), "unpaired"
@@ -154,30 +159,28 @@ def manifold_comparison(df: pd.DataFrame, metric: str | None = None) -> pd.DataF
     return out
 
 
-def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16") -> pd.DataFrame:
+def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16",
+              paired: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per format x optimizer: n, crashes (Clopper-Pearson), median [min, max] of the
     metric over finished runs, median delta vs the baseline format (same optimizer when it
     has runs, else any), the paired delta (on the ManifoldAdamW row), and mean final
-    stall / overflow / underflow rates."""
+    stall / overflow / underflow rates. ``paired`` = manifold_comparison(df, metric), when
+    the caller has it already."""
     metric = metric or default_metric(df)
-    runs = completed(df)
+    cond = condition_frame(df, metric)
     cols = ["format", "optimizer", "metric", "n", "crashes", "crash_low", "crash_high", "n_finite",
             "median", "min", "max", "delta_vs_baseline", "paired_n", "paired_delta", "paired_low",
             "paired_high", "p_improve", "stall_mean", "overflow_mean", "underflow_mean", "run_ids"]
-    if runs.empty:
+    if cond.empty:
         return pd.DataFrame(columns=cols)
-    crashed = crashed_mask(runs)
-    values = np.where(crashed, np.nan, _num(runs[metric]))
-    runs = runs.assign(_crashed=crashed, _value=values)
-    paired = manifold_comparison(df, metric).set_index("format")
-    base_runs = runs[(runs["format"].astype("string") == baseline).fillna(False).to_numpy()]
+    paired = (paired if paired is not None else manifold_comparison(df, metric)).set_index("format")
+    base_runs = cond[(cond["format"] == baseline).to_numpy()]
     rows = []
-    for (fmt, opt), grp in runs.groupby(["format", "optimizer"], sort=False):
-        fmt, opt = str(fmt), str(opt)
-        summ = stats.summarize(grp["_value"])
-        rate = stats.crash_rate(int(grp["_crashed"].sum()), len(grp))
-        base = base_runs[base_runs["optimizer"].astype(str) == opt]
-        base_median = stats.summarize((base if len(base) else base_runs)["_value"]).median
+    for (fmt, opt), grp in cond.groupby(["format", "optimizer"], sort=False):
+        summ = stats.summarize(grp["value"])
+        rate = stats.crash_rate(int(grp["crashed"].sum()), len(grp))
+        base = base_runs[(base_runs["optimizer"] == opt).to_numpy()]
+        base_median = stats.summarize((base if len(base) else base_runs)["value"]).median
         pr = paired.loc[fmt] if (opt == MANIFOLD and fmt in paired.index
                                  and paired.at[fmt, "design"] == "paired") else None
         rows.append({
@@ -190,10 +193,9 @@ def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16
             "paired_low": pr["ci_low"] if pr is not None else math.nan,
             "paired_high": pr["ci_high"] if pr is not None else math.nan,
             "p_improve": pr["p_improve"] if pr is not None else math.nan,
-            "stall_mean": _mean(grp, "bit_stall_final"), "overflow_mean": _mean(grp, "overflow_final"),
-            "underflow_mean": _mean(grp, "underflow_final"),
-            "run_ids": sorted(str(r) for r in grp["run_id"]),
+            "stall_mean": _mean(grp["stall"]), "overflow_mean": _mean(grp["overflow"]),
+            "underflow_mean": _mean(grp["underflow"]), "run_ids": sorted(grp["run_id"]),
         })
     out = pd.DataFrame(rows, columns=cols)
-    key = out.apply(lambda r: (format_sort_key(r["format"]), r["optimizer"]), axis=1)
-    return out.iloc[sorted(range(len(out)), key=lambda i: key.iloc[i])].reset_index(drop=True)
+    order = sorted(range(len(out)), key=lambda i: (format_sort_key(out.at[i, "format"]), out.at[i, "optimizer"]))
+    return out.iloc[order].reset_index(drop=True)
