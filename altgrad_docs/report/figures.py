@@ -85,14 +85,16 @@ def _draw_condition(ax: Axes, traces: list[Trace], metric: str, color, label: st
         s, v = t.curve(metric)
         ok = np.isfinite(v) & ((v > 0) if positive_only else True)
         if ok.any():
-            ax.plot(s[ok], v[ok], color=color, lw=0.6, alpha=0.35, ls="--" if dashed else "-", rasterized=many)
+            ax.plot(s[ok], v[ok], color=color, lw=0.6, alpha=0.35, ls="--" if dashed else "-", rasterized=many,
+                    zorder=1.5)  # below medians and marks, so rasterised lines form one image
             curves.append((s[ok], v[ok]))
         if mark_collapse and t.collapse_step is not None and ok.any():
-            ax.plot([t.collapse_step], [v[ok][-1]], marker="x", color=color, ms=7, mew=1.8, ls="none")
+            ax.plot([t.collapse_step], [v[ok][-1]], marker="x", color=color, ms=7, mew=1.8, ls="none", zorder=3)
     if not curves:
         return False
     grid, med = median_curve(curves)
-    ax.plot(grid, med, color=color, lw=2.0, ls="--" if dashed else "-", label=plain(f"{label} (n = {len(curves)})"))
+    ax.plot(grid, med, color=color, lw=2.0, ls="--" if dashed else "-", label=plain(f"{label} (n = {len(curves)})"),
+            zorder=2.5)
     return True
 
 
