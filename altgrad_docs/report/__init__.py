@@ -10,8 +10,9 @@ The short way, from ``a = altgrad_docs.analysis.pipeline.analyse(...)``::
             for s in catalog.by_page(specs, "manifold_comparison")]
     md = ReportGenerator(out, generated_at=fetched_at, run_link=link).render_manifold_comparison(
         a.runs, layers=a.layers, figures=figs)
-    # pages: format_comparison, failure_modes (pass failures=a.failures / runs_df=a.runs),
-    # manifold_comparison, formats (render_formats)
+    # pages: format_comparison (pass failures=a.failures for collapse steps), failure_modes
+    # (runs_df=a.runs for k/n crash rates), manifold_comparison (layers=a.layers for the
+    # per-layer-type table, or the sentence saying none were logged), formats (render_formats)
 
 Piece by piece (``traces``, ``card``, ``paired``, ``failures``, ``layers`` as in the
 ``altgrad_docs.analysis`` docstring)::
@@ -22,7 +23,7 @@ Piece by piece (``traces``, ``card``, ``paired``, ``failures``, ``layers`` as in
     md = gen.render_format_comparison(runs, sweet_spot=None, failures=failures,
                                       figures=[{"id", "caption", "src"}, ...], extra={"stamp": ...})
     md = gen.render_failure_modes(failures, runs_df=runs, figures=..., extra=...)
-    md = gen.render_manifold_comparison(runs, layers=layers, figures=..., extra=...)
+    md = gen.render_manifold_comparison(runs, layers=layers, run_link=..., figures=..., extra=...)
     md = gen.render_formats(figures=...)      # format facts, conventions, traps
     # generate_* (the plan's API) write the same text to output_dir and return the path.
     # Templates: templates/reports/*.md.j2; user text is escaped by report.markdown.escape_md,
