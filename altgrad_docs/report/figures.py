@@ -33,6 +33,8 @@ RASTER_ABOVE = 20
 STALL_FLOOR = 1e-4
 #: Crash forensics names the runs in a legend up to this many.
 MAX_LEGEND = 10
+#: Up to this many lines in a panel the legend finds the emptiest corner.
+BEST_LEGEND_LINES = 40
 
 
 def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 3.2)) -> Axes:
@@ -51,6 +53,13 @@ def no_data(ax: Axes, why: str, title: str | None = None) -> Axes:
     if title:
         ax.set_title(plain(title), fontsize=10)
     return ax
+
+
+def legend(ax: Axes, **kw) -> None:
+    """A small frameless legend; "best" placement only while it is cheap (it tests every
+    line for overlap), else the upper right corner."""
+    loc = "best" if len(ax.lines) <= BEST_LEGEND_LINES else "upper right"
+    ax.legend(fontsize=7, frameon=False, loc=loc, **kw)
 
 
 def plain(text: object) -> str:
@@ -115,7 +124,7 @@ def plot_loss_curves(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, met
     ax.set_title(plain(fmt), fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel(f"{metric} (nats)")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return ax
 
 
@@ -149,7 +158,7 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
         ax.set_title(plain(fmt), fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel("bit-stall rate")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return ax
 
 
@@ -173,7 +182,7 @@ def plot_over_under_flow(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str,
     ax.set_title(plain(fmt), fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel("fraction of values")
-    ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return ax
 
 
@@ -198,7 +207,7 @@ def plot_survival(traces: dict[str, Trace], runs: pd.DataFrame, formats: Iterabl
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("step")
     ax.set_ylabel("fraction of runs with finite loss")
-    ax.legend(fontsize=7, frameon=False, ncols=2)
+    legend(ax, ncols=2)
     return ax
 
 
