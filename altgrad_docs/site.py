@@ -31,10 +31,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from mkdocs.exceptions import PluginError
+
 from . import site_analysis, site_pages
-from .site_artifacts import PageArtifacts, table_files
+from .site_artifacts import PageArtifacts
 from .site_render import make_environment, render
-from .snapshot import Snapshot, open_snapshot
+from .snapshot import Snapshot, SnapshotError, open_snapshot
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -67,7 +69,10 @@ class DataSource:
 def build(config: Any, open_file: OpenFile) -> None:
     """Generate every page of the site into the MkDocs build (called by gen-files)."""
     source = DataSource.from_config(config)
-    snapshot, stale = load_snapshot(source)
+    try:
+        snapshot, stale = load_snapshot(source)
+    except SnapshotError as exc:  # no snapshot at all: say which and how to make one
+        raise PluginError(f"altgrad: {exc}") from exc
     reproducible_dates(snapshot)
     context, pages = pages_for(snapshot, cache_root(source))
     context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
@@ -111,19 +116,25 @@ def cache_root(source: DataSource) -> Path:
 def pages_for(snapshot: Snapshot, cache_base: Path) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
     """Analysis results and page artifacts for a snapshot, computed once per process."""
     if snapshot.sha256 not in _PAGES:
-        code = [Path(site_pages.__file__), Path(site_pages.site_figures.__file__)]
-        cache = site_pages.figure_cache(cache_base, snapshot, code + site_analysis.code_files())
+        # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
+        run_code = site_pages.code_files()
+        run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
+        report_cache = site_pages.artifact_cache(cache_base, snapshot, run_code + site_analysis.code_files())
         runs = snapshot.runs()
         results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis")
         traces = results["analysis"].traces
         failures = site_analysis.failures_by_run(results["analysis"])
-        pages = [
-            site_pages.runs_page(runs),
-            *site_analysis.analysis_pages(snapshot, runs, results, cache),
-            *(site_pages.run_page(snapshot, row, cache, _collapse(traces, row["run_id"]),
-                                  failures.get(str(row["run_id"])))
-              for _, row in runs.iterrows()),
+        run_pages = [site_pages.runs_page(runs)] + [
+            site_pages.run_page(snapshot, row, run_cache, _collapse(traces, row["run_id"]),
+                                failures.get(str(row["run_id"])))
+            for _, row in runs.iterrows()
         ]
+        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache)
+        for cache, group in ((run_cache, run_pages), (report_cache, report_pages)):
+            for page in group:
+                for tab in page.artifacts.tables:
+                    tab.files = cache.table(page.folder, tab)
+        pages = report_pages + run_pages
         context = {"snapshot": snapshot_info(snapshot), "results": results, "runs": runs}
         _PAGES.clear()  # one snapshot per process is enough to keep
         _PAGES[snapshot.sha256] = (context, pages)
@@ -170,9 +181,9 @@ def _write_downloads(artifacts: PageArtifacts, prefix: str, open_file: OpenFile)
             with open_file(f"{prefix}figures/{fig.id}.{ext}", "wb") as fh, open(path, "rb") as src:
                 shutil.copyfileobj(src, fh)
     for tab in artifacts.tables:
-        for name, text in table_files(tab).items():
-            with open_file(prefix + name, "w") as fh:
-                fh.write(text)
+        for name, path in sorted(tab.files.items()):
+            with open_file(prefix + name, "wb") as fh, open(path, "rb") as src:
+                shutil.copyfileobj(src, fh)
 
 
 def fill_markers(env: Any, docs_dir: Path, context: dict[str, Any], open_file: OpenFile) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-from . import analysis as analysis_pkg
 from .analysis.failure_reports import read_failure_reports
 from .analysis.pipeline import Analysis
 from .analysis.pipeline import analyse as analyse_runs
@@ -25,7 +24,7 @@ from .report import catalog, export
 from .report.generator import ReportGenerator
 from .report.markdown import md_link
 from .site_artifacts import FIGURE_FORMATS, FigureArtifact, table
-from .site_pages import FigureCache, SitePage, run_link
+from .site_pages import ArtifactCache, SitePage, run_link
 from .site_render import fmt_num, md_text
 from .snapshot import Snapshot
 
@@ -39,15 +38,16 @@ REPORT_PAGES = {
 
 
 def code_files() -> list[Path]:
-    """Source files whose changes must invalidate the run-figure cache."""
-    return [Path(__file__)]
+    """Source files whose changes must invalidate the cached tables and analysis results."""
+    package = Path(__file__).parent
+    return [Path(__file__), *sorted((package / "analysis").glob("*.py")), *sorted((package / "report").glob("*.py"))]
 
 
 def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> dict[str, Any]:
     """:func:`analyse`, kept on disk by snapshot hash and the hash of the analysis code, so a
     warm build reads no history at all. The cache is this machine's own (a pickle)."""
     h = hashlib.sha256(snapshot.sha256.encode())
-    for path in sorted(Path(analysis_pkg.__file__).parent.glob("*.py")) + [Path(__file__)]:
+    for path in code_files():
         h.update(path.read_bytes())
     path = cache_dir / f"{h.hexdigest()[:24]}.pickle"
     if path.is_file():
@@ -110,7 +110,7 @@ def headline(a: Analysis) -> dict[str, Any]:
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
-                   cache: FigureCache) -> list[SitePage]:
+                   cache: ArtifactCache) -> list[SitePage]:
     """Format comparison, failure modes, manifold-aware vs AdamW and formats pages."""
     a: Analysis = results["analysis"]
     fetched = snapshot.manifest.get("fetched_at")

@@ -50,6 +50,7 @@ class TableArtifact:
     number: int = 0
     css_class: str = ""
     collapsed: bool = False  # values folded under the caption (shown in the text above)
+    files: dict[str, Path] = field(default_factory=dict)  # tables/<id>.csv|.tex -> cached file
 
 
 @dataclass
@@ -77,8 +78,10 @@ def table(
     return TableArtifact(id, caption, data, list(header), rows, css_class=css_class, collapsed=collapsed)
 
 
-def table_files(t: TableArtifact) -> dict[str, str]:
+def table_files(t: TableArtifact, only_names: bool = False) -> dict[str, str]:
     """The download files of a table: relative name -> text (report.export writes them)."""
+    if only_names:
+        return {f"tables/{t.id}.csv": "", f"tables/{t.id}.tex": ""}
     return {
         f"tables/{t.id}.csv": export.table_csv(t.data),
         f"tables/{t.id}.tex": export.table_latex(t.data, t.caption, t.id),

@@ -3,7 +3,8 @@
 Each ``*_page`` function takes plain data (the snapshot's run table, one run's history, the
 analysis results) and returns a :class:`SitePage`; nothing here renders Markdown (that is
 the templates' job) or writes files (that is :func:`altgrad_docs.site.write_pages`).
-Figures are drawn once per snapshot and kept in the on-disk :class:`FigureCache`.
+Figures are drawn, and table downloads (CSV, LaTeX) written, once per snapshot and kept
+in the on-disk :class:`ArtifactCache`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 
 from . import site_figures
 from .report import export
-from .site_artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, table
+from .site_artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .site_render import ext_url, fmt_num, md_text, plain_title, url_segment
 from .snapshot import Snapshot
 
@@ -47,25 +48,44 @@ class SitePage:
 
 
 @dataclass(frozen=True)
-class FigureCache:
-    """Figure files by (snapshot, drawing code): a warm build never redraws a figure."""
+class ArtifactCache:
+    """Figure and table files by (snapshot, code): a warm build redraws and rewrites nothing
+    (LaTeX through pandas costs ~30 ms a table; 2,000 run-page tables would cost a minute)."""
 
     root: Path
 
     def figure(self, page: str, fig_id: str, draw: Callable[[], Figure]) -> dict[str, Path]:
         stem = self.root / page / "figures" / fig_id
-        paths = {ext: stem.with_suffix(f".{ext}") for ext in ("svg", "pdf")}
+        paths = {ext: stem.with_suffix(f".{ext}") for ext in FIGURE_FORMATS}
         if all(p.is_file() for p in paths.values()):
             return paths
         return export.save_figure(draw(), stem, FIGURE_FORMATS)
 
+    def table(self, page: str, t: TableArtifact) -> dict[str, Path]:
+        """The CSV and LaTeX files of a table, written on first use."""
+        paths = {name: self.root / page / name for name in table_files(t, only_names=True)}
+        if not all(p.is_file() for p in paths.values()):
+            for name, text in table_files(t).items():
+                paths[name].parent.mkdir(parents=True, exist_ok=True)
+                tmp = paths[name].with_suffix(".tmp")
+                tmp.write_text(text, encoding="utf-8")
+                tmp.replace(paths[name])
+        return paths
 
-def figure_cache(base: Path, snapshot: Snapshot, code_files: list[Path]) -> FigureCache:
+
+def code_files() -> list[Path]:
+    """Source files the run pages' figures and tables depend on (part of the cache key)."""
+    from .analysis import curves
+
+    return [Path(__file__), Path(site_figures.__file__), Path(curves.__file__), Path(export.__file__)]
+
+
+def artifact_cache(base: Path, snapshot: Snapshot, code_files: list[Path]) -> ArtifactCache:
     """The cache folder for this snapshot and this version of the drawing code."""
     h = hashlib.sha256(snapshot.sha256.encode())
     for path in sorted(code_files):
         h.update(path.read_bytes())
-    return FigureCache(base / h.hexdigest()[:20])
+    return ArtifactCache(base / h.hexdigest()[:20])
 
 
 def run_link(run_id: str, from_folder: str) -> str:
@@ -117,7 +137,7 @@ def _loads(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def run_page(snapshot: Snapshot, row: pd.Series, cache: FigureCache, collapse: int | None,
+def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse: int | None,
              failure: dict[str, Any] | None = None) -> SitePage:
     """One run's page; its history is read only when its figure is not in the cache."""
     run_id = str(row["run_id"])
