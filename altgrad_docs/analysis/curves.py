@@ -51,11 +51,18 @@ class Trace:
         return self.curves.get(metric, (empty, empty))
 
 
+def _floats(column: pd.Series) -> np.ndarray:
+    """A column as float64 (free for the float64 columns of a tidy history)."""
+    if column.dtype == np.float64:
+        return column.to_numpy()
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+
+
 def metric_column(history: pd.DataFrame, metric: str) -> np.ndarray | None:
     """The values of a metric, reading old unprefixed names after the prefixed one."""
     for name in METRIC_ALIASES.get(metric, (metric,)):
         if name in history:
-            values = pd.to_numeric(history[name], errors="coerce").to_numpy(dtype=np.float64)
+            values = _floats(history[name])
             if not np.isnan(values).all():
                 return values
     return None
@@ -90,14 +97,16 @@ def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window
     """A Trace of one history frame (``_step`` + metric columns)."""
     steps = pd.to_numeric(history.get("_step", pd.Series(dtype="float64")), errors="coerce").to_numpy()
     keep = np.isfinite(steps)
-    history, steps = history.loc[keep], steps[keep].astype(np.int64)
-    loss = metric_column(history, "loss")
-    collapse = collapse_step(steps, loss, metric_column(history, "val_loss"))
+    if not keep.all():
+        history = history.loc[keep]
+    steps = steps[keep].astype(np.int64)
+    columns = {m: metric_column(history, m) for m in TRACE_METRICS}
+    loss = columns["loss"]
+    collapse = collapse_step(steps, loss, columns["val_loss"])
     trace = Trace(run_id, int(steps[-1]) if len(steps) else None, collapse)
     if collapse is not None:
         trace.collapse_value = float(loss[_index_of(steps, collapse)])
-    for metric in TRACE_METRICS:
-        values = metric_column(history, metric)
+    for metric, values in columns.items():
         if values is None:
             continue
         logged = ~np.isnan(values) | (np.arange(len(values)) == _index_of(steps, trace.collapse_step))
@@ -108,7 +117,7 @@ def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window
     if end is not None:
         near = (steps <= end) & (steps > end - window)
         for metric in FORENSIC_METRICS:
-            values = metric_column(history, metric)
+            values = columns[metric]
             if values is not None:
                 trace.forensics[metric] = (steps[near] - end, values[near])
     trace.layer_stall = _layer_stall(history)
@@ -128,7 +137,7 @@ def _layer_stall(history: pd.DataFrame) -> dict[str, float]:
     for col in history.columns:
         if not str(col).startswith(STALL_PREFIX):
             continue
-        values = pd.to_numeric(history[col], errors="coerce").to_numpy(dtype=np.float64)
+        values = _floats(history[col])
         values = values[np.isfinite(values)]
         if len(values):
             by_type.setdefault(layer_type(str(col)[len(STALL_PREFIX):]), []).append(float(values.mean()))
