@@ -72,6 +72,7 @@ class _ServedRun:
         self.history_version = 0
         self._columns: dict[str, list[Any]] | None = None
         self._pairs: dict[str, list[str]] | None = None
+        self._parquet: bytes | None = None
 
     def columns(self) -> dict[str, list[Any]]:
         """History columns as JSON-ready lists (non-finite numbers spelled as strings)."""
@@ -98,10 +99,25 @@ class _ServedRun:
         return [] if len(names) == 1 and keys is not None else names
 
     def prepare(self) -> None:
-        """Encode every cell once ("key":value texts); later requests only join them."""
+        """Encode every cell once ("key":value texts) and the Parquet export; later requests
+        only join them."""
         if self._pairs is None:
             self._pairs = {c: [_cell(json.dumps(c) + ":", v) for v in values]
                            for c, values in self.columns().items()}
+        self.parquet()
+
+    def parquet(self) -> bytes:
+        """The run's history export, as W&B serves it from its parquetUrls (made once)."""
+        if self._parquet is None:
+            import io
+
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            buf = io.BytesIO()
+            pq.write_table(pa.Table.from_pandas(self.record.history, preserve_index=False), buf)
+            self._parquet = buf.getvalue()
+        return self._parquet
 
     def rows_json(self, keys: Iterable[str] | None, samples: int) -> list[str]:
         """The same rows as JSON texts, from per-cell texts encoded once per run (fast)."""
@@ -321,22 +337,16 @@ class FakeWandb:
         run = self._run({**var, "name": var.get("runName", var.get("name"))})
         if run is None:
             return {"project": {"run": None}}
+        if run.record.meta.get("state") == "running":  # not exported yet: every row is live
+            return {"project": {"run": {"parquetHistory": {
+                "parquetUrls": [], "liveData": [json.loads(r) for r in run.rows_json(None, 0)]}}}}
         urls = [f"{self.url}/parquet/{run.id}.parquet"] if len(run.record.history) else []
         return {"project": {"run": {"parquetHistory": {"parquetUrls": urls, "liveData": []}}}}
 
     def parquet_bytes(self, run_id: str) -> bytes | None:
-        import io
-
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         with self._lock:
             run = self.runs.get(run_id)
-        if run is None:
-            return None
-        buf = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(run.record.history, preserve_index=False), buf)
-        return buf.getvalue()
+        return None if run is None else run.parquet()
 
     def _op_HistoryPage(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
         run = self._run(var)
@@ -391,6 +401,10 @@ def _handler(server: FakeWandb) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             found = re.fullmatch(r"/parquet/([^/]+)\.parquet", self.path)
+            with server._lock:
+                server.requests.append(("GET parquet", {"run": found.group(1) if found else None}))
+            if server.latency:
+                time.sleep(server.latency)
             data = server.parquet_bytes(found.group(1)) if found else None
             if data is None:
                 self._send(404, b'{"error":"not found"}')

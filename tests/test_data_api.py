@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from altgrad_docs.fetch import fetch_project, load_or_refresh
-from altgrad_docs.runs import RunRecord
+from altgrad_docs.runs import RunRecord, tidy_history
 from altgrad_docs.snapshot import open_snapshot, write_snapshot
 from benchmarks.synthetic import synthetic_records
 from tests.conftest import run_cli, wandb_env
@@ -47,13 +47,33 @@ def test_fetch_applies_state_filter_server_side_and_fetches_only_site_keys(live_
     assert len(listings) == 1 and listings[0]["perPage"] == 4
     assert json.loads(listings[0]["filters"]) == {"state": {"$in": ["finished", "crashed", "failed"]}}
     assert live_wandb.ops("Run") == []  # lazy=False: no per-run query
-    spec = json.loads(next(v for op, v in live_wandb.requests if op == "RunSampledHistory")["specs"][0])
-    assert "throughput_tokens_sec" not in spec["keys"] and "stall/transformer.h.0.attn.c_attn.weight" in spec["keys"]
+    # histories from the Parquet exports, one export query and one download per run
+    assert len(live_wandb.ops("RunParquetHistory")) == len(live_wandb.ops("GET parquet")) == 4
+    assert live_wandb.ops("RunSampledHistory") == []
     rec = recs[2]
     got = result.snapshot.history(rec.run_id, ["loss", "flips/transformer.h.0.attn.c_attn.weight"])
     np.testing.assert_array_equal(got["loss"].to_numpy(), rec.history["loss"].to_numpy())
     assert len(got) == len(rec.history)
     assert "throughput_tokens_sec" not in result.snapshot.history_keys(rec.run_id)
+
+
+def test_runs_without_a_complete_export_fall_back_to_sampled_history(live_wandb, tmp_path):
+    recs = _records(n=3)
+    _with_state(recs[1], "running")  # its rows are live, not exported yet
+    live_wandb.set_runs(recs)
+    live_wandb.requests.clear()
+    result = fetch_project(PROJECT, tmp_path / "snap", states=["finished", "crashed", "failed", "running"],
+                           progress=False)
+    assert result.fetched == 3 and len(live_wandb.ops("GET parquet")) == 2
+    (history_query,) = [v for op, v in live_wandb.requests if op == "RunSampledHistory"]
+    spec = json.loads(history_query["specs"][0])
+    assert history_query["name"] == recs[1].run_id and spec["samples"] == len(recs[1].history)
+    assert "throughput_tokens_sec" not in spec["keys"] and "stall/transformer.h.0.attn.c_attn.weight" in spec["keys"]
+    for rec in recs:  # the same frame, whichever way it came
+        keys = result.snapshot.history_keys(rec.run_id)
+        assert "throughput_tokens_sec" not in keys and "loss" in keys
+        pd.testing.assert_frame_equal(result.snapshot.history(rec.run_id, keys),
+                                      tidy_history(rec.history)[["_step", *keys]])
 
 
 def test_refetch_reuses_unchanged_runs_and_is_identical(live_wandb, tmp_path):
@@ -69,7 +89,7 @@ def test_refetch_reuses_unchanged_runs_and_is_identical(live_wandb, tmp_path):
     finally:
         del os.environ["SOURCE_DATE_EPOCH"]
     assert (again.fetched, again.reused) == (0, len(recs))
-    assert live_wandb.ops("RunSampledHistory").count("RunSampledHistory") == len(recs)  # snap2 only
+    assert len(live_wandb.ops("RunParquetHistory")) == len(recs)  # snap2 only
     after = _snapshot_files(again.snapshot.path)
     assert {k for k in after if k.name != "manifest.json"} == {k for k in before if k.name != "manifest.json"}
     assert all(after[k] == before[k] for k in after if k.name != "manifest.json")
@@ -114,7 +134,7 @@ def test_load_or_refresh_falls_back_when_wandb_is_unreachable(live_wandb, tmp_pa
     fetch_project(PROJECT, tmp_path / "snap", progress=False)
     live_wandb.requests.clear()
     snap, stale = load_or_refresh(tmp_path / "snap")
-    assert stale is None and live_wandb.ops("RunSampledHistory") == []
+    assert stale is None and live_wandb.ops("RunParquetHistory") == live_wandb.ops("GET parquet") == []
     assert live_wandb.ops("Runs") == ["Runs"]  # the refresh listed the runs once
     live_wandb.requests.clear()
     assert load_or_refresh(tmp_path / "snap", refresh=False) == (snap, None)
@@ -154,10 +174,10 @@ def _fails(server, env, out, sha, expect, timeout_s=40, args=()):
 
 
 @pytest.mark.parametrize("kind,op,expect", [
-    ("500", "RunSampledHistory", "fetching the history of run"),
+    ("500", "RunParquetHistory", "fetching the history of run"),
     ("429", "Runs", "listing runs"),
     ("malformed", "Runs", "listing runs"),
-    ("drop", "RunSampledHistory", "failed while"),
+    ("drop", "RunParquetHistory", "failed while"),
     ("slow", "Runs", "listing runs"),
 ])
 def test_server_faults(served, kind, op, expect):
@@ -203,7 +223,7 @@ def test_fetch_killed_midway_leaves_the_snapshot(served):
                              "--out", str(out), "--workers", "1"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while not server.ops("RunSampledHistory") and time.monotonic() < deadline:
+    while not server.ops("RunParquetHistory") and time.monotonic() < deadline:
         time.sleep(0.05)  # kill it once it is downloading histories
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
