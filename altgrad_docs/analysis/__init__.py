@@ -10,8 +10,8 @@ The short way (one call, everything below at once)::
     a = analyse(runs, snapshot.iter_histories(), reports)   # -> Analysis: runs, traces,
         # metric, card, paired, failures, layers, sweet_spot, formats
         # iter_histories() with keys=None reads all columns of one run at a time, so the
-        # per-layer stall/<param> columns reach the heatmap; measured: 18 ms and 2.4 MB per
-        # run of 10,000 steps x 30 columns, 37 KB kept per run.
+        # per-layer stall/<param> columns reach the heatmap; measured (benchmarks/
+        # analysis_scale.md): 1,000 runs x 10,000 steps in ~3.4 s, peak 40 MB, ~36 KB kept per run.
 
 The same, step by step (``runs = snapshot.runs()``)::
 
