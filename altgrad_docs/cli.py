@@ -57,6 +57,10 @@ def _fetch(args: argparse.Namespace) -> int:
         result = fetch.fetch_project(args.project, args.out, states=args.states,
                                      per_page=args.per_page, workers=args.workers,
                                      timeout=args.timeout, checkpoints=args.checkpoints)
+    if not result.changed:
+        print(f"nothing changed: {result.reused} runs reused; {result.snapshot.path} re-stamped "
+              f"in {result.seconds:.1f} s; sha256 {result.snapshot.short_hash}")
+        return 0
     print(f"wrote {result.snapshot.path}: {result.n_runs} runs ({result.fetched} fetched, "
           f"{result.reused} reused unchanged) in {result.seconds:.1f} s; "
           f"sha256 {result.snapshot.short_hash}")

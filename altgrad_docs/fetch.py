@@ -4,14 +4,20 @@
 project once, reuses from the previous snapshot at ``out`` every run whose heartbeat is
 unchanged (its history file is copied, not downloaded), and downloads the other histories
 with a bounded thread pool. Both end in :func:`altgrad_docs.snapshot.write_snapshot`, which
-swaps the new snapshot in only when it is complete. ``load_or_refresh`` is what the site
+swaps the new snapshot in only when it is complete. When nothing changed at all (same runs,
+same heartbeats, a byte-identical run table, the same failure reports) only the manifest's
+``fetched_at`` and ``versions`` are re-stamped: the result is the snapshot a full write
+would give, without copying and re-hashing every history file. ``load_or_refresh`` is what the site
 calls: refresh if the snapshot came from the API, fall back to the snapshot with a reason
 when W&B cannot be reached.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord
+from . import snapshot as snapshot_io
 from .snapshot import HISTORY_DIR, Snapshot, SnapshotError, open_snapshot, write_snapshot
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
 
@@ -36,6 +43,7 @@ class FetchResult:
     fetched: int
     reused: int
     seconds: float
+    changed: bool = True  # False: nothing changed, only fetched_at was re-stamped
 
     @property
     def n_runs(self) -> int:
@@ -134,12 +142,16 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     if reuse:
         _stand_in_histories([r.record for r in listed if r.record.run_id in reuse], previous)
     reports = find_failure_reports(checkpoints, [r.record.run_id for r in listed]) if checkpoints else {}
+    fetched_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    if previous is not None and _unchanged(previous, [r.record for r in listed], fresh, reports):
+        _restamp(previous, fetched_at)
+        return FetchResult(open_snapshot(previous.path), 0, len(reuse),
+                           time.monotonic() - started, changed=False)
     bar = Progress("fetching histories", len(fresh), enabled=progress)
     try:
         records = _with_histories(listed, reuse, wa.fetch_history, workers, bar)
         path = write_snapshot(records, out, source=source, failure_reports=reports,
-                              fetched_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-                              reuse_history=reuse)
+                              fetched_at=fetched_at, reuse_history=reuse)
     finally:
         bar.close()
     return FetchResult(open_snapshot(path), len(fresh), len(reuse), time.monotonic() - started)
@@ -179,6 +191,51 @@ def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
         record.history = pd.DataFrame({
             "_step": np.array([int(steps)] if has_steps else [], dtype=np.int64),
             "loss": np.array([best] if has_steps else [], dtype=np.float64)})
+
+
+def _unchanged(previous: Snapshot, records: list[RunRecord], fresh: list[Any],
+               reports: dict[str, list[Path]]) -> bool:
+    """Would a full write give the previous snapshot's files, byte for byte?
+
+    True when every listed run is reused (same heartbeat, history file present), the runs
+    are the previous ones, the run table built from this listing (config, summary, tags...
+    may change without a heartbeat) has the same bytes, and so have the failure reports.
+    Reused records must already hold their stand-in histories.
+    """
+    if fresh or set(previous.manifest["runs"]) != {r.run_id for r in records}:
+        return False
+    from .runs import run_row, runs_frame
+
+    table = io.BytesIO()
+    snapshot_io._write_parquet(runs_frame([run_row(r) for r in records]), table)
+    if table.getvalue() != (previous.path / snapshot_io.RUNS_FILE).read_bytes():
+        return False
+    return _report_files(previous) == _expected_reports(reports)
+
+
+def _report_files(previous: Snapshot) -> dict[tuple[str, str], bytes]:
+    folder = previous.path / snapshot_io.REPORTS_DIR
+    return {(p.parent.name, p.name): p.read_bytes() for p in folder.glob("*/*") if p.is_file()}
+
+
+def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], bytes]:
+    """What write_snapshot would copy: per run, by file name, the last of the sorted paths."""
+    return {(run_id, Path(p).name): Path(p).read_bytes()
+            for run_id, paths in reports.items() for p in sorted(paths)}
+
+
+def _restamp(previous: Snapshot, fetched_at: str) -> None:
+    """Rewrite only the manifest, as write_snapshot would write it (same runs and sha256,
+    new fetched_at and versions), and swap it in by rename."""
+    manifest = dict(previous.manifest, fetched_at=snapshot_io._fetched_at(fetched_at),
+                    versions=snapshot_io._versions())
+    target = previous.path / snapshot_io.MANIFEST
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -88,12 +89,33 @@ def test_refetch_reuses_unchanged_runs_and_is_identical(live_wandb, tmp_path):
         same = fetch_project(PROJECT, tmp_path / "snap2", progress=False)
     finally:
         del os.environ["SOURCE_DATE_EPOCH"]
-    assert (again.fetched, again.reused) == (0, len(recs))
-    assert len(live_wandb.ops("RunParquetHistory")) == len(recs)  # snap2 only
+    assert (again.fetched, again.reused, again.changed) == (0, len(recs), False)
+    assert same.changed and len(live_wandb.ops("RunParquetHistory")) == len(recs)  # snap2 only
     after = _snapshot_files(again.snapshot.path)
     assert {k for k in after if k.name != "manifest.json"} == {k for k in before if k.name != "manifest.json"}
     assert all(after[k] == before[k] for k in after if k.name != "manifest.json")
     assert again.snapshot.sha256 == first.snapshot.sha256 == same.snapshot.sha256
+    # only fetched_at was re-stamped: the manifest is the one a full write gives
+    assert after == _snapshot_files(same.snapshot.path)
+    assert json.loads(after[Path("manifest.json")])["fetched_at"] == "2026-01-01T00:00:00+00:00"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap", "snap2"]  # no temp folders left
+    # a tag edited after the run ended: same heartbeat, so no download, but a new run table
+    recs[2].meta["tags"] = ["edited"]
+    live_wandb.set_runs(recs)
+    edited = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    assert (edited.fetched, edited.reused, edited.changed) == (0, len(recs), True)
+    assert edited.snapshot.runs().set_index("run_id").loc[recs[2].run_id, "tags"] == json.dumps(["edited"])
+    assert edited.snapshot.manifest["runs"] == first.snapshot.manifest["runs"]
+    # a failure report added, then unchanged, then edited
+    reports = tmp_path / "checkpoints" / f"E5M2-{recs[1].run_id}" / "failure_reports"
+    reports.mkdir(parents=True)
+    (reports / "step_40.md").write_text("loss went NaN")
+    runs = [fetch_project(PROJECT, tmp_path / "snap", checkpoints=tmp_path / "checkpoints", progress=False)
+            for _ in range(2)]
+    (reports / "step_40.md").write_text("loss went NaN at step 40")
+    runs.append(fetch_project(PROJECT, tmp_path / "snap", checkpoints=tmp_path / "checkpoints", progress=False))
+    assert [r.changed for r in runs] == [True, False, True]
+    assert runs[-1].snapshot.failure_reports(recs[1].run_id)[0].read_text() == "loss went NaN at step 40"
     # one run gains data: only that one is downloaded again
     changed = recs[3]
     changed.meta["updated_at"] = "2026-02-01T00:00:00Z"
@@ -193,6 +215,8 @@ def test_429_once_is_retried_after_retry_after(served):
     done = run_cli(["fetch", "--project", PROJECT, "--out", str(out)], env)
     assert done.returncode == 0 and "4 runs (4 fetched, 0 reused unchanged)" in done.stdout, done.stderr
     assert time.monotonic() - started >= 2
+    again = run_cli(["fetch", "--project", PROJECT, "--out", str(out)], env)
+    assert again.returncode == 0 and again.stdout.startswith("nothing changed: 4 runs reused;"), again.stdout
 
 
 def test_bad_key(served):
