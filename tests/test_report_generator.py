@@ -5,6 +5,7 @@ Regenerate the golden files after an intended change with
 """
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -199,3 +200,24 @@ def test_sweet_spot_without_finished_runs_is_said(gen):
 def test_extra_stamp_is_shown(gen):
     text = gen.render_formats(extra={"stamp": "snapshot `abc123`"})
     assert text.splitlines()[2] == f"*Generated: {STAMP}* · snapshot `abc123`"  # trusted text from the site
+
+
+def test_reports_render_as_text_through_python_markdown(gen):
+    """What MkDocs does with the Markdown: hostile values must stay text in the HTML."""
+    import markdown
+
+    df = runs()
+    df["format"] = df["format"].replace("E7M0", HOSTILE_FORMAT)
+    failures = _failures(df)
+    failures["reason"] = "x <img src=x onerror=alert(1)> | `y`"
+    for text in (gen.render_format_comparison(df, failures=failures), gen.render_failure_modes(failures, runs_df=df),
+                 gen.render_manifold_comparison(df)):
+        html = markdown.markdown(text, extensions=["tables", "attr_list"])
+        assert "<script" not in html and "<img" not in html and "<code>" not in html
+        assert 'href="javascript' not in html
+        for table in html.split("<table>")[1:]:
+            body = table.split("</table>")[0]
+            header_cells = len(re.findall(r"<th[ >]", body.split("</thead>")[0]))
+            for row in body.split("<tbody>")[1].split("<tr>")[1:]:
+                assert len(re.findall(r"<td[ >]", row)) == header_cells
+    assert "&lt;script&gt;" in html and "E9M9 $x$" in html.replace("&#36;", "$")
