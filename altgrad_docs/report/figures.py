@@ -142,12 +142,13 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
     if not drawn:
         return no_data(ax, f"no bit-stall rate logged for {fmt}", title=fmt)
     ax.set_yscale("log")
-    low = min((float(ln.get_ydata().min()) for ln in ax.lines if len(ln.get_ydata())), default=STALL_FLOOR)
-    ax.set_ylim(max(STALL_FLOOR, 0.8 * low), 1.1)  # a few decades at most: rates below the floor are noise
     if threshold is None:
         sel = runs.loc[(runs["format"].astype("string") == fmt).fillna(False).to_numpy(), "bit_stall_threshold"]
         vals = pd.to_numeric(sel, errors="coerce").dropna()
         threshold = float(vals.median()) if len(vals) else 0.5
+    low = min((float(ln.get_ydata().min()) for ln in ax.lines if len(ln.get_ydata())), default=STALL_FLOOR)
+    # the data and the threshold in view, a few decades at most: rates below the floor are noise
+    ax.set_ylim(max(STALL_FLOOR, 0.8 * min(low, threshold)), 1.1)
     ax.axhline(threshold, color="crimson", lw=0.9, ls=":", label=f"alert threshold {threshold:g}")
     if fmt in FORMATS:
         m = FORMATS[fmt].man_bits
