@@ -80,6 +80,10 @@ def test_generate_writes_files_and_returns_absolute_paths(tmp_path, monkeypatch)
 def test_empty_input_gives_a_no_data_section(gen, method):
     text = getattr(gen, method)(pd.DataFrame(columns=list(RUN_COLUMNS)))
     assert "## No data" in text and STAMP in text
+    lines = text.splitlines()
+    for i, line in enumerate(lines[1:], 1):  # every heading stands apart from the paragraph above it
+        if line.startswith("#"):
+            assert lines[i - 1] == "", (method, line)
 
 
 def test_only_killed_runs_is_no_data(gen):
