@@ -9,6 +9,7 @@ fetch time), else ``SOURCE_DATE_EPOCH``, else "not recorded" -- same data, same 
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -66,7 +67,8 @@ class ReportGenerator:
         full = {"generated_at": resolve_timestamp(generated_at or self.generated_at),
                 "figures": [dict(f) for f in figures or []], "extra": dict(extra or {}), **ctx}
         text = self.env.get_template(template).render(**full)
-        return "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+        text = "\n".join(line.rstrip() for line in text.strip().splitlines())
+        return re.sub(r"\n{3,}", "\n\n", text) + "\n"  # optional sections leave no blank runs
 
     def render_format_comparison(self, df: pd.DataFrame, sweet_spot: str | None = None, *,
                                  failures: pd.DataFrame | None = None, generated_at: str | None = None,
