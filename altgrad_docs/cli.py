@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--states", nargs="+", choices=STATES, default=list(DEFAULT_STATES),
                        help="run states to fetch (default: finished crashed failed)")
     fetch.add_argument("--per-page", type=int, default=200, help="runs per listing request")
-    fetch.add_argument("--workers", type=int, default=8, help="concurrent history downloads")
+    fetch.add_argument("--workers", type=int, default=16, help="concurrent history downloads (default 16)")
     fetch.add_argument("--timeout", type=int, default=None, help="HTTP timeout in seconds")
 
     snap = sub.add_parser("snapshot", help="inspect a snapshot folder")

@@ -34,7 +34,7 @@ from .snapshot import HISTORY_DIR, Snapshot, SnapshotError, open_snapshot, write
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 16  # each history export is two round trips (query, download): 8 left it latency-bound
 
 
 @dataclass

@@ -205,7 +205,9 @@ def _exported_columns(run: Any, keys: list[str]) -> dict[str, np.ndarray] | None
             return None
         if result.errors or not result.paths:
             return None
-        tables = [pq.read_table(path) for path in sorted(result.paths)]
+        wanted = {"_step", *keys}
+        tables = [pq.read_table(path, columns=[n for n in pq.read_schema(path).names if n in wanted])
+                  for path in sorted(result.paths)]
     table = pa.concat_tables(tables, promote_options="permissive")
     if "_step" not in table.column_names:
         return None
@@ -233,9 +235,10 @@ def rows_to_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
 
 def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """_step + float64 columns; rows without a finite step dropped, _step as int64."""
-    frame = pd.DataFrame(columns)
-    frame = frame[np.isfinite(frame["_step"].to_numpy())]
-    return frame.astype({"_step": "int64"}).reset_index(drop=True)
+    keep = np.isfinite(columns["_step"])
+    if not keep.all():
+        columns = {name: values[keep] for name, values in columns.items()}
+    return pd.DataFrame({**columns, "_step": columns["_step"].astype(np.int64)})
 
 
 def _column(values: list[Any]) -> np.ndarray:
