@@ -184,3 +184,9 @@ def test_forest_shows_unpaired_formats_hollow():
     assert sorted(_texts(ax)) == ["2 vs 3 (Welch)", "n = 3"]
     diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
     assert [d.get_markerfacecolor() for d in diamonds] == ["white", "#d95f02"]  # bottom-up: E3M4 first
+
+
+def test_cache_key_follows_the_drawing_code(monkeypatch):
+    key = export.content_key("same data")
+    monkeypatch.setattr(export, "code_version", lambda: "other code")
+    assert export.content_key("same data") != key

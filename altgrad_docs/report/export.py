@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import shutil
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -77,10 +78,20 @@ def _feed(h: "hashlib._Hash", obj: Any) -> None:
         h.update(repr(obj).encode())
 
 
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """sha256 of the analysis and report sources: a figure drawn by older code is stale."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted([*(root / "analysis").glob("*.py"), *(root / "report").glob("*.py")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def content_key(*parts: Any) -> str:
-    """sha256 of arrays, frames, dicts, dataclasses and plain values (with the matplotlib
-    version, since it changes the bytes)."""
-    h = hashlib.sha256(f"matplotlib {matplotlib.__version__}".encode())
+    """sha256 of arrays, frames, dicts, dataclasses and plain values, with the matplotlib
+    version and the drawing code's version (both change the bytes)."""
+    h = hashlib.sha256(f"matplotlib {matplotlib.__version__} code {code_version()}".encode())
     for part in parts:
         _feed(h, part)
     return h.hexdigest()
