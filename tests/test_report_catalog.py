@@ -58,3 +58,12 @@ def test_analyse_reads_a_snapshot_the_same_way(tmp_path):
     pd.testing.assert_frame_equal(a.card, b.card)
     pd.testing.assert_frame_equal(a.failures, b.failures)
     assert {k: t.collapse_step for k, t in a.traces.items()} == {k: t.collapse_step for k, t in b.traces.items()}
+
+
+def test_captions_mention_the_baseline_only_when_there_is_one():
+    df = runs()
+    no_base = df[df["format"] != "BF16"]
+    caption = {s.id: s.caption for s in catalog.figure_specs(analyse(no_base, histories()))}
+    assert "BF16" not in caption["fig-loss-curves"] and "baseline" not in caption["fig-loss-vs-mantissa"]
+    caption = {s.id: s.caption for s in catalog.figure_specs(analyse(df, histories()))}
+    assert "BF16 baseline dashed" in caption["fig-loss-curves"]

@@ -66,11 +66,13 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     return [
         FigureSpec("fig-loss-curves", "format_comparison",
                    f"Training loss per format ({n_runs} runs): every seed thin, median bold, AdamW blue, "
-                   "ManifoldAdamW orange, BF16 baseline dashed; x = the step where a run's loss became NaN/Inf.",
+                   f"ManifoldAdamW orange{', BF16 baseline dashed' if 'BF16' in a.formats else ''}; "
+                   "x = the step where a run's loss became NaN/Inf.",
                    grid(F.plot_loss_curves), ("loss",) + all_key),
         FigureSpec("fig-loss-vs-mantissa", "format_comparison",
                    f"Final {a.metric.removeprefix('final_')} (median, min-max bar) against mantissa bits, per "
-                   "optimizer; dashed = baseline median; labels give crashed runs as k/n.",
+                   f"optimizer{'; dashed = baseline median' if set(BASELINES) & set(a.formats) else ''}; "
+                   "labels give crashed runs as k/n.",
                    lambda: _fig(S.plot_loss_vs_mantissa(a.card)), (a.card,)),
         FigureSpec("fig-survival", "failure_modes",
                    "Fraction of runs whose loss is still finite against step, per format (runs that end "
