@@ -3,13 +3,16 @@ made by the real ``wandb.init(mode="offline")``, and a CLI runner."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -52,24 +55,54 @@ def fake_wandb():
         server.stop()
 
 
+def _sandboxed(key: str) -> bool:
+    return key.startswith("WANDB") or key in ("TMPDIR", "NETRC")
+
+
+@contextlib.contextmanager
+def process_env(env: dict[str, str]) -> Iterator[None]:
+    """This process's WANDB_*, TMPDIR and NETRC as in ``env`` (no other WANDB_*), for code
+    that uses wandb in-process. On exit all of them are put back as they were, including
+    what was set meanwhile outside any monkeypatch (wandb's service token, the defaults of
+    ``bound_retries``), and so is tempfile's cached temp dir (it would keep TMPDIR's)."""
+    saved = {k: v for k, v in os.environ.items() if _sandboxed(k)}
+    saved_tempdir = tempfile.tempdir
+
+    def replace(values: dict[str, str]) -> None:
+        for key in [k for k in os.environ if _sandboxed(k)]:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in values.items() if _sandboxed(k)})
+
+    replace(env)
+    tempfile.tempdir = None
+    try:
+        yield
+    finally:
+        replace(saved)
+        tempfile.tempdir = saved_tempdir
+
+
 @pytest.fixture(scope="session")
-def live_wandb(tmp_path_factory):
-    """One fake server and this process's environment pointed at it (for in-process API use).
+def _live_server(tmp_path_factory):
+    server = FakeWandb().start()
+    env = wandb_env(tmp_path_factory.mktemp("wandb-live"), server.url, WANDB__GRAPHQL_RETRY_MAX="1")
+    yield server, env
+    server.stop()
+
+
+@pytest.fixture
+def live_wandb(_live_server):
+    """One fake server, and this process's environment pointed at it for the test (restored
+    after it: later tests see no WANDB_*, TMPDIR or NETRC of ours).
 
     wandb reads its settings once per process, so in-process tests share this server and
     swap its runs with ``set_runs``; fault tests run the CLI in subprocesses instead.
     """
-    server = FakeWandb().start()
-    env = wandb_env(tmp_path_factory.mktemp("wandb-live"), server.url)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith("WANDB")]:
-            mp.delenv(key)
-        for key, value in env.items():
-            if key.startswith("WANDB") or key in ("TMPDIR", "NETRC"):
-                mp.setenv(key, value)
-        mp.setenv("WANDB__GRAPHQL_RETRY_MAX", "1")
+    server, env = _live_server
+    server.requests.clear()
+    server.clear_faults()
+    with process_env(env):
         yield server
-    server.stop()
 
 
 OFFLINE_SCRIPTS = {
