@@ -206,8 +206,8 @@ def _unchanged(previous: Snapshot, records: list[RunRecord], fresh: list[Any],
         return False
     from .runs import run_row, runs_frame
 
-    table = io.BytesIO()
-    snapshot_io._write_parquet(runs_frame([run_row(r) for r in records]), table)
+    table = io.BytesIO()  # the writer of runs.parquet, into memory (pyarrow takes a file object)
+    snapshot_io._write_parquet(runs_frame([run_row(r) for r in records]), table)  # type: ignore[arg-type]
     if table.getvalue() != (previous.path / snapshot_io.RUNS_FILE).read_bytes():
         return False
     return _report_files(previous) == _expected_reports(reports)
