@@ -12,8 +12,12 @@ with the real wandb client talking to the server, one after another in this one 
 2. ``altgrad-docs fetch --project ENTITY/altgrad --out DIR`` into an empty folder (full);
 3. the same command again with nothing changed on the server (incremental re-fetch).
 
-It prints wall times, request counts and the two ratios the issue sets targets for (full
-fetch >= 5x faster than the loop; unchanged re-fetch >= 20x faster than a full fetch).
+It prints wall times, request counts (``GET parquet`` = a history export download) and the
+two ratios the issue sets targets for (full fetch >= 5x faster than the loop; unchanged
+re-fetch >= 20x faster than a full fetch), then the fixed costs that bound a re-fetch: the
+same fetches inside one warm process, ``import wandb`` alone, and a fresh process that only
+imports wandb, calls ``wandb.Api()`` and lists the runs once (what any re-fetch must do to
+learn that nothing changed).
 """
 
 from __future__ import annotations
@@ -63,6 +67,14 @@ for target in (sys.argv[1] + "-warm", sys.argv[1] + "-warm"):
 print(json.dumps(out))
 """
 
+LIST_ONLY = """
+import wandb
+api = wandb.Api(overrides={{"entity": "{entity}"}})
+runs = api.runs("{project}", filters={{"state": {{"$in": ["finished", "crashed", "failed"]}}}},
+                per_page=200, lazy=False)
+print(sum(1 for run in runs if run.config is not None), "runs listed")
+"""
+
 
 def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     import subprocess
@@ -81,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--metrics", type=int, default=10)
     ap.add_argument("--latency", type=float, default=0.05)
-    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=16)
     args = ap.parse_args(argv)
 
     records = list(synthetic_records(args.runs, args.steps, args.metrics,
@@ -109,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                           out], env)
         warm = json.loads(said.splitlines()[-1])
         _, import_s = _timed([sys.executable, "-c", IMPORT_WANDB], env)
+        list_s, _ = _timed([sys.executable, "-c", LIST_ONLY.format(entity=ENTITY, project=project)], env)
     server.stop()
 
     print(f"{args.runs} runs x {args.steps} steps x {args.metrics} metrics, "
@@ -126,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
           f"full fetch {wfull:.2f} s ({f1} fetched); unchanged re-fetch {wagain:.2f} s "
           f"({r2} reused): {wfull / wagain:.1f}x faster")
     print(f"`import wandb` alone in a fresh process: {float(import_s):.2f} s")
+    print(f"a fresh process that only imports wandb, calls wandb.Api() and lists the runs: "
+          f"{list_s:.2f} s (a 20x re-fetch would need {full / 20:.2f} s)")
     return 0
 
 
