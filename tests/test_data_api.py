@@ -58,18 +58,17 @@ def test_fetch_applies_state_filter_server_side_and_fetches_only_site_keys(live_
     assert "throughput_tokens_sec" not in result.snapshot.history_keys(rec.run_id)
 
 
-def test_runs_without_a_complete_export_fall_back_to_sampled_history(live_wandb, tmp_path):
+def test_runs_without_a_complete_export_fall_back_to_the_full_history(live_wandb, tmp_path):
     recs = _records(n=3)
     _with_state(recs[1], "running")  # its rows are live, not exported yet
     live_wandb.set_runs(recs)
-    live_wandb.requests.clear()
     result = fetch_project(PROJECT, tmp_path / "snap", states=["finished", "crashed", "failed", "running"],
                            progress=False)
     assert result.fetched == 3 and len(live_wandb.ops("GET parquet")) == 2
-    (history_query,) = [v for op, v in live_wandb.requests if op == "RunSampledHistory"]
-    spec = json.loads(history_query["specs"][0])
-    assert history_query["name"] == recs[1].run_id and spec["samples"] == len(recs[1].history)
-    assert "throughput_tokens_sec" not in spec["keys"] and "stall/transformer.h.0.attn.c_attn.weight" in spec["keys"]
+    # every row and every key (asked for keys, W&B returns only rows that hold all of them)
+    (history_query,) = [v for op, v in live_wandb.requests if op == "RunFullHistory"]
+    assert history_query["name"] == recs[1].run_id and history_query["samples"] == len(recs[1].history)
+    assert live_wandb.ops("RunSampledHistory") == []
     for rec in recs:  # the same frame, whichever way it came
         keys = result.snapshot.history_keys(rec.run_id)
         assert "throughput_tokens_sec" not in keys and "loss" in keys

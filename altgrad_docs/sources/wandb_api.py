@@ -5,8 +5,9 @@ One ``Runs`` listing with ``lazy=False`` brings every run's config, summary and 
 from its Parquet export (``run.download_history_exports``: every row and every key, read by
 pyarrow at a fraction of the CPU that decoding JSON rows costs). A run whose export is not
 complete yet (still running, or a server without exports) falls back to one
-``RunSampledHistory`` request asking for the keys the site needs and every row (``samples``
-= the run's row count). The API key is whatever wandb finds in ``WANDB_API_KEY`` or its
+``RunFullHistory`` request for every row (``samples`` = the run's row count) and every key:
+asked for keys, W&B returns only the rows that hold all of them (wandb issues 2266, 5391),
+which would drop every step where, say, ``val_loss`` was not logged. The API key is whatever wandb finds in ``WANDB_API_KEY`` or its
 netrc login; this module never reads, logs or stores it.
 """
 
@@ -184,8 +185,8 @@ def fetch_history(listed: ListedRun) -> pd.DataFrame:
         raise wrap_failure(base_url(), what, exc.__cause__ or exc) from None
     if exported is not None:
         return _frame(exported)
-    try:
-        rows = listed.handle.history(keys=listed.history_keys, samples=listed.rows, pandas=False)
+    try:  # no keys: with keys W&B keeps only the rows that hold every one of them
+        rows = listed.handle.history(samples=listed.rows, pandas=False)
     except Exception as exc:
         raise wrap_failure(base_url(), what, exc) from None
     return rows_to_frame(rows or [], listed.history_keys)
