@@ -83,7 +83,7 @@ RUN_COLUMNS: dict[str, str] = {
     "run_id": "string",
     "run_url": "string",
     "state": "string",
-    "steps": "Int64",
+    "steps": "Int64",  # steps trained = last logged _step + 1
     "final_loss": "float64",
     "best_loss": "float64",
     "bit_stall_final": "float64",
@@ -216,10 +216,15 @@ def _history_best_loss(history: pd.DataFrame) -> float:
 
 
 def _steps(summary: Mapping[str, Any], history: pd.DataFrame) -> float:
+    """Steps trained: the last logged ``_step`` + 1, since W&B counts steps from 0.
+
+    A 400-step run logs steps 0..399 and reports 400; a run that hit NaN at step k
+    reports k + 1 (the failing step was taken).
+    """
     step = to_float(summary.get("_step"))
     if math.isnan(step) and "_step" in history and len(history):
         step = float(history["_step"].max())
-    return step
+    return step + 1
 
 
 def run_row(record: RunRecord) -> dict[str, Any]:

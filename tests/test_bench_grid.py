@@ -32,7 +32,7 @@ def test_quick_grid_gives_a_snapshot_the_loader_reads(quick):
     runs = loader.get_format_comparison_runs()
     assert runs["format"].tolist() == ["E5M2", "E5M2"]
     assert runs["state"].tolist() == ["finished", "finished"]
-    assert runs["steps"].tolist() == [29, 29]
+    assert runs["steps"].tolist() == [30, 30]
     pair = loader.get_manifold_comparison_runs("E5M2")
     assert sorted(pair["optimizer"]) == ["AdamW", "ManifoldAdamW"]
     hist = loader.get_run_history("e5m2adamws0", ["loss", "stall/lm_head.weight", "flips/transformer.wte.weight"])

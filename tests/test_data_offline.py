@@ -30,7 +30,7 @@ def test_finished_run_reads_config_history_and_state(offline_runs):
     assert run.history["stall/transformer.h.0.attn.c_attn.weight"].tolist() == [0.5] * 5
     row = run_row(run)
     assert (row["format"], row["optimizer"], row["final_loss"], row["best_loss"], row["steps"]) == (
-        "E5M2", "ManifoldAdamW", 0.0, 0.0, 4)
+        "E5M2", "ManifoldAdamW", 0.0, 0.0, 5)
     assert row["bit_stall_final"] == 0.25 and row["learning_rate"] == 0.001
 
 
