@@ -179,18 +179,32 @@ def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:
 
 def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
     """For reused runs, a two-column history that gives the run table the same ``steps`` and
-    ``best_loss`` as the real one (its last step, its best finite loss): the real history
-    file is copied, not read."""
+    ``best_loss`` as the real one: the real history's last ``_step`` (from the file's Parquet
+    statistics) and the previous table's ``best_loss``. The real history file is copied, not
+    read."""
     import numpy as np
     import pandas as pd
 
-    table = previous.runs(columns=["run_id", "steps", "best_loss"]).set_index("run_id")
+    best_loss = previous.runs(columns=["run_id", "best_loss"]).set_index("run_id")["best_loss"]
     for record in records:
-        steps, best = table.at[record.run_id, "steps"], table.at[record.run_id, "best_loss"]
-        has_steps = not pd.isna(steps)
+        last = _last_step(previous.path / HISTORY_DIR / f"{record.run_id}.parquet")
         record.history = pd.DataFrame({
-            "_step": np.array([int(steps)] if has_steps else [], dtype=np.int64),
-            "loss": np.array([best] if has_steps else [], dtype=np.float64)})
+            "_step": np.array([] if last is None else [last], dtype=np.int64),
+            "loss": np.array([] if last is None else [best_loss[record.run_id]], dtype=np.float64)})
+
+
+def _last_step(path: Path) -> int | None:
+    """The largest ``_step`` of a snapshot history file (None if it has no rows)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    if meta.num_rows == 0:
+        return None
+    column = meta.schema.names.index("_step")
+    stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
+    if all(s is not None and s.has_min_max for s in stats):
+        return int(max(s.max for s in stats))
+    return int(pq.read_table(path, columns=["_step"])["_step"].to_numpy().max())
 
 
 def _unchanged(previous: Snapshot, records: list[RunRecord], fresh: list[Any],

@@ -126,6 +126,23 @@ def test_refetch_reuses_unchanged_runs_and_is_identical(live_wandb, tmp_path):
                                   changed.history["loss"])
 
 
+def test_unchanged_refetch_keeps_steps_taken_from_the_history(live_wandb, tmp_path):
+    recs = _records(n=3, seed=2)
+    recs[0].summary.pop("_step", None)  # steps trained then come from the history's last _step
+    recs[1].summary.pop("_step", None)
+    recs[1].history = recs[1].history.iloc[:0]  # and no history at all
+    live_wandb.set_runs(recs)
+    first = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    table = first.snapshot.runs().set_index("run_id")["steps"]
+    assert table[recs[0].run_id] == recs[0].history["_step"].max() + 1 and pd.isna(table[recs[1].run_id])
+    again = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    assert (again.reused, again.changed) == (3, False)
+    recs[2].meta["tags"] = ["edited"]  # the full write with reused histories: same steps
+    live_wandb.set_runs(recs)
+    edited = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    assert edited.changed and edited.snapshot.runs().set_index("run_id")["steps"].equals(table)
+
+
 def test_empty_project_gives_an_empty_snapshot(live_wandb, tmp_path):
     live_wandb.set_runs([])
     result = fetch_project(PROJECT, tmp_path / "snap", progress=False)
