@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.site_scale import env_for, make_snapshot  # noqa: E402
 
 CHILD = """
-import json, resource, sys, time
+import json, resource, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from altgrad_docs import site
@@ -36,7 +36,16 @@ def open_file(name, mode="r", **kw):
     path = out / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return open(path, mode, **({{"encoding": "utf-8"}} if "b" not in mode else {{}}))
+def sample(log=Path({trace!r})):  # RSS over time, to see which stage makes the peak
+    with open(log, "w") as fh:
+        while True:
+            rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS")][0].split()[1]
+            n = sum(1 for _ in Path({cache!r}).rglob("*.svg")) if Path({cache!r}).is_dir() else 0
+            fh.write(f"{{time.perf_counter() - t:.0f}} s  rss {{int(rss) // 1024}} MiB  svg in cache {{n}}\\n")
+            fh.flush()
+            time.sleep(5)
 t = time.perf_counter()
+threading.Thread(target=sample, daemon=True).start()
 snapshot = open_snapshot({snapshot!r})
 context, pages = site.pages_for(snapshot, Path({cache!r}))
 env = make_environment(Path({repo!r}) / "templates")
@@ -61,13 +70,14 @@ def main() -> None:
     cache, out = args.work / "memory-cache", args.work / "memory-out"
     for folder in (cache, out):
         shutil.rmtree(folder, ignore_errors=True)
-    code = CHILD.format(repo=str(REPO), out=str(out), snapshot=str(snap), cache=str(cache))
+    code = CHILD.format(repo=str(REPO), out=str(out), snapshot=str(snap), cache=str(cache),
+                        trace=str(args.work / "memory-trace.log"))
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], env=env_for(snap, cache), capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"snapshot {snap.name}: {size:.0f} MiB on disk")
+    print(f"snapshot {snap.name}: {size:.0f} MiB on disk; RSS over time in {args.work / 'memory-trace.log'}")
     print(f"pipeline (cold cache): {result['pages']} pages, {result['figures']} figures, {result['tables']} tables "
           f"in {result['seconds']:.0f} s (wall {time.perf_counter() - t:.0f} s); "
           f"peak RSS {result['peak_rss_mb']:.0f} MiB (target <= 1024)")
