@@ -284,3 +284,18 @@ def test_real_client_scan_history_and_lazy_runs(live_wandb):
     assert [row["_step"] for row in scanned] == list(range(25))
     assert [row["loss"] for row in scanned] == recs[0].history["loss"].tolist()
     assert len(runs[0].history()) == 25  # RunFullHistory, 500 samples by default
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_last_step_of_a_history_file(tmp_path, statistics):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from altgrad_docs.fetch import _last_step
+
+    path = tmp_path / "h.parquet"
+    pq.write_table(pa.table({"_step": np.array([0, 7, 3], dtype=np.int64)}), path,
+                   write_statistics=statistics, row_group_size=2)
+    assert _last_step(path) == 7
+    pq.write_table(pa.table({"_step": np.zeros(0, dtype=np.int64)}), path)
+    assert _last_step(path) is None
