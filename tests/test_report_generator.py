@@ -114,8 +114,9 @@ def test_hostile_run_name_is_text_in_tables(gen):
     assert "<script>" not in text and "alert(1)" in text
     row = next(line for line in text.splitlines() if "alert(1)" in line and "| finished" in line)
     assert row.count("|") == 10  # 9 cells of the per-run table: the name's pipe did not split a cell
-    card = next(line for line in text.splitlines() if "alert(1)" in line and line.startswith("| E5M2"))
-    assert card.count("|") == 13  # 12 scorecard cells, the last one listing the runs
+    card = next(line for line in text.splitlines() if "[r01](" in line and line.startswith("| E5M2"))
+    assert card.count("|") == 13  # 12 scorecard cells, the last one listing the runs by id
+    assert "alert(1)" not in card
     assert "`" not in row and "&lt;script&gt;" in row and "&#124;" in row
     assert "new]" in row  # the newline became a space inside the same cell
 

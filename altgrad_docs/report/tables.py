@@ -57,8 +57,19 @@ MAX_LINKED_RUNS = 8
 
 
 def run_links(runs: pd.DataFrame, run_link: RunLink) -> dict[str, str]:
-    """run_id -> its Markdown link, for tables that cite the runs behind a number."""
-    return {str(r["run_id"]): run_link(r) for _, r in runs.iterrows()}
+    """run_id -> its Markdown link, for tables that cite the runs behind a number.
+
+    The link text is the run id, not the free-text name: short enough for a table cell
+    that lists several runs, and the stable id a reader can quote.
+    """
+    return {str(r["run_id"]): run_link(_named_by_id(r))
+            for _, r in runs.iterrows()}
+
+
+def _named_by_id(r: pd.Series) -> pd.Series:
+    r = r.copy()
+    r["name"] = r["run_id"]
+    return r
 
 
 def _runs_cell(run_ids: list[str], links: dict[str, str] | None) -> str:
