@@ -39,6 +39,11 @@ HISTORY_DIR = "history"
 REPORTS_DIR = "failure_reports"
 
 
+RESERVED_MANIFEST_KEYS = frozenset(
+    {"schema_version", "source", "fetched_at", "versions", "n_runs", "runs", "sha256"}
+)
+
+
 class SnapshotError(RuntimeError):
     """A snapshot folder is missing, incomplete or of an unknown version."""
 
@@ -122,6 +127,12 @@ def write_snapshot(
     then needs only the columns the run table reads (``_step`` and ``loss``).
     """
     out = Path(out)
+    clash = sorted(set(extra or {}) & RESERVED_MANIFEST_KEYS)
+    if clash:
+        raise SnapshotError(
+            f"extra manifest entries {clash} would overwrite the snapshot's own; "
+            "--> Nest them under one key of your own, e.g. extra={'bench': {...}}."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

@@ -84,3 +84,9 @@ def test_failed_write_keeps_previous_snapshot(tmp_path):
 def test_missing_snapshot_error_says_how_to_make_one(tmp_path):
     with pytest.raises(SnapshotError, match="altgrad-docs fetch"):
         open_snapshot(tmp_path / "nope")
+
+
+def test_extra_manifest_entries_cannot_overwrite_the_run_list(tmp_path):
+    with pytest.raises(SnapshotError, match="would overwrite"):
+        write_snapshot([_record("a1")], tmp_path / "snap", source={"kind": "test"}, extra={"runs": 54})
+    assert not (tmp_path / "snap").exists()
