@@ -2,7 +2,7 @@
 
 One ``Runs`` listing with ``lazy=False`` brings every run's config, summary and history keys
 (no per-run ``Run`` query); the state filter is applied by the server. A run's history comes
-from its Parquet export (``run.download_history_exports``: every row and every key, read by
+out of its Parquet export (``run.download_history_exports``: every row and every key, read by
 pyarrow at a fraction of the CPU that decoding JSON rows costs). A run whose export is not
 complete yet (still running, or a server without exports) falls back to one
 ``RunFullHistory`` request for every row (``samples`` = the run's row count) and every key:
