@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from importlib import import_module
@@ -82,7 +83,22 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_without_wandb_teardown(code: int) -> None:
+    """End the process now, skipping wandb's exit hook.
+
+    After a failed W&B request, wandb's atexit teardown joins its wandb-core helper, which
+    may still be retrying that request against the failing server: seen in CI as a process
+    that had printed its error and then did not exit for over 90 s. Nothing is left to save
+    (the previous snapshot was never touched), and wandb-core watches this process's pid
+    (``--pid``) and stops by itself when it is gone.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # everything after "bench" belongs to the bench, --help too
         return int(import_module("altgrad_docs.bench.cli").main(argv[1:]) or 0)
@@ -102,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
+        if as_program and type(exc).__name__ == "WandbSourceError":
+            _exit_without_wandb_teardown(2)
         return 2
     except KeyboardInterrupt:
         print("altgrad-docs: interrupted; the previous snapshot is unchanged.", file=sys.stderr)
