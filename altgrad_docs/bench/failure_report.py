@@ -14,10 +14,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from altgrad_docs.templates_dir import template_dir as resolve_template_dir
+
 from .train import RunConfig, RunResult
 
-#: templates/ at the repository root (the package is used from a checkout / editable install).
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 TEMPLATE = "failure_report.md.j2"
 #: Config keys shown in the report's YAML block, in the original's order.
 REPORT_CONFIG_KEYS = (
@@ -102,7 +102,7 @@ def report_context(cfg: RunConfig, result: RunResult, wandb_config: dict[str, An
 
 
 def render(context: dict[str, Any], template_dir: Path | None = None) -> str:
-    env = Environment(loader=FileSystemLoader(str(template_dir or TEMPLATE_DIR)), autoescape=False,
+    env = Environment(loader=FileSystemLoader(str(resolve_template_dir(template_dir))), autoescape=False,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     return env.get_template(TEMPLATE).render(**context)

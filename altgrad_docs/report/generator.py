@@ -20,11 +20,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.facts import power_of_two
 
+from altgrad_docs.templates_dir import template_dir as resolve_template_dir
+
 from . import context
 from .markdown import RunLink, escape_md, fmt_int, fmt_num, fmt_pct, md_link, safe_url, wandb_link
 
-#: templates/ at the repository root (the package is used from a checkout / editable install).
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
 def resolve_timestamp(generated_at: str | None = None) -> str:
@@ -38,7 +38,7 @@ def resolve_timestamp(generated_at: str | None = None) -> str:
 
 def make_environment(template_dir: str | os.PathLike | None = None) -> Environment:
     """The Jinja2 environment of the report templates, with the Markdown filters."""
-    env = Environment(loader=FileSystemLoader(str(template_dir or TEMPLATE_DIR)), autoescape=False,
+    env = Environment(loader=FileSystemLoader(str(resolve_template_dir(template_dir))), autoescape=False,
                       undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(md=escape_md, num=fmt_num, pct=fmt_pct, int=fmt_int, url=safe_url, pow2=power_of_two)
     env.globals.update(link=md_link)
