@@ -107,18 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .snapshot import SnapshotError
     from .sources.offline import OfflineRunError
 
-    errors: tuple[type[BaseException], ...] = (SnapshotError, OfflineRunError)
+    wandb_errors: tuple[type[BaseException], ...] = ()
     if args.command == "fetch" and args.project:
         from .sources.wandb_api import WandbSourceError
 
-        errors += (WandbSourceError,)
+        wandb_errors = (WandbSourceError,)
+    errors = (SnapshotError, OfflineRunError, *wandb_errors)
     try:
         if args.command == "fetch":
             return _fetch(args)
         return _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
-        if as_program and type(exc).__name__ == "WandbSourceError":
+        if as_program and isinstance(exc, wandb_errors):
             _exit_without_wandb_teardown(2)
         return 2
     except KeyboardInterrupt:
