@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import IO, Any, Callable
 from mkdocs.exceptions import PluginError
 
 from . import site_analysis, site_pages
+from .site_incremental import StableWriter, memory_for
 from .site_artifacts import PageArtifacts
 from .site_render import make_environment, render
 from .snapshot import Snapshot, SnapshotError, open_snapshot
@@ -74,12 +74,14 @@ def build(config: Any, open_file: OpenFile) -> None:
     except SnapshotError as exc:  # no snapshot at all: say which and how to make one
         raise PluginError(f"altgrad: {exc}") from exc
     reproducible_dates(snapshot)
-    context, pages = pages_for(snapshot, cache_root(source))
+    templates = source.root / "templates"
+    context, pages = pages_for(snapshot, cache_root(source), templates)
     context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
-    env = make_environment(source.root / "templates")
-    write_pages(env, pages, context, open_file)
-    fill_markers(env, Path(config.docs_dir), context, open_file)
+    env = make_environment(templates)
+    writer = StableWriter(open_file, memory_for(config.site_dir))
+    write_pages(env, pages, context, writer)
+    fill_markers(env, Path(config.docs_dir), context, writer)
     log.info("altgrad: %d pages from snapshot %s", len(pages), snapshot.short_hash)
 
 
@@ -113,9 +115,11 @@ def cache_root(source: DataSource) -> Path:
     return Path(os.environ.get("ALTGRAD_CACHE_DIR") or source.root / ".cache" / "altgrad")
 
 
-def pages_for(snapshot: Snapshot, cache_base: Path) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
+def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = None
+              ) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
     """Analysis results and page artifacts for a snapshot, computed once per process."""
-    if snapshot.sha256 not in _PAGES:
+    key = f"{snapshot.sha256}:{templates}"
+    if key not in _PAGES:
         # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
         run_code = site_pages.code_files()
         run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
@@ -129,7 +133,7 @@ def pages_for(snapshot: Snapshot, cache_base: Path) -> tuple[dict[str, Any], lis
                                 failures.get(str(row["run_id"])))
             for _, row in runs.iterrows()
         ]
-        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache)
+        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, templates)
         for cache, group in ((run_cache, run_pages), (report_cache, report_pages)):
             for page in group:
                 for tab in page.artifacts.tables:
@@ -137,8 +141,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path) -> tuple[dict[str, Any], lis
         pages = report_pages + run_pages
         context = {"snapshot": snapshot_info(snapshot), "results": results, "runs": runs}
         _PAGES.clear()  # one snapshot per process is enough to keep
-        _PAGES[snapshot.sha256] = (context, pages)
-    return _PAGES[snapshot.sha256]
+        _PAGES[key] = (context, pages)
+    return _PAGES[key]
 
 
 def _collapse(traces: dict[str, Any], run_id: str) -> int | None:
@@ -163,35 +167,32 @@ def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
 
 
 def write_pages(env: Any, pages: list[site_pages.SitePage], context: dict[str, Any],
-                open_file: OpenFile) -> None:
+                writer: StableWriter) -> None:
     """Render each page's template and write it with its figure and table downloads."""
     for page in pages:
         prefix = f"{page.folder}/" if page.folder else ""
-        text = render(env, page.template, **context, **page.context, page=page,
+        lazy = {name: compute() for name, compute in page.lazy.items()}
+        text = render(env, page.template, **context, **page.context, **lazy, page=page,
                       figures={f.id: f for f in page.artifacts.figures},
                       tables={t.id: t for t in page.artifacts.tables})
-        with open_file(page.path, "w") as fh:
-            fh.write(text)
-        _write_downloads(page.artifacts, prefix, open_file)
+        writer.text(page.path, text)
+        _write_downloads(page.artifacts, prefix, writer)
 
 
-def _write_downloads(artifacts: PageArtifacts, prefix: str, open_file: OpenFile) -> None:
+def _write_downloads(artifacts: PageArtifacts, prefix: str, writer: StableWriter) -> None:
     for fig in artifacts.figures:
         for ext, path in sorted(fig.files.items()):
-            with open_file(f"{prefix}figures/{fig.id}.{ext}", "wb") as fh, open(path, "rb") as src:
-                shutil.copyfileobj(src, fh)
+            writer.copy(f"{prefix}figures/{fig.id}.{ext}", Path(path))
     for tab in artifacts.tables:
         for name, path in sorted(tab.files.items()):
-            with open_file(prefix + name, "wb") as fh, open(path, "rb") as src:
-                shutil.copyfileobj(src, fh)
+            writer.copy(prefix + name, Path(path))
 
 
-def fill_markers(env: Any, docs_dir: Path, context: dict[str, Any], open_file: OpenFile) -> None:
+def fill_markers(env: Any, docs_dir: Path, context: dict[str, Any], writer: StableWriter) -> None:
     """Hand-written pages may hold ``<!-- altgrad:NAME -->``: replaced by partials/NAME.md."""
     for path in sorted(docs_dir.glob("*.md")):
         text = path.read_text(encoding="utf-8")
         if not MARKER.search(text):
             continue
         filled = MARKER.sub(lambda m: render(env, f"partials/{m.group(1)}.md", **context), text)
-        with open_file(path.name, "w") as fh:
-            fh.write(filled)
+        writer.text(path.name, filled)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import pickle
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from .analysis.failure_reports import read_failure_reports
 from .analysis.pipeline import Analysis
 from .analysis.pipeline import analyse as analyse_runs
 from .report import catalog, export
-from .report.generator import ReportGenerator
+from .report import context as report_context
+from .report.generator import REPORT_TEMPLATES, ReportGenerator
 from .report.markdown import md_link
 from .site_artifacts import FIGURE_FORMATS, FigureArtifact, table
 from .site_pages import ArtifactCache, SitePage, run_link
@@ -110,24 +112,28 @@ def headline(a: Analysis) -> dict[str, Any]:
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
-                   cache: ArtifactCache) -> list[SitePage]:
-    """Format comparison, failure modes, manifold-aware vs AdamW and formats pages."""
+                   cache: ArtifactCache, templates: Path | None = None) -> list[SitePage]:
+    """Format comparison, failure modes, manifold-aware vs AdamW and formats pages.
+
+    Each page's body is rendered from ``templates/reports/`` when the page is written, so
+    an edit there shows on the next ``mkdocs serve`` rebuild."""
     a: Analysis = results["analysis"]
     fetched = snapshot.manifest.get("fetched_at")
-    generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched)
+    generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched,
+                                template_dir=templates)
     figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
     pages = []
     for key, folder in REPORT_PAGES.items():
         link = _run_linker(folder)  # runs link to their pages on this site (figures: ours, below)
-        body = {
-            "format_comparison": lambda: generator.render_format_comparison(
-                runs, a.sweet_spot, failures=a.failures, run_link=link, figures=[]),
-            "failure_modes": lambda: generator.render_failure_modes(
-                a.failures, runs_df=runs, run_link=link, figures=[]),
-            "manifold_comparison": lambda: generator.render_manifold_comparison(runs, figures=[]),
-            "formats": lambda: generator.render_formats(figures=[]),
+        ctx = {  # the statistics, once per snapshot; the template is rendered at every write
+            "format_comparison": lambda: report_context.format_comparison(
+                runs, a.sweet_spot, link, a.failures),
+            "failure_modes": lambda: report_context.failure_modes(a.failures, runs, link),
+            "manifold_comparison": lambda: report_context.manifold_comparison(runs, None, generator.run_link),
+            "formats": report_context.formats_page,
         }[key]()
-        page = SitePage(f"{folder}/index.md", "pages/report.md", {"body": body})
+        body = partial(generator.render_template, REPORT_TEMPLATES[key], ctx, figures=[])
+        page = SitePage(f"{folder}/index.md", "pages/report.md", {}, lazy={"body": body})
         for spec in catalog.by_page(figures, key):
             files = export.render_cached(spec.draw, (spec.id, spec.caption, *spec.key),
                                          cache.root / folder / spec.id, cache.root / "report-figures",

@@ -41,6 +41,9 @@ class SitePage:
     template: str
     context: dict[str, Any]
     artifacts: PageArtifacts = field(default_factory=PageArtifacts)
+    #: context values computed anew at every write, from templates that may have been edited
+    #: since the page was made (a report's body during ``mkdocs serve``)
+    lazy: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
     @property
     def folder(self) -> str:

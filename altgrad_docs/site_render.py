@@ -103,9 +103,32 @@ def trusted(value: Any) -> Markup:
     return Markup(str(value))
 
 
+class MemoryBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for the life of the process (``mkdocs serve``).
+
+    Each rebuild makes a fresh Jinja2 environment (ours and MkDocs' theme environment), and
+    compiling templates from source was a second of every rebuild. Jinja checks each entry
+    against a checksum of the template source, so an edited template is compiled anew.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self._code:
+            bucket.bytecode_from_string(self._code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_SITE_BYTECODE = MemoryBytecodeCache()
+
+
 def make_environment(template_dir: Path) -> jinja2.Environment:
     """The one Jinja2 environment of the site, over ``templates/`` (pages/ and partials/)."""
     env = jinja2.Environment(
+        bytecode_cache=_SITE_BYTECODE,
         loader=jinja2.FileSystemLoader(str(template_dir)),
         autoescape=True,
         finalize=_finalize,

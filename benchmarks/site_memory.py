@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, {repo!r})
 from altgrad_docs import site
 from altgrad_docs.site_render import make_environment
+from altgrad_docs.site_incremental import SiteMemory, StableWriter
 from altgrad_docs.snapshot import open_snapshot
 out = Path({out!r})
 def open_file(name, mode="r", **kw):
@@ -49,7 +50,7 @@ threading.Thread(target=sample, daemon=True).start()
 snapshot = open_snapshot({snapshot!r})
 context, pages = site.pages_for(snapshot, Path({cache!r}))
 env = make_environment(Path({repo!r}) / "templates")
-site.write_pages(env, pages, {{**context, "stale": None}}, open_file)
+site.write_pages(env, pages, {{**context, "stale": None}}, StableWriter(open_file, SiteMemory()))
 n_fig = sum(len(p.artifacts.figures) for p in pages)
 n_tab = sum(len(p.artifacts.tables) for p in pages)
 print(json.dumps({{"seconds": time.perf_counter() - t, "pages": len(pages), "figures": n_fig,

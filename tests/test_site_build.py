@@ -35,7 +35,7 @@ def test_build_has_every_page(site_dir):
         assert (site_dir / "runs" / run_id / "figures" / "fig-history.svg").is_file()
         assert (site_dir / "runs" / run_id / "figures" / "fig-history.pdf").is_file()
         assert (site_dir / "runs" / run_id / "tables" / "tab-config.tex").is_file()
-    assert not (site_dir / "gen_pages.py").exists()
+    assert not (site_dir / "gen_pages.py").exists() and not (site_dir / "serve_hooks.py").exists()
 
 
 def test_rebuild_is_byte_identical_cold_cache(site_dir, tmp_path):

@@ -45,6 +45,15 @@ def make_environment(template_dir: str | os.PathLike | None = None) -> Environme
     return env
 
 
+#: The template of each report, under the templates folder.
+REPORT_TEMPLATES = {
+    "format_comparison": "reports/format_comparison.md.j2",
+    "failure_modes": "reports/failure_modes.md.j2",
+    "manifold_comparison": "reports/manifold_comparison.md.j2",
+    "formats": "reports/formats.md.j2",
+}
+
+
 class ReportGenerator:
     """Format comparison, failure modes and manifold comparison reports (the plan's API).
 
@@ -62,8 +71,13 @@ class ReportGenerator:
         self.run_link = run_link or wandb_link
 
     # -- rendering -----------------------------------------------------------------
-    def _render(self, template: str, ctx: dict[str, Any], generated_at: str | None,
-                figures: Iterable[Mapping[str, Any]] | None, extra: Mapping[str, Any] | None) -> str:
+    def render_template(self, template: str, ctx: dict[str, Any], generated_at: str | None = None,
+                        figures: Iterable[Mapping[str, Any]] | None = None,
+                        extra: Mapping[str, Any] | None = None) -> str:
+        """One report template with a context from :mod:`altgrad_docs.report.context`.
+
+        What each ``render_*`` does after computing its context; the site computes a
+        context once and renders it again whenever a template is edited."""
         full = {"generated_at": resolve_timestamp(generated_at or self.generated_at),
                 "figures": [dict(f) for f in figures or []], "extra": dict(extra or {}), **ctx}
         text = self.env.get_template(template).render(**full)
@@ -76,7 +90,7 @@ class ReportGenerator:
         """``failures`` (FailureAnalyzer.merge_failure_data with traces) adds collapse steps."""
         spot = sweet_spot if sweet_spot is not None else FormatComparator(df).identify_sweet_spot()
         ctx = context.format_comparison(df, spot, run_link or self.run_link, failures)
-        return self._render("reports/format_comparison.md.j2", ctx, generated_at, figures, extra)
+        return self.render_template(REPORT_TEMPLATES["format_comparison"], ctx, generated_at, figures, extra)
 
     def render_failure_modes(self, failure_df: pd.DataFrame, *, runs_df: pd.DataFrame | None = None,
                              generated_at: str | None = None, figures=None, run_link: RunLink | None = None,
@@ -84,7 +98,7 @@ class ReportGenerator:
         """``failure_df`` as FailureAnalyzer.merge_failure_data returns it; ``runs_df`` (the
         whole run table) adds k/n crash rates with Clopper-Pearson intervals per format."""
         ctx = context.failure_modes(failure_df, runs_df, run_link or self.run_link)
-        return self._render("reports/failure_modes.md.j2", ctx, generated_at, figures, extra)
+        return self.render_template(REPORT_TEMPLATES["failure_modes"], ctx, generated_at, figures, extra)
 
     def render_manifold_comparison(self, df: pd.DataFrame, *, layers: pd.DataFrame | None = None,
                                    generated_at: str | None = None, figures=None, run_link: RunLink | None = None,
@@ -92,11 +106,12 @@ class ReportGenerator:
         """``layers`` (analysis.comparisons.layer_stall_frame) adds the per-layer-type stall
         table, or says that no per-layer metrics were logged when it is empty."""
         ctx = context.manifold_comparison(df, layers, run_link or self.run_link)
-        return self._render("reports/manifold_comparison.md.j2", ctx, generated_at, figures, extra)
+        return self.render_template(REPORT_TEMPLATES["manifold_comparison"], ctx, generated_at, figures, extra)
 
     def render_formats(self, *, generated_at: str | None = None, figures=None, extra=None) -> str:
         """The format facts page: the table computed from the bit patterns, conventions, traps."""
-        return self._render("reports/formats.md.j2", context.formats_page(), generated_at, figures, extra)
+        return self.render_template(REPORT_TEMPLATES["formats"], context.formats_page(), generated_at,
+                                    figures, extra)
 
     # -- writing (the plan's API) --------------------------------------------------------
     def _write(self, name: str, text: str) -> str:
