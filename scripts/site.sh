@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmd=${1:-serve}; shift || true
 export NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+# serve --dirty: a rebuild renders only the pages whose content changed (docs/serve_hooks.py)
+if [ "$cmd" = serve ]; then set -- --dirty "$@"; fi
 exec .venv/bin/mkdocs "$cmd" "$@"
