@@ -1,14 +1,18 @@
 """Where the Jinja2 templates live: ``templates/`` at the top of the source checkout.
 
 One definition for every module that renders a template (reports, the bench's failure
-report). The site itself reads ``templates/`` beside its ``mkdocs.yml``.
+report). The site itself reads ``templates/`` beside its ``mkdocs.yml``. A non-editable
+install has no checkout: there the same files ship as ``altgrad_docs/_templates``
+(``pyproject.toml`` maps the folder into the package).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
+_CHECKOUT = Path(__file__).resolve().parents[1] / "templates"
+_INSTALLED = Path(__file__).resolve().parent / "_templates"
+TEMPLATE_DIR = _CHECKOUT if _CHECKOUT.is_dir() or not _INSTALLED.is_dir() else _INSTALLED
 
 
 def template_dir(override: str | Path | None = None) -> Path:
@@ -17,6 +21,7 @@ def template_dir(override: str | Path | None = None) -> Path:
     if not folder.is_dir():
         raise FileNotFoundError(
             f"template folder {folder} not found: altgrad-docs renders from the templates/ "
-            "folder of its source checkout. --> Install from a checkout with: pip install -e ."
+            "folder of its source checkout, or the copy a package install ships. --> Reinstall "
+            "with: pip install altgrad-docs (or pip install -e . in a checkout)"
         )
     return folder
