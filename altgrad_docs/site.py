@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -128,11 +129,12 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis")
         traces = results["analysis"].traces
         failures = site_analysis.failures_by_run(results["analysis"])
-        run_pages = [site_pages.runs_page(runs)] + [
-            site_pages.run_page(snapshot, row, run_cache, _collapse(traces, row["run_id"]),
-                                failures.get(str(row["run_id"])))
-            for _, row in runs.iterrows()
-        ]
+        progress = SlowProgress("run pages (figures are drawn once, then cached)", len(runs))
+        run_pages = [site_pages.runs_page(runs)]
+        for _, row in runs.iterrows():
+            run_pages.append(site_pages.run_page(snapshot, row, run_cache, _collapse(traces, row["run_id"]),
+                                                 failures.get(str(row["run_id"]))))
+            progress.step()
         report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, templates)
         for cache, group in ((run_cache, run_pages), (report_cache, report_pages)):
             for page in group:
@@ -143,6 +145,26 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         _PAGES.clear()  # one snapshot per process is enough to keep
         _PAGES[key] = (context, pages)
     return _PAGES[key]
+
+
+class SlowProgress:
+    """Logs how far a loop is, at most every ``every`` seconds: silent when it is quick.
+
+    A first build of 1,000 runs draws 1,000 figures (minutes); a warm one logs nothing.
+    """
+
+    def __init__(self, what: str, total: int, every: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.what, self.total, self.every, self.clock = what, total, every, clock
+        self.done, self.start = 0, clock()
+        self.last = self.start
+
+    def step(self) -> None:
+        self.done += 1
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            log.info("altgrad: %s %d/%d after %.0f s", self.what, self.done, self.total, now - self.start)
 
 
 def _collapse(traces: dict[str, Any], run_id: str) -> int | None:

@@ -44,3 +44,19 @@ def test_fmt_num_spells_non_finite():
 
 def test_fence_outlasts_backticks_inside():
     assert fence("a ``` b") == "````text\na ``` b\n````"
+
+
+def test_slow_progress_logs_only_when_the_loop_is_slow(caplog):
+    from altgrad_docs.site import SlowProgress
+
+    now = [0.0]
+    quick = SlowProgress("run pages", 3, every=15.0, clock=lambda: now[0])
+    slow = SlowProgress("run pages", 3, every=15.0, clock=lambda: now[0])
+    with caplog.at_level("INFO", logger="mkdocs.plugins.altgrad"):
+        for _ in range(3):
+            quick.step()
+        for _ in range(3):
+            now[0] += 10.0
+            slow.step()
+    assert [r.getMessage() for r in caplog.records] == [
+        "altgrad: run pages 2/3 after 20 s"]
