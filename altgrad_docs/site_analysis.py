@@ -10,6 +10,7 @@ artifacts (ids, numbered captions, downloads). It computes no statistic itself.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import pickle
 from functools import partial
@@ -24,7 +25,7 @@ from .analysis.pipeline import analyse as analyse_runs
 from .report import catalog, export
 from .report import context as report_context
 from .report.generator import REPORT_TEMPLATES, ReportGenerator
-from .report.markdown import md_link
+from .report.markdown import md_link, wandb_link
 from .site_artifacts import FIGURE_FORMATS, FigureArtifact, table
 from .site_pages import ArtifactCache, SitePage, run_link
 from .site_render import fmt_num, md_text
@@ -55,6 +56,9 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> d
     if path.is_file():
         with open(path, "rb") as fh:
             return pickle.load(fh)
+    logging.getLogger("mkdocs.plugins.altgrad").info(
+        "altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
+        "are cached for later builds)", len(runs), snapshot.short_hash)
     results = analyse(snapshot, runs)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -75,6 +79,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,
+        "report_contexts": report_contexts(runs, analysis),
         "n_runs": len(runs),
         "n_failed": int((runs["status"] == "failed").sum()),
         "formats": sorted(set(runs["format"].dropna())),
@@ -82,6 +87,20 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
         "headline": headline(analysis),
+    }
+
+
+def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]]:
+    """Each report page's template context (its statistics), as ReportGenerator computes it;
+    runs link to their pages on this site, except on the manifold page (as before: W&B)."""
+    def link(key: str):
+        return _run_linker(REPORT_PAGES[key])
+    return {
+        "format_comparison": report_context.format_comparison(runs, a.sweet_spot, link("format_comparison"),
+                                                              a.failures),
+        "failure_modes": report_context.failure_modes(a.failures, runs, link("failure_modes")),
+        "manifold_comparison": report_context.manifold_comparison(runs, None, wandb_link),
+        "formats": report_context.formats_page(),
     }
 
 
@@ -124,14 +143,7 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
     pages = []
     for key, folder in REPORT_PAGES.items():
-        link = _run_linker(folder)  # runs link to their pages on this site (figures: ours, below)
-        ctx = {  # the statistics, once per snapshot; the template is rendered at every write
-            "format_comparison": lambda: report_context.format_comparison(
-                runs, a.sweet_spot, link, a.failures),
-            "failure_modes": lambda: report_context.failure_modes(a.failures, runs, link),
-            "manifold_comparison": lambda: report_context.manifold_comparison(runs, None, generator.run_link),
-            "formats": report_context.formats_page,
-        }[key]()
+        ctx = results["report_contexts"][key]  # statistics from the cache; template rendered at every write
         body = partial(generator.render_template, REPORT_TEMPLATES[key], ctx, figures=[])
         page = SitePage(f"{folder}/index.md", "pages/report.md", {}, lazy={"body": body})
         for spec in catalog.by_page(figures, key):

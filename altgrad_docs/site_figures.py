@@ -9,13 +9,17 @@ caption says so.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from .analysis.curves import collapse_step, metric_column
+from .report.figures import new_figure
 from .runs import METRIC_ALIASES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: At most this many buckets per series; each keeps its min and max point.
 MAX_BUCKETS = 400
@@ -68,7 +72,7 @@ def plot_run_history(history: pd.DataFrame, ax: np.ndarray | None = None) -> np.
     An ``x`` marks the collapse step (``analysis.curves.collapse_step``). Returns the axes.
     """
     if ax is None:
-        fig = Figure(figsize=(9.0, 2.8))  # fixed margins: constrained layout costs ~1 s a figure
+        fig = new_figure(figsize=(9.0, 2.8))  # fixed margins: constrained layout costs ~1 s a figure
         fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.96, wspace=0.32)
         ax = np.asarray(fig.subplots(1, 3))
     panels = ((LOSS_KEYS, False, "loss (nats)"), (("grad_norm",), False, "gradient norm"),

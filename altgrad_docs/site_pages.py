@@ -13,16 +13,18 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from . import site_figures
 from .report import export
 from .site_artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .site_render import ext_url, fmt_num, md_text, plain_title, url_segment
 from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Columns of the Runs table: (run-table column, header).
 RUN_TABLE_COLUMNS = [
@@ -127,12 +129,11 @@ def runs_page(runs: pd.DataFrame) -> SitePage:
 
 def _key_value_table(tid: str, caption: str, mapping: dict[str, Any]) -> Any:
     keys = sorted(mapping)
-    data = pd.DataFrame({"key": keys, "value": [json.dumps(mapping[k]) if isinstance(mapping[k], (dict, list))
-                                                 else mapping[k] for k in keys]})
+    values = [json.dumps(mapping[k]) if isinstance(mapping[k], (dict, list)) else mapping[k] for k in keys]
     rows = [[md_text(k), fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else md_text(v)]
-            for k, v in zip(data["key"], data["value"])]
-    data["value"] = data["value"].map(str)
-    return table(tid, caption, data, ["key", "value"], rows)
+            for k, v in zip(keys, values)]
+    return table(tid, caption, lambda: pd.DataFrame({"key": keys, "value": [str(v) for v in values]}),
+                 ["key", "value"], rows)
 
 
 def _loads(text: str) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import pandas as pd
-from scipy import stats
 
+from altgrad_docs.analysis.stats import scipy_stats
 from altgrad_docs.formats import FORMATS, format_facts
 
 #: 16-bit reference formats (IEEE/bfloat16 definitions; not part of the 8-bit registry).
@@ -68,7 +68,7 @@ def facts_table_rows() -> list[dict[str, str]]:
 def zero_fraction(min_positive: float, sd: float = 0.02) -> float:
     """Fraction of N(0, sd^2) values that round to zero: |w| below half the smallest
     positive value (round-to-nearest-even sends the midpoint itself to zero as well)."""
-    return float(2 * stats.norm.cdf(min_positive / 2 / sd) - 1)
+    return float(2 * scipy_stats().norm.cdf(min_positive / 2 / sd) - 1)
 
 
 def init_zero_fractions(sd: float = 0.02) -> dict[str, float]:

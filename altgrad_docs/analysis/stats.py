@@ -17,7 +17,15 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy import stats
+
+
+def scipy_stats():
+    """scipy.stats, imported on first use: importing it takes about 0.8 s, which a warm site
+    build (statistics from the cache) never needs."""
+    from scipy import stats
+
+    return stats
+
 
 ALPHA = 0.05
 #: Status of a comparison whose exact test cannot reach p < ALPHA with the seeds at hand.
@@ -68,7 +76,7 @@ def crash_rate(k: int, n: int, confidence: float = 0.95) -> Rate:
     """Divergence rate k/n with its exact interval (0/5 -> [0, 0.52], not "never")."""
     if n <= 0:
         return Rate(k, n, math.nan, math.nan, math.nan)
-    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="exact")
+    ci = scipy_stats().binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="exact")
     return Rate(int(k), int(n), k / n, float(ci.low), float(ci.high))
 
 
@@ -105,7 +113,7 @@ def min_p_mannwhitney(nx: int, ny: int) -> float:
 def _t_interval(mean: float, se: float, df: float, confidence: float) -> tuple[float, float]:
     if not (df > 0 and np.isfinite(se)):
         return math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    half = float(scipy_stats().t.ppf(0.5 + confidence / 2, df)) * se
     return mean - half, mean + half
 
 
@@ -130,13 +138,13 @@ def paired_delta(x: Sequence[float], y: Sequence[float], confidence: float = 0.9
         low = high = mean
         t_p = math.nan
     else:
-        res = stats.ttest_rel(a, b)
+        res = scipy_stats().ttest_rel(a, b)
         ci = res.confidence_interval(confidence)
         low, high, t_p = float(ci.low), float(ci.high), float(res.pvalue)
     status, exact_p = TOO_FEW, math.nan
     if min_p_wilcoxon(n) < ALPHA and np.any(d != 0):
         status = TESTED
-        exact_p = float(stats.wilcoxon(a, b, method="exact").pvalue)
+        exact_p = float(scipy_stats().wilcoxon(a, b, method="exact").pvalue)
     return Delta(n, mean, low, high, "paired t", t_p, exact, exact_p, status)
 
 
@@ -149,13 +157,13 @@ def welch_delta(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
     mean = float(a.mean() - b.mean())
     low = high = t_p = math.nan
     if len(a) >= 2 and len(b) >= 2:
-        res = stats.ttest_ind(a, b, equal_var=False)
+        res = scipy_stats().ttest_ind(a, b, equal_var=False)
         ci = res.confidence_interval(confidence)
         low, high, t_p = float(ci.low), float(ci.high), float(res.pvalue)
     status, exact_p = TOO_FEW, math.nan
     if min_p_mannwhitney(len(a), len(b)) < ALPHA:
         status = TESTED
-        exact_p = float(stats.mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue)
+        exact_p = float(scipy_stats().mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue)
     return Delta(len(a) + len(b), mean, low, high, "Welch t", t_p, exact, exact_p, status)
 
 
@@ -180,7 +188,7 @@ def prob_improvement(x: Sequence[float], y: Sequence[float]) -> float:
     a, b = finite(x), finite(y)
     if not len(a) or not len(b):
         return math.nan
-    u = stats.mannwhitneyu(b, a, alternative="two-sided", method="asymptotic").statistic
+    u = scipy_stats().mannwhitneyu(b, a, alternative="two-sided", method="asymptotic").statistic
     return float(u / (len(a) * len(b)))
 
 
@@ -201,7 +209,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 def iqm(values: Iterable[float]) -> float:
     """Interquartile mean (rliable's aggregate): mean of the middle 50% of the values."""
     x = finite(values)
-    return float(stats.trim_mean(x, 0.25)) if len(x) else math.nan
+    return float(scipy_stats().trim_mean(x, 0.25)) if len(x) else math.nan
 
 
 def bootstrap_ci(
@@ -216,6 +224,6 @@ def bootstrap_ci(
     x = finite(values)
     if len(x) < 2:
         return math.nan, math.nan
-    res = stats.bootstrap((x,), statistic, confidence_level=confidence, n_resamples=n_resamples,
+    res = scipy_stats().bootstrap((x,), statistic, confidence_level=confidence, n_resamples=n_resamples,
                           method="percentile", rng=rng, vectorized=False)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)

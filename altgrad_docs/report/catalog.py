@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from altgrad_docs.analysis.facts import facts_frame
 from altgrad_docs.analysis.pipeline import Analysis
@@ -24,6 +23,9 @@ from altgrad_docs.formats import BASELINES
 from . import figures as F
 from . import figures_summary as S
 from .export import FORMATS, render_cached, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)

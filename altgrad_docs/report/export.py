@@ -15,12 +15,14 @@ import json
 import shutil
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is saved, not when the site starts
+    from matplotlib.figure import Figure
 
 FORMATS = ("svg", "pdf", "png")
 CREATOR = "altgrad-docs"
@@ -34,6 +36,8 @@ RC = {"svg.hashsalt": CREATOR, "svg.fonttype": "path", "pdf.fonttype": 42, "save
 
 def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
     """Write ``fig`` as ``stem.svg`` / ``.pdf`` / ``.png`` (atomically); returns the paths."""
+    import matplotlib
+
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -91,7 +95,7 @@ def code_version() -> str:
 def content_key(*parts: Any) -> str:
     """sha256 of arrays, frames, dicts, dataclasses and plain values, with the matplotlib
     version and the drawing code's version (both change the bytes)."""
-    h = hashlib.sha256(f"matplotlib {matplotlib.__version__} code {code_version()}".encode())
+    h = hashlib.sha256(f"matplotlib {version('matplotlib')} code {code_version()}".encode())
     for part in parts:
         _feed(h, part)
     return h.hexdigest()

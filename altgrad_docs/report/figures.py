@@ -12,12 +12,13 @@ Summary figures (forest plot, loss vs mantissa bits, heatmap, number lines) are 
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not when the site starts
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from altgrad_docs.analysis.curves import Trace, iter_condition, median_curve, survival
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, sorted_formats
@@ -37,11 +38,18 @@ MAX_LEGEND = 10
 BEST_LEGEND_LINES = 40
 
 
+def new_figure(**kw) -> Figure:
+    """A matplotlib Figure (object API; matplotlib is imported here, on first use)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
+
+
 def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 3.2)) -> Axes:
     """``ax`` itself, or the single axes of a new (pyplot-free) Figure."""
     if ax is not None:
         return ax
-    return Figure(figsize=figsize, layout="constrained").add_subplot()
+    return new_figure(figsize=figsize, layout="constrained").add_subplot()
 
 
 def no_data(ax: Axes, why: str, title: str | None = None) -> Axes:
@@ -71,12 +79,12 @@ def panel_grid(names: Sequence[str], draw: Callable[[str, Axes], object], ncols:
                panel_size: tuple[float, float] = (3.4, 2.6)) -> Figure:
     """A Figure with one panel per name, drawn by ``draw(name, ax)`` ("no data" when none)."""
     if not names:
-        fig = Figure(figsize=panel_size, layout="constrained")
+        fig = new_figure(figsize=panel_size, layout="constrained")
         no_data(fig.add_subplot(), "no runs to draw")
         return fig
     ncols = max(1, min(ncols, len(names)))
     nrows = max(1, -(-len(names) // ncols))
-    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    fig = new_figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for name, ax in zip(names, axes):
         draw(name, ax)
@@ -225,7 +233,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
     """Loss, gradient norm and overflow rate of failed runs, aligned on the steps before
     collapse (0 = collapse step). Three panels; ``ax`` is an array of three axes or None."""
     if ax is None:
-        fig = Figure(figsize=(9.0, 2.7), layout="constrained")
+        fig = new_figure(figsize=(9.0, 2.7), layout="constrained")
         ax = np.asarray(fig.subplots(1, 3))
     panels = (("loss", False), ("grad_norm", True), ("quantization/overflow_rate", False))
     failed = [(t, plain(labels[i] if labels else t.run_id)) for i, t in enumerate(traces)

@@ -5,16 +5,19 @@ stall heatmap, and the format number lines. Same conventions as :mod:`.figures`
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 
 from altgrad_docs.analysis.comparisons import LAYER_TYPES
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
 from altgrad_docs.formats import BASELINES, FORMATS
 
 from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, no_data, plain
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
