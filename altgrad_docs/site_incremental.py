@@ -54,6 +54,12 @@ def memory_for(site_dir: str | os.PathLike[str]) -> SiteMemory:
     return _MEMORY.setdefault(os.path.abspath(site_dir), SiteMemory())
 
 
+def forget_pending_assets() -> None:
+    """After a failed build: the next build starts without the half-collected assets."""
+    for memory in _MEMORY.values():
+        memory.direct_assets, memory.assets = False, []
+
+
 @dataclass
 class StableWriter:
     """Writes generated files through ``open_file`` so that unchanged ones look unchanged."""

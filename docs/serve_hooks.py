@@ -61,5 +61,4 @@ def on_post_build(config):
 
 
 def on_build_error(error):
-    for memory in site_incremental._MEMORY.values():
-        memory.direct_assets, memory.assets = False, []
+    site_incremental.forget_pending_assets()
