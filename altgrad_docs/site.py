@@ -29,19 +29,18 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 from mkdocs.exceptions import PluginError
 
 from . import site_analysis, site_pages
-from .site_incremental import StableWriter, memory_for
+from .site_incremental import OpenFile, StableWriter, memory_for
 from .site_artifacts import PageArtifacts
 from .site_render import make_environment, render
 from .snapshot import Snapshot, SnapshotError, open_snapshot
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
-OpenFile = Callable[..., IO]
 MARKER = re.compile(r"<!--\s*altgrad:([a-z_]+)\s*-->")
 
 _FETCHED: dict[tuple[str, str], tuple[Snapshot, str | None]] = {}
@@ -151,6 +150,8 @@ class SlowProgress:
     """Logs how far a loop is, at most every ``every`` seconds: silent when it is quick.
 
     A first build of 1,000 runs draws 1,000 figures (minutes); a warm one logs nothing.
+    Log lines, not the terminal bar of ``fetch.Progress``: they go where MkDocs' own output
+    goes (also in CI), between its log lines.
     """
 
     def __init__(self, what: str, total: int, every: float = 15.0,

@@ -80,8 +80,8 @@ class PageArtifacts:
 
 
 def table(
-    id: str, caption: str, data: pd.DataFrame | Callable[[], pd.DataFrame], header: Sequence[str], rows: list[list[Any]],
-    css_class: str = "", collapsed: bool = False,
+    id: str, caption: str, data: pd.DataFrame | Callable[[], pd.DataFrame], header: Sequence[str],
+    rows: list[list[Any]], css_class: str = "", collapsed: bool = False,
 ) -> TableArtifact:
     return TableArtifact(id, caption, data, list(header), rows, css_class=css_class, collapsed=collapsed)
 

@@ -24,6 +24,7 @@ process); a fresh process always starts with a full build.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -146,21 +147,21 @@ def merge_search_entries(
     return [entry for url in page_urls for entry in kept.get(url, [])], kept
 
 
-def start_build(config: Any, memory: SiteMemory) -> bool:
-    """After the pages are generated: empty the site folder if every page must be rebuilt.
-
-    Returns True when it did (the first build in this process, or a new fingerprint).
-    """
+def start_build(config: Any, memory: SiteMemory) -> None:
+    """After the pages are generated: empty the site folder if every page must be rebuilt
+    (the first build in this process, or a new fingerprint)."""
     from mkdocs.utils import clean_directory
 
     theme_dirs = [Path(config.theme.custom_dir)] if config.theme.custom_dir else []
     fingerprint = build_fingerprint(Path(config.config_file_path), theme_dirs,
                                     config.extra.get("altgrad_stamp"))
     if fingerprint == memory.fingerprint:
-        return False
+        return
+    if memory.fingerprint is not None:
+        logging.getLogger("mkdocs.plugins.altgrad").info(
+            "altgrad: mkdocs.yml, the theme overrides or the snapshot changed: rebuilding every page")
     clean_directory(config.site_dir)
     memory.fingerprint, memory.search = fingerprint, {}
-    return True
 
 
 def finish_search_index(search_plugin: Any, memory: SiteMemory, rebuilt: set[str]) -> None:

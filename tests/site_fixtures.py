@@ -158,6 +158,11 @@ def run_mkdocs_build(snapshot: Path, site_dir: Path, cache: Path):
                           text=True, timeout=600)
 
 
+def site_files(root: Path) -> dict[str, bytes]:
+    """Every file of a built site: relative path -> bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def built_fixture_site(base: Path) -> Path:
     """Build the fixture site once per test session (under ``base``) and return site/."""
     if "site" not in _BUILT:

@@ -20,8 +20,9 @@ def test_wheel_ships_every_template_and_renders_from_them(tmp_path):
     assert shipped == TEMPLATES
     target = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(target)  # what pip install puts in site-packages
-    code = ("from altgrad_docs import ReportGenerator; from altgrad_docs.templates_dir import TEMPLATE_DIR; "
-            "import sys; print(TEMPLATE_DIR); sys.stdout.write(ReportGenerator(output_dir=sys.argv[1]).render_formats())")
+    code = ("import sys; from altgrad_docs import ReportGenerator; "
+            "from altgrad_docs.templates_dir import TEMPLATE_DIR; print(TEMPLATE_DIR); "
+            "sys.stdout.write(ReportGenerator(output_dir=sys.argv[1]).render_formats())")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "reports")], cwd=tmp_path,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=120)

@@ -10,7 +10,7 @@ import pytest
 from altgrad_docs import site
 from tests.site_fixtures import (
     FAILED_RUN_ID, REPO, RUNS, XSS_NAME, XSS_RUN_ID, build_fixture_snapshot, built_fixture_site,
-    run_mkdocs_build,
+    run_mkdocs_build, site_files,
 )
 
 
@@ -21,10 +21,6 @@ REPORT_PAGES = ("format-comparison/index.html", "failure-modes/index.html", "man
 @pytest.fixture(scope="module")
 def site_dir(tmp_path_factory):
     return built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_build_has_every_page(site_dir):
@@ -43,7 +39,7 @@ def test_rebuild_is_byte_identical_cold_cache(site_dir, tmp_path):
     moved = shutil.copytree(site_dir.parent / "snapshot", tmp_path / "elsewhere" / "snap")
     again = run_mkdocs_build(moved, tmp_path / "site", tmp_path / "cache")
     assert again.returncode == 0, again.stderr[-3000:]
-    first, second = _files(site_dir), _files(tmp_path / "site")
+    first, second = site_files(site_dir), site_files(tmp_path / "site")
     assert sorted(first) == sorted(second)
     assert [name for name in first if first[name] != second[name]] == []
 

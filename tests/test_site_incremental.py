@@ -12,7 +12,7 @@ import pytest
 from altgrad_docs.site_incremental import (
     SiteMemory, StableWriter, add_assets, build_fingerprint, merge_search_entries,
 )
-from tests.site_fixtures import REPO, RUNS, build_fixture_snapshot, mkdocs_env
+from tests.site_fixtures import REPO, RUNS, build_fixture_snapshot, mkdocs_env, site_files
 
 
 def _entry(location: str, text: str = "") -> dict:
@@ -122,8 +122,8 @@ def dirty_builds(tmp_path_factory):
     out = base / "mtimes.json"
     cmd = [sys.executable, str(REPO / "tests" / "dirty_serve_driver.py"), str(project),
            str(base / "dirty"), str(base / "clean"), str(out)]
-    result = subprocess.run(cmd, cwd=project, env={**mkdocs_env(snapshot, base / "cache"), "PYTHONPATH": str(REPO)},
-                            capture_output=True, text=True, timeout=900)
+    env = {**mkdocs_env(snapshot, base / "cache"), "PYTHONPATH": str(REPO)}
+    result = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     return base, json.loads(out.read_text())
 
@@ -148,8 +148,7 @@ def test_a_run_template_edit_rebuilds_every_run_page(dirty_builds):
 def test_dirty_builds_end_byte_identical_to_a_clean_build(dirty_builds):
     """Every page and the search index (whole, each section once) as a clean build has them."""
     base, _ = dirty_builds
-    dirty = {p.relative_to(base / "dirty").as_posix(): p.read_bytes() for p in (base / "dirty").rglob("*") if p.is_file()}
-    clean = {p.relative_to(base / "clean").as_posix(): p.read_bytes() for p in (base / "clean").rglob("*") if p.is_file()}
+    dirty, clean = site_files(base / "dirty"), site_files(base / "clean")
     assert sorted(dirty) == sorted(clean)
     assert [name for name in clean if dirty[name] != clean[name]] == []
     index = json.loads(clean["search/search_index.json"])["docs"]
