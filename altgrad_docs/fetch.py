@@ -7,17 +7,14 @@ with a bounded thread pool. Both end in :func:`altgrad_docs.snapshot.write_snaps
 swaps the new snapshot in only when it is complete. When nothing changed at all (same runs,
 same heartbeats, a byte-identical run table, the same failure reports) only the manifest's
 ``fetched_at`` and ``versions`` are re-stamped: the result is the snapshot a full write
-would give, without copying and re-hashing every history file. ``load_or_refresh`` is what the site
-calls: refresh if the snapshot came from the API, fall back to the snapshot with a reason
-when W&B cannot be reached.
+would give (``snapshot.restamp_snapshot``), without copying and re-hashing every history
+file. ``load_or_refresh`` is what the site calls: refresh if the snapshot came from the
+API, fall back to the snapshot with a reason when W&B cannot be reached.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -29,8 +26,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord
-from . import snapshot as snapshot_io
-from .snapshot import HISTORY_DIR, Snapshot, SnapshotError, open_snapshot, write_snapshot
+from .snapshot import (
+    HISTORY_DIR, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, open_snapshot, restamp_snapshot,
+    run_table_bytes, write_snapshot,
+)
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -144,7 +143,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     reports = find_failure_reports(checkpoints, [r.record.run_id for r in listed]) if checkpoints else {}
     fetched_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     if previous is not None and _unchanged(previous, [r.record for r in listed], fresh, reports):
-        _restamp(previous, fetched_at)
+        restamp_snapshot(previous, fetched_at)
         return FetchResult(open_snapshot(previous.path), 0, len(reuse),
                            time.monotonic() - started, changed=False)
     bar = Progress("fetching histories", len(fresh), enabled=progress)
@@ -219,17 +218,13 @@ def _unchanged(previous: Snapshot, records: list[RunRecord], fresh: list[Any],
     """
     if fresh or set(previous.manifest["runs"]) != {r.run_id for r in records}:
         return False
-    from .runs import run_row, runs_frame
-
-    table = io.BytesIO()  # the writer of runs.parquet, into memory (pyarrow takes a file object)
-    snapshot_io._write_parquet(runs_frame([run_row(r) for r in records]), table)  # type: ignore[arg-type]
-    if table.getvalue() != (previous.path / snapshot_io.RUNS_FILE).read_bytes():
+    if run_table_bytes(records) != (previous.path / RUNS_FILE).read_bytes():
         return False
     return _report_files(previous) == _expected_reports(reports)
 
 
 def _report_files(previous: Snapshot) -> dict[tuple[str, str], bytes]:
-    folder = previous.path / snapshot_io.REPORTS_DIR
+    folder = previous.path / REPORTS_DIR
     return {(p.parent.name, p.name): p.read_bytes() for p in folder.glob("*/*") if p.is_file()}
 
 
@@ -237,20 +232,6 @@ def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], b
     """What write_snapshot would copy: per run, by file name, the last of the sorted paths."""
     return {(run_id, Path(p).name): Path(p).read_bytes()
             for run_id, paths in reports.items() for p in sorted(paths)}
-
-
-def _restamp(previous: Snapshot, fetched_at: str) -> None:
-    """Rewrite only the manifest, as write_snapshot would write it (same runs and sha256,
-    new fetched_at and versions), and swap it in by rename."""
-    manifest = dict(previous.manifest, fetched_at=snapshot_io._fetched_at(fetched_at),
-                    versions=snapshot_io._versions())
-    target = previous.path / snapshot_io.MANIFEST
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,

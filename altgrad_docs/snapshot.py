@@ -17,6 +17,7 @@ x 10,000 steps never has to fit in memory.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -153,6 +154,29 @@ def write_snapshot(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def run_table_bytes(records: Iterable[RunRecord]) -> bytes:
+    """The ``runs.parquet`` that :func:`write_snapshot` would write for these records."""
+    buffer = io.BytesIO()  # pyarrow writes to a file object as to a path
+    _write_parquet(runs_frame([run_row(r) for r in records]), buffer)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def restamp_snapshot(snapshot: Snapshot, fetched_at: str) -> None:
+    """Rewrite only the manifest of ``snapshot`` (same runs and sha256, a new ``fetched_at``
+    and ``versions``), as write_snapshot would, swapped in by rename.
+
+    For a re-fetch that found nothing changed: copying and re-hashing every history file
+    would give the same files."""
+    manifest = dict(snapshot.manifest, fetched_at=_fetched_at(fetched_at), versions=_versions())
+    target = snapshot.path / MANIFEST
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _write_contents(
