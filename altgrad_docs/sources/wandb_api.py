@@ -7,8 +7,9 @@ pyarrow at a fraction of the CPU that decoding JSON rows costs). A run whose exp
 complete yet (still running, or a server without exports) falls back to one
 ``RunFullHistory`` request for every row (``samples`` = the run's row count) and every key:
 asked for keys, W&B returns only the rows that hold all of them (wandb issues 2266, 5391),
-which would drop every step where, say, ``val_loss`` was not logged. The API key is whatever wandb finds in ``WANDB_API_KEY`` or its
-netrc login; this module never reads, logs or stores it.
+which would drop every step where, say, ``val_loss`` was not logged. The API key is
+whatever wandb finds in ``WANDB_API_KEY`` or its netrc login; this module never reads, logs
+or stores it.
 """
 
 from __future__ import annotations
