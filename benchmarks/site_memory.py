@@ -29,8 +29,8 @@ import json, resource, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from altgrad_docs import site
-from altgrad_docs.site_render import make_environment
-from altgrad_docs.site_incremental import SiteMemory, StableWriter
+from altgrad_docs.site.render import make_environment
+from altgrad_docs.site.incremental import SiteMemory, StableWriter
 from altgrad_docs.snapshot import open_snapshot
 out = Path({out!r})
 def open_file(name, mode="r", **kw):

@@ -1,6 +1,6 @@
 """MkDocs hooks (``hooks:`` in mkdocs.yml) that keep rebuilds fast during ``mkdocs serve``.
 
-A thin adapter; the logic and why it is needed are in ``altgrad_docs/site_incremental.py``.
+A thin adapter; the logic and why it is needed are in ``altgrad_docs/site/incremental.py``.
 Always: figures and table downloads go from the cache into the build without a copy into
 gen-files' folder, and the theme's compiled templates are kept between rebuilds. With
 ``--dirty``: a rebuild renders only the pages whose content changed, the search index
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from mkdocs.plugins import event_priority
 
-from altgrad_docs import site_incremental
-from altgrad_docs.site_render import MemoryBytecodeCache
+from altgrad_docs.site import incremental as site_incremental
+from altgrad_docs.site.render import MemoryBytecodeCache
 
 _state = {"dirty": False, "rebuilt": set()}
 _theme_bytecode = MemoryBytecodeCache()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from altgrad_docs import site
+from altgrad_docs.site import pipeline as site
 from tests.site_fixtures import (
     FAILED_RUN_ID, REPO, RUNS, XSS_NAME, XSS_RUN_ID, build_fixture_snapshot, built_fixture_site,
     run_mkdocs_build, site_files,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from altgrad_docs.site_incremental import (
+from altgrad_docs.site.incremental import (
     SiteMemory, StableWriter, add_assets, build_fingerprint, merge_search_entries,
 )
 from tests.site_fixtures import REPO, RUNS, build_fixture_snapshot, mkdocs_env, site_files

@@ -2,7 +2,7 @@
 
 import markdown
 
-from altgrad_docs.site_render import ext_url, fence, fmt_num, md_text, plain_title, url_segment
+from altgrad_docs.site.render import ext_url, fence, fmt_num, md_text, plain_title, url_segment
 
 
 def _html(md: str) -> str:

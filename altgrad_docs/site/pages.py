@@ -2,7 +2,7 @@
 
 Each ``*_page`` function takes plain data (the snapshot's run table, one run's history, the
 analysis results) and returns a :class:`SitePage`; nothing here renders Markdown (that is
-the templates' job) or writes files (that is :func:`altgrad_docs.site.write_pages`).
+the templates' job) or writes files (that is :func:`altgrad_docs.site.pipeline.write_pages`).
 Figures are drawn, and table downloads (CSV, LaTeX) written, once per snapshot and kept
 in the on-disk :class:`ArtifactCache`.
 """
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
-from . import site_figures
-from .report import export
-from .site_artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
-from .site_render import ext_url, fmt_num, md_text, plain_title, url_segment
-from .snapshot import Snapshot
+from . import figures as site_figures
+from ..report import export
+from .artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
+from .render import ext_url, fmt_num, md_text, plain_title, url_segment
+from ..snapshot import Snapshot
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -80,7 +80,7 @@ class ArtifactCache:
 
 def code_files() -> list[Path]:
     """Source files the run pages' figures and tables depend on (part of the cache key)."""
-    from .analysis import curves
+    from ..analysis import curves
 
     return [Path(__file__), Path(site_figures.__file__), Path(curves.__file__), Path(export.__file__)]
 

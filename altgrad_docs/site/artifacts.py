@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from .report import export
+from ..report import export
 
 #: What a figure is published as (report.export writes them byte-reproducibly).
 FIGURE_FORMATS = ("svg", "pdf")

@@ -19,17 +19,17 @@ from typing import Any
 
 import pandas as pd
 
-from .analysis.failure_reports import read_failure_reports
-from .analysis.pipeline import Analysis
-from .analysis.pipeline import analyse as analyse_runs
-from .report import catalog, export
-from .report import context as report_context
-from .report.generator import REPORT_TEMPLATES, ReportGenerator
-from .report.markdown import md_link, wandb_link
-from .site_artifacts import FIGURE_FORMATS, FigureArtifact, table
-from .site_pages import ArtifactCache, SitePage, run_link
-from .site_render import fmt_num, md_text
-from .snapshot import Snapshot
+from ..analysis.failure_reports import read_failure_reports
+from ..analysis.pipeline import Analysis
+from ..analysis.pipeline import analyse as analyse_runs
+from ..report import catalog, export
+from ..report import context as report_context
+from ..report.generator import REPORT_TEMPLATES, ReportGenerator
+from ..report.markdown import md_link, wandb_link
+from .artifacts import FIGURE_FORMATS, FigureArtifact, table
+from .pages import ArtifactCache, SitePage, run_link
+from .render import fmt_num, md_text
+from ..snapshot import Snapshot
 
 #: Report pages: catalog page key -> site folder.
 REPORT_PAGES = {
@@ -42,7 +42,7 @@ REPORT_PAGES = {
 
 def code_files() -> list[Path]:
     """Source files whose changes must invalidate the cached tables and analysis results."""
-    package = Path(__file__).parent
+    package = Path(__file__).parent.parent
     return [Path(__file__), *sorted((package / "analysis").glob("*.py")), *sorted((package / "report").glob("*.py"))]
 
 

@@ -33,11 +33,11 @@ from typing import Any, Callable
 
 from mkdocs.exceptions import PluginError
 
-from . import site_analysis, site_pages
-from .site_incremental import OpenFile, StableWriter, memory_for
-from .site_artifacts import PageArtifacts
-from .site_render import make_environment, render
-from .snapshot import Snapshot, SnapshotError, open_snapshot
+from . import analysis as site_analysis, pages as site_pages
+from .incremental import OpenFile, StableWriter, memory_for
+from .artifacts import PageArtifacts
+from .render import make_environment, render
+from ..snapshot import Snapshot, SnapshotError, open_snapshot
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -91,7 +91,7 @@ def load_snapshot(source: DataSource) -> tuple[Snapshot, str | None]:
         return open_snapshot(source.snapshot), None
     key = (source.wandb_project, str(source.snapshot))
     if key not in _FETCHED:  # serve reloads never refetch
-        from .fetch import load_or_refresh
+        from ..fetch import load_or_refresh
 
         _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project)
     snapshot, stale = _FETCHED[key]

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .analysis.curves import collapse_step, metric_column
-from .report.figures import new_figure
-from .runs import METRIC_ALIASES
+from ..analysis.curves import collapse_step, metric_column
+from ..report.figures import new_figure
+from ..runs import METRIC_ALIASES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -1,0 +1,17 @@
+"""The site stage: snapshot -> design and analysis -> figures and tables -> templates -> pages.
+
+:func:`build` (in :mod:`.pipeline`) is the one entry point; the gen-files script
+(``docs/gen_pages.py``), the CLI and any second engine call it. The modules, in the order
+the pipeline uses them:
+
+* :mod:`.analysis`: asks ``altgrad_docs.analysis`` / ``report`` for each report page's
+  statistics, figures and tables (cached by snapshot and code hash);
+* :mod:`.pages`, :mod:`.figures`: the Runs table and one page per run;
+* :mod:`.artifacts`: figure and table ids, captions and download files;
+* :mod:`.render`: the Jinja2 environment and the escaping filters;
+* :mod:`.incremental`: what keeps ``mkdocs serve --dirty`` right and fast.
+"""
+
+from .pipeline import DataSource, SlowProgress, build, pages_for, write_pages
+
+__all__ = ["DataSource", "SlowProgress", "build", "pages_for", "write_pages"]
