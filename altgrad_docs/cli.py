@@ -4,6 +4,8 @@
     altgrad-docs fetch --offline-dir wandb [--checkpoints checkpoints] --out DIR
     altgrad-docs snapshot info DIR
     altgrad-docs bench ...            (the demo experiment; arguments go to altgrad_docs.bench.cli)
+    altgrad-docs render --out DIR     (the docs tree as plain files, for any engine)
+    altgrad-docs build|serve [--engine mkdocs|zensical] ...   (other options go to the engine)
 
 Errors print one line on stderr (what failed, and what to do) and exit with status 2.
 """
@@ -20,6 +22,8 @@ from importlib import import_module
 from typing import Sequence
 
 from .runs import DEFAULT_STATES, STATES
+
+FRONT_DOOR = ("build", "serve")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the demo FP8 experiment (altgrad_docs.bench)",
                            add_help=False)
     bench.add_argument("args", nargs=argparse.REMAINDER)
+
+    render = sub.add_parser("render", help="write the complete docs tree (pages, figures, "
+                            "downloads, assets, mkdocs.yml) as plain files")
+    render.add_argument("--out", required=True, metavar="DIR", help="folder to write (new, empty, "
+                        "or a previous render)")
+    render.add_argument("-f", "--config-file", default="mkdocs.yml", help="the site's mkdocs.yml")
+    for name in FRONT_DOOR:
+        sub.add_parser(name, help=f"{name} the site (MkDocs, or --engine zensical)", add_help=False)
     return parser
 
 
@@ -83,6 +95,42 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace) -> int:
+    from .site.tree import render_tree
+
+    tree = render_tree(args.config_file, args.out)
+    print(f"wrote {tree.n_files} files into {tree.root}; build with `mkdocs build` or "
+          f"`zensical build` there (see {tree.root / 'ENGINES.md'})")
+    return 0
+
+
+def _render_command(args: argparse.Namespace) -> int:
+    from mkdocs.exceptions import PluginError
+
+    from .site.tree import TreeError
+
+    try:
+        return _render(args)
+    except (TreeError, PluginError) as exc:
+        print(f"altgrad-docs: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _front_door(action: str, argv: Sequence[str]) -> int:
+    """``build`` / ``serve``: the engine's exit status; its own errors are its to print."""
+    from mkdocs.exceptions import PluginError
+
+    from .site import engines
+    from .site.tree import TreeError
+
+    logging.basicConfig(level=logging.INFO, format="altgrad-docs: %(levelname)s: %(message)s")
+    try:
+        return engines.run(engines.parse(action, argv))
+    except (engines.EngineError, TreeError, PluginError) as exc:
+        print(f"altgrad-docs: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def _exit_without_wandb_teardown(code: int) -> None:
     """End the process now, skipping wandb's exit hook.
 
@@ -102,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # everything after "bench" belongs to the bench, --help too
         return int(import_module("altgrad_docs.bench.cli").main(argv[1:]) or 0)
+    if argv[:1] and argv[0] in FRONT_DOOR:  # the rest is the front door's and the engine's
+        return _front_door(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="altgrad-docs: %(levelname)s: %(message)s")
     from .snapshot import SnapshotError
@@ -116,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fetch":
             return _fetch(args)
+        if args.command == "render":
+            return _render_command(args)
         return _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
