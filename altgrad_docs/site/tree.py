@@ -137,9 +137,8 @@ def tree_config(raw: dict[str, Any], stamp: Any, overrides: bool) -> dict[str, A
     if overrides:
         theme["custom_dir"] = "overrides"
     tree["theme"] = theme
-    plugins = [p for p in tree.get("plugins") or [] if _plugin_name(p) not in GENERATOR_PLUGINS]
-    if plugins:
-        tree["plugins"] = plugins
+    if "plugins" in tree:  # an empty list stays empty: no key would mean MkDocs' default search
+        tree["plugins"] = [p for p in tree["plugins"] or [] if _plugin_name(p) not in GENERATOR_PLUGINS]
     extra = {k: v for k, v in (tree.get("extra") or {}).items() if k != "altgrad"}
     tree["extra"] = {**extra, "altgrad_stamp": stamp}
     return tree

@@ -1,0 +1,132 @@
+"""`altgrad-docs render`: the docs tree as plain files, built by MkDocs and by Zensical."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from altgrad_docs.site import engines
+from altgrad_docs.site.tree import MARKER_FILE, ZENSICAL_GAPS, TreeError, prepare_folder, tree_config
+from tests.site_fixtures import FETCHED_AT, REPO, RUNS, built_fixture_site, mkdocs_env, site_files
+
+REPORTS = ("format-comparison", "failure-modes", "manifold-vs-adamw", "formats")
+HAND_WRITTEN = sorted(p.stem for p in (REPO / "docs").glob("*.md") if p.stem != "index")
+EPOCH = str(int(datetime.fromisoformat(FETCHED_AT).timestamp()))
+
+
+def test_tree_config_keeps_the_site_and_drops_the_in_repo_build():
+    raw = {"site_name": "S", "docs_dir": "documents", "hooks": ["docs/serve_hooks.py"],
+           "watch": ["templates"], "exclude_docs": "/gen_pages.py\n",
+           "theme": {"name": "material", "custom_dir": "theme_overrides"},
+           "plugins": ["search", {"gen-files": {"scripts": ["docs/gen_pages.py"]}}],
+           "extra": {"altgrad": {"snapshot": "data/bundled"}, "generator": False},
+           "nav": [{"Home": "index.md"}]}
+    stamp = {"hash": "abc", "fetched_at": "2026-01-15", "stale": None}
+    assert tree_config(raw, stamp, overrides=True) == {
+        "site_name": "S", "docs_dir": "docs", "theme": {"name": "material", "custom_dir": "overrides"},
+        "plugins": ["search"], "extra": {"generator": False, "altgrad_stamp": stamp},
+        "nav": [{"Home": "index.md"}]}
+    assert tree_config({"plugins": ["gen-files"]}, stamp, overrides=False)["plugins"] == []
+    assert "plugins" not in tree_config({}, stamp, overrides=False)
+
+
+def test_render_leaves_a_foreign_folder_alone_and_empties_its_own(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(TreeError, match="--> Do: pass --out a new or empty folder"):
+        prepare_folder(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    tree = tmp_path / "tree"
+    prepare_folder(tree)
+    (tree / "docs" / "runs" / "gone").mkdir(parents=True)  # a page of an older snapshot
+    prepare_folder(tree)
+    assert sorted(p.name for p in tree.iterdir()) == [MARKER_FILE]
+
+
+def test_front_door_passes_engine_arguments_through(tmp_path):
+    config = tmp_path / "mkdocs.yml"
+    door = engines.parse("build", ["-f", str(config), "--strict", "--engine", "mkdocs", "-q"])
+    assert engines.mkdocs_command(door) == [sys.executable, "-m", "mkdocs", "build", "-f", str(config),
+                                            "--site-dir", str(tmp_path / "site"), "--strict", "-q"]
+    serve = engines.parse("serve", ["-f", str(config), "-a", "127.0.0.1:8001"])
+    assert engines.mkdocs_command(serve)[3:] == ["serve", "-f", str(config), "--dirty", "-a", "127.0.0.1:8001"]
+    zen = engines.parse("build", ["--engine", "zensical", "-f", str(config), "--strict", "--tree",
+                                  str(tmp_path / "t"), "-d", str(tmp_path / "out")])
+    assert (zen.tree, zen.site_dir) == (tmp_path / "t", tmp_path / "out")
+    assert engines.zensical_command(zen) == [sys.executable, "-m", "zensical", "build", "-f",
+                                             str(tmp_path / "t" / "mkdocs.yml"), "--strict"]
+
+
+@pytest.fixture(scope="module")
+def repo_site(tmp_path_factory):
+    return built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")
+
+
+def _env(repo_site: Path) -> dict[str, str]:
+    """The fixture site's snapshot and its warm figure cache."""
+    return mkdocs_env(repo_site.parent / "snapshot", repo_site.parent / "cache")
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "altgrad_docs.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_mkdocs_builds_the_rendered_tree_into_the_same_site(repo_site, tmp_path):
+    """Byte for byte, with the build date the tree's ENGINES.md names (the sitemap's date)."""
+    env = {**_env(repo_site), "PYTHONPATH": str(REPO)}
+    rendered = _cli(["render", "--out", str(tmp_path / "tree")], env)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    tree = tmp_path / "tree"
+    config = yaml.safe_load((tree / "mkdocs.yml").read_text())
+    assert "hooks" not in config and config["plugins"] == ["search"]
+    assert f"SOURCE_DATE_EPOCH={EPOCH} mkdocs build" in (tree / "ENGINES.md").read_text()
+    bare = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "ALTGRAD_SNAPSHOT", "ALTGRAD_CACHE_DIR")}
+    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                            str(tmp_path / "site")], cwd=tmp_path / "tree", capture_output=True,
+                           text=True, timeout=600, env={**bare, "SOURCE_DATE_EPOCH": EPOCH})
+    assert built.returncode == 0, built.stderr[-3000:]
+    ours, theirs = site_files(tmp_path / "site"), site_files(repo_site)
+    assert sorted(ours) == sorted(theirs)
+    assert [name for name in ours if ours[name] != theirs[name]] == []
+
+
+def _zensical_or_skip() -> None:
+    """Zensical is in the test extra: under CI a missing one fails, never skips."""
+    try:
+        import zensical  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("zensical is not installed (bash scripts/setup.sh test installs it)")
+
+
+@pytest.mark.slow
+def test_zensical_builds_every_page_search_and_the_stamp(repo_site, tmp_path):
+    _zensical_or_skip()
+    env = {**_env(repo_site), "PYTHONPATH": str(REPO)}
+    out = tmp_path / "zsite"
+    result = _cli(["build", "--engine", "zensical", "--strict", "--tree", str(tmp_path / "tree"),
+                   "-d", str(out)], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for gap in ZENSICAL_GAPS:  # the degradation is said on every Zensical build, and in the tree
+        assert f"Zensical lacks: {gap}" in result.stderr
+    notice = (tmp_path / "tree" / "ENGINES.md").read_text()
+    assert notice.count("\n  - ") == len(ZENSICAL_GAPS)
+    pages = ["", *(f"{name}/" for name in HAND_WRITTEN + list(REPORTS)), "runs/",
+             *(f"runs/{run_id}/" for run_id, *_ in RUNS)]
+    for url in pages:
+        html = (out / url / "index.html").read_text()
+        assert 'id="altgrad-stamp"' in html and "fetched\n  2026-01-15" in html, url
+    for run_id, *_ in RUNS:
+        assert (out / "runs" / run_id / "figures" / "fig-history.svg").stat().st_size > 0
+    assert (out / "format-comparison" / "figures" / "fig-loss-curves.pdf").stat().st_size > 0
+    assert (out / "runs" / "tables" / "tab-runs.csv").is_file()
+    index = json.loads((out / "search.json").read_text())
+    assert sorted({item["location"].split("#")[0] for item in index["items"]}) == sorted(pages)
