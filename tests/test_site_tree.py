@@ -4,7 +4,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import datetime
+from functools import partial
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,10 @@ import yaml
 
 from altgrad_docs.site import engines
 from altgrad_docs.site.tree import MARKER_FILE, ZENSICAL_GAPS, TreeError, prepare_folder, tree_config
-from tests.site_fixtures import FETCHED_AT, REPO, RUNS, built_fixture_site, mkdocs_env, site_files
+from tests.site_fixtures import (
+    FAILED_RUN_ID, FETCHED_AT, REPO, RUNS, built_fixture_site, mkdocs_env, site_files,
+)
+from tests.test_browser_site import _QuietHandler, _visit, browser, page  # noqa: F401 (fixtures)
 
 REPORTS = ("format-comparison", "failure-modes", "manifold-vs-adamw", "formats")
 HAND_WRITTEN = sorted(p.stem for p in (REPO / "docs").glob("*.md") if p.stem != "index")
@@ -107,21 +113,30 @@ def _zensical_or_skip() -> None:
         pytest.skip("zensical is not installed (bash scripts/setup.sh test installs it)")
 
 
-@pytest.mark.slow
-def test_zensical_builds_every_page_search_and_the_stamp(repo_site, tmp_path):
+@pytest.fixture(scope="module")
+def zensical_site(repo_site, tmp_path_factory):
+    """The fixture site built through the front door with --engine zensical: (site, stderr)."""
     _zensical_or_skip()
+    base = tmp_path_factory.mktemp("zensical")
     env = {**_env(repo_site), "PYTHONPATH": str(REPO)}
-    out = tmp_path / "zsite"
-    result = _cli(["build", "--engine", "zensical", "--strict", "--tree", str(tmp_path / "tree"),
-                   "-d", str(out)], env)
+    result = _cli(["build", "--engine", "zensical", "--strict", "--tree", str(base / "tree"),
+                   "-d", str(base / "site")], env)
     assert result.returncode == 0, result.stderr[-3000:]
+    return base / "site", result.stderr
+
+
+PAGES = ["", *(f"{name}/" for name in HAND_WRITTEN + list(REPORTS)), "runs/",
+         *(f"runs/{run_id}/" for run_id, *_ in RUNS)]
+
+
+@pytest.mark.slow
+def test_zensical_builds_every_page_search_and_the_stamp(zensical_site):
+    out, stderr = zensical_site
     for gap in ZENSICAL_GAPS:  # the degradation is said on every Zensical build, and in the tree
-        assert f"Zensical lacks: {gap}" in result.stderr
-    notice = (tmp_path / "tree" / "ENGINES.md").read_text()
+        assert f"Zensical lacks: {gap}" in stderr
+    notice = (out.parent / "tree" / "ENGINES.md").read_text()
     assert notice.count("\n  - ") == len(ZENSICAL_GAPS)
-    pages = ["", *(f"{name}/" for name in HAND_WRITTEN + list(REPORTS)), "runs/",
-             *(f"runs/{run_id}/" for run_id, *_ in RUNS)]
-    for url in pages:
+    for url in PAGES:
         html = (out / url / "index.html").read_text()
         assert 'id="altgrad-stamp"' in html and "fetched\n  2026-01-15" in html, url
     for run_id, *_ in RUNS:
@@ -129,4 +144,31 @@ def test_zensical_builds_every_page_search_and_the_stamp(repo_site, tmp_path):
     assert (out / "format-comparison" / "figures" / "fig-loss-curves.pdf").stat().st_size > 0
     assert (out / "runs" / "tables" / "tab-runs.csv").is_file()
     index = json.loads((out / "search.json").read_text())
-    assert sorted({item["location"].split("#")[0] for item in index["items"]}) == sorted(pages)
+    assert sorted({item["location"].split("#")[0] for item in index["items"]}) == sorted(PAGES)
+
+
+@pytest.fixture(scope="module")
+def zensical_url(zensical_site):
+    """The Zensical site on 127.0.0.1 under a subpath, as GitHub Pages serves a project site."""
+    out, _ = zensical_site
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(out.parent)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{out.name}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_zensical_site_loads_clean_and_search_finds_a_run(page, zensical_url):
+    for url in PAGES:
+        assert _visit(page, zensical_url + url) == [], url
+    page.goto(zensical_url, wait_until="networkidle")
+    page.locator("button.md-search__button").click()
+    page.locator("input[aria-label='Search']").press_sequentially(FAILED_RUN_ID, delay=20)
+    result = page.locator(f"a[role='option'][href*='runs/{FAILED_RUN_ID}/']").first
+    result.wait_for(timeout=15000)
+    result.click()
+    page.wait_for_url(f"**/runs/{FAILED_RUN_ID}/**")
+    assert "Failure Report: E7M0 Experiment" in page.content()
