@@ -5,6 +5,7 @@ file server would, and under a subpath (``/site/``), as GitHub Pages serves a pr
 any absolute link would break there. Nothing else is contacted.
 """
 
+import contextlib
 import threading
 import urllib.request
 from functools import partial
@@ -26,15 +27,23 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory):
-    site = built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")
+@contextlib.contextmanager
+def served_under_subpath(site):
+    """``site`` on 127.0.0.1 at ``/<site.name>/`` (a random port), as Pages serves a project."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site.parent)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{site.name}/"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{site.name}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory):
+    with served_under_subpath(built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from datetime import datetime
-from functools import partial
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,7 @@ from altgrad_docs.site.tree import MARKER_FILE, ZENSICAL_GAPS, TreeError, prepar
 from tests.site_fixtures import (
     FAILED_RUN_ID, FETCHED_AT, REPO, RUNS, built_fixture_site, mkdocs_env, site_files,
 )
-from tests.test_browser_site import _QuietHandler, _visit, browser, page  # noqa: F401 (fixtures)
+from tests.test_browser_site import _visit, browser, page, served_under_subpath  # noqa: F401 (fixtures)
 
 REPORTS = ("format-comparison", "failure-modes", "manifold-vs-adamw", "formats")
 HAND_WRITTEN = sorted(p.stem for p in (REPO / "docs").glob("*.md") if p.stem != "index")
@@ -149,21 +146,18 @@ def test_zensical_builds_every_page_search_and_the_stamp(zensical_site):
 
 @pytest.fixture(scope="module")
 def zensical_url(zensical_site):
-    """The Zensical site on 127.0.0.1 under a subpath, as GitHub Pages serves a project site."""
-    out, _ = zensical_site
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(out.parent)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{out.name}/"
-    server.shutdown()
-    server.server_close()
+    with served_under_subpath(zensical_site[0]) as url:
+        yield url
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_zensical_site_loads_clean_and_search_finds_a_run(page, zensical_url):
-    for url in PAGES:
-        assert _visit(page, zensical_url + url) == [], url
+def test_zensical_site_loads_clean_and_search_finds_a_run(browser, page, zensical_url):
+    for url in PAGES:  # a page each: a request the previous page left open is not this one's
+        fresh = browser.new_page()
+        problems = _visit(fresh, zensical_url + url)
+        fresh.close()
+        assert problems == [], url
     page.goto(zensical_url, wait_until="networkidle")
     page.locator("button.md-search__button").click()
     page.locator("input[aria-label='Search']").press_sequentially(FAILED_RUN_ID, delay=20)
