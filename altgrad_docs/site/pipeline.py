@@ -76,6 +76,7 @@ def build(config: Any, open_file: OpenFile) -> None:
     reproducible_dates(snapshot)
     templates = source.root / "templates"
     context, pages = pages_for(snapshot, cache_root(source), templates)
+    site_analysis.replay_warnings(context["results"])  # cached or not, every build
     context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
     env = make_environment(templates)
