@@ -31,6 +31,7 @@ from .snapshot import (
     run_table_bytes, write_snapshot,
 )
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
+from .userfiles import read_user_bytes
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 DEFAULT_WORKERS = 16  # each history export is two round trips (query, download): 8 left it latency-bound
@@ -230,7 +231,7 @@ def _report_files(previous: Snapshot) -> dict[tuple[str, str], bytes]:
 
 def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], bytes]:
     """What write_snapshot would copy: per run, by file name, the last of the sorted paths."""
-    return {(run_id, Path(p).name): Path(p).read_bytes()
+    return {(run_id, Path(p).name): read_user_bytes(p, Path(p).parent)
             for run_id, paths in reports.items() for p in sorted(paths)}
 
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .runs import RunRecord, run_row, runs_frame, tidy_history
+from .userfiles import RefusedFile, copy_user_file
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -204,9 +205,18 @@ def _write_contents(
         for report in sorted(reports.get(run_id, [])):
             dest = folder / REPORTS_DIR / run_id / Path(report).name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(report, dest)
+            _copy_report(Path(report), dest)
     _write_parquet(runs_frame(rows), folder / RUNS_FILE)
     return dict(sorted(entries.items()))
+
+
+def _copy_report(report: Path, dest: Path) -> None:
+    """A failure report copied verbatim, never a link's target (it would be published)."""
+    try:
+        copy_user_file(report, report.parent, dest)
+    except RefusedFile as exc:
+        raise SnapshotError(f"failure report {exc} --> Do: put the report file itself there, "
+                            "or leave it out.") from None
 
 
 def _versions() -> dict[str, str]:

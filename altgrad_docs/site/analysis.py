@@ -111,7 +111,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
         for path in snapshot.failure_reports(run_id):
             paths.append(path)
             owners.append(run_id)
-    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners))
+    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners, snapshot.path))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,

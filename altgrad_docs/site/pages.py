@@ -22,6 +22,7 @@ from ..report import export
 from .artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .render import ext_url, fmt_num, md_text, plain_title, url_segment
 from ..snapshot import Snapshot
+from ..userfiles import MAX_TEXT_BYTES, read_user_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -146,9 +147,10 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
     """One run's page; its history is read only when its figure is not in the cache."""
     run_id = str(row["run_id"])
     folder = f"runs/{run_id}"
-    reports = [p.read_text(errors="replace") for p in snapshot.failure_reports(run_id)]
+    reports = [read_user_text(p, snapshot.path) for p in snapshot.failure_reports(run_id)]
     page = SitePage(f"{folder}/index.md", "pages/run.md", {
         "run": row.to_dict(), "wandb_url": ext_url(row["run_url"]), "failure_reports": reports,
+        "max_report_bytes": MAX_TEXT_BYTES,
         "collapse_step": collapse, "page_title": plain_title(f"Run {run_id}"),
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
     })
