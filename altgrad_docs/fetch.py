@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
-from .runs import DEFAULT_STATES, RunRecord
+from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
-    HISTORY_DIR, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, open_snapshot, restamp_snapshot,
+    REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, open_snapshot, restamp_snapshot,
     run_table_bytes, write_snapshot,
 )
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
@@ -171,8 +171,8 @@ def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:
         return None
     entry = previous.manifest["runs"].get(record.run_id)
     stamp = record.meta.get("updated_at") or ""
-    path = previous.path / HISTORY_DIR / f"{record.run_id}.parquet"
-    if entry and stamp and entry.get("updated_at") == stamp and path.is_file():
+    path = previous.history_path(record.run_id) if entry else None
+    if entry and stamp and entry.get("updated_at") == stamp and path is not None and path.is_file():
         return path
     return None
 
@@ -187,7 +187,7 @@ def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
 
     best_loss = previous.runs(columns=["run_id", "best_loss"]).set_index("run_id")["best_loss"]
     for record in records:
-        last = _last_step(previous.path / HISTORY_DIR / f"{record.run_id}.parquet")
+        last = _last_step(previous.history_path(record.run_id))
         record.history = pd.DataFrame({
             "_step": np.array([] if last is None else [last], dtype=np.int64),
             "loss": np.array([] if last is None else [best_loss[record.run_id]], dtype=np.float64)})
@@ -231,7 +231,7 @@ def _report_files(previous: Snapshot) -> dict[tuple[str, str], bytes]:
 
 def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], bytes]:
     """What write_snapshot would copy: per run, by file name, the last of the sorted paths."""
-    return {(run_id, Path(p).name): read_user_bytes(p, Path(p).parent)
+    return {(path_slug(run_id), Path(p).name): read_user_bytes(p, Path(p).parent)
             for run_id, paths in reports.items() for p in sorted(paths)}
 
 

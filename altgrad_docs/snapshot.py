@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .runs import RunRecord, run_row, runs_frame, tidy_history
+from .runs import RunRecord, path_slug, run_row, runs_frame, tidy_history
 from .userfiles import RefusedFile, copy_user_file
 
 SCHEMA_VERSION = 1
@@ -103,10 +103,9 @@ def _fetched_at(explicit: str | Callable[[], str | None] | None) -> str | None:
 
 
 def safe_run_id(run_id: str) -> str:
-    """A run id as it may be used in a file or URL path; rejects anything else loudly."""
-    if not run_id or any(c in run_id for c in "/\\\0") or run_id in (".", ".."):
-        raise SnapshotError(f"run id {run_id!r} cannot be used as a file name")
-    return run_id
+    """A run id as it is used in the snapshot's file names (``runs.path_slug``: the id itself
+    when it is plain, else a slug with a hash of the id)."""
+    return path_slug(run_id)
 
 
 def write_snapshot(
@@ -185,12 +184,13 @@ def _write_contents(
     reuse: dict[str, Path],
 ) -> dict[str, Any]:
     (folder / HISTORY_DIR).mkdir()
-    rows, entries = [], {}
+    rows, entries, slugs = [], {}, set()
     for record in records:
-        run_id = safe_run_id(record.run_id)
-        if run_id in entries:
-            raise SnapshotError(f"run {run_id} appears twice in the source")
-        hist_path = folder / HISTORY_DIR / f"{run_id}.parquet"
+        run_id, slug = record.run_id, safe_run_id(record.run_id)
+        if run_id in entries or slug in slugs:
+            raise SnapshotError(f"run {run_id!r} appears twice in the source (file name {slug})")
+        slugs.add(slug)
+        hist_path = folder / HISTORY_DIR / f"{slug}.parquet"
         if run_id in reuse:
             shutil.copyfile(reuse[run_id], hist_path)
             n_rows = pq.read_metadata(hist_path).num_rows
@@ -203,7 +203,7 @@ def _write_contents(
             "history_sha256": _sha256_file(hist_path),
         }
         for report in sorted(reports.get(run_id, [])):
-            dest = folder / REPORTS_DIR / run_id / Path(report).name
+            dest = folder / REPORTS_DIR / slug / Path(report).name
             dest.parent.mkdir(parents=True, exist_ok=True)
             _copy_report(Path(report), dest)
     _write_parquet(runs_frame(rows), folder / RUNS_FILE)
@@ -265,12 +265,12 @@ class Snapshot:
         return pq.read_table(self.path / RUNS_FILE, columns=columns).to_pandas()
 
     def history_keys(self, run_id: str) -> list[str]:
-        schema = pq.read_schema(self._history_path(run_id))
+        schema = pq.read_schema(self.history_path(run_id))
         return [n for n in schema.names if n != "_step"]
 
     def history(self, run_id: str, keys: Iterable[str] | None = None) -> pd.DataFrame:
         """Per-step metrics of one run: ``_step`` plus the asked keys (NaN where absent)."""
-        path = self._history_path(run_id)
+        path = self.history_path(run_id)
         if keys is None:
             return pq.read_table(path).to_pandas()
         keys = list(keys)
@@ -294,10 +294,12 @@ class Snapshot:
         folder = self.path / REPORTS_DIR / safe_run_id(run_id)
         return sorted(folder.glob("*.md")) if folder.is_dir() else []
 
-    def _history_path(self, run_id: str) -> Path:
+    def history_path(self, run_id: str) -> Path:
+        """The history file of a run (named by ``runs.path_slug``)."""
         if run_id not in self.manifest["runs"]:
             raise KeyError(f"run {run_id!r} is not in the snapshot at {self.path}")
         return self.path / HISTORY_DIR / f"{safe_run_id(run_id)}.parquet"
+
 
 
 def open_snapshot(path: str | os.PathLike) -> Snapshot:

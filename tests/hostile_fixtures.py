@@ -21,6 +21,9 @@ INF_AT_0 = "inf0step"  # loss +Inf at step 0, then NaN
 ONE_STEP = "onestep1"  # one history row
 NO_HISTORY = "nohist00"  # no history row at all
 HUGE = "huge0001"  # finite but huge values (1e300)
+#: Run ids W&B accepts that cannot be a page path as they are (a dot folder is left out by
+#: MkDocs; a slash nests; ? # % break links).
+HOSTILE_IDS = (".hidden", "a/b c?#%", "..")
 #: run id -> the collapse step the analysis must find (None: never collapsed)
 EXPECTED_COLLAPSE = {NEVER_FINITE: 0, NEVER_FINITE_VAL: 0, INF_AT_0: 0, ONE_STEP: None,
                      NO_HISTORY: None, HUGE: None}
@@ -58,6 +61,7 @@ def hostile_records() -> list[RunRecord]:
         _variant(finished, NO_HISTORY, "e5m2-no-history", lambda h: h.iloc[:0].copy()),
         _variant(finished, HUGE, "e5m2-huge", _set(loss=1e300, grad_norm=1e308)),
     ]
+    records += [_variant(finished, run_id, f"e5m2-id-{i}", lambda h: h) for i, run_id in enumerate(HOSTILE_IDS)]
     return records
 
 

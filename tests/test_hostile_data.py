@@ -17,7 +17,10 @@ from altgrad_docs.report.figures import plot_survival
 from altgrad_docs.site import analysis as site_analysis
 from altgrad_docs.site import figures as site_figures
 from altgrad_docs.snapshot import open_snapshot
-from tests.hostile_fixtures import EXPECTED_COLLAPSE, NEVER_FINITE, build_hostile_snapshot
+from altgrad_docs.runs import path_slug
+from altgrad_docs.site import pipeline
+from altgrad_docs.site.pages import SitePage
+from tests.hostile_fixtures import EXPECTED_COLLAPSE, HOSTILE_IDS, NEVER_FINITE, build_hostile_snapshot
 from tests.site_fixtures import run_mkdocs_build
 
 NAN = np.nan
@@ -124,3 +127,36 @@ def test_site_builds_strict_with_broken_runs(snapshot, tmp_path):
         assert (tmp_path / "site" / "runs" / run_id / "figures" / "fig-history.svg").is_file()
     page = (tmp_path / "site" / "runs" / NEVER_FINITE / "index.html").read_text()
     assert "loss first NaN/Inf at step" in page and "<td>0</td>" in page
+    runs_table = (tmp_path / "site" / "runs" / "index.html").read_text()
+    for run_id in HOSTILE_IDS:  # each has its page, and the Runs table links it
+        slug = path_slug(run_id)
+        assert (tmp_path / "site" / "runs" / slug / "index.html").is_file(), run_id
+        assert f'href="{slug}/"' in runs_table, run_id
+
+
+@pytest.mark.parametrize("run_id, slug", [
+    ("abc123", "abc123"), ("ok_1-2", "ok_1-2"), (".hidden", "hidden-1692419006"),
+    ("a/b", "a-b-c14cddc033"), ("..", "run-5ec1f7e700"), ("", "run-e3b0c44298"), ("-x", "x-a420962426"),
+])
+def test_path_slug_is_stable_and_plain(run_id, slug):
+    assert path_slug(run_id) == slug
+
+
+def test_path_slugs_of_distinct_ids_differ():
+    ids = [".a", "a.", "-a", "a", "a/", "/a", "A", ".A"]
+    assert len({path_slug(i) for i in ids}) == len(ids)
+
+
+@pytest.mark.parametrize("path, bad", [("runs/abc/index.md", False), ("runs/.hidden/index.md", True),
+                                       ("runs//index.md", True)])
+def test_unpublishable_page_path_is_a_warning(path, bad, caplog):
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
+        pipeline.check_page_paths([SitePage(path, "pages/run.md", {})])
+    assert ("cannot be published" in caplog.text) is bad
+
+
+def test_two_pages_on_one_path_is_a_warning(caplog):
+    page = SitePage("runs/a/index.md", "pages/run.md", {})
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
+        pipeline.check_page_paths([page, page])
+    assert "two pages on one path" in caplog.text
