@@ -55,6 +55,21 @@ def path_slug(run_id: str) -> str:
     return f"{stem or 'run'}-{hashlib.sha256(run_id.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
+def public_url(url: str) -> str:
+    """A URL without the ``user:password@`` part: a key put into WANDB_BASE_URL
+    (``http://user:KEY@host``) must not reach the manifest, a run_url or a page. Done on
+    the text (not urlsplit), so that a URL urlsplit rejects (a bad port) is stripped too."""
+    url = str(url or "")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return scheme + sep + authority.rpartition("@")[2] + rest[end:]
+
+
 #: Metric keys with the old unprefixed names read after the prefixed one.
 METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "quantization/bit_stall_rate": ("quantization/bit_stall_rate", "bit_stall_rate"),
@@ -257,7 +272,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     row: dict[str, Any] = {
         "format": normalize_format(config),
         "run_id": record.run_id,
-        "run_url": meta.get("url") or "",
+        "run_url": public_url(meta.get("url") or ""),
         "state": state,
         "steps": _steps(summary, record.history),
         "final_loss": summary_metric(summary, "loss"),

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, to_float
+from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, public_url, to_float
 
 DEFAULT_TIMEOUT = 19
 DEFAULT_RETRIES = 3
@@ -48,7 +48,9 @@ class ListedRun:
 
 
 def base_url() -> str:
-    return (os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/")
+    """The W&B server, as it may be shown and stored: without a ``user:key@`` part (wandb
+    itself reads WANDB_BASE_URL; this is for messages, the manifest and reachability)."""
+    return public_url((os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/"))
 
 
 def _reachable(url: str, timeout: float = 3.0) -> bool:
@@ -152,7 +154,7 @@ def _field(run: Any, name: str) -> Any:
 def _listed(run: Any) -> ListedRun:
     meta = {
         "run_id": run.id, "name": _field(run, "display_name") or run.id, "state": run.state,
-        "url": run.url, "entity": run.entity, "project": run.project,
+        "url": public_url(run.url), "entity": run.entity, "project": run.project,
         "group": _field(run, "group") or "", "tags": list(_field(run, "tags") or []),
         "created_at": _field(run, "created_at") or "",
         "updated_at": _field(run, "heartbeat_at") or _field(run, "updated_at") or "",
