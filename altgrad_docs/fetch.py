@@ -237,29 +237,32 @@ def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], b
 
 def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,
                     bar: Progress) -> Iterator[RunRecord]:
-    """Records in listing order; histories downloaded ahead by at most 2 x workers runs."""
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="history") as pool:
-        pending: deque[tuple[Any, Future | None]] = deque()
-        queue = iter(listed)
-        try:
-            while True:
-                while len(pending) < 2 * max(1, workers):
-                    item = next(queue, None)
-                    if item is None:
-                        break
-                    needed = item.record.run_id not in reuse
-                    pending.append((item, pool.submit(fetch, item) if needed else None))
-                if not pending:
-                    return
-                item, future = pending.popleft()
-                if future is not None:
-                    item.record.history = future.result()
-                    bar.update()
-                yield item.record
-        finally:
-            for _, future in pending:
-                if future is not None:
-                    future.cancel()
+    """Records in listing order; histories downloaded ahead by at most 2 x workers runs.
+
+    On an error or an interrupt nothing more is started and nothing running is waited for
+    (a download stuck on a slow server would hold the exit up to its timeout)."""
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="history")
+    pending: deque[tuple[Any, Future | None]] = deque()
+    queue = iter(listed)
+    done = False
+    try:
+        while True:
+            while len(pending) < 2 * max(1, workers):
+                item = next(queue, None)
+                if item is None:
+                    break
+                needed = item.record.run_id not in reuse
+                pending.append((item, pool.submit(fetch, item) if needed else None))
+            if not pending:
+                done = True
+                return
+            item, future = pending.popleft()
+            if future is not None:
+                item.record.history = future.result()
+                bar.update()
+            yield item.record
+    finally:
+        pool.shutdown(wait=done, cancel_futures=True)
 
 
 # ---- what the site calls ------------------------------------------------------------------

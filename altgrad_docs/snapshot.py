@@ -21,7 +21,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .runs import RunRecord, path_slug, run_row, runs_frame, tidy_history
+from .tempdirs import alive, make_owned_dir, owner_pid, remove_stale
 from .userfiles import RefusedFile, copy_user_file
 
 SCHEMA_VERSION = 1
@@ -135,7 +135,8 @@ def write_snapshot(
             "--> Nest them under one key of your own, e.g. extra={'bench': {...}}."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    _recover_swap(out)
+    tmp = make_owned_dir(out.parent, f".{out.name}.tmp-")  # and removes those of killed writers
     try:
         manifest_runs = _write_contents(tmp, records, failure_reports or {}, reuse_history or {})
         manifest = {
@@ -171,6 +172,7 @@ def restamp_snapshot(snapshot: Snapshot, fetched_at: str) -> None:
     would give the same files."""
     manifest = dict(snapshot.manifest, fetched_at=_fetched_at(fetched_at), versions=_versions())
     target = snapshot.path / MANIFEST
+    remove_stale(snapshot.path, f".{target.name}.tmp-")
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -229,6 +231,20 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             found[dist] = "not installed"
     return found
+
+
+def _recover_swap(out: Path) -> None:
+    """A writer killed between the two renames of :func:`_swap_in` left the previous
+    snapshot as ``.<name>.old-<pid>`` and none at ``out``: put it back (else remove it)."""
+    prefix = f".{out.name}.old-"
+    for entry in sorted(out.parent.glob(prefix + "*")):
+        pid = owner_pid(entry.name, prefix)
+        if pid is not None and pid != os.getpid() and alive(pid):
+            continue
+        if not out.exists() and (entry / MANIFEST).is_file():
+            os.replace(entry, out)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _swap_in(tmp: Path, out: Path) -> None:

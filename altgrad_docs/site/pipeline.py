@@ -94,8 +94,13 @@ def load_snapshot(source: DataSource) -> tuple[Snapshot, str | None]:
     key = (source.wandb_project, str(source.snapshot))
     if key not in _FETCHED:  # serve reloads never refetch
         from ..fetch import load_or_refresh
+        from ..sources.wandb_api import WandbSourceError
 
-        _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project)
+        try:
+            _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project)
+        except WandbSourceError as exc:  # and no snapshot to fall back on: one error line
+            raise SnapshotError(f"no snapshot at {source.snapshot} to build from, and W&B project "
+                                f"{source.wandb_project} could not be read: {exc}") from None
     snapshot, stale = _FETCHED[key]
     if stale:
         log.warning(

@@ -105,14 +105,31 @@ def _netrc_has(url: str) -> bool:
         return False
 
 
+#: How wandb words a login that took too long, and a key the server refused.
+_SLOW = ("did not respond in time", "timed out", "timeout", "deadline exceeded")
+_REJECTED = ("invalid api key", "api key is invalid", "unauthorized", "forbidden", "permission denied",
+             "not logged in", "invalid credentials")
+
+
 def _auth_error(url: str, exc: Exception) -> WandbSourceError:
+    """Why the login failed: unreachable, too slow, the key refused, or something else;
+    only a refusal says to change the key."""
+    text = _first_line(exc)
+    said = str(exc).replace(url, "").lower()  # a port may spell "401"; match words only
     if not _reachable(url):
         return WandbSourceError(
             f"cannot reach W&B at {url}. --> Do: check the network or WANDB_BASE_URL. "
             + OFFLINE_HINT)
-    return WandbSourceError(
-        f"W&B at {url} rejected the API key ({_first_line(exc)}). --> Do: set a valid "
-        "WANDB_API_KEY or run `wandb login --relogin`. " + OFFLINE_HINT)
+    if any(word in said for word in _SLOW):
+        return WandbSourceError(
+            f"W&B at {url} did not answer in time while checking the API key ({text}). "
+            "--> Do: retry later, or raise --timeout. " + OFFLINE_HINT)
+    if any(word in said for word in _REJECTED):
+        return WandbSourceError(
+            f"W&B at {url} rejected the API key ({text}). --> Do: set a valid "
+            "WANDB_API_KEY or run `wandb login --relogin`. " + OFFLINE_HINT)
+    return WandbSourceError(f"W&B at {url} failed while checking the API key ({text}). "
+                            "--> Do: retry later. " + OFFLINE_HINT)
 
 
 def _first_line(exc: BaseException) -> str:
