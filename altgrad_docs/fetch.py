@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
-    REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, open_snapshot, restamp_snapshot,
+    REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, open_snapshot, restamp_snapshot,
     run_table_bytes, write_snapshot,
 )
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
@@ -92,6 +92,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     a byte-identical snapshot.
     """
     started = time.monotonic()
+    clean_leftovers(out)
     files = offline_run_files(offline_dir)
     run_ids = [p.stem.removeprefix("run-") for p in files]
     reports = find_failure_reports(checkpoints, run_ids) if checkpoints else {}
@@ -130,6 +131,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     from .sources import wandb_api as wa
 
     started = time.monotonic()
+    clean_leftovers(out)  # of a fetch killed before, even if this one fails too
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None
     api = wa.connect(timeout or wa.DEFAULT_TIMEOUT, entity)

@@ -135,8 +135,8 @@ def write_snapshot(
             "--> Nest them under one key of your own, e.g. extra={'bench': {...}}."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    _recover_swap(out)
-    tmp = make_owned_dir(out.parent, f".{out.name}.tmp-")  # and removes those of killed writers
+    clean_leftovers(out)
+    tmp = make_owned_dir(out.parent, f".{out.name}.tmp-")
     try:
         manifest_runs = _write_contents(tmp, records, failure_reports or {}, reuse_history or {})
         manifest = {
@@ -231,6 +231,15 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             found[dist] = "not installed"
     return found
+
+
+def clean_leftovers(out: str | os.PathLike) -> None:
+    """Remove what killed writers of the snapshot at ``out`` left beside it (their
+    ``.<name>.tmp-<pid>-*`` folders), and put back a snapshot a killed swap left aside."""
+    out = Path(out)
+    if out.parent.is_dir():
+        _recover_swap(out)
+        remove_stale(out.parent, f".{out.name}.tmp-")
 
 
 def _recover_swap(out: Path) -> None:

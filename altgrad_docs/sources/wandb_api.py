@@ -15,6 +15,7 @@ or stores it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tempfile
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ def connect(timeout: int = DEFAULT_TIMEOUT, entity: str | None = None) -> Any:
     Naming the ``entity`` saves the client's default-entity query.
     """
     bound_retries()
+    # wandb-core sends the GraphQL queries (history exports too) with its own timeout, read
+    # from here when wandb starts; without it a slow server holds a fetch past --timeout.
+    os.environ.setdefault("WANDB_HTTP_TIMEOUT", str(int(timeout)))
     import wandb
     from wandb.errors import AuthenticationError, UsageError
 
@@ -105,6 +109,7 @@ def _netrc_has(url: str) -> bool:
         return False
 
 
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@]*@")
 #: How wandb words a login that took too long, and a key the server refused.
 _SLOW = ("did not respond in time", "timed out", "timeout", "deadline exceeded")
 _REJECTED = ("invalid api key", "api key is invalid", "unauthorized", "forbidden", "permission denied",
@@ -115,7 +120,7 @@ def _auth_error(url: str, exc: Exception) -> WandbSourceError:
     """Why the login failed: unreachable, too slow, the key refused, or something else;
     only a refusal says to change the key."""
     text = _first_line(exc)
-    said = str(exc).replace(url, "").lower()  # a port may spell "401"; match words only
+    said = _USERINFO.sub(r"\1", str(exc)).replace(url, "").lower()  # a port may spell "401"
     if not _reachable(url):
         return WandbSourceError(
             f"cannot reach W&B at {url}. --> Do: check the network or WANDB_BASE_URL. "
@@ -133,7 +138,8 @@ def _auth_error(url: str, exc: Exception) -> WandbSourceError:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """The first line of wandb's message, with any ``user:key@`` taken out of its URLs."""
+    text = _USERINFO.sub(r"\1", str(exc)).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
 
