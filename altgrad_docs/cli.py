@@ -7,7 +7,9 @@
     altgrad-docs render --out DIR     (the docs tree as plain files, for any engine)
     altgrad-docs build|serve [--engine mkdocs|zensical] ...   (other options go to the engine)
 
-Errors print one line on stderr (what failed, and what to do) and exit with status 2.
+Errors print one line on stderr (what failed, and what to do) and exit with status 2. A fetch
+stopped by SIGINT or SIGTERM leaves the previous snapshot and no temporary folder, and exits
+with 128 + the signal number (130, 143).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections import Counter
 from importlib import import_module
@@ -131,6 +134,33 @@ def _front_door(action: str, argv: Sequence[str]) -> int:
         return 2
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a fetch: unwinds like Ctrl-C, so every ``finally`` and
+    ``except BaseException`` on the way (the snapshot writer's temp folder, the private
+    TMPDIR) cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _fetch_guarded(args: argparse.Namespace) -> int:
+    """:func:`_fetch` with SIGINT/SIGTERM turned into :class:`Interrupted` and wandb's temp
+    files in a private TMPDIR that is removed on the way out (or by the next fetch)."""
+    from .tempdirs import private_tmpdir
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
+    with private_tmpdir():
+        return _fetch(args)
+
+
 def _exit_without_wandb_teardown(code: int) -> None:
     """End the process now, skipping wandb's exit hook.
 
@@ -165,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = (SnapshotError, OfflineRunError, *wandb_errors)
     try:
         if args.command == "fetch":
-            return _fetch(args)
+            return _fetch_guarded(args) if as_program else _fetch(args)
         if args.command == "render":
             return _render_command(args)
         return _info(args)
@@ -174,9 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if as_program and isinstance(exc, wandb_errors):
             _exit_without_wandb_teardown(2)
         return 2
-    except KeyboardInterrupt:
-        print("altgrad-docs: interrupted; the previous snapshot is unchanged.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"altgrad-docs: error: interrupted by {signal.Signals(signum).name}; the previous "
+              "snapshot is unchanged. --> Do: run the fetch again.", file=sys.stderr)
+        if as_program and wandb_errors:
+            _exit_without_wandb_teardown(128 + signum)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -25,12 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
-from .runs import DEFAULT_STATES, RunRecord
+from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
-    HISTORY_DIR, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, open_snapshot, restamp_snapshot,
+    REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, open_snapshot, restamp_snapshot,
     run_table_bytes, write_snapshot,
 )
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
+from .userfiles import read_user_bytes
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 DEFAULT_WORKERS = 16  # each history export is two round trips (query, download): 8 left it latency-bound
@@ -91,6 +92,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     a byte-identical snapshot.
     """
     started = time.monotonic()
+    clean_leftovers(out)
     files = offline_run_files(offline_dir)
     run_ids = [p.stem.removeprefix("run-") for p in files]
     reports = find_failure_reports(checkpoints, run_ids) if checkpoints else {}
@@ -129,6 +131,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     from .sources import wandb_api as wa
 
     started = time.monotonic()
+    clean_leftovers(out)  # of a fetch killed before, even if this one fails too
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None
     api = wa.connect(timeout or wa.DEFAULT_TIMEOUT, entity)
@@ -170,8 +173,8 @@ def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:
         return None
     entry = previous.manifest["runs"].get(record.run_id)
     stamp = record.meta.get("updated_at") or ""
-    path = previous.path / HISTORY_DIR / f"{record.run_id}.parquet"
-    if entry and stamp and entry.get("updated_at") == stamp and path.is_file():
+    path = previous.history_path(record.run_id) if entry else None
+    if entry and stamp and entry.get("updated_at") == stamp and path is not None and path.is_file():
         return path
     return None
 
@@ -186,7 +189,7 @@ def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
 
     best_loss = previous.runs(columns=["run_id", "best_loss"]).set_index("run_id")["best_loss"]
     for record in records:
-        last = _last_step(previous.path / HISTORY_DIR / f"{record.run_id}.parquet")
+        last = _last_step(previous.history_path(record.run_id))
         record.history = pd.DataFrame({
             "_step": np.array([] if last is None else [last], dtype=np.int64),
             "loss": np.array([] if last is None else [best_loss[record.run_id]], dtype=np.float64)})
@@ -230,35 +233,38 @@ def _report_files(previous: Snapshot) -> dict[tuple[str, str], bytes]:
 
 def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], bytes]:
     """What write_snapshot would copy: per run, by file name, the last of the sorted paths."""
-    return {(run_id, Path(p).name): Path(p).read_bytes()
+    return {(path_slug(run_id), Path(p).name): read_user_bytes(p, Path(p).parent)
             for run_id, paths in reports.items() for p in sorted(paths)}
 
 
 def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,
                     bar: Progress) -> Iterator[RunRecord]:
-    """Records in listing order; histories downloaded ahead by at most 2 x workers runs."""
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="history") as pool:
-        pending: deque[tuple[Any, Future | None]] = deque()
-        queue = iter(listed)
-        try:
-            while True:
-                while len(pending) < 2 * max(1, workers):
-                    item = next(queue, None)
-                    if item is None:
-                        break
-                    needed = item.record.run_id not in reuse
-                    pending.append((item, pool.submit(fetch, item) if needed else None))
-                if not pending:
-                    return
-                item, future = pending.popleft()
-                if future is not None:
-                    item.record.history = future.result()
-                    bar.update()
-                yield item.record
-        finally:
-            for _, future in pending:
-                if future is not None:
-                    future.cancel()
+    """Records in listing order; histories downloaded ahead by at most 2 x workers runs.
+
+    On an error or an interrupt nothing more is started and nothing running is waited for
+    (a download stuck on a slow server would hold the exit up to its timeout)."""
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="history")
+    pending: deque[tuple[Any, Future | None]] = deque()
+    queue = iter(listed)
+    done = False
+    try:
+        while True:
+            while len(pending) < 2 * max(1, workers):
+                item = next(queue, None)
+                if item is None:
+                    break
+                needed = item.record.run_id not in reuse
+                pending.append((item, pool.submit(fetch, item) if needed else None))
+            if not pending:
+                done = True
+                return
+            item, future = pending.popleft()
+            if future is not None:
+                item.record.history = future.result()
+                bar.update()
+            yield item.record
+    finally:
+        pool.shutdown(wait=done, cancel_futures=True)
 
 
 # ---- what the site calls ------------------------------------------------------------------

@@ -14,8 +14,10 @@ the original W&B state is kept in ``state``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -34,6 +36,39 @@ STATUS_OF_STATE = {
     "killed": "killed",
     "running": "running",
 }
+
+#: Run ids used as they are in file names and page paths (W&B's own ids all are).
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def path_slug(run_id: str) -> str:
+    """A run id as a file name and URL path segment: the id itself when it is plain
+    (letters, digits, ``_-``, not leading), else its plain characters plus a hash of the
+    whole id, so ``.hidden`` -> ``hidden-<10 hex>``: stable, and distinct ids stay distinct.
+
+    MkDocs leaves out pages under a folder starting with a dot, a slash would nest folders,
+    and ``?#%`` break links: W&B accepts such ids (``wandb.init(id=".hidden")``)."""
+    run_id = str(run_id)
+    if _PLAIN_ID.fullmatch(run_id):
+        return run_id
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run_id).strip("-_")[:32].strip("-_")
+    return f"{stem or 'run'}-{hashlib.sha256(run_id.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+
+
+def public_url(url: str) -> str:
+    """A URL without the ``user:password@`` part: a key put into WANDB_BASE_URL
+    (``http://user:KEY@host``) must not reach the manifest, a run_url or a page. Done on
+    the text (not urlsplit), so that a URL urlsplit rejects (a bad port) is stripped too."""
+    url = str(url or "")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return scheme + sep + authority.rpartition("@")[2] + rest[end:]
+
 
 #: Metric keys with the old unprefixed names read after the prefixed one.
 METRIC_ALIASES: dict[str, tuple[str, ...]] = {
@@ -237,7 +272,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     row: dict[str, Any] = {
         "format": normalize_format(config),
         "run_id": record.run_id,
-        "run_url": meta.get("url") or "",
+        "run_url": public_url(meta.get("url") or ""),
         "state": state,
         "steps": _steps(summary, record.history),
         "final_loss": summary_metric(summary, "loss"),

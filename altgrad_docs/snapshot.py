@@ -21,7 +21,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .runs import RunRecord, run_row, runs_frame, tidy_history
+from .runs import RunRecord, path_slug, run_row, runs_frame, tidy_history
+from .tempdirs import alive, make_owned_dir, owner_pid, remove_stale
+from .userfiles import RefusedFile, copy_user_file
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -102,10 +103,9 @@ def _fetched_at(explicit: str | Callable[[], str | None] | None) -> str | None:
 
 
 def safe_run_id(run_id: str) -> str:
-    """A run id as it may be used in a file or URL path; rejects anything else loudly."""
-    if not run_id or any(c in run_id for c in "/\\\0") or run_id in (".", ".."):
-        raise SnapshotError(f"run id {run_id!r} cannot be used as a file name")
-    return run_id
+    """A run id as it is used in the snapshot's file names (``runs.path_slug``: the id itself
+    when it is plain, else a slug with a hash of the id)."""
+    return path_slug(run_id)
 
 
 def write_snapshot(
@@ -135,7 +135,8 @@ def write_snapshot(
             "--> Nest them under one key of your own, e.g. extra={'bench': {...}}."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    clean_leftovers(out)
+    tmp = make_owned_dir(out.parent, f".{out.name}.tmp-")
     try:
         manifest_runs = _write_contents(tmp, records, failure_reports or {}, reuse_history or {})
         manifest = {
@@ -171,6 +172,7 @@ def restamp_snapshot(snapshot: Snapshot, fetched_at: str) -> None:
     would give the same files."""
     manifest = dict(snapshot.manifest, fetched_at=_fetched_at(fetched_at), versions=_versions())
     target = snapshot.path / MANIFEST
+    remove_stale(snapshot.path, f".{target.name}.tmp-")
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -184,12 +186,13 @@ def _write_contents(
     reuse: dict[str, Path],
 ) -> dict[str, Any]:
     (folder / HISTORY_DIR).mkdir()
-    rows, entries = [], {}
+    rows, entries, slugs = [], {}, set()
     for record in records:
-        run_id = safe_run_id(record.run_id)
-        if run_id in entries:
-            raise SnapshotError(f"run {run_id} appears twice in the source")
-        hist_path = folder / HISTORY_DIR / f"{run_id}.parquet"
+        run_id, slug = record.run_id, safe_run_id(record.run_id)
+        if run_id in entries or slug in slugs:
+            raise SnapshotError(f"run {run_id!r} appears twice in the source (file name {slug})")
+        slugs.add(slug)
+        hist_path = folder / HISTORY_DIR / f"{slug}.parquet"
         if run_id in reuse:
             shutil.copyfile(reuse[run_id], hist_path)
             n_rows = pq.read_metadata(hist_path).num_rows
@@ -202,11 +205,20 @@ def _write_contents(
             "history_sha256": _sha256_file(hist_path),
         }
         for report in sorted(reports.get(run_id, [])):
-            dest = folder / REPORTS_DIR / run_id / Path(report).name
+            dest = folder / REPORTS_DIR / slug / Path(report).name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(report, dest)
+            _copy_report(Path(report), dest)
     _write_parquet(runs_frame(rows), folder / RUNS_FILE)
     return dict(sorted(entries.items()))
+
+
+def _copy_report(report: Path, dest: Path) -> None:
+    """A failure report copied verbatim, never a link's target (it would be published)."""
+    try:
+        copy_user_file(report, report.parent, dest)
+    except RefusedFile as exc:
+        raise SnapshotError(f"failure report {exc} --> Do: put the report file itself there, "
+                            "or leave it out.") from None
 
 
 def _versions() -> dict[str, str]:
@@ -219,6 +231,29 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             found[dist] = "not installed"
     return found
+
+
+def clean_leftovers(out: str | os.PathLike) -> None:
+    """Remove what killed writers of the snapshot at ``out`` left beside it (their
+    ``.<name>.tmp-<pid>-*`` folders), and put back a snapshot a killed swap left aside."""
+    out = Path(out)
+    if out.parent.is_dir():
+        _recover_swap(out)
+        remove_stale(out.parent, f".{out.name}.tmp-")
+
+
+def _recover_swap(out: Path) -> None:
+    """A writer killed between the two renames of :func:`_swap_in` left the previous
+    snapshot as ``.<name>.old-<pid>`` and none at ``out``: put it back (else remove it)."""
+    prefix = f".{out.name}.old-"
+    for entry in sorted(out.parent.glob(prefix + "*")):
+        pid = owner_pid(entry.name, prefix)
+        if pid is not None and pid != os.getpid() and alive(pid):
+            continue
+        if not out.exists() and (entry / MANIFEST).is_file():
+            os.replace(entry, out)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
@@ -255,12 +290,12 @@ class Snapshot:
         return pq.read_table(self.path / RUNS_FILE, columns=columns).to_pandas()
 
     def history_keys(self, run_id: str) -> list[str]:
-        schema = pq.read_schema(self._history_path(run_id))
+        schema = pq.read_schema(self.history_path(run_id))
         return [n for n in schema.names if n != "_step"]
 
     def history(self, run_id: str, keys: Iterable[str] | None = None) -> pd.DataFrame:
         """Per-step metrics of one run: ``_step`` plus the asked keys (NaN where absent)."""
-        path = self._history_path(run_id)
+        path = self.history_path(run_id)
         if keys is None:
             return pq.read_table(path).to_pandas()
         keys = list(keys)
@@ -284,10 +319,12 @@ class Snapshot:
         folder = self.path / REPORTS_DIR / safe_run_id(run_id)
         return sorted(folder.glob("*.md")) if folder.is_dir() else []
 
-    def _history_path(self, run_id: str) -> Path:
+    def history_path(self, run_id: str) -> Path:
+        """The history file of a run (named by ``runs.path_slug``)."""
         if run_id not in self.manifest["runs"]:
             raise KeyError(f"run {run_id!r} is not in the snapshot at {self.path}")
         return self.path / HISTORY_DIR / f"{safe_run_id(run_id)}.parquet"
+
 
 
 def open_snapshot(path: str | os.PathLike) -> Snapshot:

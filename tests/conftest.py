@@ -21,6 +21,33 @@ from tests.fake_wandb import API_KEY, FakeWandb
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing(why: str) -> None:
+    """Skip on a developer's machine; fail under CI=true, where a skip would pass silently."""
+    if in_ci():
+        pytest.fail(f"{why} (CI=true: a missing test dependency fails the run) --> Do: install it "
+                    "(bash scripts/test.sh does).", pytrace=False)
+    pytest.skip(why)
+
+
+def require(module: str):
+    """``pytest.importorskip`` that fails instead of skipping under CI=true."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        _missing(f"{module} cannot be imported: {exc}")
+
+
+def require_file(path: str, what: str) -> None:
+    if not os.access(path, os.X_OK):
+        _missing(f"{path} is missing: {what}")
+
+
 def wandb_env(base: Path, url: str | None = None, **extra: str) -> dict[str, str]:
     """An environment where wandb writes only under ``base`` and talks only to ``url``."""
     base.mkdir(parents=True, exist_ok=True)
@@ -165,7 +192,7 @@ def offline_runs(tmp_path_factory) -> dict[str, Path]:
                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                        text=True, start_new_session=True)
     killed = procs.pop("killed")
-    assert killed.stdout.readline().strip() == "ready"
+    assert readline_within(killed, 60) == "ready"
     _wait_for_data(base / "killed", 64 * 1024)
     os.killpg(killed.pid, signal.SIGKILL)  # the run and its wandb-core: a lost machine
     killed.wait(30)
@@ -173,6 +200,19 @@ def offline_runs(tmp_path_factory) -> dict[str, Path]:
     for name, proc in procs.items():
         proc.wait(60)
     return {name: base / name / "wandb" for name in OFFLINE_SCRIPTS}
+
+
+def readline_within(proc: subprocess.Popen, seconds: float) -> str:
+    """One line of ``proc``'s stdout, or AssertionError after ``seconds`` (a bare readline
+    waits forever on a child that hangs before printing)."""
+    import selectors
+
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout=seconds):
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"no line from {proc.args!r} within {seconds} s")
+    return proc.stdout.readline().strip()
 
 
 def _wait_until_still(folder: Path, quiet: float = 0.5, limit: float = 10) -> None:

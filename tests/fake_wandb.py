@@ -4,7 +4,7 @@ The real client (Python ``wandb.Api`` and its Go helper ``wandb-core``) does all
 this server only answers. It serves the :class:`~altgrad_docs.runs.RunRecord` objects it is
 given, applies ``Runs`` filters server-side with cursor pagination, checks the API key, and
 can inject faults (HTTP 500, 429 + Retry-After, a response slower than the client's timeout,
-malformed JSON, a dropped connection) and a fixed latency on every request (the Parquet
+malformed JSON, a body that is not JSON, GraphQL errors, a dropped connection) and a fixed latency on every request (the Parquet
 downloads too). ``requests`` logs every request as (operation, variables); a history
 export download is logged as ``GET parquet``.
 
@@ -38,7 +38,7 @@ _OP = re.compile(r"\b(?:query|mutation)\s+(\w+)")
 class Fault:
     """A fault served to the next ``count`` matching requests (None = every request)."""
 
-    kind: str  # "500" | "429" | "slow" | "malformed" | "drop" | "401"
+    kind: str  # "500" | "429" | "slow" | "malformed" | "nonjson" | "graphql" | "drop" | "401"
     count: int | None = 1
     op: str | None = None  # only requests of this GraphQL operation
     retry_after: int = 1
@@ -181,6 +181,10 @@ def _handler(server: FakeWandb) -> type[BaseHTTPRequestHandler]:
                            {"Retry-After": str(fault.retry_after)})
             elif fault.kind == "malformed":
                 self._send(200, b'{"data": {"project": {"runs": [')
+            elif fault.kind == "nonjson":  # a proxy's error page
+                self._send(200, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"})
+            elif fault.kind == "graphql":  # HTTP 200 with GraphQL errors and no data
+                self._send(200, b'{"data": null, "errors": [{"message": "query failed", "path": ["project"]}]}')
             elif fault.kind == "drop":
                 self.close_connection = True
                 self.connection.close()

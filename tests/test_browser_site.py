@@ -14,6 +14,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
+from tests.conftest import require, require_file
 from tests.site_fixtures import FAILED_RUN_ID, RUNS, XSS_NAME, XSS_RUN_ID, built_fixture_site
 
 pytestmark = pytest.mark.browser
@@ -48,7 +49,8 @@ def base_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require("playwright.sync_api")  # under CI=true a missing one fails, never skips
+    require_file("/usr/bin/chromium", "the browser tests drive Debian's chromium")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         yield chromium

@@ -59,13 +59,18 @@ def _floats(column: pd.Series) -> np.ndarray:
 
 
 def metric_column(history: pd.DataFrame, metric: str) -> np.ndarray | None:
-    """The values of a metric, reading old unprefixed names after the prefixed one."""
+    """The values of a metric, reading old unprefixed names after the prefixed one.
+
+    None only when no name of the metric is a column: a column logged but never finite
+    (a loss NaN from step 0) is returned as it is, so that the run counts as collapsed."""
+    found = None
     for name in METRIC_ALIASES.get(metric, (metric,)):
         if name in history:
             values = _floats(history[name])
             if not np.isnan(values).all():
                 return values
-    return None
+            found = values if found is None else found
+    return found
 
 
 def downsample_index(n: int, max_points: int) -> np.ndarray:
@@ -80,11 +85,14 @@ def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarr
 
     A wide history has NaN both for "logged NaN" and for "not logged at this step", so a NaN
     counts only in the tail after the last finite loss, and rows of that tail holding a
-    finite val_loss (evaluation-only rows) are skipped. +/-Inf always counts.
+    finite val_loss (evaluation-only rows) are skipped. +/-Inf always counts. A loss logged
+    but never finite (NaN from step 0) collapsed at the first step.
     """
     if loss is None or not len(loss):
         return None
     finite_idx = np.flatnonzero(np.isfinite(loss))
+    if not len(finite_idx):
+        return int(steps[0])
     tail = np.zeros(len(loss), dtype=bool)
     tail[(finite_idx[-1] + 1) if len(finite_idx) else 0:] = True
     if val_loss is not None:

@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..userfiles import read_user_text
+
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
 TITLE = re.compile(r"^#\s+Failure Report:\s*(?P<fmt>\S+)\s+Experiment\s*$", re.M)
@@ -87,17 +89,27 @@ def _config(body: str) -> dict[str, Any]:
     return config
 
 
-def parse_failure_report(path: str | Path, run_id: str | None = None) -> dict[str, Any]:
+#: Why a report whose text cannot be read is skipped (userfiles.PROBLEMS that leave no text).
+UNREADABLE = {"refused": "refused to read it", "binary": "binary content", "not_utf8": "not UTF-8 text"}
+
+
+def report_text(path: str | Path, root: str | Path | None = None) -> str:
+    """A report's text through the one gate for user files (no symlink, a regular file under
+    ``root``, default its own folder; strict UTF-8); BrokenReport when there is none. A huge
+    report is parsed from its first ``userfiles.MAX_TEXT_BYTES`` (the summary comes first)."""
+    path = Path(path)
+    found = read_user_text(path, root if root is not None else path.parent)
+    for problem in found.problems:
+        if problem in UNREADABLE:
+            raise BrokenReport(f"{UNREADABLE[problem]} ({found.detail})")
+    return found.text
+
+
+def parse_failure_report(path: str | Path, run_id: str | None = None, root: str | Path | None = None
+                         ) -> dict[str, Any]:
     """The fields of one report; raises BrokenReport when it cannot be used."""
     path = Path(path)
-    data = path.read_bytes()
-    if b"\0" in data:
-        raise BrokenReport("binary content (NUL bytes)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BrokenReport(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = report_text(path, root)
     title = TITLE.search(text)
     if not title:
         raise BrokenReport("no '# Failure Report: <FORMAT> Experiment' title")
@@ -133,12 +145,13 @@ def parse_failure_report(path: str | Path, run_id: str | None = None) -> dict[st
     }
 
 
-def read_failure_reports(paths, run_ids=None) -> list[dict[str, Any]]:
-    """Parse several reports; broken ones are skipped with a warning naming the file."""
+def read_failure_reports(paths, run_ids=None, root: str | Path | None = None) -> list[dict[str, Any]]:
+    """Parse several reports (all under ``root`` when given); broken ones are skipped with a
+    warning naming the file."""
     reports = []
     for i, path in enumerate(paths):
         try:
-            reports.append(parse_failure_report(path, run_ids[i] if run_ids else None))
+            reports.append(parse_failure_report(path, run_ids[i] if run_ids else None, root))
         except (BrokenReport, OSError) as exc:
             log.warning("skipped failure report %s: %s --> Do: fix or remove the file; the run "
                         "is still counted from its W&B state.", path, exc)

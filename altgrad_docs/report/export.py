@@ -119,9 +119,36 @@ def render_cached(draw: Callable[[], Figure], key_parts: Iterable[Any], stem: st
     return out
 
 
+#: A text cell starting with one of these is run as a formula by spreadsheets (OWASP "CSV
+#: injection": a run named ``=HYPERLINK(...)``); such cells get a leading ``'``.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell safe to open in a spreadsheet: text that would start a formula is prefixed
+    with ``'``; numbers, and text that is just a number ("-0.5"), stay as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _is_number(value):
+        return "'" + value
+    return value
+
+
 def table_csv(df: pd.DataFrame) -> str:
-    """CSV with '\\n' line ends and full float precision."""
-    return df.to_csv(index=False, lineterminator="\n")
+    """CSV with '\\n' line ends and full float precision; text cells and headers neutralised
+    against formula injection (:func:`csv_cell`)."""
+    out = df.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
+            out[col] = out[col].map(csv_cell)
+    out.columns = [csv_cell(str(c)) for c in out.columns]
+    return out.to_csv(index=False, lineterminator="\n")
 
 
 def table_latex(df: pd.DataFrame, caption: str | None = None, label: str | None = None, digits: int = 4) -> str:

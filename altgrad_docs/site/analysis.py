@@ -31,6 +31,8 @@ from .pages import ArtifactCache, SitePage, run_link
 from .render import fmt_num, md_text
 from ..snapshot import Snapshot
 
+LOG = logging.getLogger("mkdocs.plugins.altgrad")
+
 #: Report pages: catalog page key -> site folder.
 REPORT_PAGES = {
     "format_comparison": "format-comparison",
@@ -46,9 +48,42 @@ def code_files() -> list[Path]:
     return [Path(__file__), *sorted((package / "analysis").glob("*.py")), *sorted((package / "report").glob("*.py"))]
 
 
+class _HeldWarnings(logging.Handler):
+    """Keeps the warnings logged while the analysis runs (passing lower levels on), so that
+    they are part of its cached result rather than of the build that happened to compute it."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger, self.held = logger, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.held.append((record.levelno, record.getMessage()))
+        elif self.logger.parent is not None:
+            self.logger.parent.handle(record)
+
+    def __enter__(self) -> list[tuple[int, str]]:
+        self.propagate, self.logger.propagate = self.logger.propagate, False
+        self.logger.addHandler(self)
+        return self.held
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.propagate = self.propagate
+
+
+def replay_warnings(results: dict[str, Any]) -> None:
+    """Log the analysis' warnings again: every build, cold or warm, judges the same data
+    alike (``mkdocs build --strict`` fails on them whether or not the cache was warm)."""
+    for level, message in results.get("warnings", []):
+        LOG.log(level, "%s", message)
+
+
 def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> dict[str, Any]:
     """:func:`analyse`, kept on disk by snapshot hash and the hash of the analysis code, so a
-    warm build reads no history at all. The cache is this machine's own (a pickle)."""
+    warm build reads no history at all. The cache is this machine's own (a pickle). The
+    warnings logged while analysing are not logged here but kept in ``results["warnings"]``
+    (see :func:`replay_warnings`)."""
     h = hashlib.sha256(snapshot.sha256.encode())
     for path in code_files():
         h.update(path.read_bytes())
@@ -56,10 +91,11 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> d
     if path.is_file():
         with open(path, "rb") as fh:
             return pickle.load(fh)
-    logging.getLogger("mkdocs.plugins.altgrad").info(
-        "altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
-        "are cached for later builds)", len(runs), snapshot.short_hash)
-    results = analyse(snapshot, runs)
+    LOG.info("altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
+             "are cached for later builds)", len(runs), snapshot.short_hash)
+    with _HeldWarnings(LOG) as held:
+        results = analyse(snapshot, runs)
+    results["warnings"] = held
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
@@ -75,7 +111,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
         for path in snapshot.failure_reports(run_id):
             paths.append(path)
             owners.append(run_id)
-    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners))
+    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners, snapshot.path))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,

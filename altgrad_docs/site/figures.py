@@ -29,9 +29,20 @@ RATE_KEYS = ("quantization/bit_stall_rate", "quantization/overflow_rate", "quant
 HISTORY_KEYS = LOSS_KEYS + ("grad_norm",) + tuple(n for k in RATE_KEYS for n in METRIC_ALIASES[k])
 
 
+#: Beyond this magnitude matplotlib's axis margins and log ticks overflow to inf (a
+#: grad norm of 1e308 is finite but cannot be drawn): such points are left out.
+PLOT_LIMIT = 1e300
+
+
+def drawable(values: np.ndarray) -> np.ndarray:
+    """Which values can be drawn: finite and at most PLOT_LIMIT in magnitude."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (np.abs(values) <= PLOT_LIMIT)
+
+
 def thin(steps: np.ndarray, values: np.ndarray, buckets: int = MAX_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the min and max finite point of each of ``buckets`` step buckets, in step order."""
-    keep = np.isfinite(values)
+    """Keep the min and max drawable point of each of ``buckets`` step buckets, in step order."""
+    keep = drawable(values)
     steps, values = steps[keep], values[keep]
     if len(values) <= 2 * buckets:
         return steps, values
@@ -48,13 +59,15 @@ def _column(history: pd.DataFrame, key: str) -> np.ndarray | None:
     return history[key].to_numpy(dtype=float) if key in history else None
 
 
-def _plot_keys(ax: Axes, history: pd.DataFrame, keys: tuple[str, ...], log: bool) -> bool:
+def _plot_keys(ax: Axes, history: pd.DataFrame, keys: tuple[str, ...], log: bool) -> str | None:
+    """Draw the keys' finite points; None when drawn, else why not ("not logged", ...)."""
     steps = history["_step"].to_numpy()
-    drawn = False
+    drawn, logged = False, False
     for key in keys:
         values = metric_column(history, key)  # reads old unprefixed names too
         if values is None:
             continue
+        logged = True
         x, y = thin(steps, values)
         if log:
             x, y = x[y > 0], y[y > 0]
@@ -63,7 +76,9 @@ def _plot_keys(ax: Axes, history: pd.DataFrame, keys: tuple[str, ...], log: bool
             drawn = True
     if log and drawn:
         ax.set_yscale("log")
-    return drawn
+    if drawn:
+        return None
+    return ("no positive finite value" if log else "no finite value") if logged else "not logged"
 
 
 def plot_run_history(history: pd.DataFrame, ax: np.ndarray | None = None) -> np.ndarray:
@@ -79,8 +94,9 @@ def plot_run_history(history: pd.DataFrame, ax: np.ndarray | None = None) -> np.
               (RATE_KEYS, True, "rate"))
     collapse = collapse_step(history["_step"].to_numpy(), _column(history, "loss"), _column(history, "val_loss"))
     for a, (keys, log, label) in zip(ax, panels):
-        if not _plot_keys(a, history, keys, log):
-            a.text(0.5, 0.5, "not logged", ha="center", va="center", transform=a.transAxes)
+        missing = _plot_keys(a, history, keys, log)
+        if missing:
+            a.text(0.5, 0.5, missing, ha="center", va="center", transform=a.transAxes)
         a.set_xlabel("step")
         a.set_ylabel(label)
         if collapse is not None:
@@ -88,8 +104,17 @@ def plot_run_history(history: pd.DataFrame, ax: np.ndarray | None = None) -> np.
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize=7, frameon=False)
     if collapse is not None:
-        finite = history["loss"].to_numpy(dtype=float)
-        last = finite[np.isfinite(finite)][-1]
-        ax[0].plot([collapse], [last], marker="x", color="crimson", ms=8, mew=2, label="NaN/Inf")
-        ax[0].legend(fontsize=7, frameon=False)
+        _mark_collapse(ax[0], collapse, _column(history, "loss"))
     return ax
+
+
+def _mark_collapse(ax: Axes, collapse: int, loss: np.ndarray) -> None:
+    """An ``x`` at the collapse step, at the last finite loss; half-way up the panel when
+    the loss was never finite (the run diverged at its first step)."""
+    finite = loss[drawable(loss)]
+    if len(finite):
+        ax.plot([collapse], [finite[-1]], marker="x", color="crimson", ms=8, mew=2, label="NaN/Inf")
+    else:
+        ax.plot([collapse], [0.5], marker="x", color="crimson", ms=8, mew=2, label="NaN/Inf",
+                transform=ax.get_xaxis_transform())
+    ax.legend(fontsize=7, frameon=False)

@@ -21,7 +21,9 @@ from . import figures as site_figures
 from ..report import export
 from .artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .render import ext_url, fmt_num, md_text, plain_title, url_segment
+from ..runs import path_slug
 from ..snapshot import Snapshot
+from ..userfiles import MAX_TEXT_BYTES, read_user_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -96,7 +98,7 @@ def artifact_cache(base: Path, snapshot: Snapshot, code_files: list[Path]) -> Ar
 def run_link(run_id: str, from_folder: str) -> str:
     """Relative Markdown link target of a run page, seen from the page in ``from_folder``."""
     up = "../" * (from_folder.count("/") + 1) if from_folder else ""
-    return f"{up}runs/{url_segment(run_id)}/index.md"
+    return f"{up}runs/{url_segment(path_slug(run_id))}/index.md"
 
 
 def run_cells(row: pd.Series, from_folder: str) -> list[Any]:
@@ -145,10 +147,11 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
              failure: dict[str, Any] | None = None) -> SitePage:
     """One run's page; its history is read only when its figure is not in the cache."""
     run_id = str(row["run_id"])
-    folder = f"runs/{run_id}"
-    reports = [p.read_text(errors="replace") for p in snapshot.failure_reports(run_id)]
+    folder = f"runs/{path_slug(run_id)}"  # ".hidden" would be left out by MkDocs
+    reports = [read_user_text(p, snapshot.path) for p in snapshot.failure_reports(run_id)]
     page = SitePage(f"{folder}/index.md", "pages/run.md", {
         "run": row.to_dict(), "wandb_url": ext_url(row["run_url"]), "failure_reports": reports,
+        "max_report_bytes": MAX_TEXT_BYTES,
         "collapse_step": collapse, "page_title": plain_title(f"Run {run_id}"),
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
     })

@@ -76,10 +76,12 @@ def build(config: Any, open_file: OpenFile) -> None:
     reproducible_dates(snapshot)
     templates = source.root / "templates"
     context, pages = pages_for(snapshot, cache_root(source), templates)
+    site_analysis.replay_warnings(context["results"])  # cached or not, every build
     context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
     env = make_environment(templates)
     writer = StableWriter(open_file, memory_for(config.site_dir))
+    check_page_paths(pages)
     write_pages(env, pages, context, writer)
     fill_markers(env, Path(config.docs_dir), context, writer)
     log.info("altgrad: %d pages from snapshot %s", len(pages), snapshot.short_hash)
@@ -92,8 +94,13 @@ def load_snapshot(source: DataSource) -> tuple[Snapshot, str | None]:
     key = (source.wandb_project, str(source.snapshot))
     if key not in _FETCHED:  # serve reloads never refetch
         from ..fetch import load_or_refresh
+        from ..sources.wandb_api import WandbSourceError
 
-        _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project)
+        try:
+            _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project)
+        except WandbSourceError as exc:  # and no snapshot to fall back on: one error line
+            raise SnapshotError(f"no snapshot at {source.snapshot} to build from, and W&B project "
+                                f"{source.wandb_project} could not be read: {exc}") from None
     snapshot, stale = _FETCHED[key]
     if stale:
         log.warning(
@@ -187,6 +194,21 @@ def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
     """What every page shows in its data stamp (read by overrides/main.html)."""
     fetched = snapshot.manifest.get("fetched_at") or "unknown"
     return {"hash": snapshot.short_hash, "fetched_at": fetched[:10], "stale": stale}
+
+
+def check_page_paths(pages: list[site_pages.SitePage]) -> None:
+    """Warn (so ``--strict`` fails) about a page MkDocs would leave out or two pages on one
+    path: MkDocs only logs an info line for a link to a page in a folder starting with a dot,
+    so a strict build would pass with broken links (run ids are made plain by
+    ``runs.path_slug``; this is the net under it)."""
+    seen: set[str] = set()
+    for page in pages:
+        parts = page.path.split("/")
+        if page.path in seen or any(not p or p.startswith(".") for p in parts):
+            log.warning("altgrad: generated page %s cannot be published (%s): links to it would "
+                        "break. --> Do: report this as a bug of altgrad-docs.", page.path,
+                        "two pages on one path" if page.path in seen else "empty or dot path segment")
+        seen.add(page.path)
 
 
 def write_pages(env: Any, pages: list[site_pages.SitePage], context: dict[str, Any],

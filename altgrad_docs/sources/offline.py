@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..runs import RunRecord, to_float
+from ..userfiles import RefusedFile, check_user_file, read_user_bytes
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -45,7 +46,10 @@ class OfflineRunError(ValueError):
 
 def iter_record_bytes(path: Path) -> Iterator[bytes]:
     """The raw record payloads of a run log, stopping cleanly at a torn chunk."""
-    data = Path(path).read_bytes()
+    try:
+        data = read_user_bytes(path, Path(path).parent)
+    except RefusedFile as exc:
+        raise OfflineRunError(f"{exc} --> Do: put the run folder itself there.") from None
     if data[: len(FILE_HEADER)] != FILE_HEADER:
         raise OfflineRunError(
             f"{path} is not a wandb run log (bad header). --> Do: point --offline-dir at the "
@@ -261,12 +265,26 @@ def offline_run_files(wandb_dir: str | Path) -> list[Path]:
         root = root / "wandb"
     newest: dict[str, Path] = {}
     for path in sorted(root.glob("offline-run-*/run-*.wandb")):
+        if not _readable(path, root, "offline run log"):
+            continue
         run_id = path.stem.removeprefix("run-")
         if run_id in newest:
             LOG.warning("run %s has more than one offline folder; using %s, the newest, and "
                         "ignoring %s.", run_id, path.parent.name, newest[run_id].parent.name)
         newest[run_id] = path
     return [newest[k] for k in sorted(newest)]
+
+
+def _readable(path: Path, root: Path, what: str) -> bool:
+    """Whether a user file found under ``root`` may be read (userfiles.check_user_file);
+    a refused one is skipped with a warning (a symlink's target would be published)."""
+    try:
+        check_user_file(path, root)
+    except RefusedFile as exc:
+        LOG.warning("skipped %s %s --> Do: put the file itself there, not a link to it.",
+                    what, exc)
+        return False
+    return True
 
 
 def read_offline_runs(wandb_dir: str | Path) -> Iterator[RunRecord]:
@@ -290,7 +308,8 @@ def find_failure_reports(checkpoints_dir: str | Path, run_ids: Iterable[str]) ->
         run_id = folder.name if folder.name in wanted else folder.name.rsplit("-", 1)[-1]
         if run_id not in wanted:
             continue
-        reports = sorted((folder / "failure_reports").glob("*.md"))
+        reports = [p for p in sorted((folder / "failure_reports").glob("*.md"))
+                   if _readable(p, root, "failure report")]
         if reports:
             found.setdefault(run_id, []).extend(reports)
     return found

@@ -15,6 +15,7 @@ or stores it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tempfile
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, to_float
+from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, public_url, to_float
 
 DEFAULT_TIMEOUT = 19
 DEFAULT_RETRIES = 3
@@ -48,7 +49,9 @@ class ListedRun:
 
 
 def base_url() -> str:
-    return (os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/")
+    """The W&B server, as it may be shown and stored: without a ``user:key@`` part (wandb
+    itself reads WANDB_BASE_URL; this is for messages, the manifest and reachability)."""
+    return public_url((os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").rstrip("/"))
 
 
 def _reachable(url: str, timeout: float = 3.0) -> bool:
@@ -75,6 +78,9 @@ def connect(timeout: int = DEFAULT_TIMEOUT, entity: str | None = None) -> Any:
     Naming the ``entity`` saves the client's default-entity query.
     """
     bound_retries()
+    # wandb-core sends the GraphQL queries (history exports too) with its own timeout, read
+    # from here when wandb starts; without it a slow server holds a fetch past --timeout.
+    os.environ.setdefault("WANDB_HTTP_TIMEOUT", str(int(timeout)))
     import wandb
     from wandb.errors import AuthenticationError, UsageError
 
@@ -103,18 +109,37 @@ def _netrc_has(url: str) -> bool:
         return False
 
 
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@]*@")
+#: How wandb words a login that took too long, and a key the server refused.
+_SLOW = ("did not respond in time", "timed out", "timeout", "deadline exceeded")
+_REJECTED = ("invalid api key", "api key is invalid", "unauthorized", "forbidden", "permission denied",
+             "not logged in", "invalid credentials")
+
+
 def _auth_error(url: str, exc: Exception) -> WandbSourceError:
+    """Why the login failed: unreachable, too slow, the key refused, or something else;
+    only a refusal says to change the key."""
+    text = _first_line(exc)
+    said = _USERINFO.sub(r"\1", str(exc)).replace(url, "").lower()  # a port may spell "401"
     if not _reachable(url):
         return WandbSourceError(
             f"cannot reach W&B at {url}. --> Do: check the network or WANDB_BASE_URL. "
             + OFFLINE_HINT)
-    return WandbSourceError(
-        f"W&B at {url} rejected the API key ({_first_line(exc)}). --> Do: set a valid "
-        "WANDB_API_KEY or run `wandb login --relogin`. " + OFFLINE_HINT)
+    if any(word in said for word in _SLOW):
+        return WandbSourceError(
+            f"W&B at {url} did not answer in time while checking the API key ({text}). "
+            "--> Do: retry later, or raise --timeout. " + OFFLINE_HINT)
+    if any(word in said for word in _REJECTED):
+        return WandbSourceError(
+            f"W&B at {url} rejected the API key ({text}). --> Do: set a valid "
+            "WANDB_API_KEY or run `wandb login --relogin`. " + OFFLINE_HINT)
+    return WandbSourceError(f"W&B at {url} failed while checking the API key ({text}). "
+                            "--> Do: retry later. " + OFFLINE_HINT)
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """The first line of wandb's message, with any ``user:key@`` taken out of its URLs."""
+    text = _USERINFO.sub(r"\1", str(exc)).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
 
@@ -152,7 +177,7 @@ def _field(run: Any, name: str) -> Any:
 def _listed(run: Any) -> ListedRun:
     meta = {
         "run_id": run.id, "name": _field(run, "display_name") or run.id, "state": run.state,
-        "url": run.url, "entity": run.entity, "project": run.project,
+        "url": public_url(run.url), "entity": run.entity, "project": run.project,
         "group": _field(run, "group") or "", "tags": list(_field(run, "tags") or []),
         "created_at": _field(run, "created_at") or "",
         "updated_at": _field(run, "heartbeat_at") or _field(run, "updated_at") or "",

@@ -1,0 +1,162 @@
+"""Broken and hostile runs through the analysis, every figure and table, and a full
+``mkdocs build --strict`` (issue #12): a loss NaN from step 0 is the run an FP8 study exists
+to show, so it must be counted as collapsed at its first step and drawn, never crash."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import matplotlib.pyplot as plt
+
+from altgrad_docs.analysis.curves import collapse_step, make_trace, metric_column, survival
+from altgrad_docs.report import catalog, export
+from altgrad_docs.report.figures import plot_survival
+from altgrad_docs.site import analysis as site_analysis
+from altgrad_docs.site import figures as site_figures
+from altgrad_docs.snapshot import open_snapshot
+from altgrad_docs.runs import path_slug
+from altgrad_docs.site import pipeline
+from altgrad_docs.site.pages import SitePage
+from tests.hostile_fixtures import EXPECTED_COLLAPSE, HOSTILE_IDS, NEVER_FINITE, build_hostile_snapshot
+from tests.site_fixtures import run_mkdocs_build
+
+NAN = np.nan
+
+
+def _save_and_close(fig) -> None:
+    """Drawing happens at save time (axis limits, ticks): that is where huge values fail."""
+    try:
+        fig.savefig(io.BytesIO(), format="svg")
+    finally:
+        plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory):
+    return open_snapshot(build_hostile_snapshot(tmp_path_factory.mktemp("hostile") / "snapshot"))
+
+
+@pytest.fixture(scope="module")
+def results(snapshot):
+    return site_analysis.analyse(snapshot, snapshot.runs())
+
+
+@pytest.mark.parametrize("loss, val, expected", [
+    ([NAN, NAN, NAN], None, 10),              # never finite: collapsed at the first step
+    ([NAN, NAN, NAN], [1.0, 1.0, 1.0], 10),   # ... even when every row has a val_loss
+    ([np.inf, NAN, NAN], None, 10),
+    ([1.0, NAN, NAN], None, 11),
+    ([1.0, 2.0, NAN], [NAN, NAN, 3.0], None),  # the NaN row is an evaluation-only row
+    ([1.0, 2.0, 3.0], None, None),
+    ([], None, None),
+])
+def test_collapse_step(loss, val, expected):
+    steps = np.arange(10, 10 + len(loss))
+    got = collapse_step(steps, np.asarray(loss, dtype=float), None if val is None else np.asarray(val))
+    assert got == expected
+
+
+def test_metric_column_keeps_a_never_finite_column_and_reads_aliases():
+    frame = pd.DataFrame({"loss": [NAN, NAN], "quantization/overflow_rate": [NAN, NAN],
+                          "overflow_rate": [0.1, 0.2]})
+    assert np.isnan(metric_column(frame, "loss")).all() and len(metric_column(frame, "loss")) == 2
+    assert metric_column(frame, "quantization/overflow_rate").tolist() == [0.1, 0.2]
+    assert metric_column(frame, "grad_norm") is None
+
+
+def test_trace_of_never_finite_run_collapses_at_step_zero():
+    frame = pd.DataFrame({"_step": [0, 1, 2], "loss": [NAN] * 3, "grad_norm": [1.0, NAN, NAN]})
+    trace = make_trace("r", frame)
+    assert (trace.collapse_step, trace.last_step) == (0, 2)
+    assert np.isnan(trace.collapse_value)
+
+
+def test_survival_counts_never_finite_run_as_collapsed_at_first_step():
+    xs, ys = survival([0, None], [2, 39])
+    assert xs.tolist() == [0.0, 0.0, 39.0] and ys.tolist() == [1.0, 0.5, 0.5]
+
+
+def test_analysis_finds_every_collapse(results):
+    traces = results["analysis"].traces
+    for run_id, expected in EXPECTED_COLLAPSE.items():
+        assert (traces[run_id].collapse_step if run_id in traces else None) == expected, run_id
+    failed = set(results["analysis"].failures["run_id"].dropna().astype(str))
+    assert {r for r, c in EXPECTED_COLLAPSE.items() if c is not None} <= failed
+
+
+def test_survival_figure_draws_never_finite_run_as_collapsed(results):
+    a = results["analysis"]
+    ax = plot_survival(a.traces, a.runs, formats=["E7M0"])
+    try:
+        line = ax.get_lines()[0]
+        # 4 E7M0 runs: 3 collapse at step 0, the fixture's failed run at step 30
+        assert line.get_xdata().tolist()[:4] == [0, 0, 0, 0]
+        assert line.get_ydata()[3] == pytest.approx(0.25) and line.get_ydata()[-1] == 0.0
+    finally:
+        plt.close(ax.figure)
+
+
+def test_every_figure_and_table_copes(results, tmp_path):
+    a = results["analysis"]
+    for spec in catalog.figure_specs(a):
+        _save_and_close(spec.draw())
+    for spec in catalog.table_specs(a):
+        paths = export.export_table(spec.data, tmp_path / spec.id, spec.caption)
+        assert paths["csv"].read_text().count("\n") == len(spec.data) + 1
+
+
+@pytest.mark.parametrize("run_id", sorted(EXPECTED_COLLAPSE))
+def test_run_history_figure_copes(snapshot, run_id):
+    ax = site_figures.plot_run_history(snapshot.history(run_id))
+    try:
+        texts = [t.get_text() for t in ax[0].texts]
+        if run_id == NEVER_FINITE:
+            assert texts == ["no finite value"]
+            assert [line.get_marker() for line in ax[0].get_lines()][-1] == "x"
+    finally:
+        _save_and_close(ax[0].figure)
+
+
+def test_site_builds_strict_with_broken_runs(snapshot, tmp_path):
+    result = run_mkdocs_build(snapshot.path, tmp_path / "site", tmp_path / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for run_id in EXPECTED_COLLAPSE:
+        assert (tmp_path / "site" / "runs" / run_id / "figures" / "fig-history.svg").is_file()
+    page = (tmp_path / "site" / "runs" / NEVER_FINITE / "index.html").read_text()
+    assert "loss first NaN/Inf at step" in page and "<td>0</td>" in page
+    runs_table = (tmp_path / "site" / "runs" / "index.html").read_text()
+    for run_id in HOSTILE_IDS:  # each has its page, and the Runs table links it
+        slug = path_slug(run_id)
+        assert (tmp_path / "site" / "runs" / slug / "index.html").is_file(), run_id
+        assert f'href="{slug}/"' in runs_table, run_id
+
+
+@pytest.mark.parametrize("run_id, slug", [
+    ("abc123", "abc123"), ("ok_1-2", "ok_1-2"), (".hidden", "hidden-1692419006"),
+    ("a/b", "a-b-c14cddc033"), ("..", "run-5ec1f7e700"), ("", "run-e3b0c44298"), ("-x", "x-a420962426"),
+])
+def test_path_slug_is_stable_and_plain(run_id, slug):
+    assert path_slug(run_id) == slug
+
+
+def test_path_slugs_of_distinct_ids_differ():
+    ids = [".a", "a.", "-a", "a", "a/", "/a", "A", ".A"]
+    assert len({path_slug(i) for i in ids}) == len(ids)
+
+
+@pytest.mark.parametrize("path, bad", [("runs/abc/index.md", False), ("runs/.hidden/index.md", True),
+                                       ("runs//index.md", True)])
+def test_unpublishable_page_path_is_a_warning(path, bad, caplog):
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
+        pipeline.check_page_paths([SitePage(path, "pages/run.md", {})])
+    assert ("cannot be published" in caplog.text) is bad
+
+
+def test_two_pages_on_one_path_is_a_warning(caplog):
+    page = SitePage("runs/a/index.md", "pages/run.md", {})
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
+        pipeline.check_page_paths([page, page])
+    assert "two pages on one path" in caplog.text
