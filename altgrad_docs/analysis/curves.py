@@ -9,6 +9,7 @@ forensics) and per-layer stall means. Memory is O(runs x metrics x max_points).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -32,6 +33,8 @@ SITE_TRACE_KEYS = tuple(dict.fromkeys(
     name for metric in TRACE_METRICS for name in METRIC_ALIASES.get(metric, (metric,))))
 FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate")
 STALL_PREFIX = "stall/"
+#: History columns left out of the history hash: wall-clock speed differs between identical runs.
+UNHASHED = ("throughput_tokens_sec", "step_time_ms")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Trace:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     forensics: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     layer_stall: dict[str, float] = field(default_factory=dict)  # layer type -> mean stall
+    history_hash: str = ""  # sha256 of the logged values (identical conditions share it)
 
     def curve(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         empty = np.array([], dtype=np.float64)
@@ -121,7 +125,19 @@ def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window
             if values is not None:
                 trace.forensics[metric] = (steps[near] - end, values[near])
     trace.layer_stall = _layer_stall(history)
+    trace.history_hash = history_hash(history)
     return trace
+
+
+def history_hash(history: pd.DataFrame) -> str:
+    """sha256 over the column names and float64 bytes of a history (speed columns left out):
+    two runs with the same hash logged bit-identical values, e.g. two formats whose grids
+    coincide over the range the weights use."""
+    h = hashlib.sha256()
+    for col in sorted(str(c) for c in history.columns if str(c) not in UNHASHED):
+        h.update(col.encode() + b"\0")
+        h.update(np.ascontiguousarray(_floats(history[col])).tobytes())
+    return h.hexdigest()
 
 
 def _index_of(steps: np.ndarray, step: int | None) -> int:
