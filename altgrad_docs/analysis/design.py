@@ -172,7 +172,9 @@ class Design:
         for key in self.factors:
             if key not in out:
                 out[key] = [meta.at[r, key] for r in ids]
-        return out.reset_index(drop=True)
+        out = out.reset_index(drop=True)
+        out.attrs["factors"] = self.factor_names
+        return out
 
     def distinct_formats(self, formats: Iterable[str]) -> list[str]:
         """``formats`` with each group of identical formats counted once (its first member)."""
@@ -246,7 +248,7 @@ def level_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _level_key(value: Any) -> tuple:
+def level_key(value: Any) -> tuple:
     if isinstance(value, bool):
         return (1, float(value), "")
     if isinstance(value, (int, float)):
@@ -344,7 +346,7 @@ def _levels(raw: list[Any]) -> list[Any]:
     by_canon = {}
     for v in raw:
         by_canon.setdefault(_canon(v), v)
-    return sorted(by_canon.values(), key=_level_key)
+    return sorted(by_canon.values(), key=level_key)
 
 
 def setting_label(levels: Mapping[str, Any]) -> str:
@@ -402,7 +404,7 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     meta["setting"] = [setting_label(lv) for lv in level_rows]
     for k in factors:
         meta[k] = [lv[k] for lv in level_rows]
-    meta["_order"] = [tuple(_level_key(lv[k]) for k in factors) for lv in level_rows]
+    meta["_order"] = [tuple(level_key(lv[k]) for k in factors) for lv in level_rows]
     meta["included"] = done
     meta["reason"] = np.where(~studied, "filtered out", np.where(done, "", status.astype(str)))
     metric = options.metric or choose_metric(df[done], status[done], crashed[done])
@@ -542,3 +544,34 @@ def identical_conditions(inc: pd.DataFrame, history_hashes: Mapping[str, str]) -
     from .scorecard import format_sort_key
     out = [sorted(g, key=lambda c: format_sort_key(c[0])) for g in groups.values() if len(g) > 1]
     return sorted(out, key=lambda g: (format_sort_key(g[0][0]), g[0][1], g[0][2]))
+
+
+def _label_keys(settings: Iterable[str]) -> list[str]:
+    """Factor names read back from setting labels ('k=v, k2=v2'), in label order."""
+    keys: dict[str, None] = {}
+    for label in settings:
+        for part in str(label).split(", ") if label else []:
+            if "=" in part:
+                keys.setdefault(part.split("=", 1)[0], None)
+    return list(keys)
+
+
+def design_columns(df: pd.DataFrame, factors: Iterable[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """(run table with ``setting`` and the factor columns, factor names).
+
+    A table that already has them (``Design.study``) is used as it is; else the design is
+    inferred from its config_json (or built from the explicit ``factors``). A table without
+    config_json (the plan's narrower frames) has no factors: setting "" everywhere."""
+    from .scorecard import ensure_columns
+
+    wanted = list(factors) if factors is not None else None
+    if "setting" in df:
+        names = df.attrs.get("factors")
+        names = list(names) if names is not None else _label_keys(df["setting"].dropna())
+        if (wanted is None or wanted == names) and all(n in df for n in names):
+            return df, names
+    df = ensure_columns(df)
+    design = infer_design(df, DesignOptions(factors=tuple(wanted)) if wanted is not None else None)
+    out = design.study(df)
+    out.attrs["factors"] = design.factor_names
+    return out, design.factor_names

@@ -21,9 +21,12 @@ class FilterError(ValueError):
 
 
 def _get(doc: Any, path: str) -> Any:
-    for part in path.split("."):
+    parts = path.split(".")
+    for i, part in enumerate(parts):
         if isinstance(doc, Mapping) and part in doc:
             doc = doc[part]
+        elif part == "value" and i == len(parts) - 1 and parts[0] == "config" and not isinstance(doc, Mapping):
+            return doc  # W&B's own spelling config.KEY.value of a config value
         else:
             return _MISSING
     return doc
