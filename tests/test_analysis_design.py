@@ -104,7 +104,9 @@ def test_runs_of_different_lengths_are_flagged():
     specs[0]["steps"] = 80  # e4m3alos1 stopped early but "finished"
     specs.append(D.spec("E4M3", True, 0.01, 3, state="failed", steps=40))  # failures stop early: not flagged
     d = infer_design(D.table(specs))
-    assert d.lengths[["format", "setting", "steps", "max_steps"]].values.tolist() == [["E4M3", LO, [80, 100], [100]]]
+    assert d.lengths[["format", "setting", "steps", "max_steps", "budget"]].values.tolist() == [
+        ["E4M3", LO, [80, 100], [100], 80]]
+    assert d.budgets() == {s["run_id"]: 80 for s in specs if s["lr"] == 0.001}
 
 
 def test_left_out_runs_and_filters():

@@ -60,8 +60,8 @@ def test_home_and_methods_state_the_design(built):
         assert "Unbalanced: conditions have 2 to 3 runs." in text
         assert "Duplicates (same seed twice in one condition; counted as runs, left out of the pairing, " \
                "never medianed): E4M3 · AdamW · learning_rate=0.01 seed 1 ×2." in text
-        assert "Runs of different lengths compared with each other: E4M3 · learning_rate=0.001 (steps 80, 100)." \
-            in text
+        assert "Runs of different lengths compared with each other: E4M3 · learning_rate=0.001 (steps 80, 100; " \
+               "final read within the first 80 steps)." in text
         assert "Runs left out (2): 1 filtered out, 1 killed." in text
         assert "Fewer than 2 paired seeds (no paired interval): E4M3 · learning_rate=0.01 (1)." in text
 

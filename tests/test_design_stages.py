@@ -12,7 +12,7 @@ import pytest
 import design_data as D
 from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis.comparisons import FormatComparator
-from altgrad_docs.analysis.design import infer_design
+from altgrad_docs.analysis.design import DesignOptions, infer_design
 from altgrad_docs.analysis.pipeline import analyse
 from altgrad_docs.report import context
 from altgrad_docs.report.generator import ReportGenerator
@@ -159,3 +159,26 @@ def test_design_context_for_the_home_page():
     assert rows == [["format", "setting", "AdamW", "ManifoldAdamW"],
                     ["E4M3", lo, "2", "2"], ["E4M3", hi, "3 (1 duplicate seed)", "2"],
                     ["BF16", lo, "2", "2"], ["BF16", hi, "2", "0 (missing)"]]
+
+
+def test_runs_of_different_lengths_are_compared_at_the_same_step_budget():
+    specs = D.sweep_specs(formats=("E4M3",), seeds=(1, 2))
+    specs = [s for s in specs if s["lr"] == 0.01]
+    specs[0]["steps"] = 80  # e4m3ahis1: AdamW seed 1 stopped at step 79
+    recs = D.records(specs)
+    a = analyse(D.table(specs), [(r.run_id, r.history) for r in recs], options=DesignOptions(metric="loss"))
+    at = {r.run_id: float(r.history.loc[79, "loss"]) for r in recs}
+    assert a.runs.set_index("run_id")["metric_step_budget"].tolist() == [80] * 4
+    assert a.runs.set_index("run_id").loc[list(at), "final_loss"].tolist() == pytest.approx(list(at.values()))
+    man = [at["e4m3mhis1"], at["e4m3mhis2"]]
+    std = [at["e4m3ahis1"], at["e4m3ahis2"]]
+    assert a.paired.loc[0, "deltas"] == pytest.approx([m - s for m, s in zip(man, std)])
+    # at step 79 the 100-step runs are 3 (e^-7.9 - e^-9.9) above their last value
+    assert at["e4m3mhis1"] - recs[2].history["loss"].iloc[-1] == pytest.approx(3 * (np.exp(-7.9) - np.exp(-9.9)))
+
+
+def test_identical_formats_are_counted_once(sweep):
+    ctx = context.manifold_comparison(sweep, identical=[["E4M3", "E5M2"]])
+    assert ctx["counts"] == {"n": 4, "helps": 2, "hurts": 2, "unclear": 0, "too_few": 4, "merged": 2}
+    assert context.manifold_comparison(sweep)["counts"] == {"n": 6, "helps": 3, "hurts": 3, "unclear": 0,
+                                                            "too_few": 6, "merged": 0}

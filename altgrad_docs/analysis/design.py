@@ -157,6 +157,16 @@ class Design:
         """(format, setting) with fewer than 2 paired seeds."""
         return self.pairs[self.pairs["n_pairs"] < 2].reset_index(drop=True)
 
+    def budgets(self) -> dict[str, int]:
+        """run_id -> step budget for the runs of groups of different lengths: their "final"
+        values are read at the shortest finished run's last step (analysis.pipeline)."""
+        out = {}
+        for _, r in self.lengths.iterrows():
+            g = self.runs[self.runs["included"] & (self.runs["format"] == r["format"])
+                          & (self.runs["setting"] == r["setting"])]
+            out.update({str(rid): int(r["budget"]) for rid in g["run_id"]} if r["budget"] is not None else {})
+        return out
+
     @property
     def balanced(self) -> bool:
         return bool(self.cells["n"].nunique() <= 1 and self.missing.empty)
@@ -193,14 +203,12 @@ class Design:
                 for b in fmts:
                     if a < b:
                         pairs.setdefault(frozenset((a, b)), set()).update((c[1], c[2]) for c in group)
-        inc = self.cells
+        ran = {(f, o, g) for f, o, g in zip(self.cells["format"], self.cells["optimizer"], self.cells["setting"])}
         out: list[list[str]] = []
         for key, shared in sorted(pairs.items(), key=lambda kv: sorted(kv[0])):
             a, b = sorted(key)
-            both = {(o, s) for o, s in zip(inc["optimizer"], inc["setting"])
-                    if ((inc["format"] == a) & (inc["optimizer"] == o) & (inc["setting"] == s)).any()}
-            if both <= shared:
-                merged = next((g for g in out if a in g or b in g), None)
+            if all((o, g) in shared for f, o, g in ran if f in (a, b)):
+                merged = next((grp for grp in out if a in grp or b in grp), None)
                 if merged is None:
                     out.append([a, b])
                 else:
@@ -407,7 +415,7 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     meta["_order"] = [tuple(level_key(lv[k]) for k in factors) for lv in level_rows]
     meta["included"] = done
     meta["reason"] = np.where(~studied, "filtered out", np.where(done, "", status.astype(str)))
-    metric = options.metric or choose_metric(df[done], status[done], crashed[done])
+    metric = METRICS.get(str(options.metric), options.metric) or choose_metric(df[done], status[done], crashed[done])
     baseline = choose_baseline(meta.loc[done, "format"], options.baseline)
     inc = meta[done]
     cells = _cells(inc, factors, format_sort_key)
@@ -438,14 +446,10 @@ def _sort_conditions(df: pd.DataFrame, keys: list[str], format_sort_key) -> pd.D
     return df.iloc[order].reset_index(drop=True)
 
 
-def _group_first(inc: pd.DataFrame, by: list[str], factors: Mapping[str, Any]) -> pd.core.groupby.DataFrameGroupBy:
-    return inc.groupby(by, sort=False, dropna=False)
-
-
 def _cells(inc: pd.DataFrame, factors: Mapping[str, Any], format_sort_key) -> pd.DataFrame:
     cols = ["format", "optimizer", *factors, "setting", "n", "crashed", "seeds", "n_duplicates"]
     rows = []
-    for (fmt, opt, setting), g in _group_first(inc, ["format", "optimizer", "setting"], factors):
+    for (fmt, opt, setting), g in inc.groupby(["format", "optimizer", "setting"], sort=False):
         seeds = g["seed"].dropna().astype(float)
         rows.append({"format": fmt, "optimizer": opt, **{k: g.iloc[0][k] for k in factors}, "setting": setting,
                      "n": len(g), "crashed": int(g["crashed"].sum()),
@@ -473,7 +477,7 @@ def paired_seeds(g: pd.DataFrame) -> tuple[list[int], list[int]]:
 def _pairs(inc: pd.DataFrame, factors: Mapping[str, Any], format_sort_key) -> pd.DataFrame:
     cols = ["format", *factors, "setting", "n_pairs", "seeds", "duplicated_seeds"]
     rows = []
-    for (fmt, setting), g in _group_first(inc, ["format", "setting"], factors):
+    for (fmt, setting), g in inc.groupby(["format", "setting"], sort=False):
         ok, dup = paired_seeds(g)
         rows.append({"format": fmt, **{k: g.iloc[0][k] for k in factors}, "setting": setting,
                      "n_pairs": len(ok), "seeds": ok, "duplicated_seeds": dup, "_order": g.iloc[0]["_order"]})
@@ -516,8 +520,10 @@ def _duplicates(inc: pd.DataFrame, factors: Mapping[str, Any]) -> pd.DataFrame:
 
 def _lengths(inc: pd.DataFrame, factors: Mapping[str, Any]) -> pd.DataFrame:
     """(format, setting) groups, the runs compared with each other, whose finished runs trained
-    different numbers of steps or had different max_steps (failed runs stop early by nature)."""
-    cols = ["format", *factors, "setting", "steps", "max_steps", "run_ids"]
+    different numbers of steps or had different max_steps (failed runs stop early by nature).
+    ``budget`` is the shortest finished run's steps: "final" is read there for every run of the
+    group (see Design.budgets)."""
+    cols = ["format", *factors, "setting", "steps", "max_steps", "budget", "run_ids"]
     fin = inc[~inc["crashed"].to_numpy()]
     rows = []
     for (fmt, setting), g in fin.groupby(["format", "setting"], sort=False):
@@ -525,7 +531,8 @@ def _lengths(inc: pd.DataFrame, factors: Mapping[str, Any]) -> pd.DataFrame:
         budget = sorted({int(s) for s in pd.Series(g["max_steps"]).dropna()})
         if len(steps) > 1 or len(budget) > 1:
             rows.append({"format": fmt, **{k: g.iloc[0][k] for k in factors}, "setting": setting,
-                         "steps": steps, "max_steps": budget, "run_ids": sorted(g["run_id"])})
+                         "steps": steps, "max_steps": budget, "budget": steps[0] if steps else None,
+                         "run_ids": sorted(g["run_id"])})
     return pd.DataFrame(rows, columns=cols)
 
 

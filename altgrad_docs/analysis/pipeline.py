@@ -39,13 +39,14 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
             options: DesignOptions | None = None, design: Design | None = None) -> Analysis:
     """Every table of the reports, per condition of the design (``design``, else inferred
     from the runs with ``options``); the histories are read once, here."""
-    traces = collect_traces(histories, max_points=max_points)
     design = design or infer_design(runs, options)
+    budgets = design.budgets()
+    traces = collect_traces(histories, max_points=max_points, budgets=budgets)
     if traces and not design.identical:
         design.identical = identical_conditions(design.runs[design.runs["included"]],
                                                 {r: t.history_hash for r, t in traces.items()})
-    study = design.study(runs)
     metric, factors = design.metric, design.factor_names
+    study = at_budget(design.study(runs), traces, budgets, metric)
     done = sc.completed(study)
     paired = sc.manifold_comparison(study, metric, factors)
     spot = FormatComparator(study, factors).sweet_spot_condition(metric)
@@ -58,3 +59,18 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
         formats=sc.sorted_formats(done["format"]) if not done.empty else [],
         design=design, sweet_condition=spot,
     )
+
+
+def at_budget(study: pd.DataFrame, traces: dict[str, Trace], budgets: dict[str, int], metric: str) -> pd.DataFrame:
+    """The study with ``metric`` of the runs in ``budgets`` read at their step budget (from the
+    traces), so that runs of different lengths compared with each other are compared at the same
+    step; ``metric_step_budget`` says which runs (NaN = the run's own last value)."""
+    out = study.copy()
+    out["metric_step_budget"] = pd.array([budgets.get(r) for r in out["run_id"].astype(str)], dtype="Int64")
+    key = metric.removeprefix("final_")
+    for i, run_id in enumerate(out["run_id"].astype(str)):
+        trace = traces.get(run_id)
+        if run_id in budgets and trace is not None and key in trace.at_budget:
+            out.iloc[i, out.columns.get_loc(metric)] = trace.at_budget[key]
+    out.attrs = dict(study.attrs)
+    return out

@@ -201,8 +201,10 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
 
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
                         run_link: RunLink | None = None, metric: str | None = None,
-                        factors: list[str] | None = None, baseline: str = "BF16") -> dict[str, Any]:
-    """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting)."""
+                        factors: list[str] | None = None, baseline: str = "BF16",
+                        identical: list[list[str]] | None = None) -> dict[str, Any]:
+    """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting).
+    ``identical``: groups of formats with bit-identical histories, counted once in ``counts``."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
@@ -217,6 +219,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
     rows = [_effect(r) for _, r in mc.iterrows()]
     return {
         "has_data": True, "metric": metric, "metric_label": metric_label(metric), "n_formats": len(mc),
+        "counts": distinct_counts(rows, identical or []),
         "n_settings": len(set(mc["setting"])) if len(mc) else 0,
         "results_table": tables.scorecard_table(card, links, baseline),
         "settings": _setting_sections(card, links, baseline),
@@ -233,6 +236,20 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
     }
+
+
+def distinct_counts(rows: list[dict[str, Any]], identical: list[list[str]]) -> dict[str, int]:
+    """How many (format, setting) comparisons there are, help, hurt, are unclear or too few to
+    test, a group of identical formats counted once (as its first member)."""
+    alias = {f: g[0] for g in identical for f in g}
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        seen.setdefault((alias.get(r["format"], r["format"]), r["setting"]), r)
+    kept = list(seen.values())
+    return {"n": len(kept), "helps": sum(r["direction"] == "helps" for r in kept),
+            "hurts": sum(r["direction"] == "hurts" for r in kept),
+            "unclear": sum(r["direction"] == "unclear" for r in kept),
+            "too_few": sum(r["status"] == stats.TOO_FEW for r in kept), "merged": len(rows) - len(kept)}
 
 
 def _effect(r: pd.Series) -> dict[str, Any]:
@@ -293,7 +310,7 @@ def design_context(design: Any) -> dict[str, Any]:
         "duplicates": [{"label": condition_label(r["format"], r["setting"], r["optimizer"]), "seed": int(r["seed"]),
                         "n": int(r["n"])} for _, r in design.duplicates.iterrows()],
         "lengths": [{"label": condition_label(r["format"], r["setting"]), "steps": r["steps"],
-                     "max_steps": r["max_steps"]} for _, r in design.lengths.iterrows()],
+                     "max_steps": r["max_steps"], "budget": r["budget"]} for _, r in design.lengths.iterrows()],
         "left_out": _counts(left["reason"]) if len(left) else [],
         "n_left_out": len(left),
         "identical": design.identical_formats(),

@@ -108,7 +108,7 @@ def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]
                                                               a.failures, a.metric, factors, base) | identical,
         "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes")) | identical,
         "manifold_comparison": report_context.manifold_comparison(study, None, wandb_link, a.metric, factors,
-                                                                  base) | identical,
+                                                                  base, identical["identical"]) | identical,
         "formats": report_context.formats_page(),
     }
 
