@@ -182,3 +182,14 @@ def test_identical_formats_are_counted_once(sweep):
     assert ctx["counts"] == {"n": 4, "helps": 2, "hurts": 2, "unclear": 0, "too_few": 4, "merged": 2}
     assert context.manifold_comparison(sweep)["counts"] == {"n": 6, "helps": 3, "hurts": 3, "unclear": 0,
                                                             "too_few": 6, "merged": 0}
+
+
+def test_report_generator_takes_a_factor_list(sweep, tmp_path):
+    inferred = ReportGenerator(tmp_path, generated_at="x").render_manifold_comparison(sweep)
+    pooled = ReportGenerator(tmp_path, generated_at="x", factors=[]).render_manifold_comparison(sweep)
+    assert "### learning&#95;rate=0.01" in inferred and "Seeds run more than once" not in inferred
+    # told there is no factor, each seed ran twice per optimizer: duplicates, shown, never medianed
+    assert "### learning" not in pooled
+    assert "Seeds run more than once by one optimizer in one condition are duplicates" in pooled
+    assert "E4M3: seeds 1, 2, 3, 4" in pooled
+    assert "(8 vs 8 runs, unpaired)" in pooled

@@ -151,7 +151,8 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[sorted(range(len(df)), key=key.__getitem__)]
 
 
-def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink) -> dict[str, Any]:
+def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink,
+                  factors: list[str] | None = None) -> dict[str, Any]:
     failures = ensure_failure_columns(failures)
     e7m0 = FORMATS["E7M0"]
     ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
@@ -159,10 +160,10 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
                                     "stall_band": stagnation_band(e7m0.man_bits)}}
     if runs is not None and len(failures):
         by_run = dict(zip(*(lambda d: (d["run_id"].astype(str), d["setting"].astype(str)))(
-            design_columns(sc.ensure_columns(runs))[0])))
+            design_columns(sc.ensure_columns(runs), factors)[0])))
         failures = failures.assign(setting=[by_run.get(str(r), s) for r, s in
                                             zip(failures["run_id"], failures["setting"])])
-    rate_list = crash_rates(runs, failures) if runs is not None else []
+    rate_list = crash_rates(runs, failures, factors) if runs is not None else []
     rates = {(r["format"], r["setting"]): r for r in rate_list}
     ctx["e7m0"]["rate"] = rates.get(("E7M0", "")) or next((r for r in rate_list if r["format"] == "E7M0"), None)
     ctx["crash_rates_table"] = tables.crash_rates_table(rate_list) if rate_list else ""
