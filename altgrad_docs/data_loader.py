@@ -133,12 +133,18 @@ class ExperimentDataLoader:
 
     def get_format_comparison_runs(self, formats: Iterable[str] | None = None) -> pd.DataFrame:
         """format, run_id, run_url, state, steps, final_loss, best_loss, bit_stall_final,
-        overflow_final (then optimizer, seed, learning_rate, manifold_aware, status, name)."""
+        overflow_final (then optimizer, seed, learning_rate, manifold_aware, status, name, and,
+        when the runs' design has factors beyond format x optimizer, each factor not listed yet
+        and ``setting``: see analysis/design.py)."""
+        from .analysis.design import design_columns
+
         table = self.runs()
         if formats is not None:
             wanted = {str(f).strip().upper().removeprefix("FP8_") for f in formats}
             table = table[table["format"].isin(wanted)]
-        return table[FORMAT_COLUMNS].reset_index(drop=True)
+        study, factors = design_columns(table.reset_index(drop=True))
+        extra = [k for k in factors if k not in FORMAT_COLUMNS] + (["setting"] if factors else [])
+        return study[FORMAT_COLUMNS + extra].reset_index(drop=True)
 
     def get_manifold_comparison_runs(self, fmt: str = "E5M2") -> pd.DataFrame:
         """optimizer, manifold_aware, run_id, final_loss, best_loss, bit_stall_final (then

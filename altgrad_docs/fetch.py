@@ -126,8 +126,10 @@ def _iso_or_none(stamp: str) -> str | None:
 # ---- W&B API ------------------------------------------------------------------------------
 def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFAULT_STATES,
                   per_page: int = 200, workers: int = DEFAULT_WORKERS, timeout: int | None = None,
-                  checkpoints: str | Path | None = None, progress: bool | None = None) -> FetchResult:
-    """Fetch ``ENTITY/PROJECT`` into a snapshot at ``out``, reusing unchanged runs."""
+                  checkpoints: str | Path | None = None, progress: bool | None = None,
+                  filters: dict[str, Any] | None = None) -> FetchResult:
+    """Fetch ``ENTITY/PROJECT`` into a snapshot at ``out``, reusing unchanged runs; ``filters``
+    (the study's W&B filter, ``extra.altgrad.filters``) is passed to the server."""
     from .sources import wandb_api as wa
 
     started = time.monotonic()
@@ -135,9 +137,9 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None
     api = wa.connect(timeout or wa.DEFAULT_TIMEOUT, entity)
-    listed = wa.list_runs(api, project, states, per_page)
+    listed = wa.list_runs(api, project, states, per_page, filters)
     source = {"kind": "wandb_api", "project": project, "base_url": wa.base_url(),
-              "filters": {"state": {"$in": states}}}
+              "filters": wa.run_filters(states, filters)}
     previous = _previous(out, source)
     reuse = {r.record.run_id: p for r in listed if (p := _reusable(previous, r.record))}
     fresh = [r for r in listed if r.record.run_id not in reuse]

@@ -15,7 +15,8 @@ from altgrad_docs.formats import BASELINES
 from altgrad_docs.runs import layer_type
 
 from . import stats
-from .scorecard import _num, completed, crashed_mask, ensure_columns, format_sort_key, sorted_formats
+from .design import design_columns, level_key
+from .scorecard import _num, completed, crashed_mask, ensure_columns, format_sort_key
 
 LAYER_TYPES = ("attention", "mlp", "embedding", "classifier", "other")
 
@@ -25,48 +26,95 @@ class FormatComparator:
 
     ``df`` is the run table (columns of ``altgrad_docs.runs.RUN_COLUMNS``). Lower is better
     for every loss metric; killed and running runs are left out of every summary.
+    ``factors`` are the design's factors (default: inferred from the runs' configs, see
+    analysis/design.py): with factors, every ranking is per format and setting, never pooled
+    across the levels of a factor.
     """
 
-    def __init__(self, df: pd.DataFrame):
-        self.df = ensure_columns(df)
+    def __init__(self, df: pd.DataFrame, factors: list[str] | None = None):
+        self.df, self.factors = design_columns(ensure_columns(df), factors)
 
     def _finished(self) -> pd.DataFrame:
         runs = completed(self.df)
         return runs[~crashed_mask(runs)] if not runs.empty else runs
 
-    def rank_by_metric(self, metric: str, ascending: bool = True, finished_only: bool = True) -> pd.DataFrame:
-        """Formats ranked by the median of ``metric`` (finished runs unless told otherwise).
+    def _groups(self, runs: pd.DataFrame, by: list[str]):
+        """(key dict, rows) per group of ``by`` (+ setting), in format, optimizer, level order."""
+        keys = [*by, "setting"]
+        out = []
+        for values, g in runs.groupby(keys, sort=False):
+            first = g.iloc[0]
+            order = (format_sort_key(str(first["format"])), *(str(first[k]) for k in by[1:]),
+                     tuple(level_key(first[k]) for k in self.factors))
+            out.append((order, {k: first[k] for k in (*by, *self.factors, "setting")}, g))
+        return [(key, g) for _, key, g in sorted(out, key=lambda t: t[0])]
 
-        Columns: rank, format, n (runs with a finite value), median, min, max. Formats
-        without any finite value come last with rank NaN.
-        """
+    def _ranked(self, metric: str, by: list[str], ascending: bool, finished_only: bool) -> pd.DataFrame:
         runs = self._finished() if finished_only else completed(self.df)
+        cols = [*by, *self.factors, *(["setting"] if self.factors else []), "n", "median", "min", "max"]
         rows = []
-        for fmt in sorted_formats(runs["format"]) if not runs.empty and metric in runs else []:
-            sel = (runs["format"].astype("string") == fmt).fillna(False).to_numpy()
-            s = stats.summarize(_num(runs.loc[sel, metric]))
-            rows.append({"format": fmt, "n": s.n, "median": s.median, "min": s.min, "max": s.max})
-        out = pd.DataFrame(rows, columns=["format", "n", "median", "min", "max"])
+        if not runs.empty and metric in runs:
+            for key, g in self._groups(runs, by):
+                s = stats.summarize(_num(g[metric]))
+                rows.append({**key, "n": s.n, "median": s.median, "min": s.min, "max": s.max})
+        out = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
         out = out.sort_values(["median"], ascending=ascending, na_position="last", kind="stable")
         out.insert(0, "rank", out["median"].rank(method="min", ascending=ascending).to_numpy())
         return out.reset_index(drop=True)
 
-    def identify_sweet_spot(self, exclude_crashed: bool = True, include_baselines: bool = False) -> str:
-        """The 8-bit format with the lowest median final_loss; "" when no format has one.
+    def rank_by_metric(self, metric: str, ascending: bool = True, finished_only: bool = True) -> pd.DataFrame:
+        """Formats ranked by the median of ``metric`` (finished runs unless told otherwise),
+        both optimizers together (the plan's ranking; :meth:`rank_conditions` splits them).
+
+        Columns: rank, format, (the factor columns and setting, when the design has factors:
+        one row per format and setting), n (runs with a finite value), median, min, max.
+        Rows without any finite value come last with rank NaN.
+        """
+        return self._ranked(metric, ["format"], ascending, finished_only)
+
+    def rank_conditions(self, metric: str, ascending: bool = True, finished_only: bool = True) -> pd.DataFrame:
+        """Conditions (format x optimizer x setting) ranked by the median of ``metric``."""
+        return self._ranked(metric, ["format", "optimizer"], ascending, finished_only)
+
+    def sweet_spot_condition(self, metric: str = "final_loss", exclude_crashed: bool = True,
+                             include_baselines: bool = False) -> dict | None:
+        """The condition with the lowest median ``metric`` (its rank row as a dict), or None.
+
+        Baselines (BF16/FP16/FP32) are references, not candidates, unless asked for."""
+        ranked = self.rank_conditions(metric, True, finished_only=exclude_crashed)
+        if not include_baselines:
+            ranked = ranked[~ranked["format"].isin(BASELINES)]
+        ranked = ranked[ranked["n"] > 0]
+        if not len(ranked):
+            return None
+        row = ranked.iloc[0].to_dict()
+        row["setting"] = row.get("setting", "")
+        return {**row, "metric": metric}
+
+    def identify_sweet_spot(self, exclude_crashed: bool = True, include_baselines: bool = False,
+                            metric: str = "final_loss") -> str:
+        """The format of the condition (format x optimizer x setting) with the lowest median
+        ``metric``; "" when no condition has one. See :meth:`sweet_spot_condition`.
 
         Crashed runs are left out (default) or kept (their final loss is usually NaN and
         then does not count either). Baselines (BF16/FP16/FP32) are references, not candidates.
         """
-        ranked = self.rank_by_metric("final_loss", True, finished_only=exclude_crashed)
-        if not include_baselines:
-            ranked = ranked[~ranked["format"].isin(BASELINES)]
-        ranked = ranked[ranked["n"] > 0]
-        return str(ranked.iloc[0]["format"]) if len(ranked) else ""
+        spot = self.sweet_spot_condition(metric, exclude_crashed, include_baselines)
+        return str(spot["format"]) if spot else ""
 
-    def compute_improvement(self, baseline_format: str, test_format: str, metric: str = "final_loss") -> float:
+    def compute_improvement(self, baseline_format: str, test_format: str, metric: str = "final_loss",
+                            setting: str | None = None) -> float:
         """Percent by which test_format's median is lower than baseline_format's:
-        100 * (base - test) / |base|. Positive = better for a loss. NaN when either is missing."""
-        ranked = self.rank_by_metric(metric).set_index("format")["median"]
+        100 * (base - test) / |base|. Positive = better for a loss. NaN when either is missing.
+        With several settings, ``setting`` says which (never pooled)."""
+        ranked = self.rank_by_metric(metric)
+        if self.factors:
+            settings = sorted(set(ranked["setting"]))
+            if setting is None and len(settings) > 1:
+                raise ValueError(f"the runs have {len(settings)} settings ({'; '.join(settings)}) "
+                                 "--> Do: pass setting=... to compare within one.")
+            ranked = ranked[ranked["setting"] == (setting if setting is not None else settings[0])]
+        ranked = ranked.set_index("format")["median"]
         base, test = ranked.get(baseline_format, math.nan), ranked.get(test_format, math.nan)
         if not (np.isfinite(base) and np.isfinite(test)) or base == 0:
             return math.nan
@@ -85,7 +133,7 @@ class FormatComparator:
                 raise ValueError("compare_by_layer_type needs a 'layer' (parameter name) or "
                                  "'layer_type' column --> Do: pass one row per layer.")
             df["layer_type"] = [layer_type(str(n)) for n in df["layer"]]
-        keys = [k for k in ("format", "optimizer") if k in df] + ["layer_type"]
+        keys = [k for k in ("format", "optimizer", "setting") if k in df] + ["layer_type"]
         metrics = [c for c in df.columns if c not in keys and c != "layer"
                    and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
         if df.empty:
@@ -95,7 +143,7 @@ class FormatComparator:
         out["n_layers"] = grouped.size()
         out = out.reset_index()
         order = {t: i for i, t in enumerate(LAYER_TYPES)}
-        sort_cols = [c for c in ("format", "optimizer") if c in out]
+        sort_cols = [c for c in ("format", "optimizer", "setting") if c in out]
         out["_f"] = [format_sort_key(f) for f in out["format"]] if "format" in out else 0
         out["_t"] = out["layer_type"].map(order)
         out = out.sort_values(["_f", *[c for c in sort_cols if c != "format"], "_t"], kind="stable")
@@ -106,11 +154,12 @@ def layer_stall_frame(traces: dict, runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run and layer type with its mean stall ratio (from Trace.layer_stall),
     ready for compare_by_layer_type. Empty when no run logged per-layer stall."""
     rows = []
-    meta = runs.set_index("run_id")[["format", "optimizer"]] if not runs.empty else None
+    keys = ["format", "optimizer", *(["setting"] if "setting" in runs else [])]
+    meta = runs.set_index(runs["run_id"].astype(str))[keys] if not runs.empty else None
     for run_id, trace in traces.items():
         if meta is None or run_id not in meta.index:
             continue
         for ltype, value in trace.layer_stall.items():
-            rows.append({"format": str(meta.at[run_id, "format"]), "optimizer": str(meta.at[run_id, "optimizer"]),
-                         "run_id": run_id, "layer_type": ltype, "stall": value})
-    return pd.DataFrame(rows, columns=["format", "optimizer", "run_id", "layer_type", "stall"])
+            rows.append({**{k: str(meta.at[run_id, k]) for k in keys}, "run_id": run_id, "layer_type": ltype,
+                         "stall": value})
+    return pd.DataFrame(rows, columns=[*keys, "run_id", "layer_type", "stall"])

@@ -9,6 +9,7 @@ forensics) and per-layer stall means. Memory is O(runs x metrics x max_points).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -32,6 +33,8 @@ SITE_TRACE_KEYS = tuple(dict.fromkeys(
     name for metric in TRACE_METRICS for name in METRIC_ALIASES.get(metric, (metric,))))
 FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate")
 STALL_PREFIX = "stall/"
+#: History columns left out of the history hash: wall-clock speed differs between identical runs.
+UNHASHED = ("throughput_tokens_sec", "step_time_ms")
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Trace:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     forensics: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     layer_stall: dict[str, float] = field(default_factory=dict)  # layer type -> mean stall
+    history_hash: str = ""  # sha256 of the logged values (identical conditions share it)
+    at_budget: dict[str, float] = field(default_factory=dict)  # metric -> last logged value within a step budget
 
     def curve(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         empty = np.array([], dtype=np.float64)
@@ -101,8 +106,11 @@ def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarr
     return int(steps[hits[0]]) if len(hits) else None
 
 
-def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window: int = 50) -> Trace:
-    """A Trace of one history frame (``_step`` + metric columns)."""
+def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window: int = 50,
+               budget: int | None = None) -> Trace:
+    """A Trace of one history frame (``_step`` + metric columns); with ``budget`` (a number of
+    steps) also the last value of loss and val_loss logged at a step below it, so that runs of
+    different lengths are compared at the same step budget."""
     steps = pd.to_numeric(history.get("_step", pd.Series(dtype="float64")), errors="coerce").to_numpy()
     keep = np.isfinite(steps)
     if not keep.all():
@@ -129,7 +137,31 @@ def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window
             if values is not None:
                 trace.forensics[metric] = (steps[near] - end, values[near])
     trace.layer_stall = _layer_stall(history)
+    trace.history_hash = history_hash(history)
+    if budget is not None:
+        trace.at_budget = {m: value_within(steps, columns[m], budget) for m in ("loss", "val_loss")}
     return trace
+
+
+def history_hash(history: pd.DataFrame) -> str:
+    """sha256 over the column names and float64 bytes of a history (speed columns left out):
+    two runs with the same hash logged bit-identical values, e.g. two formats whose grids
+    coincide over the range the weights use."""
+    h = hashlib.sha256()
+    for col in sorted(str(c) for c in history.columns if str(c) not in UNHASHED):
+        h.update(col.encode() + b"\0")
+        h.update(np.ascontiguousarray(_floats(history[col])).tobytes())
+    return h.hexdigest()
+
+
+def value_within(steps: np.ndarray, values: np.ndarray | None, budget: int) -> float:
+    """The last value logged at a step < budget, NaN when none was: a run's "final" value at a
+    step budget (a wide history is NaN where a metric was not logged; failed runs count as
+    failures whatever their value)."""
+    if values is None:
+        return math.nan
+    logged = np.flatnonzero((steps < budget) & ~np.isnan(values))
+    return float(values[logged[-1]]) if len(logged) else math.nan
 
 
 def _index_of(steps: np.ndarray, step: int | None) -> int:
@@ -153,10 +185,13 @@ def _layer_stall(history: pd.DataFrame) -> dict[str, float]:
 
 
 def collect_traces(
-    histories: Iterable[tuple[str, pd.DataFrame]], max_points: int = 300, window: int = 50
+    histories: Iterable[tuple[str, pd.DataFrame]], max_points: int = 300, window: int = 50,
+    budgets: dict[str, int] | None = None,
 ) -> dict[str, Trace]:
-    """Traces of every run, reading one history at a time."""
-    return {run_id: make_trace(run_id, frame, max_points, window) for run_id, frame in histories}
+    """Traces of every run, reading one history at a time (``budgets``: run_id -> step budget)."""
+    budgets = budgets or {}
+    return {run_id: make_trace(run_id, frame, max_points, window, budgets.get(str(run_id)))
+            for run_id, frame in histories}
 
 
 def median_curve(curves: Iterable[tuple[np.ndarray, np.ndarray]], n_grid: int = 200) -> tuple[np.ndarray, np.ndarray]:

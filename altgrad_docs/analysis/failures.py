@@ -29,7 +29,7 @@ MODES = ("overflow", "gradient_vanishing", "underflow", "unknown")
 NON_FINITE = re.compile(r"\b(nan|inf)\b", re.I)
 UNDERFLOW_LIMIT = 0.5
 FAILURE_COLUMNS = [
-    "run_id", "format", "optimizer", "seed", "name", "run_url", "state", "steps", "collapse_step",
+    "run_id", "format", "optimizer", "setting", "seed", "name", "run_url", "state", "steps", "collapse_step",
     "reason", "final_loss", "best_loss", "grad_sparsity", "failure_mode", "history_mode",
     "evidence", "source", "report_path",
 ]

@@ -15,33 +15,62 @@ import pandas as pd
 from . import scorecard as sc
 from .comparisons import FormatComparator, layer_stall_frame
 from .curves import Trace, collect_traces
+from .design import Design, DesignOptions, identical_conditions, infer_design
 from .failures import failure_table
 
 
 @dataclass
 class Analysis:
-    runs: pd.DataFrame  # the run table as given
+    runs: pd.DataFrame  # the study's run table (filtered), with the string column ``setting``
     traces: dict[str, Trace]  # run_id -> downsampled curves, collapse step, layer stall
-    metric: str  # final_val_loss when logged, else final_loss
-    card: pd.DataFrame  # scorecard: format x optimizer
-    paired: pd.DataFrame  # manifold_comparison: per format
+    metric: str  # the design's primary metric: final_val_loss or final_loss
+    card: pd.DataFrame  # scorecard: format x optimizer x setting
+    paired: pd.DataFrame  # manifold_comparison: per format and setting
     failures: pd.DataFrame  # one row per failed run (FAILURE_COLUMNS)
     layers: pd.DataFrame  # per run x layer type mean stall (may be empty)
-    sweet_spot: str  # "" when no 8-bit format finished
+    sweet_spot: str  # format of the best condition; "" when no 8-bit format finished
     formats: list[str] = field(default_factory=list)  # formats of completed runs, table order
+    design: Design | None = None  # factors, cells, runs left out, identical conditions
+    sweet_condition: dict | None = None  # the best condition by the primary metric, or None
 
 
 def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = (),
-            reports: Iterable[dict] = (), max_points: int = 300) -> Analysis:
-    traces = collect_traces(histories, max_points=max_points)
-    metric = sc.default_metric(runs)
-    done = sc.completed(runs)
-    paired = sc.manifold_comparison(runs, metric)
+            reports: Iterable[dict] = (), max_points: int = 300,
+            options: DesignOptions | None = None, design: Design | None = None) -> Analysis:
+    """Every table of the reports, per condition of the design (``design``, else inferred
+    from the runs with ``options``); the histories are read once, here."""
+    design = design or infer_design(runs, options)
+    budgets = design.budgets()
+    traces = collect_traces(histories, max_points=max_points, budgets=budgets)
+    if traces and not design.identical:
+        design.identical = identical_conditions(design.runs[design.runs["included"]],
+                                                {r: t.history_hash for r, t in traces.items()})
+    metric, factors = design.metric, design.factor_names
+    study = at_budget(design.study(runs), traces, budgets, metric)
+    done = sc.completed(study)
+    paired = sc.manifold_comparison(study, metric, factors)
+    spot = FormatComparator(study, factors).sweet_spot_condition(metric)
     return Analysis(
-        runs=runs, traces=traces, metric=metric,
-        card=sc.scorecard(runs, metric, paired=paired), paired=paired,
-        failures=failure_table(runs, traces, list(reports)),
-        layers=layer_stall_frame(traces, runs),
-        sweet_spot=FormatComparator(runs).identify_sweet_spot(),
+        runs=study, traces=traces, metric=metric,
+        card=sc.scorecard(study, metric, design.baseline, paired=paired, factors=factors), paired=paired,
+        failures=failure_table(study, traces, list(reports)),
+        layers=layer_stall_frame(traces, study),
+        sweet_spot=str(spot["format"]) if spot else "",
         formats=sc.sorted_formats(done["format"]) if not done.empty else [],
+        design=design, sweet_condition=spot,
     )
+
+
+def at_budget(study: pd.DataFrame, traces: dict[str, Trace], budgets: dict[str, int], metric: str) -> pd.DataFrame:
+    """The study with ``metric`` of the runs in ``budgets`` read at their step budget (from the
+    traces), so that runs of different lengths compared with each other are compared at the same
+    step; ``metric_step_budget`` says which runs (NaN = the run's own last value)."""
+    out = study.copy()
+    out["metric_step_budget"] = pd.array([budgets.get(r) for r in out["run_id"].astype(str)], dtype="Int64")
+    key = metric.removeprefix("final_")
+    for i, run_id in enumerate(out["run_id"].astype(str)):
+        trace = traces.get(run_id)
+        if run_id in budgets and trace is not None and key in trace.at_budget:
+            out.iloc[i, out.columns.get_loc(metric)] = trace.at_budget[key]
+    out.attrs = dict(study.attrs)
+    return out

@@ -17,6 +17,7 @@ from altgrad_docs.formats import BASELINES, FORMATS
 from altgrad_docs.runs import STATUS_OF_STATE
 
 from . import stats
+from .design import design_columns, level_key, paired_seeds
 
 MANIFOLD, STANDARD = "ManifoldAdamW", "AdamW"
 #: Order of formats in every table: the FP8 registry (E0M7 .. E7M0), then the baselines.
@@ -32,10 +33,15 @@ def sorted_formats(names) -> list[str]:
 
 
 def default_metric(df: pd.DataFrame) -> str:
-    """final_val_loss when any run has a finite one, else final_loss (train)."""
-    if "final_val_loss" in df and np.isfinite(_num(df["final_val_loss"])).any():
-        return "final_val_loss"
-    return "final_loss"
+    """final_val_loss when every finished, non-crashed run logged a finite one, else final_loss
+    (train). A run that failed before its first evaluation has no val_loss: it counts as a
+    failure and does not change the metric."""
+    from .design import choose_metric
+
+    runs = completed(df)
+    if runs.empty or "final_val_loss" not in df:
+        return "final_loss"
+    return choose_metric(runs, runs["status"].astype("string").fillna(""), crashed_mask(runs))
 
 
 def _num(series: pd.Series) -> np.ndarray:
@@ -91,100 +97,142 @@ def _mean(values: pd.Series) -> float:
     return float(x.mean()) if len(x) else math.nan
 
 
-def condition_frame(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One slim row per completed run: run_id, format, optimizer, seed, crashed, value (the
-    metric, NaN when crashed) and the final stall/overflow/underflow rates."""
+def condition_frame(df: pd.DataFrame, metric: str, factors: list[str] | None = None) -> pd.DataFrame:
+    """One slim row per completed run: run_id, format, optimizer, setting, seed, crashed, value
+    (the metric, NaN when crashed), the final stall/overflow/underflow rates, then the factor
+    columns. ``attrs["factors"]`` names them (``factors`` None: inferred from the runs)."""
+    df, names = design_columns(df, factors)
     runs = completed(df)
     crashed = crashed_mask(runs)
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "run_id": runs["run_id"].astype(str).to_numpy(), "format": runs["format"].astype(str).to_numpy(),
-        "optimizer": runs["optimizer"].astype(str).to_numpy(), "seed": _num(runs["seed"]), "crashed": crashed,
+        "optimizer": runs["optimizer"].astype(str).to_numpy(), "setting": runs["setting"].astype(str).to_numpy(),
+        "seed": _num(runs["seed"]), "crashed": crashed,
         "value": np.where(crashed, np.nan, _num(runs[metric])), "stall": _num(runs["bit_stall_final"]),
         "overflow": _num(runs["overflow_final"]), "underflow": _num(runs["underflow_final"]),
+        **{k: runs[k].to_numpy() for k in names},
     })
+    out.attrs["factors"] = names
+    return out
 
 
-def paired_values(cond: pd.DataFrame, fmt: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(manifold, adamw, seeds): per-seed metric of both optimizers of one format
+def _in(cond: pd.DataFrame, fmt: str, setting: str | None) -> pd.DataFrame:
+    """The rows of one format in one setting (``setting`` None: the format's only setting)."""
+    sub = cond[(cond["format"] == fmt).to_numpy()]
+    if setting is None:
+        settings = sorted(set(sub["setting"]))
+        if len(settings) > 1:
+            raise ValueError(f"format {fmt} was run in {len(settings)} settings ({'; '.join(settings)}): "
+                             "pooling them would mix the levels of a factor --> Do: pass setting=...")
+        return sub
+    return sub[(sub["setting"] == setting).to_numpy()]
+
+
+def paired_values(cond: pd.DataFrame, fmt: str, setting: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(manifold, adamw, seeds): per-seed metric of both optimizers of one format in one setting
     (``cond`` = condition_frame).
 
-    Runs are paired by seed; a seed with several runs of one optimizer takes their median.
-    Seeds where only one optimizer ran are left out; crashed runs give NaN and are dropped
-    by the statistics (their count shows in the crash column).
-    """
-    frame = cond[(cond["format"] == fmt).to_numpy() & np.isfinite(cond["seed"].to_numpy())]
-    wide = frame.groupby(["seed", "optimizer"])["value"].median().unstack()
-    ran = frame.groupby(["seed", "optimizer"]).size().unstack()
-    if MANIFOLD not in wide or STANDARD not in wide:
+    Runs are paired by seed. A seed that one optimizer ran more than once in this condition is
+    a duplicate: left out of the pairs (and counted by the design), never medianed. Seeds where
+    only one optimizer ran are left out; crashed runs give NaN and are dropped by the
+    statistics (their count shows in the crash column)."""
+    frame = _in(cond, fmt, setting)
+    seeds, _ = paired_seeds(frame)
+    if not seeds:
         return np.array([]), np.array([]), []
-    wide = wide[ran[[MANIFOLD, STANDARD]].notna().all(axis=1)].sort_index()
+    frame = frame[np.isin(frame["seed"].to_numpy(), seeds)]
+    wide = frame.pivot(index="seed", columns="optimizer", values="value").sort_index()
     return wide[MANIFOLD].to_numpy(), wide[STANDARD].to_numpy(), [int(s) for s in wide.index]
 
 
-def arm_values(cond: pd.DataFrame, fmt: str) -> tuple[np.ndarray, np.ndarray]:
-    """(manifold, adamw): the metric of every completed run of one format, crashed = NaN."""
-    sub = cond[(cond["format"] == fmt).to_numpy()]
+def arm_values(cond: pd.DataFrame, fmt: str, setting: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(manifold, adamw): the metric of every completed run of one format (and setting), crashed = NaN."""
+    sub = _in(cond, fmt, setting)
     values, opt = sub["value"].to_numpy(), sub["optimizer"].to_numpy()
     return values[opt == MANIFOLD], values[opt == STANDARD]
 
 
-def manifold_comparison(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
-    """Per format with runs of both optimizers: ManifoldAdamW - AdamW with a 95% t interval,
-    Hedges' g, P(improvement), the exact test or "too few seeds to test", and Holm-adjusted
-    p across formats. Paired by seed (design "paired") when >= 2 seeds have both optimizers
-    finished; else Welch's interval over all finished runs (design "unpaired")."""
+def settings_of(cond: pd.DataFrame) -> list[str]:
+    """The settings of a condition frame in factor-level order ("" only, without factors)."""
+    names = cond.attrs.get("factors", [])
+    first = cond.drop_duplicates("setting")
+    keys = {r["setting"]: tuple(level_key(r[k]) for k in names) for _, r in first.iterrows()}
+    return sorted(keys, key=lambda s: (keys[s], s))
+
+
+def manifold_comparison(df: pd.DataFrame, metric: str | None = None,
+                        factors: list[str] | None = None) -> pd.DataFrame:
+    """Per format and setting with runs of both optimizers: ManifoldAdamW - AdamW with a 95% t
+    interval, Hedges' g, P(improvement), the exact test or "too few seeds to test", and
+    Holm-adjusted p across all rows (formats x settings). Paired by seed within the setting
+    (design "paired") when >= 2 seeds have both optimizers once; else Welch's interval over all
+    runs of the setting (design "unpaired"). Nothing is pooled across the levels of a factor."""
     metric = metric or default_metric(df)
-    cond = condition_frame(df, metric)
+    cond = condition_frame(df, metric, factors)
+    names = cond.attrs["factors"]
     rows = []
     for fmt in sorted_formats(cond["format"]):
-        man_all, std_all = arm_values(cond, fmt)
-        if not len(man_all) or not len(std_all):
-            continue
-        man, std, seeds = paired_values(cond, fmt)
-        d, design = stats.paired_delta(man, std), "paired"
-        if d.n < 2 and len(stats.finite(man_all)) >= 2 and len(stats.finite(std_all)) >= 2:
-            d, design = stats.welch_delta(man_all, std_all), "unpaired"
-        rows.append({
-            "format": fmt, "metric": metric, "design": design, "seeds": seeds,
-            "n_manifold": len(stats.finite(man_all)), "n_adamw": len(stats.finite(std_all)),
-            "n_pairs": d.n if design == "paired" else 0, "mean_delta": d.mean, "ci_low": d.low, "ci_high": d.high,
-            "hedges_g": stats.hedges_g(man_all, std_all), "p_improve": stats.prob_improvement(man_all, std_all),
-            "test": d.exact_test, "p": d.exact_p, "status": d.status, "t_p": d.t_p,
-            "deltas": (man - std).tolist() if design == "paired" else [],
-        })
-    out = pd.DataFrame(rows, columns=["format", "metric", "design", "seeds", "n_manifold", "n_adamw", "n_pairs",
-                                      "mean_delta", "ci_low", "ci_high", "hedges_g", "p_improve",
-                                      "test", "p", "status", "t_p", "deltas"])
+        for setting in settings_of(cond[(cond["format"] == fmt).to_numpy()]):
+            rows.extend(_paired_row(cond, fmt, setting, metric, names))
+    out = pd.DataFrame(rows, columns=["format", *names, "setting", "metric", "design", "seeds", "n_manifold",
+                                      "n_adamw", "n_pairs", "mean_delta", "ci_low", "ci_high", "hedges_g",
+                                      "p_improve", "test", "p", "status", "t_p", "deltas", "duplicated_seeds"])
     out["p_holm"] = stats.holm(out["p"].tolist()) if len(out) else []
     return out
 
 
+def _paired_row(cond: pd.DataFrame, fmt: str, setting: str, metric: str, names: list[str]) -> list[dict]:
+    man_all, std_all = arm_values(cond, fmt, setting)
+    if not len(man_all) or not len(std_all):
+        return []
+    sub = _in(cond, fmt, setting)
+    man, std, seeds = paired_values(cond, fmt, setting)
+    d, design = stats.paired_delta(man, std), "paired"
+    if d.n < 2 and len(stats.finite(man_all)) >= 2 and len(stats.finite(std_all)) >= 2:
+        d, design = stats.welch_delta(man_all, std_all), "unpaired"
+    return [{
+        "format": fmt, **{k: sub.iloc[0][k] for k in names}, "setting": setting, "metric": metric,
+        "design": design, "seeds": seeds,
+        "n_manifold": len(stats.finite(man_all)), "n_adamw": len(stats.finite(std_all)),
+        "n_pairs": d.n if design == "paired" else 0, "mean_delta": d.mean, "ci_low": d.low, "ci_high": d.high,
+        "hedges_g": stats.hedges_g(man_all, std_all), "p_improve": stats.prob_improvement(man_all, std_all),
+        "test": d.exact_test, "p": d.exact_p, "status": d.status, "t_p": d.t_p,
+        "deltas": (man - std).tolist() if design == "paired" else [],
+        "duplicated_seeds": paired_seeds(sub)[1],
+    }]
+
+
 def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16",
-              paired: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per format x optimizer: n, crashes (Clopper-Pearson), median [min, max] of the
-    metric over finished runs, median delta vs the baseline format (same optimizer when it
-    has runs, else any), the paired delta (on the ManifoldAdamW row), and mean final
-    stall / overflow / underflow rates. ``paired`` = manifold_comparison(df, metric), when
-    the caller has it already."""
+              paired: pd.DataFrame | None = None, factors: list[str] | None = None) -> pd.DataFrame:
+    """One row per condition (format x optimizer x setting): n, crashes (Clopper-Pearson),
+    median [min, max] of the metric over finished runs, median delta vs the baseline format of
+    the same setting (same optimizer when it has runs, else any), the paired delta (on the
+    ManifoldAdamW row), and mean final stall / overflow / underflow rates. ``paired`` =
+    manifold_comparison(df, metric, factors), when the caller has it already."""
     metric = metric or default_metric(df)
-    cond = condition_frame(df, metric)
-    cols = ["format", "optimizer", "metric", "n", "crashes", "crash_low", "crash_high", "n_finite",
-            "median", "min", "max", "delta_vs_baseline", "paired_n", "paired_delta", "paired_low",
+    cond = condition_frame(df, metric, factors)
+    names = cond.attrs["factors"]
+    cols = ["format", "optimizer", *names, "setting", "metric", "n", "crashes", "crash_low", "crash_high",
+            "n_finite", "median", "min", "max", "delta_vs_baseline", "paired_n", "paired_delta", "paired_low",
             "paired_high", "p_improve", "stall_mean", "overflow_mean", "underflow_mean", "run_ids"]
     if cond.empty:
         return pd.DataFrame(columns=cols)
-    paired = (paired if paired is not None else manifold_comparison(df, metric)).set_index("format")
-    base_runs = cond[(cond["format"] == baseline).to_numpy()]
+    paired = paired if paired is not None else manifold_comparison(df, metric, names)
+    paired = paired.set_index(["format", "setting"])
     rows = []
-    for (fmt, opt), grp in cond.groupby(["format", "optimizer"], sort=False):
+    for (fmt, opt, setting), grp in cond.groupby(["format", "optimizer", "setting"], sort=False):
         summ = stats.summarize(grp["value"])
         rate = stats.crash_rate(int(grp["crashed"].sum()), len(grp))
+        base_runs = cond[((cond["format"] == baseline) & (cond["setting"] == setting)).to_numpy()]
         base = base_runs[(base_runs["optimizer"] == opt).to_numpy()]
         base_median = stats.summarize((base if len(base) else base_runs)["value"]).median
-        pr = paired.loc[fmt] if (opt == MANIFOLD and fmt in paired.index
-                                 and paired.at[fmt, "design"] == "paired") else None
+        key = (fmt, setting)
+        pr = paired.loc[key] if (opt == MANIFOLD and key in paired.index
+                                 and paired.at[key, "design"] == "paired") else None
         rows.append({
-            "format": fmt, "optimizer": opt, "metric": metric, "n": len(grp), "crashes": rate.k,
+            "format": fmt, "optimizer": opt, **{k: grp.iloc[0][k] for k in names}, "setting": setting,
+            "metric": metric, "n": len(grp), "crashes": rate.k,
             "crash_low": rate.low, "crash_high": rate.high, "n_finite": summ.n,
             "median": summ.median, "min": summ.min, "max": summ.max,
             "delta_vs_baseline": summ.median - base_median if fmt != baseline else math.nan,
@@ -197,5 +245,7 @@ def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16
             "underflow_mean": _mean(grp["underflow"]), "run_ids": sorted(grp["run_id"]),
         })
     out = pd.DataFrame(rows, columns=cols)
-    order = sorted(range(len(out)), key=lambda i: (format_sort_key(out.at[i, "format"]), out.at[i, "optimizer"]))
+    rank = {s: i for i, s in enumerate(settings_of(cond))}
+    order = sorted(range(len(out)), key=lambda i: (format_sort_key(out.at[i, "format"]), out.at[i, "optimizer"],
+                                                   rank[out.at[i, "setting"]]))
     return out.iloc[order].reset_index(drop=True)

@@ -15,6 +15,7 @@ import pandas as pd
 from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis import stats
 from altgrad_docs.analysis.comparisons import FormatComparator
+from altgrad_docs.analysis.design import design_columns
 from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_fractions, stagnation_band
 from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
@@ -24,60 +25,116 @@ from .markdown import RunLink, escape_md, table
 
 
 def _summary_of(ranked: pd.DataFrame, fmt: str | None) -> dict[str, Any] | None:
+    """The best ranked row (a condition) of one format, as a dict; None when it has none."""
     if not fmt or fmt not in set(ranked["format"]):
         return None
-    r = ranked.set_index("format").loc[fmt]
-    return {"format": fmt, "n": int(r["n"]), "median": r["median"], "min": r["min"], "max": r["max"]}
+    return _row_summary(ranked[ranked["format"] == fmt].iloc[0])
 
 
-def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Per format: k failed of n completed runs with the Clopper-Pearson interval and the
-    collapse steps of its failures (from ``failures`` when given)."""
+def _row_summary(r: pd.Series) -> dict[str, Any]:
+    return {"format": str(r["format"]), "optimizer": str(r.get("optimizer", "")), "setting": str(r.get("setting", "") or ""),
+            "n": int(r["n"]), "median": r["median"], "min": r["min"], "max": r["max"]}
+
+
+def condition_label(fmt: str, setting: str = "", optimizer: str = "") -> str:
+    """'E5M2', 'E5M2 · AdamW', 'E5M2 · learning_rate=0.01': a condition as headings name it."""
+    return " · ".join(p for p in (fmt, optimizer, setting) if p)
+
+
+def metric_label(metric: str) -> str:
+    """final_val_loss -> 'final val loss' (how tables and sentences name the metric)."""
+    return metric.replace("_", " ")
+
+
+def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
+                factors: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per format and setting: k failed of n completed runs with the Clopper-Pearson interval
+    and the collapse steps of its failures (from ``failures`` when given)."""
+    runs, names = design_columns(sc.ensure_columns(runs), factors)
     done = sc.completed(runs)
     out = []
+    crashed = sc.crashed_mask(done) if not done.empty else np.array([], dtype=bool)
     for fmt in sc.sorted_formats(done["format"]) if not done.empty else []:
-        sel = (done["format"].astype("string") == fmt).fillna(False).to_numpy()
-        rate = stats.crash_rate(int(sc.crashed_mask(done)[sel].sum()), int(sel.sum()))
-        fail = failures[failures["format"].astype(str) == fmt] if failures is not None and len(failures) else None
-        out.append({"format": fmt, "k": rate.k, "n": rate.n, "low": rate.low, "high": rate.high,
-                    "collapse": collapse_summary(fail) if fail is not None else collapse_summary(pd.DataFrame())})
+        is_fmt = (done["format"].astype("string") == fmt).fillna(False).to_numpy()
+        for setting in sc.settings_of(done[is_fmt].assign(setting=done.loc[is_fmt, "setting"].astype(str))):
+            sel = is_fmt & (done["setting"].astype(str) == setting).to_numpy()
+            rate = stats.crash_rate(int(crashed[sel].sum()), int(sel.sum()))
+            fail = None
+            if failures is not None and len(failures):
+                fail = failures[(failures["format"].astype(str) == fmt).to_numpy()]
+                if "setting" in fail and names:
+                    fail = fail[(fail["setting"].astype(str) == setting).to_numpy()]
+            out.append({"format": fmt, "setting": setting, "k": rate.k, "n": rate.n, "low": rate.low,
+                        "high": rate.high,
+                        "collapse": collapse_summary(fail) if fail is not None else collapse_summary(pd.DataFrame())})
     return out
 
 
 def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
-                      failures: pd.DataFrame | None = None) -> dict[str, Any]:
-    df = sc.ensure_columns(df)
+                      failures: pd.DataFrame | None = None, metric: str = "final_loss",
+                      factors: list[str] | None = None, baseline: str = "BF16") -> dict[str, Any]:
+    """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``;
+    the sweet spot is the best condition of the format ``sweet_spot``."""
+    df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
-    comp = FormatComparator(df)
-    ranked = comp.rank_by_metric("final_loss")
+    comp = FormatComparator(df, names)
+    ranked = comp.rank_conditions(metric)
     candidates = ranked[~ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
-    runner = next((f for f in candidates["format"] if f != sweet_spot), None)
-    spot, second = _summary_of(ranked, sweet_spot), _summary_of(ranked, runner)
-    base = _summary_of(ranked, next((b for b in BASELINES if b in set(ranked["format"])), None))
-    rates = crash_rates(df, failures if failures is not None else comp_failures(df))
+    spot = _summary_of(candidates, sweet_spot)
+    spot_index = candidates.index[candidates["format"] == sweet_spot][:1]
+    rest = candidates.drop(index=spot_index)
+    second = _row_summary(rest.iloc[0]) if len(rest) else None
+    base = _baseline_of(ranked, spot)
+    rates = crash_rates(df, failures if failures is not None else comp_failures(df), names)
     failed = done[sc.crashed_mask(done)]
     status = df["status"].astype("string").fillna("")
+    card = sc.scorecard(df, metric, baseline, factors=names)
+    links = tables.run_links(done, run_link)
+    improvement = math.nan
+    if spot and base and np.isfinite(base["median"]) and base["median"] != 0:
+        improvement = float(100.0 * (base["median"] - spot["median"]) / abs(base["median"]))
     return {
-        "has_data": True, "metric": "final_loss",
+        "has_data": True, "metric": metric, "metric_label": metric_label(metric),
         "counts": {"runs": len(df), "completed": len(done), "failed": len(failed),
                    "excluded": int((~status.isin(["finished", "failed"])).sum()),
                    "formats": len(sc.sorted_formats(done["format"]))},
         "sweet_spot": spot, "sweet_spot_name": sweet_spot, "runner_up": second, "baseline": base,
         "ranges_overlap": bool(spot and second and not (spot["max"] < second["min"] or second["max"] < spot["min"])),
-        "improvement_vs_baseline": comp.compute_improvement(base["format"], sweet_spot) if spot and base else math.nan,
+        "improvement_vs_baseline": improvement,
         "results_table": tables.runs_table(_ordered(df), run_link),
-        "scorecard_table": tables.scorecard_table(sc.scorecard(df), tables.run_links(done, run_link)),
-        "rank_loss_table": tables.ranking_table(ranked, "final loss"),
-        "rank_stall_table": tables.ranking_table(comp.rank_by_metric("bit_stall_final"), "bit stall", pct=True),
+        "scorecard_table": tables.scorecard_table(card, links, baseline),
+        "settings": _setting_sections(card, links, baseline),
+        "rank_loss_table": tables.ranking_table(ranked, metric_label(metric)),
+        "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final"), "bit stall", pct=True),
         "failures_table": tables.runs_table(_ordered(failed), run_link) if len(failed) else "",
         "crash_rates_table": tables.crash_rates_table(rates),
         "crashed_formats": [r for r in rates if r["k"] > 0],
         "clean_formats": [r for r in rates if r["k"] == 0],
-        "run_links": [{"format": str(r["format"]), "optimizer": str(r["optimizer"]),
+        "run_links": [{"format": str(r["format"]), "optimizer": str(r["optimizer"]), "setting": str(r["setting"]),
                        "seed": r["seed"], "link": run_link(r)} for _, r in _ordered(df).iterrows()],
     }
+
+
+def _baseline_of(ranked: pd.DataFrame, spot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The baseline condition to compare the sweet spot with: same optimizer and setting when
+    it ran, else the baseline's best condition in the same setting, else its best."""
+    base = ranked[ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
+    if spot and len(base):
+        same_setting = base[base.get("setting", pd.Series("", index=base.index)).fillna("") == spot["setting"]] \
+            if "setting" in base else base
+        same = same_setting[same_setting["optimizer"] == spot["optimizer"]]
+        base = same if len(same) else same_setting if len(same_setting) else base
+    return _summary_of(base, str(base.iloc[0]["format"])) if len(base) else None
+
+
+def _setting_sections(card: pd.DataFrame, links: dict[str, str] | None, baseline: str) -> list[dict[str, Any]]:
+    """One scorecard table per setting (empty list without factors: one table is enough)."""
+    if "setting" not in card or set(card["setting"]) <= {""}:
+        return []
+    return [{"setting": s, "scorecard_table": tables.scorecard_table(card[card["setting"] == s], links, baseline)}
+            for s in dict.fromkeys(sorted(card["setting"], key=list(dict.fromkeys(card["setting"])).index))]
 
 
 def comp_failures(df: pd.DataFrame) -> pd.DataFrame:
@@ -88,32 +145,42 @@ def comp_failures(df: pd.DataFrame) -> pd.DataFrame:
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df
-    key = [(sc.format_sort_key(str(f)), str(o), float(s) if pd.notna(s) else math.inf, str(i))
-           for f, o, s, i in zip(df["format"], df["optimizer"], df["seed"], df["run_id"])]
+    settings = df["setting"].astype(str) if "setting" in df else pd.Series("", index=df.index)
+    key = [(sc.format_sort_key(str(f)), str(o), str(g), float(s) if pd.notna(s) else math.inf, str(i))
+           for f, o, g, s, i in zip(df["format"], df["optimizer"], settings, df["seed"], df["run_id"])]
     return df.iloc[sorted(range(len(df)), key=key.__getitem__)]
 
 
-def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink) -> dict[str, Any]:
+def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink,
+                  factors: list[str] | None = None) -> dict[str, Any]:
     failures = ensure_failure_columns(failures)
     e7m0 = FORMATS["E7M0"]
     ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
                                     "stall_band": stagnation_band(e7m0.man_bits)}}
-    rate_list = crash_rates(runs, failures) if runs is not None else []
-    rates = {r["format"]: r for r in rate_list}
-    ctx["e7m0"]["rate"] = rates.get("E7M0")
+    if runs is not None and len(failures):
+        by_run = dict(zip(*(lambda d: (d["run_id"].astype(str), d["setting"].astype(str)))(
+            design_columns(sc.ensure_columns(runs), factors)[0])))
+        failures = failures.assign(setting=[by_run.get(str(r), s) for r, s in
+                                            zip(failures["run_id"], failures["setting"])])
+    rate_list = crash_rates(runs, failures, factors) if runs is not None else []
+    rates = {(r["format"], r["setting"]): r for r in rate_list}
+    ctx["e7m0"]["rate"] = rates.get(("E7M0", "")) or next((r for r in rate_list if r["format"] == "E7M0"), None)
     ctx["crash_rates_table"] = tables.crash_rates_table(rate_list) if rate_list else ""
     if not len(failures):
         return ctx
     per_format = []
+    settings = failures["setting"].fillna("").astype(str)
     for fmt in sc.sorted_formats(failures["format"]):
-        sub = failures[failures["format"].astype(str) == fmt]
-        per_format.append({
-            "format": fmt, "k": len(sub), "rate": rates.get(fmt), "collapse": collapse_summary(sub),
-            "modes": _counts(sub["failure_mode"]), "history_modes": _counts(sub["history_mode"].dropna()),
-            "evidence": sorted({str(e) for e in sub["evidence"].dropna()}),
-            "reports": int(sub["report_path"].notna().sum()),
-        })
+        for setting in sorted(set(settings[(failures["format"].astype(str) == fmt).to_numpy()])):
+            sub = failures[((failures["format"].astype(str) == fmt) & (settings == setting)).to_numpy()]
+            per_format.append({
+                "format": fmt, "setting": setting, "label": condition_label(fmt, setting), "k": len(sub),
+                "rate": rates.get((fmt, setting)), "collapse": collapse_summary(sub),
+                "modes": _counts(sub["failure_mode"]), "history_modes": _counts(sub["history_mode"].dropna()),
+                "evidence": sorted({str(e) for e in sub["evidence"].dropna()}),
+                "reports": int(sub["report_path"].notna().sum()),
+            })
     ctx.update(
         summary_table=tables.failures_table(failures, run_link),
         per_format=per_format,
@@ -134,20 +201,29 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
 
 
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
-                        run_link: RunLink | None = None) -> dict[str, Any]:
-    df = sc.ensure_columns(df)
+                        run_link: RunLink | None = None, metric: str | None = None,
+                        factors: list[str] | None = None, baseline: str = "BF16",
+                        identical: list[list[str]] | None = None) -> dict[str, Any]:
+    """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting).
+    ``identical``: groups of formats with bit-identical histories, counted once in ``counts``."""
+    df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
+    layer_keys = [k for k in ("format", "optimizer", "setting", "layer_type", "stall") if layers is not None and k in layers]
     layer_table = None if layers is None else tables.layer_table(
-        FormatComparator(df).compare_by_layer_type(layers[["format", "optimizer", "layer_type", "stall"]]))
-    metric = sc.default_metric(df)
-    mc = sc.manifold_comparison(df, metric)
-    card = sc.scorecard(df, metric)
+        FormatComparator(df, names).compare_by_layer_type(layers[layer_keys]))
+    metric = metric or sc.default_metric(df)
+    mc = sc.manifold_comparison(df, metric, names)
+    card = sc.scorecard(df, metric, baseline, factors=names)
+    links = tables.run_links(done, run_link) if run_link else None
     rows = [_effect(r) for _, r in mc.iterrows()]
     return {
-        "has_data": True, "metric": metric, "n_formats": len(mc),
-        "results_table": tables.scorecard_table(card, tables.run_links(done, run_link) if run_link else None),
+        "has_data": True, "metric": metric, "metric_label": metric_label(metric), "n_formats": len(mc),
+        "counts": distinct_counts(rows, identical or []),
+        "n_settings": len(set(mc["setting"])) if len(mc) else 0,
+        "results_table": tables.scorecard_table(card, links, baseline),
+        "settings": _setting_sections(card, links, baseline),
         "stats_table": tables.manifold_stats_table(mc) if len(mc) else "",
         "helps": [r for r in rows if r["direction"] == "helps"],
         "hurts": [r for r in rows if r["direction"] == "hurts"],
@@ -156,14 +232,29 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         "tested": [r for r in rows if r["status"] == stats.TESTED],
         "max_pairs": max((r["n"] for r in rows), default=0),
         "unpaired": [r for r in rows if r["design"] == "unpaired"],
+        "duplicates": [r for r in rows if r["duplicated_seeds"]],
         "best": min((r for r in rows if np.isfinite(r["mean"])), key=lambda r: r["mean"], default=None),
         "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
     }
 
 
+def distinct_counts(rows: list[dict[str, Any]], identical: list[list[str]]) -> dict[str, int]:
+    """How many (format, setting) comparisons there are, help, hurt, are unclear or too few to
+    test, a group of identical formats counted once (as its first member)."""
+    alias = {f: g[0] for g in identical for f in g}
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        seen.setdefault((alias.get(r["format"], r["format"]), r["setting"]), r)
+    kept = list(seen.values())
+    return {"n": len(kept), "helps": sum(r["direction"] == "helps" for r in kept),
+            "hurts": sum(r["direction"] == "hurts" for r in kept),
+            "unclear": sum(r["direction"] == "unclear" for r in kept),
+            "too_few": sum(r["status"] == stats.TOO_FEW for r in kept), "merged": len(rows) - len(kept)}
+
+
 def _effect(r: pd.Series) -> dict[str, Any]:
-    """One format's paired result; direction only when the 95% CI excludes 0."""
+    """One (format, setting)'s paired result; direction only when the 95% CI excludes 0."""
     lo, hi = r["ci_low"], r["ci_high"]
     direction = "unclear"
     if np.isfinite(hi) and hi < 0:
@@ -172,8 +263,9 @@ def _effect(r: pd.Series) -> dict[str, Any]:
         direction = "hurts"
     n_text = (f"{r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}" if r["design"] == "paired"
               else f"{r['n_manifold']} vs {r['n_adamw']} runs, unpaired")
-    return {"format": r["format"], "n": int(r["n_pairs"]), "n_text": n_text, "design": r["design"],
-            "mean": r["mean_delta"], "low": lo, "high": hi,
+    return {"format": r["format"], "setting": r["setting"], "label": condition_label(r["format"], r["setting"]),
+            "n": int(r["n_pairs"]), "n_text": n_text, "design": r["design"],
+            "mean": r["mean_delta"], "low": lo, "high": hi, "duplicated_seeds": list(r["duplicated_seeds"]),
             "g": r["hedges_g"], "p_improve": r["p_improve"], "status": r["status"], "p_holm": r["p_holm"],
             "direction": direction, "significant": bool(r["status"] == stats.TESTED and r["p_holm"] < stats.ALPHA)}
 
@@ -192,3 +284,35 @@ def formats_page() -> dict[str, Any]:
 def text_table(rows: list[dict[str, Any]]) -> str:
     """A table whose every cell (and header) is literal text."""
     return table(pd.DataFrame([{escape_md(k): escape_md(v) for k, v in r.items()} for r in rows]))
+
+
+def design_context(design: Any) -> dict[str, Any]:
+    """What the home page and Methods say about the design (analysis/design.py): factors with
+    their levels, constants, keys that follow the format/optimizer, a compact n-per-cell table,
+    thin/unbalanced/missing cells, duplicates, runs of different lengths, runs left out."""
+    from altgrad_docs.analysis.design import level_text
+
+    if design is None:
+        return {"known": False}
+    cells, left = design.cells, design.left_out
+    return {
+        "known": True, "explicit": design.explicit, "metric": design.metric,
+        "metric_label": metric_label(design.metric), "baseline": design.baseline,
+        "factors": [{"name": k, "levels": [level_text(v) for v in lv]} for k, lv in design.factors.items()],
+        "constants": [{"name": k, "value": level_text(v)} for k, v in sorted(design.constants.items())],
+        "follows": [{"name": k, "what": v} for k, v in sorted(design.follows.items())],
+        "identity": design.identity, "bookkeeping": design.bookkeeping, "ignored": design.ignored,
+        "n_conditions": len(cells), "n_settings": len(design.settings), "balanced": design.balanced,
+        "cells_table": tables.cells_table(cells) if len(cells) else "",
+        "n_range": (int(cells["n"].min()), int(cells["n"].max())) if len(cells) else (0, 0),
+        "thin": [{"label": condition_label(r["format"], r["setting"]), "n_pairs": int(r["n_pairs"])}
+                 for _, r in design.thin.iterrows()],
+        "missing": [condition_label(r["format"], r["setting"], r["optimizer"]) for _, r in design.missing.iterrows()],
+        "duplicates": [{"label": condition_label(r["format"], r["setting"], r["optimizer"]), "seed": int(r["seed"]),
+                        "n": int(r["n"])} for _, r in design.duplicates.iterrows()],
+        "lengths": [{"label": condition_label(r["format"], r["setting"]), "steps": r["steps"],
+                     "max_steps": r["max_steps"], "budget": r["budget"]} for _, r in design.lengths.iterrows()],
+        "left_out": _counts(left["reason"]) if len(left) else [],
+        "n_left_out": len(left),
+        "identical": design.identical_formats(),
+    }

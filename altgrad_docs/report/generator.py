@@ -63,7 +63,11 @@ class ReportGenerator:
     """
 
     def __init__(self, output_dir: str | os.PathLike = "reports", template_dir: str | os.PathLike | None = None,
-                 generated_at: str | None = None, run_link: RunLink | None = None):
+                 generated_at: str | None = None, run_link: RunLink | None = None,
+                 factors: list[str] | None = None):
+        """``factors``: the design's factors (config keys; default inferred from the runs, see
+        analysis/design.py); every report is per condition, format x optimizer x factors."""
+        self.factors = list(factors) if factors is not None else None
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.env = make_environment(template_dir)
@@ -88,8 +92,8 @@ class ReportGenerator:
                                  failures: pd.DataFrame | None = None, generated_at: str | None = None,
                                  figures=None, run_link: RunLink | None = None, extra=None) -> str:
         """``failures`` (FailureAnalyzer.merge_failure_data with traces) adds collapse steps."""
-        spot = sweet_spot if sweet_spot is not None else FormatComparator(df).identify_sweet_spot()
-        ctx = context.format_comparison(df, spot, run_link or self.run_link, failures)
+        spot = sweet_spot if sweet_spot is not None else FormatComparator(df, self.factors).identify_sweet_spot()
+        ctx = context.format_comparison(df, spot, run_link or self.run_link, failures, factors=self.factors)
         return self.render_template(REPORT_TEMPLATES["format_comparison"], ctx, generated_at, figures, extra)
 
     def render_failure_modes(self, failure_df: pd.DataFrame, *, runs_df: pd.DataFrame | None = None,
@@ -97,7 +101,7 @@ class ReportGenerator:
                              extra=None) -> str:
         """``failure_df`` as FailureAnalyzer.merge_failure_data returns it; ``runs_df`` (the
         whole run table) adds k/n crash rates with Clopper-Pearson intervals per format."""
-        ctx = context.failure_modes(failure_df, runs_df, run_link or self.run_link)
+        ctx = context.failure_modes(failure_df, runs_df, run_link or self.run_link, self.factors)
         return self.render_template(REPORT_TEMPLATES["failure_modes"], ctx, generated_at, figures, extra)
 
     def render_manifold_comparison(self, df: pd.DataFrame, *, layers: pd.DataFrame | None = None,
@@ -105,7 +109,7 @@ class ReportGenerator:
                                    extra=None) -> str:
         """``layers`` (analysis.comparisons.layer_stall_frame) adds the per-layer-type stall
         table, or says that no per-layer metrics were logged when it is empty."""
-        ctx = context.manifold_comparison(df, layers, run_link or self.run_link)
+        ctx = context.manifold_comparison(df, layers, run_link or self.run_link, factors=self.factors)
         return self.render_template(REPORT_TEMPLATES["manifold_comparison"], ctx, generated_at, figures, extra)
 
     def render_formats(self, *, generated_at: str | None = None, figures=None, extra=None) -> str:

@@ -13,6 +13,16 @@ from altgrad_docs.analysis.stats import TESTED, TOO_FEW
 from .markdown import RunLink, escape_md, fmt_int, fmt_num, fmt_pct, table
 
 
+def has_settings(df: pd.DataFrame) -> bool:
+    """Whether a table's rows come from several settings of the design's factors."""
+    return "setting" in df and bool((df["setting"].fillna("").astype(str) != "").any())
+
+
+def _setting(r, show: bool) -> dict[str, str]:
+    """The setting cell of a row, when the table shows settings."""
+    return {"setting": escape_md(r.get("setting") or "-")} if show else {}
+
+
 def range_cell(median, lo, hi, n=None) -> str:
     """'1.234 [1.100, 1.400]' (n = k appended when given)."""
     text = f"{fmt_num(median)} [{fmt_num(lo)}, {fmt_num(hi)}]" if fmt_num(median) != "-" else "-"
@@ -35,9 +45,12 @@ def runs_table(runs: pd.DataFrame, run_link: RunLink) -> str:
     cols = {"format": "format", "optimizer": "optimizer", "seed": "seed", "run": "run", "state": "state",
             "steps": "steps", "final_loss": "final loss", "best_loss": "best loss",
             "bit_stall_final": "bit stall (final)"}
+    show = has_settings(runs)
+    if show:
+        cols = {"format": "format", "optimizer": "optimizer", "setting": "setting", **cols}
     rows = [{
-        "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"]), "seed": fmt_int(r["seed"]),
-        "run": run_link(r), "state": escape_md(r["state"]), "steps": fmt_int(r["steps"]),
+        "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"]), **_setting(r, show),
+        "seed": fmt_int(r["seed"]), "run": run_link(r), "state": escape_md(r["state"]), "steps": fmt_int(r["steps"]),
         "final_loss": fmt_num(r["final_loss"]), "best_loss": fmt_num(r["best_loss"]),
         "bit_stall_final": fmt_pct(r["bit_stall_final"]),
     } for _, r in runs.iterrows()]
@@ -46,7 +59,10 @@ def runs_table(runs: pd.DataFrame, run_link: RunLink) -> str:
 
 def ranking_table(ranked: pd.DataFrame, value_label: str, pct: bool = False) -> str:
     f = (lambda v: fmt_pct(v)) if pct else fmt_num
-    rows = [{"rank": fmt_int(r["rank"]), "format": escape_md(r["format"]), "n": str(int(r["n"])),
+    show = has_settings(ranked)
+    rows = [{"rank": fmt_int(r["rank"]), "format": escape_md(r["format"]),
+             **({"optimizer": escape_md(r["optimizer"])} if "optimizer" in ranked else {}),
+             **_setting(r, show), "n": str(int(r["n"])),
              f"median {value_label}": f(r["median"]), "min": f(r["min"]), "max": f(r["max"])}
             for _, r in ranked.iterrows()]
     return table(pd.DataFrame(rows))
@@ -78,16 +94,18 @@ def _runs_cell(run_ids: list[str], links: dict[str, str] | None) -> str:
     return ", ".join(links.get(r, escape_md(r)) for r in run_ids)
 
 
-def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None) -> str:
+def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None, baseline: str = "BF16") -> str:
     """The scorecard (analysis.scorecard.scorecard) as Markdown; with ``links`` (run_links)
     each row names the runs behind it."""
     rows = []
+    show = has_settings(sc)
     for _, r in sc.iterrows():
         rows.append({
-            "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"]), "n": str(r["n"]),
+            "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"]), **_setting(r, show),
+            "n": str(r["n"]),
             "crashed [95% CI]": rate_cell(r["crashes"], r["n"], r["crash_low"], r["crash_high"]),
             f"median {r['metric']} [min, max]": range_cell(r["median"], r["min"], r["max"], r["n_finite"]),
-            "Δ vs BF16 (median)": fmt_num(r["delta_vs_baseline"]),
+            f"Δ vs {baseline} (median)": fmt_num(r["delta_vs_baseline"]),
             "paired Δ Manifold−AdamW [95% CI]": (ci_cell(r["paired_delta"], r["paired_low"], r["paired_high"])
                                                  + f" (pairs = {r['paired_n']})") if r["paired_n"] else "-",
             "P(improve)": fmt_num(r["p_improve"], 2),
@@ -114,8 +132,9 @@ def test_cell(r) -> str:
 
 
 def manifold_stats_table(mc: pd.DataFrame) -> str:
+    show = has_settings(mc)
     rows = [{
-        "format": escape_md(r["format"]), "design": design_cell(r),
+        "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
         "mean Δ (nats) [95% t CI]": ci_cell(r["mean_delta"], r["ci_low"], r["ci_high"]),
         "per-seed Δ": ", ".join(fmt_num(d) for d in r["deltas"]) or "-",
         "Hedges' g": fmt_num(r["hedges_g"], 2), "P(Manifold better)": fmt_num(r["p_improve"], 2),
@@ -130,7 +149,8 @@ def step_range(c: dict) -> str:
 
 
 def crash_rates_table(rates: list[dict]) -> str:
-    rows = [{"format": escape_md(r["format"]), "failed / runs [95% Clopper-Pearson]":
+    show = any(r.get("setting") for r in rates)
+    rows = [{"format": escape_md(r["format"]), **_setting(r, show), "failed / runs [95% Clopper-Pearson]":
              rate_cell(r["k"], r["n"], r["low"], r["high"]),
              "collapse step median [min, max]": step_range(r["collapse"])}
             for r in rates]
@@ -138,8 +158,9 @@ def crash_rates_table(rates: list[dict]) -> str:
 
 
 def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
+    show = has_settings(failures)
     rows = [{
-        "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"] or "-"),
+        "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"] or "-"), **_setting(r, show),
         "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path") or "-"),
         "collapse step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
         "last good loss": fmt_num(r["best_loss"]), "mode (plan heuristic)": escape_md(r["failure_mode"]),
@@ -149,10 +170,34 @@ def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
 
 
 def layer_table(by_type: pd.DataFrame) -> str:
-    """Mean stall per layer type (columns) for each format x optimizer (rows); '' when empty."""
+    """Mean stall per layer type (columns) for each condition (rows); '' when empty."""
     if by_type.empty:
         return ""
-    wide = by_type.pivot_table(index=["format", "optimizer"], columns="layer_type", values="stall", sort=False)
-    rows = [{"format": escape_md(f), "optimizer": escape_md(o),
-             **{escape_md(t): fmt_pct(wide.at[(f, o), t]) for t in wide.columns}} for f, o in wide.index]
+    keys = ["format", "optimizer", *(["setting"] if has_settings(by_type) else [])]
+    wide = by_type.pivot_table(index=keys, columns="layer_type", values="stall", sort=False)
+    rows = [{**{k: escape_md(v) for k, v in zip(keys, idx)},
+             **{escape_md(t): fmt_pct(wide.at[idx, t]) for t in wide.columns}} for idx in wide.index]
     return table(pd.DataFrame(rows))
+
+
+def cells_table(cells: pd.DataFrame) -> str:
+    """n per condition, compact: one row per format (and setting), one column per optimizer;
+    'k failed' and duplicated seeds noted in the cell."""
+    show = has_settings(cells)
+    keys = ["format", *(["setting"] if show else [])]
+    optimizers = sorted(set(cells["optimizer"]))
+    rows = []
+    for key, g in cells.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        by_opt = {r["optimizer"]: r for _, r in g.iterrows()}
+        rows.append({**{k: escape_md(v) for k, v in zip(keys, key)},
+                     **{escape_md(o): _n_cell(by_opt.get(o)) for o in optimizers}})
+    return table(pd.DataFrame(rows))
+
+
+def _n_cell(r) -> str:
+    if r is None:
+        return "0 (missing)"
+    notes = [f"{r['crashed']} failed"] if r["crashed"] else []
+    notes += [f"{r['n_duplicates']} duplicate seed{'s' if r['n_duplicates'] != 1 else ''}"] if r["n_duplicates"] else []
+    return f"{r['n']}" + (f" ({', '.join(notes)})" if notes else "")

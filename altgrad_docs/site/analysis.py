@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..analysis.failure_reports import read_failure_reports
+from ..analysis.design import DesignOptions
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
 from ..report import catalog, export
@@ -79,12 +80,15 @@ def replay_warnings(results: dict[str, Any]) -> None:
         LOG.log(level, "%s", message)
 
 
-def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> dict[str, Any]:
-    """:func:`analyse`, kept on disk by snapshot hash and the hash of the analysis code, so a
-    warm build reads no history at all. The cache is this machine's own (a pickle). The
+def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
+                   options: DesignOptions | None = None) -> dict[str, Any]:
+    """:func:`analyse`, kept on disk by snapshot hash, design options and the hash of the
+    analysis code, so a warm build reads no history at all. The cache is this machine's own
+    (a pickle). The
     warnings logged while analysing are not logged here but kept in ``results["warnings"]``
     (see :func:`replay_warnings`)."""
     h = hashlib.sha256(snapshot.sha256.encode())
+    h.update(repr(options or DesignOptions()).encode())
     for path in code_files():
         h.update(path.read_bytes())
     path = cache_dir / f"{h.hexdigest()[:24]}.pickle"
@@ -94,7 +98,7 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> d
     LOG.info("altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
              "are cached for later builds)", len(runs), snapshot.short_hash)
     with _HeldWarnings(LOG) as held:
-        results = analyse(snapshot, runs)
+        results = analyse(snapshot, runs, options)
     results["warnings"] = held
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -104,14 +108,16 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path) -> d
     return results
 
 
-def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
-    """Every statistic the pages need, histories read one run at a time."""
+def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | None = None) -> dict[str, Any]:
+    """Every statistic the pages need, histories read one run at a time, per condition of the
+    design (inferred from the runs; ``options`` = extra.altgrad's factors, ignore, filters...)."""
     paths, owners = [], []
     for run_id in runs["run_id"].astype(str):
         for path in snapshot.failure_reports(run_id):
             paths.append(path)
             owners.append(run_id)
-    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners, snapshot.path))
+    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners, snapshot.path),
+                            options=options)
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,
@@ -123,6 +129,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame) -> dict[str, Any]:
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
         "headline": headline(analysis),
+        "design": report_context.design_context(analysis.design),
     }
 
 
@@ -131,11 +138,15 @@ def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]
     runs link to their pages on this site, except on the manifold page (as before: W&B)."""
     def link(key: str):
         return _run_linker(REPORT_PAGES[key])
+    study, factors = a.runs, a.design.factor_names if a.design else None
+    base = a.design.baseline if a.design else "BF16"
+    identical = {"identical": a.design.identical_formats() if a.design else []}
     return {
-        "format_comparison": report_context.format_comparison(runs, a.sweet_spot, link("format_comparison"),
-                                                              a.failures),
-        "failure_modes": report_context.failure_modes(a.failures, runs, link("failure_modes")),
-        "manifold_comparison": report_context.manifold_comparison(runs, None, wandb_link),
+        "format_comparison": report_context.format_comparison(study, a.sweet_spot, link("format_comparison"),
+                                                              a.failures, a.metric, factors, base) | identical,
+        "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes")) | identical,
+        "manifold_comparison": report_context.manifold_comparison(study, None, wandb_link, a.metric, factors,
+                                                                  base, identical["identical"]) | identical,
         "formats": report_context.formats_page(),
     }
 
@@ -152,16 +163,18 @@ def headline(a: Analysis) -> dict[str, Any]:
     paired = a.paired[a.paired["n_pairs"] > 0] if len(a.paired) else a.paired
     if len(paired) and paired["mean_delta"].notna().any():
         row = paired.loc[paired["mean_delta"].idxmin()]
-        best = {k: row[k] for k in ("format", "n_pairs", "mean_delta", "ci_low", "ci_high", "p_improve", "status")}
+        best = {k: row[k] for k in ("format", "setting", "n_pairs", "mean_delta", "ci_low", "ci_high",
+                                    "p_improve", "status")}
         best["ci"] = not (math.isnan(float(row["ci_low"])) or math.isnan(float(row["ci_high"])))
     card = a.card
     spot = None
     if a.sweet_spot and len(card):
-        rows = card[card["format"] == a.sweet_spot]
-        spot = {"format": a.sweet_spot, "n": int(rows["n"].sum()), "metric": a.metric}
+        c = a.sweet_condition or {}
+        spot = {"format": a.sweet_spot, "optimizer": c.get("optimizer", ""), "setting": c.get("setting", ""),
+                "n": int(c.get("n", 0)), "median": c.get("median", math.nan), "metric": a.metric}
     crashes = [
-        {"format": str(f), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
-        for f, g in card.groupby("format", sort=False) if int(g["crashes"].sum())
+        {"format": str(f), "setting": str(s), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
+        for (f, s), g in card.groupby(["format", "setting"], sort=False) if int(g["crashes"].sum())
     ] if len(card) else []
     return {"sweet_spot": spot, "best_paired": best, "crashes": crashes, "metric": a.metric}
 

@@ -37,6 +37,7 @@ from . import analysis as site_analysis, pages as site_pages
 from .incremental import OpenFile, StableWriter, memory_for
 from .artifacts import PageArtifacts
 from .render import make_environment, render
+from ..analysis.design import DesignError, DesignOptions
 from ..snapshot import Snapshot, SnapshotError, open_snapshot
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
@@ -54,16 +55,22 @@ class DataSource:
     snapshot: Path
     wandb_project: str | None
     root: Path
+    design: DesignOptions = DesignOptions()
 
     @classmethod
     def from_config(cls, config: Any) -> DataSource:
-        """``snapshot`` without a W&B project; ``wandb_snapshot`` (the cache) with one."""
+        """``snapshot`` without a W&B project; ``wandb_snapshot`` (the cache) with one; the
+        study's design options (factors, ignore, filters, baseline, metric)."""
         root = Path(config.config_file_path).resolve().parent
         opts = dict((config.extra or {}).get("altgrad") or {})
         project = opts.get("wandb_project") or None
         key = "wandb_snapshot" if project else "snapshot"
         default = "data/wandb" if project else "data/bundled"
-        return cls(root / (opts.get(key) or default), project, root)
+        try:
+            design = DesignOptions.from_config(opts)
+        except DesignError as exc:
+            raise PluginError(f"altgrad: {exc}") from exc
+        return cls(root / (opts.get(key) or default), project, root, design)
 
 
 def build(config: Any, open_file: OpenFile) -> None:
@@ -75,7 +82,10 @@ def build(config: Any, open_file: OpenFile) -> None:
         raise PluginError(f"altgrad: {exc}") from exc
     reproducible_dates(snapshot)
     templates = source.root / "templates"
-    context, pages = pages_for(snapshot, cache_root(source), templates)
+    try:
+        context, pages = pages_for(snapshot, cache_root(source), templates, source.design)
+    except DesignError as exc:
+        raise PluginError(f"altgrad: {exc}") from exc
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
     context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
@@ -97,7 +107,8 @@ def load_snapshot(source: DataSource) -> tuple[Snapshot, str | None]:
         from ..sources.wandb_api import WandbSourceError
 
         try:
-            _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project)
+            _FETCHED[key] = load_or_refresh(source.snapshot, project=source.wandb_project,
+                                            filters=dict(source.design.filters) if source.design.filters else None)
         except WandbSourceError as exc:  # and no snapshot to fall back on: one error line
             raise SnapshotError(f"no snapshot at {source.snapshot} to build from, and W&B project "
                                 f"{source.wandb_project} could not be read: {exc}") from None
@@ -122,17 +133,17 @@ def cache_root(source: DataSource) -> Path:
     return Path(os.environ.get("ALTGRAD_CACHE_DIR") or source.root / ".cache" / "altgrad")
 
 
-def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = None
-              ) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
+def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = None,
+              design: DesignOptions | None = None) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
     """Analysis results and page artifacts for a snapshot, computed once per process."""
-    key = f"{snapshot.sha256}:{templates}"
+    key = f"{snapshot.sha256}:{templates}:{design!r}"
     if key not in _PAGES:
         # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
         run_code = site_pages.code_files()
         run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
         report_cache = site_pages.artifact_cache(cache_base, snapshot, run_code + site_analysis.code_files())
         runs = snapshot.runs()
-        results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis")
+        results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis", design)
         traces = results["analysis"].traces
         failures = site_analysis.failures_by_run(results["analysis"])
         progress = SlowProgress("run pages (figures are drawn once, then cached)", len(runs))

@@ -19,7 +19,7 @@ import re
 import socket
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 from urllib.parse import urlparse
 
 import numpy as np
@@ -148,10 +148,17 @@ def wrap_failure(url: str, what: str, exc: BaseException) -> WandbSourceError:
                             "--> Do: retry later, or raise WANDB__GRAPHQL_RETRY_MAX. " + OFFLINE_HINT)
 
 
+def run_filters(states: Iterable[str] = DEFAULT_STATES, study: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The server-side filter: the states, and the study's own filter (``extra.altgrad.filters``)."""
+    by_state = {"state": {"$in": list(states)}}
+    return {"$and": [by_state, dict(study)]} if study else by_state
+
+
 def list_runs(api: Any, project: str, states: Iterable[str] = DEFAULT_STATES,
-              per_page: int = 200) -> list[ListedRun]:
-    """Every run of ``ENTITY/PROJECT`` (or PROJECT under the default entity) in ``states``."""
-    filters = {"state": {"$in": list(states)}}
+              per_page: int = 200, filters: Mapping[str, Any] | None = None) -> list[ListedRun]:
+    """Every run of ``ENTITY/PROJECT`` (or PROJECT under the default entity) in ``states``
+    that passes ``filters`` (a W&B Mongo-style filter, applied by the server)."""
+    filters = run_filters(states, filters)
     try:
         runs = api.runs(project, filters=filters, per_page=per_page, lazy=False)
         return [_listed(run) for run in runs]
