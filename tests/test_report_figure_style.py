@@ -43,7 +43,7 @@ def test_panel_grid_has_one_legend_outside_the_panels(data):
     fig = F.panel_grid(["E5M2", "E7M0"], lambda f, ax: F.plot_loss_curves(tr, df, f, ax=ax))
     assert all(ax.get_legend() is None for ax in fig.axes)
     assert len(fig.legends) == 1
-    assert _legend_texts(fig.legends[0]) == ["AdamW", "ManifoldAdamW", "BF16 (all runs)", "x = loss became NaN/Inf"]
+    assert _legend_texts(fig.legends[0]) == ["AdamW", "ManifoldAdamW", "BF16 baseline", "x = loss became NaN/Inf"]
 
 
 def test_single_axes_legend_sits_right_of_the_data(data):
@@ -97,3 +97,20 @@ def test_figures_facet_by_setting_instead_of_pooling():
     assert "per setting" in specs["fig-loss-curves"].caption
     pooled = {s.id: s for s in catalog.figure_specs(analyse(runs(), histories()))}
     assert "per setting" not in pooled["fig-loss-curves"].caption
+
+
+def test_log_axes_label_plain_numbers(data):
+    df, tr = data
+    ax = F.plot_loss_curves(tr, df, "E5M2")
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels(minor=True) + ax.get_yticklabels() if t.get_text()]
+    assert labels and not [x for x in labels if "e" in x or "^" in x or "\\times" in x]
+    minor = ax.yaxis.get_minor_formatter()
+    assert [minor(v, 0) for v in (0.02, 0.03, 0.5, 7.0)] == ["0.02", "", "0.5", ""]
+    assert ax.yaxis.get_major_formatter()(0.1, 0) == "0.1"
+
+
+def test_figure_legend_columns_fit_the_width(data):
+    df, tr = data
+    fig = F.panel_grid(["E5M2"], lambda f, ax: F.plot_loss_curves(tr, df, f, ax=ax))  # 3.4 in wide
+    assert fig.legends[0]._ncols == 1  # int(3.4 // 2.3)

@@ -33,7 +33,7 @@ def test_loss_curves_every_seed_median_baseline_and_collapse_marks(data):
     ax = F.plot_loss_curves(tr, df, "E7M0")
     assert isinstance(ax, Axes) and isinstance(ax.figure, Figure)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["x = loss became NaN/Inf", "AdamW", "ManifoldAdamW", "BF16 (all runs)"]  # each label once
+    assert labels == ["x = loss became NaN/Inf", "AdamW", "ManifoldAdamW", "BF16 baseline"]  # each label once
     assert ax.get_title() == "E7M0\nAdamW n = 2, ManifoldAdamW n = 2"
     assert ax.get_yscale() == "log"
     assert len(_x_markers(ax)) == 2  # r10 and r13 collapsed

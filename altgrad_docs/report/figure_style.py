@@ -29,6 +29,8 @@ BASELINE_STYLE = "--"
 #: Formats get the palette in registry order, yellow last (it is faint on white).
 FORMAT_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 FORMAT_DASHES = ("-", "--", "-.", ":")
+#: Width a figure legend allows per column (labels such as "ManifoldAdamW (median, min-max)").
+LEGEND_ENTRY_INCHES = 2.3
 #: The run-table column that names one combination of experimental factors.
 SETTING = "setting"
 
@@ -65,8 +67,9 @@ def figure_legend(fig: Figure, ncols: int = 4) -> None:
         if ax.get_legend() is not None:
             ax.get_legend().remove()
     seen = _unique_labels(fig.axes)
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=min(ncols, len(seen)),
+    if seen:  # as many columns as fit the figure's width (about LEGEND_ENTRY_INCHES each)
+        fit = max(1, int(fig.get_figwidth() // LEGEND_ENTRY_INCHES))
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=min(ncols, len(seen), fit),
                    fontsize=8, frameon=False)
 
 
@@ -78,6 +81,22 @@ def _unique_labels(axes) -> dict[str, object]:
             if label and not label.startswith("_"):
                 seen.setdefault(label, handle)
     return seen
+
+
+def plain_log_ticks(ax: Axes) -> None:
+    """Tick labels of a log y axis as plain numbers (0.05, 0.1, 0.5), not 5x10^-2; of the
+    minor ticks, those at 2 and 5 x a power of ten are labelled (an axis spanning less than
+    a decade has no other labels)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
+
+    def minor(v: float, _pos) -> str:
+        lead = round(v / 10 ** math.floor(math.log10(v)), 6) if v > 0 else 0
+        return f"{v:g}" if lead in (2, 5) else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def settings_of(table: pd.DataFrame) -> list[str] | None:

@@ -24,8 +24,8 @@ from altgrad_docs.analysis.curves import Trace, iter_condition, median_curve, su
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, sorted_formats
 from altgrad_docs.formats import FORMATS
 
-from .figure_style import (BASELINE_COLOR, BASELINE_STYLE, FORMAT_DASHES, OPTIMIZER_COLORS, axes_legend,
-                           figure_legend, format_colors, optimizer_style, stall_rule)
+from .figure_style import (BASELINE_COLOR, BASELINE_STYLE, FORMAT_DASHES, FORMAT_PALETTE, OPTIMIZER_COLORS,
+                           axes_legend, figure_legend, format_colors, optimizer_style, plain_log_ticks, stall_rule)
 
 #: Above this many runs in one panel the thin per-run lines are rasterised (the medians,
 #: axes and text stay vector).
@@ -149,8 +149,9 @@ def plot_loss_curves(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, met
         return no_data(ax, f"no {metric} logged for {fmt}", title=fmt)
     if baseline and baseline != fmt:
         _draw_condition(ax, list(iter_condition(traces, runs, baseline)), metric, BASELINE_COLOR,
-                        f"{baseline} (all runs)", mark_collapse=False, positive_only=True, ls=BASELINE_STYLE)
+                        f"{baseline} baseline", mark_collapse=False, positive_only=True, ls=BASELINE_STYLE)
     ax.set_yscale("log")
+    plain_log_ticks(ax)
     _counted_title(ax, fmt, counts)
     ax.set_xlabel("step")
     ax.set_ylabel(f"{metric} (nats, log)")
@@ -211,6 +212,7 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
     low = min((float(ln.get_ydata().min()) for ln in ax.lines if len(ln.get_ydata())), default=STALL_FLOOR)
     # the data and the threshold in view, a few decades at most: rates below the floor are noise
     ax.set_ylim(max(STALL_FLOOR, 0.8 * min(low, threshold)), 1.1)
+    plain_log_ticks(ax)
     ax.axhline(threshold, color="#CC79A7", lw=0.9, ls=":", label=f"alert threshold {threshold:g}")
     _counted_title(ax, fmt, counts, stall_rule(fmt))
     ax.set_xlabel("step")
@@ -282,6 +284,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
     failed = [(t, plain(labels[i] if labels else t.run_id)) for i, t in enumerate(traces)
               if t.collapse_step is not None]
     for a, (metric, log) in zip(ax, panels):
+        a.set_prop_cycle(color=list(FORMAT_PALETTE))  # colour-blind-safe, one colour per run
         drawn = False
         for t, label in failed:
             s, v = t.forensics.get(metric, (np.array([]), np.array([])))
