@@ -114,3 +114,13 @@ def test_figure_legend_columns_fit_the_width(data):
     df, tr = data
     fig = F.panel_grid(["E5M2"], lambda f, ax: F.plot_loss_curves(tr, df, f, ax=ax))  # 3.4 in wide
     assert fig.legends[0]._ncols == 1  # int(3.4 // 2.3)
+
+
+def test_layer_heatmaps_facet_by_setting():
+    df = _two_settings(runs())
+    specs = {s.id: s for s in catalog.figure_specs(analyse(df, histories()))}
+    fig = specs["fig-layer-stall"].draw()
+    heat = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title().split("\n")[0] for ax in heat] == ["learning_rate=0.01", "learning_rate=0.001"]
+    # lr=0.01: seed 1 of E4M3, E5M2 and E7M0, both optimizers (the crashed r10 logged stall before it crashed)
+    assert len(heat[0].get_yticklabels()) == 6 and len(heat[1].get_yticklabels()) == 4  # lr=0.001: E5M2, E7M0

@@ -118,6 +118,9 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     optimizers = [o for o in (sc.STANDARD, sc.MANIFOLD) if o in set(runs["optimizer"].dropna().astype(str))]
     per = " per setting" if settings_of(runs) is not None else ""
 
+    def layers_of(sub: pd.DataFrame, _metric: str) -> pd.DataFrame:
+        return a.layers[a.layers["run_id"].astype(str).isin(set(sub["run_id"].astype(str)))]
+
     def grid(plot, **kw):
         panels = _faceted(runs, fp8)
         return lambda: _facet_grid(panels, lambda f, sub, ax: plot(tr, sub, f, ax=ax, **kw))
@@ -166,11 +169,14 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "each panel states the update size below which round-to-nearest loses an update.",
                    grid(F.plot_stall), ("stall",) + all_key),
         FigureSpec("fig-layer-stall", "manifold_comparison",
-                   "Mean stall ratio per layer type and condition (from per-layer stall/ metrics).",
-                   lambda: _fig(S.plot_layer_heatmap(a.layers)), (a.layers,)),
+                   f"Mean stall ratio per layer type and condition{per} (from per-layer stall/ metrics).",
+                   _summary_figure(a, a.layers, layers_of, lambda t, _, ax=None: S.plot_layer_heatmap(t, ax=ax)),
+                   (a.layers, all_key[0])),
         FigureSpec("fig-layer-stall-difference", "manifold_comparison",
-                   "Per-layer-type stall, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
-                   lambda: _fig(S.plot_layer_heatmap(a.layers, difference=True)), (a.layers, "diff")),
+                   f"Per-layer-type stall{per}, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
+                   _summary_figure(a, a.layers, layers_of,
+                                   lambda t, _, ax=None: S.plot_layer_heatmap(t, difference=True, ax=ax)),
+                   (a.layers, "diff", all_key[0])),
         FigureSpec("fig-number-lines", "formats",
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
                    lambda: _fig(S.plot_number_lines()), ("number-lines",)),
