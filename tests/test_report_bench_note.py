@@ -56,3 +56,18 @@ def test_partial_branches_and_escaping():
     assert _render(bench_note=None, bench_page=True).strip() == ""
     bare = _render(bench_note={**note, "parameters": None, "quantised": None}, bench_page=False)
     assert "parameter" not in bare and "Quantisation" not in bare
+
+
+def test_report_page_template_puts_the_note_under_the_title():
+    from types import SimpleNamespace
+
+    env = make_environment(ROOT / "templates")
+    page = SimpleNamespace(artifacts=SimpleNamespace(figures=[], tables=[]))
+    note = {"quantised": "q", "baseline": None, "task": None, "parameters": None, "n_layer": None, "n_embd": None,
+            "steps": None}
+    text = env.get_template("pages/report.md").render(body="# Title\nBody text.\n", page=page, bench_note=note,
+                                                     bench_page=True)
+    assert text.index("# Title") < text.index('!!! note "What these runs simulate"') < text.index("Body text.")
+    plain = env.get_template("pages/report.md").render(body="# Title\nBody text.\n", page=page, bench_note=None,
+                                                      bench_page=True)
+    assert "simulate" not in plain and "# Title" in plain and "Body text." in plain
