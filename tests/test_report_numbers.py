@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from altgrad_docs.report.generator import make_environment
-from altgrad_docs.report.markdown import MINUS, fmt_fraction, fmt_sig, interval_kind
+from altgrad_docs.report.markdown import MINUS, fmt_fixed, fmt_fraction, fmt_sig, interval_kind
 from altgrad_docs.site.render import make_environment as site_environment
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -69,3 +69,11 @@ def test_interval_macro_in_both_environments(env, lo, hi, n, text):
     assert out.split(" | ")[0] == text
     assert out.split(" | ")[2] == "0"
     assert out.split(" | ")[1] == ("1/3" if n == 3 else "1/2" if n == 2 else "0.500")
+
+
+@pytest.mark.parametrize("value, text", [
+    (-0.1, "\u22120.10"), (0.15, "0.15"), (-1.1e-17, "0.00"), (-0.004, "0.00"), (0.0, "0.00"),
+    (math.nan, "NaN"), (None, "—"),
+])
+def test_fmt_fixed(value, text):
+    assert fmt_fixed(value) == text

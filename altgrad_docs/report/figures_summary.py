@@ -15,6 +15,7 @@ from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
 from altgrad_docs.formats import BASELINES, FORMATS
 
 from .figure_style import BASELINE_STYLE, axes_legend, optimizer_style
+from .markdown import fmt_fixed
 from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, no_data, plain
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axe
     image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     for (i, j), v in np.ndenumerate(data):
         if math.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, fmt_fixed(v, 2), ha="center", va="center", fontsize=7,
                     color="white" if not difference and v < 0.5 else "black")
     ax.set_xticks(range(len(cols)), cols, fontsize=8)
     ax.set_yticks(range(len(order)), [plain(labels[i]) for i in order], fontsize=8)

@@ -153,3 +153,16 @@ def interval_kind(low: Any, high: Any) -> str:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "none"
     return "zero" if lo == hi else "range"
+
+
+def fmt_fixed(value: Any, decimals: int = 2, minus: str = MINUS) -> str:
+    """A number with fixed decimals (heatmap cells, aligned columns): a real minus sign, and
+    a value that rounds to zero is "0.00", never "-0.00" (float noise like -1e-17 included)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(x):
+        return fmt_sig(x, minus=minus)
+    text = f"{abs(x):.{decimals}f}"
+    return text if float(text) == 0 or x > 0 else minus + text
