@@ -24,23 +24,25 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["FP8Format", "FORMATS", "FORMAT_NAMES", "BASELINES", "get_format", "format_facts"]
+__all__ = ["FP8Format", "FORMATS", "FORMAT_NAMES", "BASELINES", "REFERENCE_FORMATS", "get_format", "format_facts"]
 
 
 @dataclass(frozen=True)
 class FP8Format:
-    """One 8-bit format of the AltGrad registry."""
+    """One 8-bit format of the AltGrad registry (``bits=16`` describes the 16-bit reference
+    formats FP16 and BF16 the same way: 1 sign bit, E exponent bits, M mantissa bits)."""
 
     name: str
     exp_bits: int
     man_bits: int
     bias: int | None
     convention: str  # "fixed" | "finite" | "fn" | "ieee"
+    bits: int = 8
 
     def decode(self, pattern: int) -> float:
-        """Value of one 8-bit pattern (sign in bit 7)."""
-        sign = -1.0 if pattern & 0x80 else 1.0
-        body = pattern & 0x7F
+        """Value of one bit pattern (sign in the top bit)."""
+        sign = -1.0 if pattern >> (self.bits - 1) & 1 else 1.0
+        body = pattern & ((1 << (self.bits - 1)) - 1)
         e = body >> self.man_bits
         m = body & ((1 << self.man_bits) - 1)
         if self.convention == "fixed":
@@ -57,14 +59,35 @@ class FP8Format:
 
     @cached_property
     def all_values(self) -> np.ndarray:
-        """The 256 decoded patterns, index = bit pattern (NaN/Inf included)."""
-        return np.array([self.decode(p) for p in range(256)], dtype=np.float64)
+        """Every decoded pattern (256, or 65,536 at 16 bits), index = bit pattern (NaN/Inf included).
+
+        The same arithmetic as :meth:`decode`, on all patterns at once (tests check the two agree)."""
+        p = np.arange(1 << self.bits, dtype=np.int64)
+        sign = np.where(p >> (self.bits - 1) & 1, -1.0, 1.0)
+        body = p & ((1 << (self.bits - 1)) - 1)
+        e, m = body >> self.man_bits, (body & ((1 << self.man_bits) - 1)).astype(np.float64)
+        scale = 2.0**self.man_bits
+        if self.convention == "fixed":
+            return sign * m / scale
+        top = (1 << self.exp_bits) - 1
+        values = np.where(e == 0, (m / scale) * 2.0 ** (1 - self.bias),
+                          (1 + m / scale) * np.exp2((e - self.bias).astype(np.float64)))
+        if self.convention == "ieee":
+            values = np.where(e == top, np.where(m == 0, np.inf, np.nan), values)
+        if self.convention == "fn":
+            values = np.where((e == top) & (m == scale - 1), np.nan, values)
+        return sign * values
+
+    @property
+    def n_positive_patterns(self) -> int:
+        """Patterns with the sign bit clear (the first half of ``all_values``)."""
+        return 1 << (self.bits - 1)
 
     @cached_property
     def _positive_grid(self) -> tuple[np.ndarray, np.ndarray]:
         """Finite non-negative values ascending, with their (sign-less) codes."""
-        codes = np.arange(128)
-        vals = self.all_values[:128]
+        codes = np.arange(self.n_positive_patterns)
+        vals = self.all_values[: self.n_positive_patterns]
         keep = np.isfinite(vals)
         order = np.argsort(vals[keep], kind="stable")
         return vals[keep][order], codes[keep][order]
@@ -77,12 +100,16 @@ class FP8Format:
     def min_positive(self) -> float:
         return float(self._positive_grid[0][1])
 
-    @property
+    @cached_property
     def min_normal(self) -> float | None:
-        """Smallest normal value; None for E0M7, which has no exponent."""
+        """Smallest normal value, read off the patterns: the least finite positive value whose
+        exponent field is not zero. None for E0M7, which has no exponent."""
         if self.convention == "fixed":
             return None
-        return 2.0 ** (1 - self.bias)
+        codes = np.arange(self.n_positive_patterns)
+        vals = self.all_values[: self.n_positive_patterns]
+        normal = (codes >> self.man_bits > 0) & np.isfinite(vals) & (vals > 0)
+        return float(vals[normal].min())
 
     @property
     def has_subnormals(self) -> bool:
@@ -162,6 +189,11 @@ FORMATS: dict[str, FP8Format] = {
 }
 FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)
 BASELINES: tuple[str, ...] = ("BF16", "FP16", "FP32")
+#: The 16-bit references, decoded from their 65,536 patterns like the 8-bit registry:
+#: IEEE 754 binary16 and bfloat16 (both reserve the top exponent for Inf/NaN).
+REFERENCE_FORMATS: dict[str, FP8Format] = {
+    f.name: f for f in (FP8Format("FP16", 5, 10, 15, "ieee", bits=16), FP8Format("BF16", 8, 7, 127, "ieee", bits=16))
+}
 
 
 def get_format(name: str) -> FP8Format:

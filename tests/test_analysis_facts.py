@@ -15,6 +15,10 @@ def test_facts_table_from_the_registry():
     assert rows["E0M7"]["max"] == "0.9921875" and rows["E0M7"]["bias"] == "-"
     assert rows["E4M3"]["updates lost below"] == "3.12-6.25% of |w|"  # fp8-formats.md: 3.1-6.25%
     assert rows["E7M0"]["updates lost below"] == "25-50% of |w|"
+    assert rows["E0M7"]["updates lost below"] == "|u| < 2^-8 (absolute)"  # half of E0M7's step 2^-7
+    # below the smallest normal the threshold is absolute: half the subnormal step (the min positive)
+    assert [rows[f]["below min normal"] for f in ("E0M7", "E1M6", "E4M3", "E7M0")] == [
+        "-", "|u| < 2^-6", "|u| < 2^-10", "-"]
 
 
 def test_stagnation_band_and_zero_fractions():

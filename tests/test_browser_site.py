@@ -149,3 +149,61 @@ def test_xss_run_name_shows_as_text(page, base_url):
     assert page.locator("div.altgrad-table td", has_text=XSS_NAME).count() == 1
     assert page.locator("img[src='x']").count() == 0
     assert page.dialogs == []
+
+
+#: Measured in the page: sideways scroll of the page, every table (does it, or the box that
+#: scrolls it, stay inside the content column?), the text lines of every cell, and every
+#: figure (decoded, inside the content column).
+LAYOUT_JS = """() => {
+  const content = document.querySelector('.md-content').getBoundingClientRect();
+  const scroller = el => {  // the nearest box (the table itself or above) that scrolls sideways
+    for (let e = el; e && e.tagName !== 'ARTICLE'; e = e.parentElement) {
+      const o = getComputedStyle(e).overflowX;
+      if ((o === 'auto' || o === 'scroll') && e.scrollWidth > e.clientWidth + 1) return e;
+    }
+    return null;
+  };
+  const lines = cell => {  // text boxes that do not overlap vertically are separate lines
+    const r = document.createRange(); r.selectNodeContents(cell);
+    const boxes = [...r.getClientRects()].filter(x => x.width > 0).sort((a, b) => a.top - b.top);
+    let n = 0, bottom = -Infinity;
+    for (const b of boxes) { if (b.top >= bottom - 1) { n += 1; } bottom = Math.max(bottom, b.bottom); }
+    return n;
+  };
+  const tables = [...document.querySelectorAll('article table')].map(t => {
+    const box = scroller(t), r = t.getBoundingClientRect();
+    return {width: Math.round(r.width), scrolls: !!box,
+            overhang: Math.round((box ? box.getBoundingClientRect() : r).right - content.right),
+            wrapped: [...t.querySelectorAll('th, td')].filter(c => lines(c) > 1).length};
+  });
+  const figures = [...document.querySelectorAll('article img')].map(i => {
+    const r = i.getBoundingClientRect();
+    return {src: i.currentSrc, decoded: i.complete && i.naturalWidth > 0,
+            overhang: Math.round(r.right - content.right), width: Math.round(r.width)};
+  });
+  const doc = document.documentElement;
+  return {sideways: doc.scrollWidth - doc.clientWidth, content: Math.round(content.width), tables, figures};
+}"""
+
+
+def test_pages_fit_1280_px_wide_tables_scroll_in_their_box(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    wide = 0
+    try:
+        for url in _page_urls(base_url):
+            pg.goto(url, wait_until="networkidle")
+            m = pg.evaluate(LAYOUT_JS)
+            assert m["sideways"] <= 0, (url, "the page scrolls sideways", m["sideways"])
+            for t in m["tables"]:
+                assert t["overhang"] <= 1, (url, "a table is clipped: it sticks out of the content", t)
+                assert t["wrapped"] == 0, (url, "table cells wrap instead of the table scrolling", t)
+                if t["width"] > m["content"]:
+                    assert t["scrolls"], (url, "a wide table is clipped, not scrollable", t)
+                    wide += 1
+            for f in m["figures"]:
+                assert f["decoded"] and f["width"] > 0, (url, "a figure did not decode", f)
+                assert f["overhang"] <= 1, (url, "a figure is clipped", f)
+    finally:
+        context.close()
+    assert wide > 0  # the fixture's scorecards are wider than the article: the scroll case is exercised

@@ -66,4 +66,4 @@ def test_captions_mention_the_baseline_only_when_there_is_one():
     caption = {s.id: s.caption for s in catalog.figure_specs(analyse(no_base, histories()))}
     assert "BF16" not in caption["fig-loss-curves"] and "baseline" not in caption["fig-loss-vs-mantissa"]
     caption = {s.id: s.caption for s in catalog.figure_specs(analyse(df, histories()))}
-    assert "BF16 baseline dashed" in caption["fig-loss-curves"]
+    assert "BF16 baseline grey dashed" in caption["fig-loss-curves"]

@@ -33,10 +33,14 @@ def test_loss_curves_every_seed_median_baseline_and_collapse_marks(data):
     ax = F.plot_loss_curves(tr, df, "E7M0")
     assert isinstance(ax, Axes) and isinstance(ax.figure, Figure)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["AdamW (n = 2)", "ManifoldAdamW (n = 2)", "BF16 (n = 2)"]
+    assert labels == ["x = loss became NaN/Inf", "AdamW", "ManifoldAdamW", "BF16 baseline"]  # each label once
+    assert ax.get_title() == "E7M0\nAdamW n = 2, ManifoldAdamW n = 2"
+    assert ax.get_yscale() == "log"
     assert len(_x_markers(ax)) == 2  # r10 and r13 collapsed
     assert len(ax.lines) == 2 * 2 + 2 + 2 + 3  # 4 thin runs, 2 x, 2 medians, BF16: 2 thin + median
-    assert [ln.get_linestyle() for ln in ax.lines][-1] == "--"
+    medians = [ln for ln in ax.lines if ln.get_linewidth() == 2.0]
+    assert [(ln.get_color(), ln.get_linestyle()) for ln in medians] == [
+        ("#0072B2", "-"), ("#D55E00", "-."), ("0.45", "--")]  # Okabe-Ito, and told apart by style
 
 
 def test_missing_data_says_so_in_words(data):
@@ -55,7 +59,8 @@ def test_stall_plot_is_log_with_threshold(data):
     ax = F.plot_stall(tr, df, "E5M2")
     assert ax.get_yscale() == "log"
     assert "alert threshold 0.5" in [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "6.25-12.5% of |w|" in ax.get_title()
+    assert ax.get_title().split("\n")[2:] == ["|w| ≥ 2^-14: |update| < 6.25–12.5% of |w|",
+                                               "|w| < 2^-14 (subnormal): |update| < 2^-17"]
     high = F.plot_stall(data[1], data[0], "E7M0")  # stall 0.9 throughout, threshold 0.5 below it
     assert high.get_ylim()[0] < 0.5 < high.get_ylim()[1]  # the threshold line is in view
 
@@ -64,7 +69,9 @@ def test_over_under_flow_and_survival(data):
     df, tr = data
     ax = F.plot_over_under_flow(tr, df, "E7M0")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [  # the fixture logs no underflow history
-        "overflow, AdamW (median of 2)", "overflow, ManifoldAdamW (median of 2)"]
+        "overflow, AdamW", "overflow, ManifoldAdamW"]
+    assert ax.get_yscale() == "log" and ax.get_ylim()[0] > 0  # a rate axis with no negative tick
+    assert min(min(ln.get_ydata()) for ln in ax.lines) == F.FLOW_FLOOR  # a zero rate sits on the floor
     ax = F.plot_survival(tr, df, ["E5M2", "E7M0"])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["E5M2 (n = 7)", "E7M0 (n = 4)"]
     e7 = ax.lines[1]
@@ -75,7 +82,8 @@ def test_crash_forensics_three_panels(data):
     df, tr = data
     axes = F.plot_crash_forensics([tr["r10"], tr["r13"], tr["r01"]], labels=["a $x$", "b", "c"])
     assert len(axes) == 3
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [r"a \$x\$", "b"]  # r01 did not fail
+    assert all(a.get_legend() is None for a in axes) and len(axes[0].figure.legends) == 1  # one per figure
+    assert [t.get_text() for t in axes[0].figure.legends[0].get_texts()] == [r"a \$x\$", "b"]  # r01 did not fail
     assert len(axes[2].lines) == 3  # overflow of both failed runs + the collapse line
 
 
@@ -89,8 +97,13 @@ def test_forest_plot(data):
 def test_loss_vs_mantissa(data):
     df, _ = data
     ax = S.plot_loss_vs_mantissa(sc.scorecard(df))
-    assert sorted(_texts(ax)) == ["1/2 crashed", "1/2 crashed"]
+    assert sorted(_texts(ax)) == ["1/2 failed", "1/2 failed"]
     assert "BF16 (median)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert not [ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_linestyle() == "None"]  # no runs: no dots
+    with_seeds = S.plot_loss_vs_mantissa(sc.scorecard(df), runs=df)
+    dots = [ln for ln in with_seeds.lines if ln.get_marker() == "o" and ln.get_linestyle() == "None"]
+    seeds = sorted(float(y) for ln in dots for y in ln.get_ydata())
+    assert seeds == pytest.approx([2.9, 3.0, 3.0, 3.05, 3.1, 3.2, 3.3, 3.35, 5.0, 5.5])  # finished 8-bit runs
 
 
 def test_heatmaps(data):
@@ -101,7 +114,7 @@ def test_heatmaps(data):
     assert len(ax.get_yticklabels()) == 6 and len(ax.images) == 1
     diff = S.plot_layer_heatmap(frame, difference=True)
     assert [t.get_text() for t in diff.get_yticklabels()] == ["E4M3", "E5M2", "E7M0"]
-    assert "-0.10" in _texts(diff) and "0.00" in _texts(diff)
+    assert "\u22120.10" in _texts(diff) and "0.00" in _texts(diff)  # a real minus; float noise is not "-0.00"
 
 
 def test_number_lines():
@@ -152,7 +165,7 @@ def test_hostile_format_names_are_drawn_as_text(data, tmp_path):
     df, tr = data
     df = df.assign(format=df["format"].replace("E7M0", "E7M0 $\\frac{a}{$ <b>"))
     ax = F.plot_loss_curves(tr, df, "E7M0 $\\frac{a}{$ <b>")
-    assert ax.get_title() == r"E7M0 \$\frac{a}{\$ <b>"
+    assert ax.get_title().split("\n")[0] == r"E7M0 \$\frac{a}{\$ <b>"
     export.save_figure(ax.figure, tmp_path / "hostile", ("svg",))  # mathtext would raise here
     S.plot_forest(sc.manifold_comparison(df)).figure.savefig(tmp_path / "f.svg")
 
@@ -183,7 +196,7 @@ def test_forest_shows_unpaired_formats_hollow():
     ax = S.plot_forest(mc)
     assert sorted(_texts(ax)) == ["2 vs 3 (Welch)", "n = 3"]
     diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
-    assert [d.get_markerfacecolor() for d in diamonds] == ["white", "#d95f02"]  # bottom-up: E3M4 first
+    assert [d.get_markerfacecolor() for d in diamonds] == ["white", "#D55E00"]  # bottom-up: E3M4 first
 
 
 def test_cache_key_follows_the_drawing_code(monkeypatch):

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+
 import pandas as pd
 
 from altgrad_docs.analysis.stats import scipy_stats
-from altgrad_docs.formats import FORMATS, format_facts
+from altgrad_docs.formats import FORMATS, REFERENCE_FORMATS, format_facts
 
-#: 16-bit reference formats (IEEE/bfloat16 definitions; not part of the 8-bit registry).
-REFERENCES = (
-    {"format": "FP16", "exp_bits": 5, "man_bits": 10, "bias": 15, "max": 65504.0,
-     "min_normal": 2.0**-14, "min_positive": 2.0**-24},
-    {"format": "BF16", "exp_bits": 8, "man_bits": 7, "bias": 127, "max": (2 - 2.0**-7) * 2.0**127,
-     "min_normal": 2.0**-126, "min_positive": 2.0**-133},
-)
+
+
+@lru_cache(maxsize=1)
+def reference_rows() -> tuple[dict, ...]:
+    """The 16-bit reference formats (not part of the 8-bit registry), each number decoded
+    from the 65,536 bit patterns by the same code as the registry (about 0.5 s, so on first
+    use rather than at import; ``REFERENCES`` is the same tuple)."""
+    return tuple(
+        {"format": f.name, "exp_bits": f.exp_bits, "man_bits": f.man_bits, "bias": f.bias, "max": f.max_value,
+         "min_normal": f.min_normal, "min_positive": f.min_positive}
+        for f in REFERENCE_FORMATS.values()
+    )
+
+
+def __getattr__(name: str):
+    if name == "REFERENCES":  # computed on first use (PEP 562)
+        return reference_rows()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def power_of_two(x: float | None) -> str:
@@ -26,7 +39,7 @@ def power_of_two(x: float | None) -> str:
         return f"2^{int(e)}"
     m, ex = math.frexp(x)
     if (m * 2) * 2**7 == int(m * 2 * 2**7) and abs(ex) > 10:
-        return f"{m * 2:g} * 2^{ex - 1}"
+        return f"{m * 2:.10g} * 2^{ex - 1}"
     return f"{x:g}"
 
 
@@ -54,13 +67,15 @@ def facts_table_rows() -> list[dict[str, str]]:
         out.append({
             "format": r["format"], "E": str(r["exp_bits"]), "M": str(r["man_bits"]),
             "bias": "-" if fixed else str(int(r["bias"])),
-            "top exponent": "fixed point m/128" if fixed else r["convention"],
+            "top exponent": f"fixed point m/{2 ** r['man_bits']}" if fixed else r["convention"],
             "max": power_of_two(r["max"]) if r["max"] > 1e6 else f"{r['max']:.10g}",
             "min normal": power_of_two(r["min_normal"]) if not fixed else "-",
             "min positive": power_of_two(r["min_positive"]),
             "binades": f"{r['binades']:.2f}", "distinct values": str(r["distinct_values"]),
             "overflow": r["overflow"],
-            "updates lost below": "|u| < 2^-8 (absolute)" if fixed else f"{100 * lo:.3g}-{100 * hi:.3g}% of |w|",
+            "updates lost below": (f"|u| < {power_of_two(r['min_positive'] / 2)} (absolute)" if fixed
+                                   else f"{100 * lo:.3g}-{100 * hi:.3g}% of |w|"),
+            "below min normal": (f"|u| < {power_of_two(r['min_positive'] / 2)}" if r["subnormals"] else "-"),
         })
     return out
 

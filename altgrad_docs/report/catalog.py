@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pandas as pd
 
+from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis.facts import facts_frame
 from altgrad_docs.analysis.pipeline import Analysis
 from altgrad_docs.formats import BASELINES
 
 from . import figures as F
 from . import figures_summary as S
+from .figure_style import SETTING, facet_title, facets, settings_of
 from .export import FORMATS, render_cached, save_figure
 
 if TYPE_CHECKING:
@@ -53,6 +55,55 @@ def _traces_key(a: Analysis, run_ids) -> list:
     return [(r, a.traces[r]) for r in sorted(run_ids) if r in a.traces]
 
 
+def _faceted(runs: pd.DataFrame, keys: list[str]) -> list[tuple[str | None, pd.DataFrame, str]]:
+    """(setting, its runs, key) for every setting x key with runs; setting None when the
+    run table has one setting only (then nothing is separated)."""
+    out = []
+    for setting, sub in facets(runs):
+        present = set(sub["format"].dropna().astype(str)) | set(sub["optimizer"].dropna().astype(str))
+        out += [(setting, sub, k) for k in keys if k in present]
+    return out
+
+
+def _facet_grid(panels: list[tuple[str | None, pd.DataFrame, str]], plot: Callable,
+                panel_size: tuple[float, float] = (3.4, 2.6)) -> Figure:
+    """One panel per (setting, key): ``plot(key, runs_of_setting, ax)``, the setting above
+    the panel's own title."""
+    def draw(panel, ax):
+        setting, sub, key = panel
+        plot(key, sub, ax)
+        if setting is not None:
+            ax.set_title(f"{F.plain(setting)}\n{ax.get_title()}", fontsize=8)
+    return F.panel_grid(panels, draw, panel_size=panel_size)
+
+
+def _per_setting(a: Analysis, table: pd.DataFrame, compute: Callable[[pd.DataFrame, str], pd.DataFrame],
+                 setting: str | None, sub: pd.DataFrame) -> pd.DataFrame:
+    """The analysis table of one setting: its rows when the table has a setting column,
+    else computed from that setting's runs (the pooled table when there is one setting)."""
+    if setting is None:
+        return table
+    if SETTING in table.columns:
+        return table[(table[SETTING].astype("string") == setting).fillna(False).to_numpy()]
+    return compute(sub, a.metric)
+
+
+def _summary_figure(a: Analysis, table: pd.DataFrame, compute, plot: Callable[..., Any]) -> Callable[[], Figure]:
+    """A single-panel summary figure ``plot(table, runs, ax=None)``, or one panel per setting
+    (that setting's table and runs) when the runs have several."""
+    if settings_of(a.runs) is None:
+        return lambda: _fig(plot(table, a.runs))
+    panels = [(s, sub, s) for s, sub in facets(a.runs)]
+    return lambda: _facet_grid(panels, lambda s, sub, ax: plot(_per_setting(a, table, compute, s, sub), sub, ax=ax))
+
+
+def curve_metric(a: Analysis) -> str:
+    """The history metric behind the primary final metric (``final_val_loss`` -> ``val_loss``),
+    or ``loss`` when no trace logged it."""
+    name = a.metric.removeprefix("final_")
+    return name if any(len(t.curve(name)[0]) for t in a.traces.values()) else "loss"
+
+
 def figure_specs(a: Analysis) -> list[FigureSpec]:
     runs, tr = a.runs, a.traces
     fp8 = [f for f in a.formats if f not in BASELINES] or a.formats[:1]
@@ -60,26 +111,47 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     failed = [tr[r] for r in a.failures["run_id"].dropna().astype(str) if r in tr]
     names = dict(zip(runs["run_id"].astype(str), runs["name"].astype(str))) if "name" in runs else {}
     labels = [names.get(t.run_id, t.run_id) for t in failed]
-    all_key = (runs[["run_id", "format", "optimizer", "bit_stall_threshold"]], _traces_key(a, tr))
+    cols = ["run_id", "format", "optimizer", "bit_stall_threshold"] + ([SETTING] if SETTING in runs else [])
+    all_key = (runs[cols], _traces_key(a, tr))
+    metric = curve_metric(a)
+    baseline = "BF16" if "BF16" in a.formats else None
+    optimizers = [o for o in (sc.STANDARD, sc.MANIFOLD) if o in set(runs["optimizer"].dropna().astype(str))]
+    per = " per setting" if settings_of(runs) is not None else ""
+
+    def layers_of(sub: pd.DataFrame, _metric: str) -> pd.DataFrame:
+        return a.layers[a.layers["run_id"].astype(str).isin(set(sub["run_id"].astype(str)))]
 
     def grid(plot, **kw):
-        return lambda: F.panel_grid(fp8, lambda f, ax: plot(tr, runs, f, ax=ax, **kw))
+        panels = _faceted(runs, fp8)
+        return lambda: _facet_grid(panels, lambda f, sub, ax: plot(tr, sub, f, ax=ax, **kw))
+
+    def end_grid():
+        panels = _faceted(runs, optimizers)
+        return _facet_grid(panels, lambda o, sub, ax: F.plot_loss_end(tr, sub, o, a.formats, metric, ax=ax),
+                           panel_size=(4.6, 3.2))
 
     return [
         FigureSpec("fig-loss-curves", "format_comparison",
-                   f"Training loss per format ({n_runs} runs): every seed thin, median bold, AdamW blue, "
-                   f"ManifoldAdamW orange{', BF16 baseline dashed' if 'BF16' in a.formats else ''}; "
+                   f"Curves of {metric} per format{per} ({n_runs} runs, log scale): every seed thin, median bold, AdamW "
+                   f"blue solid, ManifoldAdamW vermillion dash-dot{', BF16 baseline grey dashed' if baseline else ''}; "
                    "x = the step where a run's loss became NaN/Inf.",
-                   grid(F.plot_loss_curves), ("loss",) + all_key),
+                   grid(F.plot_loss_curves, metric=metric, baseline=baseline), (metric,) + all_key),
+        FigureSpec("fig-loss-end", "format_comparison",
+                   f"The last {100 * F.END_FRACTION:.0f}% of training: median {metric} over seeds of every format"
+                   f"{per}, one panel per optimizer (linear scale, where the formats differ).",
+                   end_grid, ("end", metric) + all_key),
         FigureSpec("fig-loss-vs-mantissa", "format_comparison",
-                   f"Final {a.metric.removeprefix('final_')} (median, min-max bar) against mantissa bits, per "
-                   f"optimizer{'; dashed = baseline median' if set(BASELINES) & set(a.formats) else ''}; "
-                   "labels give crashed runs as k/n.",
-                   lambda: _fig(S.plot_loss_vs_mantissa(a.card)), (a.card,)),
+                   f"Final {a.metric.removeprefix('final_')} against mantissa bits{per}: median with min-max bar "
+                   f"per optimizer, every seed a dot{'; dashed = baseline median' if set(BASELINES) & set(a.formats) else ''}; "
+                   "labels give failed runs as k/n (no label: none failed).",
+                   _summary_figure(a, a.card, sc.scorecard,
+                                   lambda t, r, ax=None: S.plot_loss_vs_mantissa(t, ax=ax, runs=r)),
+                   (a.card, runs[[c for c in cols if c != "bit_stall_threshold"] + [a.metric]])),
         FigureSpec("fig-survival", "failure_modes",
-                   "Fraction of runs whose loss is still finite against step, per format (runs that end "
+                   f"Fraction of runs whose loss is still finite against step, per format{per} (runs that end "
                    "without collapsing count until their last step).",
-                   lambda: _fig(F.plot_survival(tr, runs)), all_key),
+                   _summary_figure(a, runs, lambda sub, _: sub, lambda _, r, ax=None: F.plot_survival(tr, r, ax=ax)),
+                   all_key),
         FigureSpec("fig-crash-forensics", "failure_modes",
                    f"The last 50 logged steps before collapse of the {len(failed)} failed runs with a "
                    "history: loss, gradient norm, overflow rate (0 = collapse step).",
@@ -90,17 +162,21 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
         FigureSpec("fig-forest", "manifold_comparison",
                    f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
                    "same format and seed): grey dots = seeds, diamond = mean, bar = 95% t interval.",
-                   lambda: _fig(S.plot_forest(a.paired)), (a.paired,)),
+                   _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
+                   (a.paired, all_key[0])),
         FigureSpec("fig-bit-stall", "manifold_comparison",
                    "Bit-stall rate over training per format (log scale) per optimizer, with the alert threshold; "
                    "each panel states the update size below which round-to-nearest loses an update.",
                    grid(F.plot_stall), ("stall",) + all_key),
         FigureSpec("fig-layer-stall", "manifold_comparison",
-                   "Mean stall ratio per layer type and condition (from per-layer stall/ metrics).",
-                   lambda: _fig(S.plot_layer_heatmap(a.layers)), (a.layers,)),
+                   f"Mean stall ratio per layer type and condition{per} (from per-layer stall/ metrics).",
+                   _summary_figure(a, a.layers, layers_of, lambda t, _, ax=None: S.plot_layer_heatmap(t, ax=ax)),
+                   (a.layers, all_key[0])),
         FigureSpec("fig-layer-stall-difference", "manifold_comparison",
-                   "Per-layer-type stall, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
-                   lambda: _fig(S.plot_layer_heatmap(a.layers, difference=True)), (a.layers, "diff")),
+                   f"Per-layer-type stall{per}, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
+                   _summary_figure(a, a.layers, layers_of,
+                                   lambda t, _, ax=None: S.plot_layer_heatmap(t, difference=True, ax=ax)),
+                   (a.layers, "diff", all_key[0])),
         FigureSpec("fig-number-lines", "formats",
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
                    lambda: _fig(S.plot_number_lines()), ("number-lines",)),

@@ -24,18 +24,20 @@ from altgrad_docs.analysis.curves import Trace, iter_condition, median_curve, su
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, sorted_formats
 from altgrad_docs.formats import FORMATS
 
-OPTIMIZER_COLORS = {STANDARD: "#1f77b4", MANIFOLD: "#d95f02"}
-BASELINE_COLOR = "0.35"
-FORMAT_CMAP = "viridis"
+from .figure_style import (BASELINE_COLOR, BASELINE_STYLE, FORMAT_DASHES, FORMAT_PALETTE, OPTIMIZER_COLORS,
+                           axes_legend, figure_legend, format_colors, optimizer_style, plain_log_ticks, stall_rule)
+
 #: Above this many runs in one panel the thin per-run lines are rasterised (the medians,
 #: axes and text stay vector).
 RASTER_ABOVE = 20
 #: Lowest bit-stall rate the log axis shows.
 STALL_FLOOR = 1e-4
+#: Overflow/underflow rates at or below this are drawn on it (the axis is log, no negatives).
+FLOW_FLOOR = 1e-5
+#: The loss-at-the-end figure shows this last fraction of training.
+END_FRACTION = 0.25
 #: Crash forensics names the runs in a legend up to this many.
 MAX_LEGEND = 10
-#: Up to this many lines in a panel the legend finds the emptiest corner.
-BEST_LEGEND_LINES = 40
 
 
 def new_figure(**kw) -> Figure:
@@ -64,10 +66,9 @@ def no_data(ax: Axes, why: str, title: str | None = None) -> Axes:
 
 
 def legend(ax: Axes, **kw) -> None:
-    """A small frameless legend; "best" placement only while it is cheap (it tests every
-    line for overlap), else the upper right corner."""
-    loc = "best" if len(ax.lines) <= BEST_LEGEND_LINES else "upper right"
-    ax.legend(fontsize=7, frameon=False, loc=loc, **kw)
+    """The legend of one panel, outside its data; :func:`panel_grid` merges the panels'
+    legends into one per figure."""
+    axes_legend(ax, **kw)
 
 
 def plain(text: object) -> str:
@@ -75,9 +76,10 @@ def plain(text: object) -> str:
     return " ".join(str(text).split()).replace("$", r"\$")
 
 
-def panel_grid(names: Sequence[str], draw: Callable[[str, Axes], object], ncols: int = 4,
+def panel_grid(names: Sequence, draw: Callable[[object, Axes], object], ncols: int = 4,
                panel_size: tuple[float, float] = (3.4, 2.6)) -> Figure:
-    """A Figure with one panel per name, drawn by ``draw(name, ax)`` ("no data" when none)."""
+    """A Figure with one panel per name, drawn by ``draw(name, ax)`` ("no data" when none),
+    and one legend for the figure, below the panels."""
     if not names:
         fig = new_figure(figsize=panel_size, layout="constrained")
         no_data(fig.add_subplot(), "no runs to draw")
@@ -90,46 +92,102 @@ def panel_grid(names: Sequence[str], draw: Callable[[str, Axes], object], ncols:
         draw(name, ax)
     for ax in axes[len(names):]:
         ax.set_axis_off()
+    figure_legend(fig)
     return fig
 
 
 def _draw_condition(ax: Axes, traces: list[Trace], metric: str, color, label: str, mark_collapse: bool,
-                    positive_only: bool = False, dashed: bool = False) -> bool:
-    """Every run thin, the median bold; an x at each run's collapse. True if anything drawn."""
-    curves = []
+                    positive_only: bool = False, ls: str = "-") -> tuple[int, bool]:
+    """Every run thin, the median bold; an x at each run's collapse. Returns how many runs
+    were drawn (0: nothing) and whether any collapsed."""
+    curves, collapsed = [], False
     many = len(traces) > RASTER_ABOVE  # vector files stay small and quick with hundreds of seeds
     for t in traces:
         s, v = t.curve(metric)
         ok = np.isfinite(v) & ((v > 0) if positive_only else True)
         if ok.any():
-            ax.plot(s[ok], v[ok], color=color, lw=0.6, alpha=0.35, ls="--" if dashed else "-", rasterized=many,
+            ax.plot(s[ok], v[ok], color=color, lw=0.6, alpha=0.35, ls=ls, rasterized=many,
                     zorder=1.5)  # below medians and marks, so rasterised lines form one image
             curves.append((s[ok], v[ok]))
         if mark_collapse and t.collapse_step is not None and ok.any():
-            ax.plot([t.collapse_step], [v[ok][-1]], marker="x", color=color, ms=7, mew=1.8, ls="none", zorder=3)
+            ax.plot([t.collapse_step], [v[ok][-1]], marker="x", color=color, ms=7, mew=1.8, ls="none", zorder=3,
+                    label="x = loss became NaN/Inf")
+            collapsed = True
     if not curves:
-        return False
+        return 0, collapsed
     grid, med = median_curve(curves)
-    ax.plot(grid, med, color=color, lw=2.0, ls="--" if dashed else "-", label=plain(f"{label} (n = {len(curves)})"),
-            zorder=2.5)
-    return True
+    ax.plot(grid, med, color=color, lw=2.0, ls=ls, label=plain(label), zorder=2.5)
+    return len(curves), collapsed
+
+
+def _draw_optimizers(ax: Axes, traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, metric: str,
+                     positive_only: bool = False) -> dict[str, int]:
+    """Both optimizers of one format (colour and line style per optimizer): runs drawn each."""
+    counts = {}
+    for opt in (STANDARD, MANIFOLD):
+        color, ls = optimizer_style(opt)
+        counts[opt] = _draw_condition(ax, list(iter_condition(traces, runs, fmt, opt)), metric, color, opt,
+                                      mark_collapse=True, positive_only=positive_only, ls=ls)[0]
+    return counts
+
+
+def _counted_title(ax: Axes, fmt: str, counts: dict[str, int], extra: Sequence[str] = ()) -> None:
+    """The panel title: the format, the runs per optimizer (n), and any extra lines."""
+    n = ", ".join(f"{opt} n = {k}" for opt, k in counts.items() if k)
+    ax.set_title("\n".join([plain(fmt), n, *extra]), fontsize=8)
 
 
 def plot_loss_curves(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, metric: str = "loss",
                      baseline: str | None = "BF16", ax: Axes | None = None) -> Axes:
-    """Loss of one format over steps: both optimizers, every seed thin, median bold, the
-    baseline format's median dashed, an x where a run's loss became NaN/Inf."""
+    """Loss of one format over steps on a log axis (the formats differ by a few hundredths of
+    a nat near the end, invisible on a linear axis from the initial loss): both optimizers,
+    every seed thin, median bold, the baseline format's median grey and dashed, an x where a
+    run's loss became NaN/Inf."""
     ax = new_axes(ax)
-    drawn = False
-    for opt in (STANDARD, MANIFOLD):
-        drawn |= _draw_condition(ax, list(iter_condition(traces, runs, fmt, opt)), metric,
-                                 OPTIMIZER_COLORS[opt], opt, mark_collapse=True)
-    if not drawn:
+    counts = _draw_optimizers(ax, traces, runs, fmt, metric, positive_only=True)
+    if not any(counts.values()):
         return no_data(ax, f"no {metric} logged for {fmt}", title=fmt)
     if baseline and baseline != fmt:
         _draw_condition(ax, list(iter_condition(traces, runs, baseline)), metric, BASELINE_COLOR,
-                        baseline, mark_collapse=False, dashed=True)
-    ax.set_title(plain(fmt), fontsize=10)
+                        f"{baseline} baseline", mark_collapse=False, positive_only=True, ls=BASELINE_STYLE)
+    ax.set_yscale("log")
+    plain_log_ticks(ax)
+    _counted_title(ax, fmt, counts)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"{metric} (nats, log)")
+    legend(ax)
+    return ax
+
+
+def _tail(s: np.ndarray, v: np.ndarray, start: float) -> tuple[np.ndarray, np.ndarray]:
+    keep = (s >= start) & np.isfinite(v)
+    return s[keep], v[keep]
+
+
+def plot_loss_end(traces: dict[str, Trace], runs: pd.DataFrame, optimizer: str, formats: Sequence[str],
+                  metric: str = "loss", fraction: float = END_FRACTION, ax: Axes | None = None) -> Axes:
+    """The last ``fraction`` of training for one optimizer: the median of every format on one
+    linear axis, where the formats differ (the full curves start an order of magnitude higher).
+    Each format keeps its colour across panels; baselines are grey and dashed."""
+    ax = new_axes(ax)
+    last = max((t.last_step for t in traces.values() if t.last_step is not None), default=None)
+    if last is None:
+        return no_data(ax, f"no {metric} logged", title=optimizer)
+    start = (1 - fraction) * last
+    colors = format_colors(formats)
+    drawn = False
+    for i, fmt in enumerate(formats):
+        curves = [_tail(*t.curve(metric), start) for t in iter_condition(traces, runs, fmt, optimizer)]
+        curves = [c for c in curves if len(c[0])]
+        if not curves:
+            continue
+        grid, med = median_curve(curves)
+        ls = FORMAT_DASHES[i % len(FORMAT_DASHES)] if fmt in FORMATS else BASELINE_STYLE
+        ax.plot(grid, med, color=colors[fmt], lw=1.5, ls=ls, label=plain(fmt))
+        drawn = True
+    if not drawn:
+        return no_data(ax, f"no {metric} logged for {optimizer} after step {start:.0f}", title=optimizer)
+    ax.set_title(plain(f"{optimizer}: last {100 * fraction:.0f}% of steps"), fontsize=8)
     ax.set_xlabel("step")
     ax.set_ylabel(f"{metric} (nats)")
     legend(ax)
@@ -139,15 +197,12 @@ def plot_loss_curves(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, met
 def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold: float | None = None,
                ax: Axes | None = None) -> Axes:
     """Bit-stall rate of one format over steps (log y) per optimizer, with the alert threshold
-    as a line and the format's stagnation band (updates below 2^-(M+2)..2^-(M+1) of |w| are
-    lost to rounding) stated in the panel."""
+    as a line, and in the title the update sizes round-to-nearest loses: relative to |w| in
+    the normal range, absolute below the smallest normal (``figure_style.stall_rule``)."""
     ax = new_axes(ax)
     metric = "quantization/bit_stall_rate"
-    drawn = False
-    for opt in (STANDARD, MANIFOLD):
-        drawn |= _draw_condition(ax, list(iter_condition(traces, runs, fmt, opt)), metric,
-                                 OPTIMIZER_COLORS[opt], opt, mark_collapse=True, positive_only=True)
-    if not drawn:
+    counts = _draw_optimizers(ax, traces, runs, fmt, metric, positive_only=True)
+    if not any(counts.values()):
         return no_data(ax, f"no bit-stall rate logged for {fmt}", title=fmt)
     ax.set_yscale("log")
     if threshold is None:
@@ -157,14 +212,9 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
     low = min((float(ln.get_ydata().min()) for ln in ax.lines if len(ln.get_ydata())), default=STALL_FLOOR)
     # the data and the threshold in view, a few decades at most: rates below the floor are noise
     ax.set_ylim(max(STALL_FLOOR, 0.8 * min(low, threshold)), 1.1)
-    ax.axhline(threshold, color="crimson", lw=0.9, ls=":", label=f"alert threshold {threshold:g}")
-    if fmt in FORMATS:
-        m = FORMATS[fmt].man_bits
-        text = ("stalls: |update| < 2^-8 (absolute)" if FORMATS[fmt].convention == "fixed"
-                else f"stalls: |update| < {100 * 2.0 ** -(m + 2):.3g}-{100 * 2.0 ** -(m + 1):.3g}% of |w|")
-        ax.set_title(f"{plain(fmt)}\n{text}", fontsize=9)
-    else:
-        ax.set_title(plain(fmt), fontsize=10)
+    plain_log_ticks(ax)
+    ax.axhline(threshold, color="#CC79A7", lw=0.9, ls=":", label=f"alert threshold {threshold:g}")
+    _counted_title(ax, fmt, counts, stall_rule(fmt))
     ax.set_xlabel("step")
     ax.set_ylabel("bit-stall rate")
     legend(ax)
@@ -172,7 +222,9 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
 
 
 def plot_over_under_flow(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, ax: Axes | None = None) -> Axes:
-    """Overflow (solid) and underflow (dotted) rate of one format over steps, per optimizer."""
+    """Overflow (solid) and underflow (dotted) rate of one format over steps, per optimizer
+    (colour), on a log axis from ``FLOW_FLOOR`` to 1: a rate of 0 (or below the floor) is
+    drawn on the floor, so no tick is negative and zero is visibly "none"."""
     ax = new_axes(ax)
     drawn = False
     for opt in (STANDARD, MANIFOLD):
@@ -182,15 +234,16 @@ def plot_over_under_flow(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str,
             if curves:
                 grid, med = median_curve(curves)
                 kind = metric.split("/")[1].split("_")[0]
-                ax.plot(grid, med, color=OPTIMIZER_COLORS[opt], ls=style, lw=1.6,
-                        label=f"{kind}, {opt} (median of {len(curves)})")
+                ax.plot(grid, np.maximum(med, FLOW_FLOOR), color=OPTIMIZER_COLORS[opt], ls=style, lw=1.6,
+                        label=f"{kind}, {opt}")
                 drawn = True
     if not drawn:
         return no_data(ax, f"no overflow or underflow rate logged for {fmt}", title=fmt)
-    ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_title(plain(fmt), fontsize=10)
+    ax.set_yscale("log")
+    ax.set_ylim(FLOW_FLOOR / 1.5, 1.5)
+    ax.set_title(plain(fmt), fontsize=9)
     ax.set_xlabel("step")
-    ax.set_ylabel("fraction of values")
+    ax.set_ylabel(f"fraction of values\n(≤ {FLOW_FLOOR:g} drawn at the floor)", fontsize=8)
     legend(ax)
     return ax
 
@@ -201,31 +254,23 @@ def plot_survival(traces: dict[str, Trace], runs: pd.DataFrame, formats: Iterabl
     (runs that end without collapsing are censored at their last step)."""
     ax = new_axes(ax)
     formats = sorted_formats(formats if formats is not None else runs["format"].dropna())
-    colors = _format_colors(formats)
+    colors = format_colors(formats)
     drawn = False
-    styles = ("-", "--", "-.", ":")  # curves often coincide at 1.0: tell them apart by dash too
     for i, fmt in enumerate(formats):
         ts = list(iter_condition(traces, runs, fmt))
         x, y = survival([t.collapse_step for t in ts], [t.last_step for t in ts])
-        if len(x):
-            ax.step(x, y, where="post", color=colors[fmt], lw=1.5, ls=styles[i % len(styles)],
-                     label=f"{plain(fmt)} (n = {len(ts)})")
+        if len(x):  # curves often coincide at 1.0: tell them apart by dash too
+            ax.step(x, y, where="post", color=colors[fmt], lw=1.5, ls=FORMAT_DASHES[i % len(FORMAT_DASHES)],
+                    label=f"{plain(fmt)} (n = {len(ts)})")
             drawn = True
     if not drawn:
         return no_data(ax, "no run histories")
     ax.set_ylim(-0.03, 1.03)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_xlabel("step")
     ax.set_ylabel("fraction of runs with finite loss")
-    legend(ax, ncols=2)
+    legend(ax)
     return ax
-
-
-def _format_colors(formats: Sequence[str]) -> dict[str, tuple]:
-    from matplotlib import colormaps
-
-    cmap = colormaps[FORMAT_CMAP]
-    n = max(1, len(formats) - 1)
-    return {f: cmap(0.9 * i / n) for i, f in enumerate(formats)}
 
 
 def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None = None,
@@ -239,6 +284,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
     failed = [(t, plain(labels[i] if labels else t.run_id)) for i, t in enumerate(traces)
               if t.collapse_step is not None]
     for a, (metric, log) in zip(ax, panels):
+        a.set_prop_cycle(color=list(FORMAT_PALETTE))  # colour-blind-safe, one colour per run
         drawn = False
         for t, label in failed:
             s, v = t.forensics.get(metric, (np.array([]), np.array([])))
@@ -255,7 +301,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
         a.set_xlabel("steps before collapse")
         a.set_ylabel(metric.removeprefix("quantization/"))
     if failed and len(failed) <= MAX_LEGEND and ax[0].get_legend_handles_labels()[0]:
-        ax[0].legend(fontsize=6, frameon=False)
+        figure_legend(ax[0].figure, ncols=5)
     elif failed:
         ax[0].set_title(f"{len(failed)} failed runs", fontsize=9)
     return ax

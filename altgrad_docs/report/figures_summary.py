@@ -14,6 +14,8 @@ from altgrad_docs.analysis.comparisons import LAYER_TYPES
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
 from altgrad_docs.formats import BASELINES, FORMATS
 
+from .figure_style import BASELINE_STYLE, axes_legend, optimizer_style
+from .markdown import fmt_fixed
 from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, no_data, plain
 
 if TYPE_CHECKING:
@@ -53,14 +55,25 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_loss_vs_mantissa(card: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Median final loss [min, max] vs mantissa bits M, one line per optimizer, baselines as
-    horizontal lines, and "k/n crashed" under each point. ``card`` = ``scorecard(df)``."""
+def _seed_values(runs: pd.DataFrame | None, run_ids, metric: str) -> np.ndarray:
+    """The finite final metric of the given runs (one value per seed)."""
+    if runs is None or metric not in runs or not isinstance(run_ids, (list, tuple, np.ndarray)):
+        return np.array([])
+    values = pd.to_numeric(runs.loc[runs["run_id"].astype(str).isin([str(r) for r in run_ids]), metric],
+                           errors="coerce").to_numpy(float)
+    return values[np.isfinite(values)]
+
+
+def plot_loss_vs_mantissa(card: pd.DataFrame, ax: Axes | None = None, runs: pd.DataFrame | None = None) -> Axes:
+    """Median final loss [min, max] vs mantissa bits M, one line per optimizer (colour and
+    line style), every seed as a dot when ``runs`` (the run table) is given, baselines as
+    horizontal lines, and "k/n failed" under each point with a failure.
+    ``card`` = ``scorecard(df)``."""
     ax = new_axes(ax, (5.5, 3.4))
     fp8 = card[card["format"].isin(list(FORMATS))] if len(card) else card
     if fp8.empty:
         return no_data(ax, "no 8-bit format runs")
-    offsets = {STANDARD: -0.08, MANIFOLD: 0.08}
+    offsets = {STANDARD: -0.1, MANIFOLD: 0.1}
     medians = fp8["median"].to_numpy(float)
     fallback_y = float(np.nanmax(medians)) if np.isfinite(medians).any() else 0.0  # all-crashed points
     drawn = False
@@ -69,29 +82,34 @@ def plot_loss_vs_mantissa(card: pd.DataFrame, ax: Axes | None = None) -> Axes:
         x = grp["M"].to_numpy(float) + offsets.get(str(opt), 0.0)
         med = grp["median"].to_numpy(float)
         lo, hi = med - grp["min"].to_numpy(float), grp["max"].to_numpy(float) - med
-        color = OPTIMIZER_COLORS.get(str(opt), "0.2")
+        color, ls = optimizer_style(str(opt))
         ok = np.isfinite(med)
         if ok.any():
-            ax.errorbar(x[ok], med[ok], yerr=[lo[ok], hi[ok]], color=color, marker="o", ms=4, lw=1.2,
-                        capsize=2, label=str(opt))
+            ax.errorbar(x[ok], med[ok], yerr=[lo[ok], hi[ok]], color=color, marker="o", ms=4, lw=1.2, ls=ls,
+                        capsize=2, label=plain(f"{opt} (median, min-max)"))
             drawn = True
+        for xi, ids in zip(x, grp["run_ids"] if "run_ids" in grp else [None] * len(grp)):
+            seeds = _seed_values(runs, ids, str(grp["metric"].iloc[0]) if "metric" in grp else "final_loss")
+            if len(seeds):
+                ax.plot(np.full(len(seeds), xi + 1.5 * offsets.get(str(opt), 0.0)), seeds, "o", ms=3.5, mfc="none",
+                        mec=color, mew=0.8, ls="none", zorder=3, label=plain(f"{opt}, one seed"))
         for xi, m, k, n in zip(x, med, grp["crashes"], grp["n"]):
             if k:
                 y = m if np.isfinite(m) else fallback_y
-                ax.annotate(f"{k}/{n} crashed", (xi, y), xytext=(0, -11), textcoords="offset points",
+                ax.annotate(f"{k}/{n} failed", (xi, y), xytext=(0, -11), textcoords="offset points",
                             ha="center", fontsize=6, color=color)
     for b in BASELINES:
         base = card[card["format"] == b]
         vals = base["median"].to_numpy(float) if len(base) else np.array([])
         if np.isfinite(vals).any():
-            ax.axhline(float(np.nanmedian(vals)), color=BASELINE_COLOR, ls="--", lw=1, label=f"{b} (median)")
+            ax.axhline(float(np.nanmedian(vals)), color=BASELINE_COLOR, ls=BASELINE_STYLE, lw=1, label=f"{b} (median)")
     if not drawn:
         return no_data(ax, "every 8-bit run crashed or has no final loss")
     ax.set_xticks(range(8), [f"{m}\n{f}" for f, m in sorted(((f, FORMATS[f].man_bits) for f in FORMATS),
                                                            key=lambda fm: fm[1])], fontsize=7)
     ax.set_xlabel("mantissa bits M (format)")
-    ax.set_ylabel(f"final {str(fp8['metric'].iloc[0]).removeprefix('final_')} (median [min, max])")
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_ylabel(f"final {str(fp8['metric'].iloc[0]).removeprefix('final_')}")
+    axes_legend(ax)
     return ax
 
 
@@ -124,7 +142,7 @@ def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axe
     image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     for (i, j), v in np.ndenumerate(data):
         if math.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, fmt_fixed(v, 2), ha="center", va="center", fontsize=7,
                     color="white" if not difference and v < 0.5 else "black")
     ax.set_xticks(range(len(cols)), cols, fontsize=8)
     ax.set_yticks(range(len(order)), [plain(labels[i]) for i in order], fontsize=8)

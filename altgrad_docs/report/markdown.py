@@ -95,3 +95,74 @@ def table(df: pd.DataFrame) -> str:
         return ""
     text = df.astype(str).to_markdown(index=False, disable_numparse=True)
     return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+#: The minus sign of page text (U+2212); CSV and LaTeX downloads keep ASCII '-'.
+MINUS = "\u2212"
+#: Below this many pairs (or runs) a probability is shown as the fraction it is, k/n.
+FRACTION_BELOW = 10
+
+
+def fmt_sig(value: Any, digits: int = 3, minus: str = MINUS) -> str:
+    """A number for page text: ``digits`` significant digits (trailing zeros kept: 0.0500),
+    integers in full, a real minus sign, never "-0" or "-0.00" (a value that rounds to zero
+    is "0"), "—" for missing, "NaN" / "inf" spelled out. ``minus="-"`` for downloads."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else f"{minus}inf"
+    if x == int(x) and abs(x) < 1e15:
+        text = str(abs(int(x)))
+    elif abs(x) >= 10**digits and abs(x) < 1e15:
+        text = f"{abs(x):.0f}"
+    else:
+        text = f"{abs(x):#.{digits}g}".rstrip(".")
+        if "e" in text:
+            mantissa, exp = text.split("e")
+            text = f"{mantissa.rstrip('.')}e{int(exp)}"
+    if float(text) == 0:
+        return "0"
+    return (minus if x < 0 else "") + text.replace("-", minus)
+
+
+def fmt_fraction(p: Any, n: Any, digits: int = 3) -> str:
+    """A proportion over n items as "k/n" when n < ``FRACTION_BELOW`` and p * n is a whole
+    number (P(improve) 0.5556 of 9 pairs is 5/9), else as a number (``fmt_sig``)."""
+    try:
+        x, count = float(p), int(n)
+    except (TypeError, ValueError):
+        return fmt_sig(p, digits)
+    k = x * count
+    if 0 < count < FRACTION_BELOW and math.isfinite(k) and abs(k - round(k)) < 1e-9:
+        return f"{int(round(k))}/{count}"
+    return fmt_sig(x, digits)
+
+
+def interval_kind(low: Any, high: Any) -> str:
+    """Which way a confidence interval reads: "none" (no interval, e.g. n < 2), "zero"
+    (zero width: every pair gave the same delta, so the t interval says nothing about
+    spread) or "range". Templates branch on it (reports/_numbers.md.j2)."""
+    try:
+        lo, hi = float(low), float(high)
+    except (TypeError, ValueError):
+        return "none"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "none"
+    return "zero" if lo == hi else "range"
+
+
+def fmt_fixed(value: Any, decimals: int = 2, minus: str = MINUS) -> str:
+    """A number with fixed decimals (heatmap cells, aligned columns): a real minus sign, and
+    a value that rounds to zero is "0.00", never "-0.00" (float noise like -1e-17 included)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(x):
+        return fmt_sig(x, minus=minus)
+    text = f"{abs(x):.{decimals}f}"
+    return text if float(text) == 0 or x > 0 else minus + text

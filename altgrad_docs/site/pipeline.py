@@ -36,6 +36,7 @@ from mkdocs.exceptions import PluginError
 from . import analysis as site_analysis, pages as site_pages
 from .incremental import OpenFile, StableWriter, memory_for
 from .artifacts import PageArtifacts
+from ..report.bench_note import bench_note
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
 from ..snapshot import Snapshot, SnapshotError, open_snapshot
@@ -158,7 +159,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
                 for tab in page.artifacts.tables:
                     tab.files = cache.table(page.folder, tab)
         pages = report_pages + run_pages
-        context = {"snapshot": snapshot_info(snapshot), "results": results, "runs": runs}
+        context = {"snapshot": snapshot_info(snapshot), "results": results, "runs": runs,
+                   "bench_note": bench_note(snapshot.manifest.get("bench"), runs)}
         _PAGES.clear()  # one snapshot per process is enough to keep
         _PAGES[key] = (context, pages)
     return _PAGES[key]

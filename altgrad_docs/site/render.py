@@ -11,6 +11,8 @@ the filters below are the only ways to make it:
 * ``url``      -- a path segment (run id) percent-encoded for a link target;
 * ``ext_url``  -- an absolute http(s) URL, percent-encoded where Markdown would stop; else ""
 * ``num``      -- a number formatted for a table cell (``NaN`` and ``inf`` spelled out);
+* ``sig``      -- a number for page text: 3 significant digits, a real minus sign (U+2212);
+* ``frac``     -- a proportion of n < 10 items as "k/n" (``p | frac(n)``), else as ``sig``;
 * ``trusted``  -- Markdown the project itself produced (e.g. ReportGenerator output).
 """
 
@@ -26,6 +28,8 @@ from urllib.parse import quote, urlsplit
 import jinja2
 import pandas as pd
 from markupsafe import Markup
+
+from ..report.markdown import fmt_fraction, fmt_sig, interval_kind
 
 #: Characters that are written as &#N; in user text (letters, digits, space, . , - / % stay).
 _SPECIAL = set("\\`*_{}[]()<>#+!|&\"'~=:;^$@?")
@@ -139,7 +143,9 @@ def make_environment(template_dir: Path) -> jinja2.Environment:
         auto_reload=True,
     )
     env.filters.update(url=url_segment, ext_url=ext_url, num=fmt_num, trusted=trusted, text=md_text,
-                       fence=fence, title=plain_title, dash=dash)
+                       fence=fence, title=plain_title, dash=dash, interval_kind=interval_kind,
+                       sig=lambda v, digits=3: Markup(fmt_sig(v, digits)),
+                       frac=lambda p, n, digits=3: Markup(fmt_fraction(p, n, digits)))
     return env
 
 
