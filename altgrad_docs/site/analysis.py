@@ -22,7 +22,7 @@ import pandas as pd
 from ..analysis.failure_reports import read_failure_reports
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
-from ..report import catalog, export
+from ..report import catalog, drawing
 from ..report import context as report_context
 from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
@@ -141,21 +141,29 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched,
                                 template_dir=templates)
     figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
+    files = report_figures(a, figures, cache)
     pages = []
     for key, folder in REPORT_PAGES.items():
         ctx = results["report_contexts"][key]  # statistics from the cache; template rendered at every write
         body = partial(generator.render_template, REPORT_TEMPLATES[key], ctx, figures=[])
         page = SitePage(f"{folder}/index.md", "pages/report.md", {}, lazy={"body": body})
         for spec in catalog.by_page(figures, key):
-            files = export.render_cached(spec.draw, (spec.id, spec.caption, *spec.key),
-                                         cache.root / folder / spec.id, cache.root / "report-figures",
-                                         FIGURE_FORMATS)
-            page.artifacts.add_figure(FigureArtifact(spec.id, spec.caption, files, alt=spec.id))
+            page.artifacts.add_figure(FigureArtifact(spec.id, spec.caption, files[spec.id], alt=spec.id))
         for spec in catalog.by_page(tables, key):
             data = _relative_paths(spec.data, snapshot.path)
             page.artifacts.add_table(data_table(spec.id, spec.caption, data))
         pages.append(page)
     return pages
+
+
+def report_figures(a: Analysis, specs: list[catalog.FigureSpec], cache: ArtifactCache) -> dict[str, dict]:
+    """Every report figure's files (id -> ext -> path); the missing ones drawn on every core."""
+    folders = {spec.id: REPORT_PAGES[spec.page] for spec in specs if spec.page in REPORT_PAGES}
+    jobs = [drawing.Job(spec.id, (spec.id, spec.caption, *spec.key), cache.root / folders[spec.id] / spec.id,
+                        partial(catalog.draw_figure, spec.id)) for spec in specs if spec.id in folders]
+    done = drawing.render_many(jobs, cache.root / "report-figures", FIGURE_FORMATS,
+                               initializer=catalog.use_analysis, initargs=(a,))
+    return {job.name: files for job, files in zip(jobs, done)}
 
 
 def _relative_paths(data: pd.DataFrame, root: Path) -> pd.DataFrame:
