@@ -54,23 +54,56 @@ def _draw_into(draw: Callable[[], Figure], cached: Path, formats: tuple[str, ...
     export.save_figure(draw(), cached, formats)
 
 
+class Drawing:
+    """Figures being drawn: :meth:`start` hands the missing ones to worker processes and
+    returns at once, so the caller can do other work (the run pages) meanwhile; :meth:`finish`
+    waits, and copies every figure to its stem."""
+
+    def __init__(self, jobs: Sequence[Job], cache_dir: str | Path, formats: Sequence[str] = export.FORMATS,
+                 initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                 workers: int | None = None) -> None:
+        self.jobs, self.formats = list(jobs), tuple(formats)
+        self.initializer, self.initargs = initializer, initargs
+        self.stems = [export.cached_stem(j.name, j.key_parts, cache_dir, self.formats) for j in self.jobs]
+        self.missing = [(j, c) for j, c in zip(self.jobs, self.stems) if not export.is_cached(c, self.formats)]
+        self.workers = min(workers or workers_wanted(), len(self.missing))
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Any] = []
+
+    def start(self) -> Drawing:
+        if self.workers > 1 and self.pool is None:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=self.initializer,
+                                            initargs=self.initargs)
+            self.futures = [self.pool.submit(_draw_into, j.draw, c, self.formats) for j, c in self.missing]
+        return self
+
+    def cancel(self) -> None:
+        """Stop the workers (the caller failed and will not wait for the figures)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+    def finish(self) -> list[dict[str, Path]]:
+        """Each job's files at its stem (ext -> path), in job order."""
+        if self.pool is not None:
+            try:
+                for future in self.futures:
+                    future.result()  # a worker's exception is raised here, with its traceback
+            finally:
+                self.pool.shutdown(cancel_futures=True)
+                self.pool = None
+        elif self.missing:
+            if self.initializer is not None:
+                self.initializer(*self.initargs)
+            for job, cached in self.missing:
+                _draw_into(job.draw, cached, self.formats)
+        self.missing = []
+        return [export.copy_cached(c, j.stem, self.formats) for j, c in zip(self.jobs, self.stems)]
+
+
 def render_many(jobs: Sequence[Job], cache_dir: str | Path, formats: Sequence[str] = export.FORMATS,
                 initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
                 workers: int | None = None) -> list[dict[str, Path]]:
     """Each job's files at its stem (ext -> path), in job order; figures missing from
     ``cache_dir`` are drawn first, in parallel when more than one is missing."""
-    formats = tuple(formats)
-    stems = [export.cached_stem(job.name, job.key_parts, cache_dir, formats) for job in jobs]
-    missing = [(job, cached) for job, cached in zip(jobs, stems) if not export.is_cached(cached, formats)]
-    n = min(workers or workers_wanted(), len(missing))
-    if n > 1:
-        with ProcessPoolExecutor(n, mp_context=_context(), initializer=initializer, initargs=initargs) as pool:
-            futures = [pool.submit(_draw_into, job.draw, cached, formats) for job, cached in missing]
-            for future in futures:
-                future.result()  # a worker's exception is raised here, with its traceback
-    elif missing:
-        if initializer is not None:
-            initializer(*initargs)
-        for job, cached in missing:
-            _draw_into(job.draw, cached, formats)
-    return [export.copy_cached(cached, job.stem, formats) for job, cached in zip(jobs, stems)]
+    return Drawing(jobs, cache_dir, formats, initializer, initargs, workers).start().finish()

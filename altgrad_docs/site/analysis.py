@@ -131,7 +131,8 @@ def headline(a: Analysis) -> dict[str, Any]:
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
-                   cache: ArtifactCache, templates: Path | None = None) -> list[SitePage]:
+                   cache: ArtifactCache, templates: Path | None = None,
+                   figures_drawing: drawing.Drawing | None = None) -> list[SitePage]:
     """Format comparison, failure modes, manifold-aware vs AdamW and formats pages.
 
     Each page's body is rendered from ``templates/reports/`` when the page is written, so
@@ -141,7 +142,8 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched,
                                 template_dir=templates)
     figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
-    files = report_figures(a, figures, cache)
+    pending = figures_drawing or start_report_figures(a, cache)
+    files = {job.name: paths for job, paths in zip(pending.jobs, pending.finish())}
     pages = []
     for key, folder in REPORT_PAGES.items():
         ctx = results["report_contexts"][key]  # statistics from the cache; template rendered at every write
@@ -156,14 +158,14 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     return pages
 
 
-def report_figures(a: Analysis, specs: list[catalog.FigureSpec], cache: ArtifactCache) -> dict[str, dict]:
-    """Every report figure's files (id -> ext -> path); the missing ones drawn on every core."""
-    folders = {spec.id: REPORT_PAGES[spec.page] for spec in specs if spec.page in REPORT_PAGES}
-    jobs = [drawing.Job(spec.id, (spec.id, spec.caption, *spec.key), cache.root / folders[spec.id] / spec.id,
-                        partial(catalog.draw_figure, spec.id)) for spec in specs if spec.id in folders]
-    done = drawing.render_many(jobs, cache.root / "report-figures", FIGURE_FORMATS,
-                               initializer=catalog.use_analysis, initargs=(a,))
-    return {job.name: files for job, files in zip(jobs, done)}
+def start_report_figures(a: Analysis, cache: ArtifactCache) -> drawing.Drawing:
+    """Start drawing the report figures missing from the cache, on every core (see
+    :class:`report.drawing.Drawing`); :func:`analysis_pages` waits for them."""
+    specs = [spec for spec in catalog.figure_specs(a) if spec.page in REPORT_PAGES]
+    jobs = [drawing.Job(spec.id, (spec.id, spec.caption, *spec.key), cache.root / REPORT_PAGES[spec.page] / spec.id,
+                        partial(catalog.draw_figure, spec.id)) for spec in specs]
+    return drawing.Drawing(jobs, cache.root / "report-figures", FIGURE_FORMATS,
+                           initializer=catalog.use_analysis, initargs=(a,)).start()
 
 
 def _relative_paths(data: pd.DataFrame, root: Path) -> pd.DataFrame:
