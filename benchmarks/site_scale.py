@@ -24,10 +24,13 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 import numpy as np
@@ -57,14 +60,55 @@ def env_for(snapshot: Path, cache: Path) -> dict[str, str]:
     return {**env, **BASE_ENV, "ALTGRAD_SNAPSHOT": str(snapshot), "ALTGRAD_CACHE_DIR": str(cache)}
 
 
-def timed_build(config: Path, site: Path, env: dict[str, str]) -> float:
+def _tree_rss_kib(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants (drawing workers too), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    total = 0
+    for pid in tree:
+        try:
+            total += int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+class Build(NamedTuple):
+    seconds: float
+    peak_tree_mib: float  # sampled every 0.2 s: mkdocs plus its worker processes together
+    maxrss_mib: float  # the kernel's peak of the largest single process (wait4)
+
+
+def timed_build(config: Path, site: Path, env: dict[str, str]) -> Build:
     cmd = [sys.executable, "-m", "mkdocs", "build", "-q", "--strict", "-f", str(config), "-d", str(site)]
+    err = tempfile.TemporaryFile()
     t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    peak = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # usage: this child's own peak RSS
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            break
+        peak = max(peak, _tree_rss_kib(proc.pid))
+        time.sleep(0.2)
     elapsed = time.perf_counter() - t
     if proc.returncode:
-        raise SystemExit(f"build failed ({config}):\n{proc.stderr[-3000:]}")
-    return elapsed
+        err.seek(0)
+        raise SystemExit(f"build failed ({config}):\n{err.read().decode()[-3000:]}")
+    return Build(elapsed, peak / 1024, usage.ru_maxrss / 1024)
 
 
 def export_plain_docs(snapshot: Path, cache: Path, out: Path) -> Path:
@@ -198,6 +242,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--metrics", type=int, default=20)
     parser.add_argument("--serve-runs", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="cold/warm/plain rounds per size (median)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/altgrad-site-bench"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -205,16 +250,23 @@ def main() -> None:
     for n in args.runs:
         snap = make_snapshot(args.work, n, args.steps, args.metrics)
         cache = args.work / f"cache-{n}"
-        shutil.rmtree(cache, ignore_errors=True)
         env = env_for(snap, cache)
-        cold = timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env)
-        warm[n] = min(timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env) for _ in range(2))
-        print(f"  {n} runs: cold {cold:.1f} s, warm {warm[n]:.1f} s", flush=True)
-        plain_cfg = export_plain_docs(snap, cache, args.work / f"plain-{n}")
-        plain = min(timed_build(plain_cfg, args.work / f"plain-site-{n}", env) for _ in range(2))
+        plain_cfg = None
+        colds, warms, plains = [], [], []
+        for _ in range(args.repeat):  # cold, warm, plain side by side, whole process each
+            shutil.rmtree(cache, ignore_errors=True)
+            colds.append(timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env))
+            warms.append(timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env))
+            plain_cfg = plain_cfg or export_plain_docs(snap, cache, args.work / f"plain-{n}")
+            plains.append(timed_build(plain_cfg, args.work / f"plain-site-{n}", env))
+            print(f"  {n} runs: cold {colds[-1].seconds:.1f} s, warm {warms[-1].seconds:.1f} s, "
+                  f"plain {plains[-1].seconds:.1f} s, load {os.getloadavg()[0]:.1f}", flush=True)
+        cold, warm[n], plain = (statistics.median(b.seconds for b in bs) for bs in (colds, warms, plains))
         pages = len(open_snapshot(snap).run_ids)
-        print(f"{n} runs ({pages} run pages): cold {cold:.1f} s, warm {warm[n]:.1f} s, plain {plain:.1f} s, "
-              f"warm/plain {warm[n] / plain:.2f} (target <= 1.5)", flush=True)
+        print(f"{n} runs ({pages} run pages, median of {args.repeat}): cold {cold:.1f} s, warm {warm[n]:.1f} s, "
+              f"plain {plain:.1f} s; cold/warm {cold / warm[n]:.2f} (target <= 3), warm/plain "
+              f"{warm[n] / plain:.2f} (target <= 1.5); peak RSS cold {max(b.peak_tree_mib for b in colds):.0f} MiB "
+              f"(process tree; largest process {max(b.maxrss_mib for b in colds):.0f} MiB)", flush=True)
     if len(warm) >= 2:
         lo, hi = min(warm), max(warm)
         print(f"warm {hi} / warm {lo}: {warm[hi] / warm[lo]:.2f} (target <= {hi / lo * 1.2:.0f})")

@@ -49,8 +49,10 @@ class FakeWandb(GraphQL):
     """The server. ``url`` is what WANDB_BASE_URL should be; ``requests`` logs (op, variables)."""
 
     def __init__(self, records: Iterable[RunRecord] = (), *, entity: str = ENTITY,
-                 project: str = "altgrad", api_key: str = API_KEY, latency: float = 0.0) -> None:
+                 project: str = "altgrad", api_key: str = API_KEY, latency: float = 0.0,
+                 exports: bool = True) -> None:
         self.entity, self.project, self.api_key, self.latency = entity, project, api_key, latency
+        self.exports = exports  # False: no run has a Parquet export, every row is live data
         self.runs: dict[str, ServedRun] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []

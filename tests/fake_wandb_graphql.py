@@ -106,7 +106,7 @@ class GraphQL:
         run = self._run({**var, "name": var.get("runName", var.get("name"))})
         if run is None:
             return {"project": {"run": None}}
-        if run.record.meta.get("state") == "running":  # not exported yet: every row is live
+        if not self.exports or run.record.meta.get("state") == "running":  # not exported: every row is live
             return {"project": {"run": {"parquetHistory": {
                 "parquetUrls": [], "liveData": [json.loads(r) for r in run.rows_json(None, 0)]}}}}
         urls = [f"{self.url}/parquet/{run.id}.parquet"] if len(run.record.history) else []

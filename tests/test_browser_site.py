@@ -6,9 +6,11 @@ any absolute link would break there. Nothing else is contacted.
 """
 
 import contextlib
+import os
 import threading
 import urllib.request
 from functools import partial
+from pathlib import Path
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -18,6 +20,7 @@ from tests.conftest import require, require_file
 from tests.site_fixtures import FAILED_RUN_ID, RUNS, XSS_NAME, XSS_RUN_ID, built_fixture_site
 
 pytestmark = pytest.mark.browser
+SHOTS = Path(os.environ["ALTGRAD_SHOTS"]) if os.environ.get("ALTGRAD_SHOTS") else None  # keep screenshots
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -108,7 +111,7 @@ def test_every_page_loads_clean_and_images_decode(page, base_url):
         except Exception as exc:  # noqa: BLE001 - report every broken link at once
             bad.append((link, str(exc)))
     assert bad == []
-    assert any(urlsplit(link).path.endswith("/fig-history.pdf") for link in links)
+    assert any(urlsplit(link).path.endswith("/fig-history.json") for link in links)
     assert any(urlsplit(link).path.endswith("/tab-runs.tex") for link in links)
 
 
@@ -207,3 +210,58 @@ def test_pages_fit_1280_px_wide_tables_scroll_in_their_box(browser, base_url):
     finally:
         context.close()
     assert wide > 0  # the fixture's scorecards are wider than the article: the scroll case is exercised
+def _run_chart(page, url):
+    problems = _visit(page, url)
+    page.locator("figure.altgrad-runchart.altgrad-live").wait_for(timeout=15000)
+    return problems
+
+
+def test_run_chart_draws_its_data(page, base_url):
+    """Three uPlot panels with a line each, the static fallback hidden, the collapse marked."""
+    problems = _run_chart(page, f"{base_url}runs/{FAILED_RUN_ID}/")
+    assert problems == []
+    panels = page.locator("figure.altgrad-runchart .altgrad-runchart-panel")
+    assert panels.count() == 3
+    assert page.locator("figure.altgrad-runchart .uplot canvas").count() == 3
+    # each chart holds the JSON's points: uPlot keeps its data on the instance, so count the
+    # legend's series and check that the canvas is not blank
+    names = page.eval_on_selector_all(
+        "figure.altgrad-runchart .u-legend .u-series th", "ths => ths.map(t => t.textContent.trim())")
+    assert "loss" in names and "grad_norm" in names and "bit_stall_rate" in names
+    inked = page.eval_on_selector_all("figure.altgrad-runchart canvas", """cs => cs.map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })""")
+    assert all(n > 200 for n in inked), inked
+    assert not page.locator(".altgrad-runchart-fallback img").is_visible()
+
+
+def test_run_chart_hover_shows_a_value_on_every_panel(page, base_url):
+    _run_chart(page, f"{base_url}runs/a1e4m3s1/")
+    over = page.locator("figure.altgrad-runchart .altgrad-runchart-panel").first.locator(".u-over")
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    over.hover(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / "run-chart-hover.png"), full_page=True) if SHOTS else None
+    values = page.eval_on_selector_all(
+        "figure.altgrad-runchart .altgrad-runchart-panel", """ps => ps.map(p =>
+        Array.from(p.querySelectorAll('.u-legend .u-series .u-value')).map(v => v.textContent.trim()))""")
+    steps = [v[0] for v in values]
+    assert len(set(steps)) == 1 and steps[0].isdigit() and 10 <= int(steps[0]) <= 30, values  # one x across panels
+    loss = values[0][1]
+    assert loss != "--" and float(loss) > 0, values
+
+
+def test_run_chart_fallback_without_javascript(browser, base_url):
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        pg = context.new_page()
+        pg.goto(f"{base_url}runs/a1e4m3s1/", wait_until="networkidle")
+        img = pg.locator("figure.altgrad-runchart .altgrad-runchart-fallback img")
+        assert img.is_visible()
+        assert pg.eval_on_selector("figure.altgrad-runchart .altgrad-runchart-fallback img",
+                                   "i => i.complete && i.naturalWidth > 0")
+        assert pg.locator("figure.altgrad-runchart canvas").count() == 0
+        assert not pg.locator(".altgrad-runchart-hint").is_visible()
+    finally:
+        context.close()

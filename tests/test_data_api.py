@@ -58,22 +58,51 @@ def test_fetch_applies_state_filter_server_side_and_fetches_only_site_keys(live_
     assert "throughput_tokens_sec" not in result.snapshot.history_keys(rec.run_id)
 
 
-def test_runs_without_a_complete_export_fall_back_to_the_full_history(live_wandb, tmp_path):
+def test_runs_without_a_complete_export_read_their_live_rows_in_the_same_request(live_wandb, tmp_path):
     recs = _records(n=3)
     _with_state(recs[1], "running")  # its rows are live, not exported yet
     live_wandb.set_runs(recs)
     result = fetch_project(PROJECT, tmp_path / "snap", states=["finished", "crashed", "failed", "running"],
                            progress=False)
     assert result.fetched == 3 and len(live_wandb.ops("GET parquet")) == 2
-    # every row and every key (asked for keys, W&B returns only rows that hold all of them)
-    (history_query,) = [v for op, v in live_wandb.requests if op == "RunFullHistory"]
-    assert history_query["name"] == recs[1].run_id and history_query["samples"] == len(recs[1].history)
-    assert live_wandb.ops("RunSampledHistory") == []
+    # one history request per run, whichever path: the live rows come with the export query
+    queries = [v for op, v in live_wandb.requests if op == "RunParquetHistory"]
+    assert sorted(q["name"] for q in queries) == sorted(r.run_id for r in recs)
+    assert all(q["liveKeys"][0] == "_step" and "loss" in q["liveKeys"] for q in queries)
+    assert live_wandb.ops("RunFullHistory") == [] and live_wandb.ops("RunSampledHistory") == []
     for rec in recs:  # the same frame, whichever way it came
         keys = result.snapshot.history_keys(rec.run_id)
         assert "throughput_tokens_sec" not in keys and "loss" in keys
         pd.testing.assert_frame_equal(result.snapshot.history(rec.run_id, keys),
                                       tidy_history(rec.history)[["_step", *keys]])
+
+
+def test_a_server_without_exports_costs_one_request_per_run(live_wandb, tmp_path):
+    recs = _records(n=4)
+    live_wandb.set_runs(recs)
+    live_wandb.exports = False
+    try:
+        result = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    finally:
+        live_wandb.exports = True
+    assert result.fetched == 4
+    assert len(live_wandb.ops("RunParquetHistory")) == 4
+    assert [op for op in live_wandb.ops() if op not in ("Runs", "RunParquetHistory", "Viewer")] == []
+    for rec in recs:
+        keys = result.snapshot.history_keys(rec.run_id)
+        pd.testing.assert_frame_equal(result.snapshot.history(rec.run_id, keys),
+                                      tidy_history(rec.history)[["_step", *keys]])
+
+
+def test_exported_and_live_rows_merge_in_step_order():
+    from altgrad_docs.sources.wandb_api import _merged
+
+    exported = {"_step": np.array([0.0, 1.0, 2.0]), "loss": np.array([3.0, 2.0, 1.0])}
+    live = {"_step": np.array([2.0, 4.0, 3.0, np.nan]), "loss": np.array([9.0, 0.4, 0.5, 7.0])}
+    got = _merged([exported, live], ["loss"])
+    assert got["_step"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert got["loss"].tolist() == [3.0, 2.0, 1.0, 0.5, 0.4]  # step 2 keeps its exported row
+    assert _merged([live], ["loss"]) is live
 
 
 def test_refetch_reuses_unchanged_runs_and_is_identical(live_wandb, tmp_path):

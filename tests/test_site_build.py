@@ -29,9 +29,12 @@ def test_build_has_every_page(site_dir):
     for run_id, *_ in RUNS:
         assert (site_dir / "runs" / run_id / "index.html").is_file()
         assert (site_dir / "runs" / run_id / "figures" / "fig-history.svg").is_file()
-        assert (site_dir / "runs" / run_id / "figures" / "fig-history.pdf").is_file()
+        assert (site_dir / "runs" / run_id / "figures" / "fig-history.json").is_file()
         assert (site_dir / "runs" / run_id / "tables" / "tab-config.tex").is_file()
     assert not (site_dir / "gen_pages.py").exists() and not (site_dir / "serve_hooks.py").exists()
+    assert (site_dir / "assets" / "vendor" / "uplot" / "uPlot.iife.min.js").is_file()
+    assert (site_dir / "assets" / "vendor" / "uplot" / "LICENSE").is_file()
+    assert not (site_dir / "assets" / "vendor" / "uplot" / "index.html").exists()  # its README stays out
 
 
 def test_rebuild_is_byte_identical_cold_cache(site_dir, tmp_path):

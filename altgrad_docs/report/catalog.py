@@ -222,3 +222,18 @@ def render_all(specs: list[FigureSpec], out_dir: str | Path, cache_dir: str | Pa
         else:
             out[spec.id] = render_cached(spec.draw, (spec.id, spec.caption, *spec.key), stem, cache_dir, formats)
     return out
+
+
+#: The analysis a drawing worker process draws from (set once per process by use_analysis).
+_WORKER: dict[str, Any] = {}
+
+
+def use_analysis(a: Analysis) -> None:
+    """Make ``a`` the analysis :func:`draw_figure` draws from (a worker's initializer)."""
+    _WORKER["specs"] = {s.id: s for s in figure_specs(a)}
+
+
+def draw_figure(spec_id: str) -> Figure:
+    """Draw one figure of the analysis set by :func:`use_analysis`: a picklable draw, for
+    ``report.drawing.render_many``'s worker processes."""
+    return _WORKER["specs"][spec_id].draw()

@@ -104,12 +104,27 @@ def content_key(*parts: Any) -> str:
 def render_cached(draw: Callable[[], Figure], key_parts: Iterable[Any], stem: str | Path,
                   cache_dir: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
     """Files of a figure at ``stem``: copied from ``cache_dir`` when a figure with the same
-    content key exists, else drawn by ``draw()`` (which returns a Figure) and cached."""
+    content key exists, else drawn by ``draw()`` (which returns a Figure) and cached.
+    Many figures at once, drawn on every core: :func:`report.drawing.render_many`."""
     formats = tuple(formats)
-    key = content_key(getattr(draw, "__qualname__", repr(draw)), list(key_parts), formats)
-    cached = Path(cache_dir) / key[:2] / key
-    if not all((cached.parent / f"{cached.name}.{ext}").is_file() for ext in formats):
+    cached = cached_stem(getattr(draw, "__qualname__", repr(draw)), key_parts, cache_dir, formats)
+    if not is_cached(cached, formats):
         save_figure(draw(), cached, formats)
+    return copy_cached(cached, stem, formats)
+
+
+def cached_stem(name: str, key_parts: Iterable[Any], cache_dir: str | Path, formats: tuple[str, ...]) -> Path:
+    """Where the figure ``name`` drawn from ``key_parts`` lives in ``cache_dir``."""
+    key = content_key(name, list(key_parts), formats)
+    return Path(cache_dir) / key[:2] / key
+
+
+def is_cached(cached: Path, formats: Iterable[str]) -> bool:
+    return all((cached.parent / f"{cached.name}.{ext}").is_file() for ext in formats)
+
+
+def copy_cached(cached: Path, stem: str | Path, formats: Iterable[str]) -> dict[str, Path]:
+    """Copy a cached figure's files to ``stem.<ext>``; returns the paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = {}

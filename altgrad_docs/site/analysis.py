@@ -23,7 +23,7 @@ from ..analysis.failure_reports import read_failure_reports
 from ..analysis.design import DesignOptions
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
-from ..report import catalog, export
+from ..report import catalog, drawing
 from ..report import context as report_context
 from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
@@ -180,7 +180,8 @@ def headline(a: Analysis) -> dict[str, Any]:
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
-                   cache: ArtifactCache, templates: Path | None = None) -> list[SitePage]:
+                   cache: ArtifactCache, templates: Path | None = None,
+                   figures_drawing: drawing.Drawing | None = None) -> list[SitePage]:
     """Format comparison, failure modes, manifold-aware vs AdamW and formats pages.
 
     Each page's body is rendered from ``templates/reports/`` when the page is written, so
@@ -190,21 +191,30 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched,
                                 template_dir=templates)
     figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
+    pending = figures_drawing or start_report_figures(a, cache)
+    files = {job.name: paths for job, paths in zip(pending.jobs, pending.finish())}
     pages = []
     for key, folder in REPORT_PAGES.items():
         ctx = results["report_contexts"][key]  # statistics from the cache; template rendered at every write
         body = partial(generator.render_template, REPORT_TEMPLATES[key], ctx, figures=[])
         page = SitePage(f"{folder}/index.md", "pages/report.md", {}, lazy={"body": body})
         for spec in catalog.by_page(figures, key):
-            files = export.render_cached(spec.draw, (spec.id, spec.caption, *spec.key),
-                                         cache.root / folder / spec.id, cache.root / "report-figures",
-                                         FIGURE_FORMATS)
-            page.artifacts.add_figure(FigureArtifact(spec.id, spec.caption, files, alt=spec.id))
+            page.artifacts.add_figure(FigureArtifact(spec.id, spec.caption, files[spec.id], alt=spec.id))
         for spec in catalog.by_page(tables, key):
             data = _relative_paths(spec.data, snapshot.path)
             page.artifacts.add_table(data_table(spec.id, spec.caption, data))
         pages.append(page)
     return pages
+
+
+def start_report_figures(a: Analysis, cache: ArtifactCache) -> drawing.Drawing:
+    """Start drawing the report figures missing from the cache, on every core (see
+    :class:`report.drawing.Drawing`); :func:`analysis_pages` waits for them."""
+    specs = [spec for spec in catalog.figure_specs(a) if spec.page in REPORT_PAGES]
+    jobs = [drawing.Job(spec.id, (spec.id, spec.caption, *spec.key), cache.root / REPORT_PAGES[spec.page] / spec.id,
+                        partial(catalog.draw_figure, spec.id)) for spec in specs]
+    return drawing.Drawing(jobs, cache.root / "report-figures", FIGURE_FORMATS,
+                           initializer=catalog.use_analysis, initargs=(a,)).start()
 
 
 def _relative_paths(data: pd.DataFrame, root: Path) -> pd.DataFrame:

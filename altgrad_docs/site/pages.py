@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
-from . import figures as site_figures
+from . import runchart
 from ..report import export
 from .artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .render import ext_url, fmt_num, md_text, plain_title, url_segment
@@ -68,6 +68,19 @@ class ArtifactCache:
             return paths
         return export.save_figure(draw(), stem, FIGURE_FORMATS)
 
+    def blobs(self, page: str, fig_id: str, exts: tuple[str, ...],
+              make: Callable[[], dict[str, bytes]]) -> dict[str, Path]:
+        """Files ``figures/<fig_id>.<ext>`` made by ``make()`` (ext -> bytes) on first use."""
+        stem = self.root / page / "figures" / fig_id
+        paths = {ext: stem.with_suffix(f".{ext}") for ext in exts}
+        if not all(p.is_file() for p in paths.values()):
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            for ext, data in make().items():
+                tmp = paths[ext].with_suffix(f".{ext}.tmp")
+                tmp.write_bytes(data)
+                tmp.replace(paths[ext])
+        return paths
+
     def table(self, page: str, t: TableArtifact) -> dict[str, Path]:
         """The CSV and LaTeX files of a table, written on first use."""
         paths = {name: self.root / page / name for name in table_files(t, only_names=True)}
@@ -81,10 +94,10 @@ class ArtifactCache:
 
 
 def code_files() -> list[Path]:
-    """Source files the run pages' figures and tables depend on (part of the cache key)."""
+    """Source files the run pages' charts and tables depend on (part of the cache key)."""
     from ..analysis import curves
 
-    return [Path(__file__), Path(site_figures.__file__), Path(curves.__file__), Path(export.__file__)]
+    return [Path(__file__), Path(runchart.__file__), Path(curves.__file__), Path(export.__file__)]
 
 
 def artifact_cache(base: Path, snapshot: Snapshot, code_files: list[Path]) -> ArtifactCache:
@@ -156,15 +169,16 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
     })
 
-    def draw() -> Figure:
-        history = snapshot.history(run_id, site_figures.HISTORY_KEYS)
-        return site_figures.plot_run_history(history)[0].figure
+    def make() -> dict[str, bytes]:
+        data = runchart.chart_data(snapshot.history(run_id, runchart.HISTORY_KEYS))
+        return {"json": runchart.chart_json(data), "svg": runchart.chart_svg(data)}
 
-    files = cache.figure(folder, "fig-history", draw)
+    files = cache.blobs(folder, "fig-history", ("json", "svg"), make)
     page.artifacts.add_figure(FigureArtifact(
-        "fig-history", f"Training history of run {run_id}: loss (x = collapse step), gradient "
-        f"norm and quantisation rates (log scale) per step; at most {2 * site_figures.MAX_BUCKETS} "
-        "points per line (min and max of each step bucket).", files, alt="training history"))
+        "fig-history", f"Training history of run {run_id}: loss (dotted line = collapse step), "
+        "gradient norm and quantisation rates (log scale) per step; at most "
+        f"{runchart.CHART_POINTS} points per line (MinMaxLTTB: each bucket's extremes kept).",
+        files, alt="training history"))
     page.artifacts.add_table(_key_value_table("tab-summary", "Run summary (last logged values).",
                                               _loads(row["summary_json"])))
     page.artifacts.add_table(_key_value_table("tab-config", "Run config as logged.",

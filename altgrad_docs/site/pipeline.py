@@ -147,13 +147,19 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis", design)
         traces = results["analysis"].traces
         failures = site_analysis.failures_by_run(results["analysis"])
-        progress = SlowProgress("run pages (figures are drawn once, then cached)", len(runs))
-        run_pages = [site_pages.runs_page(runs)]
-        for _, row in runs.iterrows():
-            run_pages.append(site_pages.run_page(snapshot, row, run_cache, _collapse(traces, row["run_id"]),
-                                                 failures.get(str(row["run_id"]))))
-            progress.step()
-        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, templates)
+        # report figures are drawn in worker processes while this one makes the run pages
+        drawing = site_analysis.start_report_figures(results["analysis"], report_cache)
+        progress = SlowProgress("run pages (charts are made once, then cached)", len(runs))
+        try:
+            run_pages = [site_pages.runs_page(runs)]
+            for _, row in runs.iterrows():
+                run_pages.append(site_pages.run_page(snapshot, row, run_cache, _collapse(traces, row["run_id"]),
+                                                     failures.get(str(row["run_id"]))))
+                progress.step()
+        except BaseException:
+            drawing.cancel()
+            raise
+        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, templates, drawing)
         for cache, group in ((run_cache, run_pages), (report_cache, report_pages)):
             for page in group:
                 for tab in page.artifacts.tables:

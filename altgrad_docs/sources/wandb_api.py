@@ -2,18 +2,22 @@
 
 One ``Runs`` listing with ``lazy=False`` brings every run's config, summary and history keys
 (no per-run ``Run`` query); the state filter is applied by the server. A run's history comes
-out of its Parquet export (``run.download_history_exports``: every row and every key, read by
-pyarrow at a fraction of the CPU that decoding JSON rows costs). A run whose export is not
-complete yet (still running, or a server without exports) falls back to one
-``RunFullHistory`` request for every row (``samples`` = the run's row count) and every key:
-asked for keys, W&B returns only the rows that hold all of them (wandb issues 2266, 5391),
-which would drop every step where, say, ``val_loss`` was not logged. The API key is
+from one ``RunParquetHistory`` request (the query wandb-core sends for
+``run.download_history_exports``, sent once through the client's own GraphQL call): its
+answer lists the Parquet export files (every row and every key, read by pyarrow at a
+fraction of the CPU that decoding JSON rows costs) and carries the rows not exported yet as
+``liveData`` (every row on a server without exports), which are read as columns. Only when
+that is not possible does it fall back to ``download_history_exports`` and then to one
+``RunFullHistory`` request for every row and key: asked for keys, W&B returns only the rows
+that hold all of them (wandb issues 2266, 5391), which would drop every step where, say,
+``val_loss`` was not logged. The API key is
 whatever wandb finds in ``WANDB_API_KEY`` or its netrc login; this module never reads, logs
 or stores it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -208,10 +212,21 @@ def site_keys(logged: Iterable[str]) -> list[str]:
 
 
 def fetch_history(listed: ListedRun) -> pd.DataFrame:
-    """The run's history for its site keys, every row, as columns (_step + float64)."""
+    """The run's history for its site keys, every row, as columns (_step + float64).
+
+    One ``RunParquetHistory`` request per run: its answer holds the export's URLs and the
+    rows not exported yet (``liveData``; every row on a server without exports). The export
+    files are then fetched directly (signed URLs); when that is not possible, the client's
+    own ``download_history_exports`` and ``history`` paths are the fallback."""
     if not listed.history_keys or listed.rows <= 0:
         return pd.DataFrame({"_step": np.zeros(0, dtype=np.int64)})
     what = f"fetching the history of run {listed.record.run_id}"
+    try:
+        columns = _one_request_columns(listed.handle, listed.history_keys)
+    except Exception as exc:
+        raise wrap_failure(base_url(), what, exc) from None
+    if columns is not None:
+        return _frame(columns)
     try:
         exported = _exported_columns(listed.handle, listed.history_keys)
     except Exception as exc:  # wandb says "Failed to download history"; the cause says why
@@ -223,6 +238,75 @@ def fetch_history(listed: ListedRun) -> pd.DataFrame:
     except Exception as exc:
         raise wrap_failure(base_url(), what, exc) from None
     return rows_to_frame(rows or [], listed.history_keys)
+
+
+#: The query wandb-core sends for ``download_history_exports`` (0.31), sent here once.
+PARQUET_HISTORY = """
+query RunParquetHistory($entity: String!, $project: String!, $name: String!, $liveKeys: [String!]!) {
+    project(name: $project, entityName: $entity) {
+        run(name: $name) { parquetHistory(liveKeys: $liveKeys) { parquetUrls liveData } }
+    }
+}
+"""
+
+
+def _one_request_columns(run: Any, keys: list[str]) -> dict[str, np.ndarray] | None:
+    """_step and ``keys`` from one ``RunParquetHistory`` answer (export files plus live rows);
+    None when this client cannot send the query or an export file cannot be read directly."""
+    execute = getattr(run, "_exec", None)  # the client's GraphQL call for its own Run queries
+    if execute is None:
+        return None
+    answer = execute(PARQUET_HISTORY, liveKeys=["_step", *keys])
+    history = ((answer.get("project") or {}).get("run") or {}).get("parquetHistory")
+    if not isinstance(history, dict):
+        return None
+    parts = []
+    for url in history.get("parquetUrls") or []:
+        table = _read_export(url, keys)
+        if table is None:
+            return None
+        parts.append(table)
+    live = [json.loads(r) if isinstance(r, (str, bytes)) else r for r in history.get("liveData") or []]
+    live = [r for r in live if isinstance(r, dict)]
+    if live or not parts:
+        parts.append({name: _column([r.get(name) for r in live]) for name in ["_step", *keys]})
+    return _merged(parts, keys)
+
+
+def _read_export(url: str, keys: list[str]) -> dict[str, np.ndarray] | None:
+    """One export file (a signed URL: no credentials are sent) as columns; None if it cannot
+    be fetched or holds no ``_step`` (then the client's own download is used)."""
+    import urllib.request
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if urlparse(url).scheme not in ("http", "https"):
+        return None
+    try:
+        with urllib.request.urlopen(url, timeout=DEFAULT_TIMEOUT) as resp:
+            data = resp.read()
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        wanted = [n for n in parquet.schema_arrow.names if n in {"_step", *keys}]
+        table = parquet.read(columns=wanted)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    if "_step" not in table.column_names:
+        return None
+    return {name: _arrow_column(table, name) for name in ["_step", *keys]}
+
+
+def _merged(parts: list[dict[str, np.ndarray]], keys: list[str]) -> dict[str, np.ndarray]:
+    """Export files and live rows as one set of columns in step order; a step both exported
+    and live keeps its exported row (the parts come export first)."""
+    if len(parts) == 1:
+        return parts[0]
+    columns = {name: np.concatenate([p[name] for p in parts]) for name in ["_step", *keys]}
+    finite = np.isfinite(columns["_step"])
+    columns = {name: values[finite] for name, values in columns.items()}
+    order = np.argsort(columns["_step"], kind="stable")
+    _, first = np.unique(columns["_step"][order], return_index=True)
+    return {name: values[order[first]] for name, values in columns.items()}
 
 
 def _exported_columns(run: Any, keys: list[str]) -> dict[str, np.ndarray] | None:

@@ -1,0 +1,109 @@
+"""Draw many cached figures at once, on every core.
+
+A cold build draws the report figures (a few, but each with every run in it). Matplotlib
+holds the GIL, so threads do not help: each missing figure is drawn in a worker process
+(``concurrent.futures.ProcessPoolExecutor`` with a ``forkserver`` context, ``spawn`` where
+there is none: never ``fork``, which would copy the parent's threads and locks). Each figure
+is drawn alone with fixed metadata by :func:`export.save_figure`, so its bytes do not depend
+on which process drew it or in what order: the build stays byte-identical.
+
+A job's ``draw`` runs in the worker, so it must pickle: a module-level function, or a
+``functools.partial`` of one. Large shared inputs (the analysis) go to each worker once,
+through ``initializer(*initargs)``, not with every job.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from . import export
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@dataclass(frozen=True)
+class Job:
+    """One figure: ``name`` and ``key_parts`` make its cache key; ``stem`` is where it goes."""
+
+    name: str
+    key_parts: tuple
+    stem: Path
+    draw: Callable[[], Figure]
+
+
+def workers_wanted() -> int:
+    """``ALTGRAD_WORKERS`` if set (1 = draw in this process), else the number of usable cores."""
+    env = os.environ.get("ALTGRAD_WORKERS")
+    if env:
+        return max(1, int(env))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _draw_into(draw: Callable[[], Figure], cached: Path, formats: tuple[str, ...]) -> None:
+    export.save_figure(draw(), cached, formats)
+
+
+class Drawing:
+    """Figures being drawn: :meth:`start` hands the missing ones to worker processes and
+    returns at once, so the caller can do other work (the run pages) meanwhile; :meth:`finish`
+    waits, and copies every figure to its stem."""
+
+    def __init__(self, jobs: Sequence[Job], cache_dir: str | Path, formats: Sequence[str] = export.FORMATS,
+                 initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                 workers: int | None = None) -> None:
+        self.jobs, self.formats = list(jobs), tuple(formats)
+        self.initializer, self.initargs = initializer, initargs
+        self.stems = [export.cached_stem(j.name, j.key_parts, cache_dir, self.formats) for j in self.jobs]
+        self.missing = [(j, c) for j, c in zip(self.jobs, self.stems) if not export.is_cached(c, self.formats)]
+        self.workers = min(workers or workers_wanted(), len(self.missing))
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Any] = []
+
+    def start(self) -> Drawing:
+        if self.workers > 1 and self.pool is None:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=self.initializer,
+                                            initargs=self.initargs)
+            self.futures = [self.pool.submit(_draw_into, j.draw, c, self.formats) for j, c in self.missing]
+        return self
+
+    def cancel(self) -> None:
+        """Stop the workers (the caller failed and will not wait for the figures)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+    def finish(self) -> list[dict[str, Path]]:
+        """Each job's files at its stem (ext -> path), in job order."""
+        if self.pool is not None:
+            try:
+                for future in self.futures:
+                    future.result()  # a worker's exception is raised here, with its traceback
+            finally:
+                self.pool.shutdown(cancel_futures=True)
+                self.pool = None
+        elif self.missing:
+            if self.initializer is not None:
+                self.initializer(*self.initargs)
+            for job, cached in self.missing:
+                _draw_into(job.draw, cached, self.formats)
+        self.missing = []
+        return [export.copy_cached(c, j.stem, self.formats) for j, c in zip(self.jobs, self.stems)]
+
+
+def render_many(jobs: Sequence[Job], cache_dir: str | Path, formats: Sequence[str] = export.FORMATS,
+                initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                workers: int | None = None) -> list[dict[str, Path]]:
+    """Each job's files at its stem (ext -> path), in job order; figures missing from
+    ``cache_dir`` are drawn first, in parallel when more than one is missing."""
+    return Drawing(jobs, cache_dir, formats, initializer, initargs, workers).start().finish()

@@ -1,0 +1,79 @@
+"""Figures drawn in worker processes (report.drawing) and downsampled lines (site.runchart)."""
+
+import io
+from functools import partial
+
+import numpy as np
+import pytest
+
+from altgrad_docs.report import drawing
+from altgrad_docs.report.figures import new_figure
+from altgrad_docs.site.runchart import downsample
+
+
+def _line_figure(n: int, seed: int):
+    fig = new_figure(figsize=(4, 3))
+    ax = fig.add_subplot()
+    ax.plot(np.arange(n), np.random.default_rng(seed).normal(size=n).cumsum(), lw=0.8)
+    return fig
+
+
+def _refuse():
+    raise AssertionError("a cached figure was drawn again")
+
+
+def _jobs(tmp_path, draw_for):
+    return [drawing.Job(f"fig-{i}", (i,), tmp_path / "out" / f"fig-{i}", draw_for(i)) for i in range(3)]
+
+
+@pytest.mark.parametrize("formats", [("svg", "pdf")])
+def test_parallel_drawing_gives_the_bytes_of_serial_drawing_and_caches(tmp_path, formats):
+    serial = drawing.render_many(_jobs(tmp_path / "a", lambda i: partial(_line_figure, 200, i)),
+                                 tmp_path / "cache-a", formats, workers=1)
+    parallel = drawing.render_many(_jobs(tmp_path / "b", lambda i: partial(_line_figure, 200, i)),
+                                   tmp_path / "cache-b", formats, workers=2)
+    assert [sorted(f) for f in parallel] == [sorted(formats)] * 3
+    for one, two in zip(serial, parallel):
+        for ext in formats:
+            assert one[ext].read_bytes() == two[ext].read_bytes(), (one[ext], two[ext])
+    assert serial[0]["svg"].read_bytes() != serial[1]["svg"].read_bytes()  # the jobs really differ
+    again = drawing.render_many(_jobs(tmp_path / "c", lambda i: _refuse), tmp_path / "cache-b", formats, workers=2)
+    assert [f["svg"].read_bytes() for f in again] == [f["svg"].read_bytes() for f in parallel]
+
+
+def test_a_worker_error_reaches_the_caller(tmp_path):
+    jobs = [drawing.Job(f"fig-{i}", (i,), tmp_path / f"fig-{i}", _refuse) for i in range(2)]
+    with pytest.raises(AssertionError, match="drawn again"):
+        drawing.render_many(jobs, tmp_path / "cache", ("svg",), workers=2)
+
+
+def _png(x, y) -> np.ndarray:
+    import matplotlib.image
+
+    fig = new_figure(figsize=(6, 3), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot(x, y, lw=0.8, color="k")
+    ax.set_xlim(0, 10_000)
+    ax.set_ylim(-4, 60)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return matplotlib.image.imread(io.BytesIO(buf.getvalue()))[..., :3]
+
+
+def test_downsampled_line_looks_like_the_full_line():
+    """10,000 noisy steps with a spike, drawn whole and as 2,000 MinMaxLTTB points: the PNGs
+    differ in < 0.5 % of their pixels. Every 50th point (200 points) misses the spike and
+    the noise band, and differs in far more: the threshold can fail."""
+    rng = np.random.default_rng(0)
+    x = np.arange(10_000)
+    y = 10 * np.exp(-x / 3000) + rng.normal(scale=0.6, size=len(x))
+    y[7_777] = 55.0
+    full = _png(x, y)
+
+    def changed(image: np.ndarray) -> float:
+        return float((np.abs(image - full).max(axis=-1) > 0.25).mean())
+
+    lttb = changed(_png(*downsample(x, y, 2000)))
+    stride = changed(_png(x[::50], y[::50]))
+    assert lttb < 0.005, lttb
+    assert stride > 2 * 0.005, stride
