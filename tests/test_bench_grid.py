@@ -25,7 +25,7 @@ def quick(tmp_path_factory):
 
 def test_quick_grid_gives_a_snapshot_the_loader_reads(quick):
     snap = open_snapshot(quick / "snapshot")
-    assert snap.run_ids == ["e5m2adamws0", "e5m2manifolds0"]
+    assert snap.run_ids == ["e5m2adamw-fp32-lr0.01-s0", "e5m2manifold-fp32-lr0.01-s0"]
     assert snap.manifest["source"]["kind"] == "offline"
     assert "one row every 5 steps" in snap.manifest["bench"]["history"]
     loader = ExperimentDataLoader(snapshot=quick / "snapshot")
@@ -35,11 +35,12 @@ def test_quick_grid_gives_a_snapshot_the_loader_reads(quick):
     assert runs["steps"].tolist() == [30, 30]
     pair = loader.get_manifold_comparison_runs("E5M2")
     assert sorted(pair["optimizer"]) == ["AdamW", "ManifoldAdamW"]
-    hist = loader.get_run_history("e5m2adamws0", ["loss", "stall/lm_head.weight", "flips/transformer.wte.weight"])
+    hist = loader.get_run_history("e5m2adamw-fp32-lr0.01-s0", ["loss", "stall/lm_head.weight", "flips/transformer.wte.weight"])
     assert hist["_step"].tolist() == [0, 5, 10, 15, 20, 25, 29]
     assert hist["loss"].notna().all() and hist["stall/lm_head.weight"].between(0, 1).all()
     config = loader.runs()["config_json"].iloc[1]
     assert '"manifold_mantissa_bits":2' in config and '"use_fp8":true' in config
+    assert '"weight_storage":"fp32_master"' in config and '"learning_rate":0.01' in config
 
 
 def test_logged_metrics_are_bit_for_bit_what_a_fresh_process_computes(quick):
