@@ -77,8 +77,9 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "labels give crashed runs as k/n.",
                    lambda: _fig(S.plot_loss_vs_mantissa(a.card)), (a.card,)),
         FigureSpec("fig-survival", "failure_modes",
-                   "Fraction of runs whose loss is still finite against step, per format (runs that end "
-                   "without collapsing count until their last step).",
+                   "Fraction of runs not yet failed against step, per format: a run fails at its first "
+                   "non-finite loss, or at its last step when the trainer stopped it as failed "
+                   "(divergence, stagnation); runs that end without failing count until their last step.",
                    lambda: _fig(F.plot_survival(tr, runs)), all_key),
         FigureSpec("fig-crash-forensics", "failure_modes",
                    f"The last 50 logged steps before collapse of the {len(failed)} failed runs with a "
