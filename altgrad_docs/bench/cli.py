@@ -9,7 +9,7 @@ hold the offline runs and failure reports. The snapshot is made by the data laye
 reader (``sources.offline``) and writer (``snapshot.write_snapshot``), exactly as
 ``altgrad-docs fetch --offline-dir`` would make it, plus a ``bench`` entry in the manifest.
 ``--quick`` trains one paired E5M2 run per optimizer for 30 steps (FP32 master, the main
-learning rate). ``--seeds`` gives every cell the same seeds (default: 6 in the main cell, 3
+learning rate). ``--seeds`` gives every cell the same seeds (default: 6 in the main cell, 2
 elsewhere). Only the full grid writes ``data/bundled`` by default: with ``--quick``,
 ``--formats``, ``--seeds``, ``--storage`` or ``--lrs`` the snapshot goes to ``<out>/snapshot``
 unless ``--snapshot`` says otherwise.

@@ -46,7 +46,7 @@ class RunConfig:
     #: "quantized": no master copy, every update is written back as the format's rounding.
     weight_storage: str = FP32_MASTER
     batch_size: int = 32
-    max_steps: int = 400
+    max_steps: int = 200
     warmup_steps: int = 20
     grad_clip: float = 1.0
     weight_decay: float = 0.0
