@@ -158,3 +158,39 @@ def test_crlf_report_parses_like_the_original(tmp_path):
     for key in ("format", "collapse_step", "reason", "total_steps", "max_steps", "zero_update_layers", "config",
                 "recommendations", "generated_at", "missing_sections"):
         assert a[key] == b[key], key
+
+
+def _finite_history(loss, stall):
+    steps = np.arange(0, 5 * len(loss), 5)
+    return pd.DataFrame({"_step": steps, "loss": loss, "quantization/bit_stall_rate": stall})
+
+
+def test_history_names_divergence_when_the_loss_stays_above_its_start():
+    loss = [2.5, 1.5, 1.0] + [3.0] * 11  # the last 50 steps (11 rows, 5 apart) above 2.5
+    got = FailureAnalyzer().classify_history(_finite_history(loss, [0.2] * 14))
+    assert got["collapse_step"] is None and got["history_mode"] == "divergence"
+    assert got["evidence"] == "loss above its starting value 2.5 over the last 50 steps"
+    loss[-3] = 2.4  # one logged loss below the start in the window: not divergence
+    assert FailureAnalyzer().classify_history(_finite_history(loss, [0.2] * 14))["history_mode"] is None
+
+
+def test_history_names_stagnation_only_at_a_high_bit_stall():
+    loss = [2.5, 1.2, 1.0] + [1.0, 1.01] * 20  # 43 rows: steps 0..210, flat after step 10
+    a = FailureAnalyzer()
+    got = a.classify_history(_finite_history(loss, [0.9] * 43))
+    assert got["history_mode"] == "stagnation"
+    assert got["evidence"] == "best loss of the last 100 steps 1 not below 1 at bit-stall rate 0.9 > 0.5"
+    assert a.classify_history(_finite_history(loss, [0.3] * 43))["history_mode"] is None
+    improving = list(np.linspace(2.5, 0.1, 43))
+    assert a.classify_history(_finite_history(improving, [0.9] * 43))["history_mode"] is None
+
+
+def test_a_failed_run_stopped_by_the_trainer_gets_its_stop_step_and_mode():
+    loss = [2.5, 1.2, 1.0] + [1.0, 1.01] * 20
+    df = pd.DataFrame({"run_id": ["s1"], "format": ["E7M0"], "optimizer": ["AdamW"], "seed": [0],
+                       "name": ["x"], "run_url": [None], "state": ["failed"], "status": ["failed"],
+                       "steps": [211], "final_loss": [1.01], "best_loss": [1.0]})
+    traces = collect_traces([("s1", _finite_history(loss, [0.9] * 43))])
+    row = FailureAnalyzer().merge_failure_data(df, [], traces).iloc[0]
+    assert row["history_mode"] == "stagnation" and row["collapse_step"] == 210
+    assert row["reason"].startswith("best loss of the last 100 steps")

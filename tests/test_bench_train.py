@@ -176,3 +176,80 @@ def test_perplexity_and_learning_rate_schedule():
     cfg = RunConfig(learning_rate=0.01, warmup_steps=20, max_steps=420)
     assert lr_at(0, cfg) == 0.01 / 20 and lr_at(19, cfg) == 0.01
     assert lr_at(20, cfg) == pytest.approx(0.01) and lr_at(420, cfg) == pytest.approx(0.001)
+
+
+def _trainer(**kw):
+    from altgrad_docs.bench.train import _Trainer
+
+    rows = []
+    t = _Trainer(RunConfig(**kw), lambda row, step: rows.append((step, row)))
+    return t, t.run(), rows
+
+
+def test_quantized_storage_keeps_every_weight_on_the_grid():
+    kw = dict(fp8_format="E4M3", max_steps=8, log_interval=2, eval_interval=4, diagnostic_interval=4)
+    q = make_quantizer("E4M3")
+    stored, _, _ = _trainer(weight_storage="quantized", **kw)
+    master, _, _ = _trainer(weight_storage="fp32_master", **kw)
+    w = stored.w.detach()
+    assert torch.equal(q(w), w)  # no master copy: the stored weights are the format's values
+    assert not torch.equal(q(master.w.detach()), master.w.detach())
+
+
+def test_seeds_pair_across_storage_and_learning_rate():
+    """Same seed = same init and data order: step 0 sees the same quantised weights and batch."""
+    kw = dict(fp8_format="E5M2", max_steps=1)
+    losses = {_trainer(weight_storage=s, learning_rate=lr, **kw)[2][0][1]["loss"]
+              for s in ("fp32_master", "quantized") for lr in (0.003, 0.03)}
+    assert len(losses) == 1
+
+
+def test_unknown_weight_storage_is_refused():
+    with pytest.raises(ValueError, match="fp32_master"):
+        train(RunConfig(weight_storage="fp16"), lambda row, step: None)
+
+
+def test_run_ids_and_config_carry_storage_and_learning_rate():
+    cfg = RunConfig(fp8_format="E5M2", use_manifold_aware=True, weight_storage="quantized",
+                    learning_rate=0.03, seed=4)
+    assert cfg.run_id == "e5m2manifold-q8-lr0.03-s4"
+    assert cfg.run_name == "E5M2 | ManifoldAdamW | quantized | lr 0.03 | seed 4"
+    config = cfg.wandb_config(SortTask())
+    assert config["weight_storage"] == "quantized" and config["use_fp32_master"] is False
+    assert config["learning_rate"] == 0.03 and config["divergence_window"] == 50
+
+
+def test_ulp_mean_is_the_attempted_update_in_local_spacings():
+    from altgrad_docs.bench.measure import diagnostics
+
+    q = make_quantizer("E4M3")
+    old = torch.tensor([1.0, 0.25, 0.0])  # spacings 2^-3, 2^-5, 2^-9
+    new = torch.tensor([1.0625, 0.25, 2.0**-10])  # moves of 0.5, 0 and 0.5 ULP
+    grad = torch.tensor([1.0, 1e-9, 0.0])
+    diag = diagnostics(new, q(new), grad, q, 3, old, new)
+    assert diag["diagnostics/ulp_mean"] == pytest.approx(1 / 3)
+    assert diag["diagnostics/grad_below_stiffness_frac"] == pytest.approx(2 / 3)
+
+
+def test_a_diverging_run_stops_and_reports_divergence(tmp_path):
+    # Learning rate 3 with Adam moves every weight by about 3 per step: the loss jumps far
+    # above its start and stays there (dynamics of the real loop, nothing injected).
+    cfg = RunConfig(fp8_format="E4M3", learning_rate=3.0, warmup_steps=1, max_steps=200,
+                    divergence_window=20)
+    _, result, rows = _trainer(**cfg.__dict__)
+    assert result.collapsed and result.collapse_reason.startswith("Divergence: loss above its starting value")
+    assert result.steps_done == result.collapse_step + 1 and rows[-1][0] == result.collapse_step
+    assert "val_loss" in rows[-1][1] and "diagnostics/ulp_mean" in rows[-1][1]  # logged as the last step
+    text = write_failure_report(tmp_path, cfg, result, cfg.wandb_config(SortTask()),
+                                datetime(2026, 1, 2, 3, 4, 5)).read_text()
+    assert f"| Collapse Step | {result.collapse_step} |" in text
+    assert "**Divergence**" in text and "Collapse Reason | Divergence" in text
+
+
+def test_a_frozen_run_stops_as_stagnation():
+    # E7M0 with stored weights and a tiny learning rate: no update ever flips a value.
+    _, result, _ = _trainer(fp8_format="E7M0", weight_storage="quantized", learning_rate=1e-5,
+                            max_steps=200, stagnation_window=30)
+    assert result.collapsed and result.collapse_step == 30
+    assert result.collapse_reason.startswith("Stagnation: no improvement for 30 steps")
+    assert result.collapse_reason.endswith("at bit-stall rate 1.000 > 0.5")

@@ -78,6 +78,17 @@ def test_over_under_flow_and_survival(data):
     assert list(e7.get_ydata()) == pytest.approx([1.0, 0.75, 0.5, 0.5])  # collapses at 40, 60 of 4
 
 
+def test_survival_counts_a_run_the_trainer_stopped_as_failed_at_its_last_step():
+    from altgrad_docs.analysis.curves import make_trace
+
+    h = pd.DataFrame({"_step": [0, 5, 10], "loss": [2.5, 3.0, 3.1]})  # finite loss throughout
+    df = pd.DataFrame({"run_id": ["a", "b"], "format": ["E4M3", "E4M3"], "status": ["failed", "finished"]})
+    tr = {"a": make_trace("a", h), "b": make_trace("b", h.assign(_step=[0, 10, 20]))}
+    line = F.plot_survival(tr, df).lines[0]
+    assert list(line.get_xdata()) == [0, 10, 20] and list(line.get_ydata()) == pytest.approx([1.0, 0.5, 0.5])
+    assert line.axes.get_ylabel() == "fraction of runs not failed"
+
+
 def test_crash_forensics_three_panels(data):
     df, tr = data
     axes = F.plot_crash_forensics([tr["r10"], tr["r13"], tr["r01"]], labels=["a $x$", "b", "c"])

@@ -226,3 +226,16 @@ def test_reports_render_as_text_through_python_markdown(gen):
             for row in body.split("<tbody>")[1].split("<tr>")[1:]:
                 assert len(re.findall(r"<td[ >]", row)) == header_cells
     assert "&lt;script&gt;" in html and "E9M9 $x$" in html.replace("&#36;", "$")
+
+
+@pytest.mark.parametrize("mode,text", [
+    ("divergence", "- **Divergence** (the loss rose above its starting value"),
+    ("stagnation", "- **Stagnation** (no improvement while the bit stall stays above the threshold)"),
+])
+def test_trainer_stopped_modes_get_their_recommendation(gen, mode, text):
+    failures = pd.DataFrame({"format": ["E4M3"], "collapse_step": [51], "reason": ["stopped"],
+                             "last_good_loss": [2.5], "history_mode": [mode]})
+    out = gen.render_failure_modes(failures)
+    assert text in out and f"| {mode} | 0 | 1 | E4M3 |" in out
+    other = "stagnation" if mode == "divergence" else "divergence"
+    assert f"**{other.capitalize()}**" not in out

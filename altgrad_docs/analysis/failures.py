@@ -8,7 +8,12 @@ Two classifications sit side by side, and both are kept:
   first non-finite loss; an overflow rate above the run's ``overflow_threshold`` in the
   window before it means overflow; else a bit-stall rate above ``bit_stall_threshold``
   means the updates vanished (gradient_vanishing); else an underflow rate above 0.5 means
-  underflow; else unknown.
+  underflow; else unknown. A run whose loss stayed finite is classified as the trainer's
+  monitor does (altgrad_docs/bench/monitor.py), on the logged rows: ``divergence`` when every
+  loss of its last ``divergence_window`` steps is above its first loss; ``stagnation`` when
+  the best loss of its last ``stagnation_window`` steps is not ``stagnation_min_delta``
+  (relative) below the best loss before them while the mean bit-stall rate there is above
+  ``bit_stall_threshold``; else no mode ("loss stayed finite").
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from .curves import Trace, make_trace
 from .failure_reports import parse_failure_report, read_failure_reports
 from .scorecard import _num, completed, crashed_mask
 
-MODES = ("overflow", "gradient_vanishing", "underflow", "unknown")
+MODES = ("overflow", "gradient_vanishing", "underflow", "divergence", "stagnation", "unknown")
 NON_FINITE = re.compile(r"\b(nan|inf)\b", re.I)
 UNDERFLOW_LIMIT = 0.5
+DIVERGENCE_WINDOW = 50  # the bench trainer's defaults (RunConfig)
+STAGNATION_WINDOW = 100
+STAGNATION_MIN_DELTA = 0.02
 FAILURE_COLUMNS = [
     "run_id", "format", "optimizer", "setting", "seed", "name", "run_url", "state", "steps", "collapse_step",
     "reason", "final_loss", "best_loss", "grad_sparsity", "failure_mode", "history_mode",
@@ -60,7 +68,7 @@ def classify_trace(trace: Trace, overflow_threshold: float = 0.01, stall_thresho
     _, under_curve = trace.curve("quantization/underflow_rate")
     under = float(np.nanmax(under_curve)) if np.isfinite(under_curve).any() else math.nan
     if trace.collapse_step is None:
-        mode, evidence = None, "loss stayed finite"
+        mode, evidence = _finite_mode(trace, stall_threshold)
     elif over > overflow_threshold:
         mode, evidence = "overflow", f"overflow rate {over:.3g} > {overflow_threshold:g} before collapse"
     elif stall > stall_threshold:
@@ -71,6 +79,30 @@ def classify_trace(trace: Trace, overflow_threshold: float = 0.01, stall_thresho
         mode, evidence = "unknown", "no overflow, stall or underflow signal logged before collapse"
     return {"collapse_step": trace.collapse_step, "history_mode": mode, "evidence": evidence,
             "overflow_peak": over, "stall_peak": stall, "underflow_peak": under}
+
+
+def _finite_mode(trace: Trace, stall_threshold: float) -> tuple[str | None, str]:
+    """Divergence or stagnation of a run whose loss stayed finite (module docstring)."""
+    steps, loss = trace.curve("loss")
+    ok = np.isfinite(loss)
+    steps, loss = steps[ok], loss[ok]
+    if len(steps) < 2:
+        return None, "loss stayed finite"
+    end = steps[-1]
+    recent = steps > end - DIVERGENCE_WINDOW
+    if end - steps[0] >= DIVERGENCE_WINDOW and (loss[recent] > loss[0]).all():
+        return "divergence", (f"loss above its starting value {loss[0]:.4g} over the last "
+                              f"{DIVERGENCE_WINDOW} steps")
+    window = steps > end - STAGNATION_WINDOW
+    if window.all():
+        return None, "loss stayed finite"
+    before, within = loss[~window].min(), loss[window].min()
+    s_steps, stall = trace.curve("quantization/bit_stall_rate")
+    stall = stall[(s_steps > end - STAGNATION_WINDOW) & np.isfinite(stall)]
+    if within >= before * (1 - STAGNATION_MIN_DELTA) and len(stall) and stall.mean() > stall_threshold:
+        return "stagnation", (f"best loss of the last {STAGNATION_WINDOW} steps {within:.4g} not below "
+                              f"{before:.4g} at bit-stall rate {stall.mean():.3g} > {stall_threshold:g}")
+    return None, "loss stayed finite"
 
 
 class FailureAnalyzer:
@@ -148,6 +180,8 @@ class FailureAnalyzer:
                                  _or(r.get("bit_stall_threshold"), 0.5))
             row.update(collapse_step=cls["collapse_step"], history_mode=cls["history_mode"],
                        evidence=cls["evidence"])
+            if cls["history_mode"] in ("divergence", "stagnation"):  # stopped by the trainer
+                row.update(collapse_step=trace.last_step, reason=row.get("reason") or cls["evidence"])
             if cls["collapse_step"] is not None and not row.get("reason"):
                 kind = "NaN" if math.isnan(trace.collapse_value) else "Inf"
                 row["reason"] = f"{kind} loss at step {cls['collapse_step']} (history)"

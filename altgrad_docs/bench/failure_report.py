@@ -41,6 +41,12 @@ def _recommendations(result: RunResult) -> list[tuple[str, str]]:
     if "NaN" in result.collapse_reason:
         recs.append(("NaN collapse", "Likely numerical overflow. Lower the learning rate or "
                      "clip updates relative to the format's range."))
+    if result.collapse_reason.startswith("Divergence"):
+        recs.append(("Divergence", "The loss rose above its starting value and stayed there. "
+                     "Lower the learning rate or keep an FP32 master copy of the weights."))
+    if result.collapse_reason.startswith("Stagnation"):
+        recs.append(("Stagnation", "Updates were lost to rounding and the loss stopped "
+                     "improving. Keep an FP32 master copy, or use stochastic rounding."))
     if result.quant_at_end.get("quantization/bit_stall_rate", 0) > 0.5:
         recs.append(("High bit-stall", "Most updates were lost to rounding. Use a format with "
                      "more mantissa bits, or stochastic rounding."))

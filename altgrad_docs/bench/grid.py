@@ -1,4 +1,9 @@
-"""The grid: formats x optimizers x seeds, each run logged with wandb in offline mode.
+"""The grid: formats x optimizers x weight storage x learning rate x seeds, each run logged
+with wandb in offline mode.
+
+The main comparison (FP32 master weights at the middle learning rate) has ``MAIN_SEEDS``
+paired seeds in every format x optimizer cell; every other (storage, learning rate) cell has
+``SIDE_SEEDS``, the first seeds of the same list, so each seed pairs across all conditions.
 
 Runs go to worker processes (spawned, one torch thread each, a fixed share of the runs each). Every worker first
 points wandb's folders, ``TMPDIR`` and the host names wandb knows of at the output folder and
@@ -24,16 +29,22 @@ from typing import Iterator
 from altgrad_docs.formats import FORMAT_NAMES
 
 from .quant import BASELINE
-from .train import RunConfig
+from .train import FP32_MASTER, WEIGHT_STORAGE, RunConfig
 
 PROJECT = "altgrad"
 ALL_FORMATS: tuple[str, ...] = (*FORMAT_NAMES, BASELINE)
 SEEDS: tuple[int, ...] = (0, 1, 2)
+MAIN_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+SIDE_SEEDS: tuple[int, ...] = (0, 1)
+#: Peak learning rates. 1.5 is the lowest rate tried at which some formats diverge (trial runs,
+#: docs/bench.md); 0.1, the middle, is the main comparison's.
+LEARNING_RATES: tuple[float, ...] = (0.01, 0.1, 1.5)
+MAIN_LR = 0.1
 OFFLINE = "http://127.0.0.1:9"  # loopback discard port: wandb never needs it offline
 
 
 def grid_configs(formats=ALL_FORMATS, seeds=SEEDS, base: RunConfig | None = None) -> list[RunConfig]:
-    """Every (format, optimizer, seed) of the grid, in a fixed order."""
+    """Every (format, optimizer, seed) of one (storage, learning rate) cell, in a fixed order."""
     base = base or RunConfig()
     return [
         replace(base, fp8_format=f, use_manifold_aware=m, seed=s)
@@ -41,6 +52,20 @@ def grid_configs(formats=ALL_FORMATS, seeds=SEEDS, base: RunConfig | None = None
         for m in (False, True)
         for s in seeds
     ]
+
+
+def full_grid(formats=ALL_FORMATS, main_seeds=MAIN_SEEDS, side_seeds=SIDE_SEEDS,
+              learning_rates=LEARNING_RATES, base: RunConfig | None = None) -> list[RunConfig]:
+    """The bundled design: every weight storage x learning rate, ``main_seeds`` in the main
+    cell (FP32 master, ``MAIN_LR``) and ``side_seeds`` elsewhere; a fixed order."""
+    base = base or RunConfig()
+    configs = []
+    for storage in WEIGHT_STORAGE:
+        for lr in learning_rates:
+            main = storage == FP32_MASTER and lr == MAIN_LR
+            cell = replace(base, weight_storage=storage, learning_rate=lr)
+            configs += grid_configs(formats, main_seeds if main else side_seeds, base=cell)
+    return configs
 
 
 def sandbox_env(out: Path) -> dict[str, str]:
@@ -111,6 +136,8 @@ class RunOutcome:
     run_id: str
     fp8_format: str
     optimizer: str
+    weight_storage: str
+    learning_rate: float
     seed: int
     steps_done: int
     final_loss: float
@@ -131,7 +158,7 @@ def run_one(cfg_dict: dict, out: str) -> RunOutcome:
     cfg = RunConfig(**cfg_dict)
     config = cfg.wandb_config(SortTask())
     run = wandb.init(project=PROJECT, id=cfg.run_id, name=cfg.run_name, config=config,
-                     dir=out, tags=["bench", cfg.fp8_format, cfg.optimizer],
+                     dir=out, tags=["bench", cfg.fp8_format, cfg.optimizer, cfg.weight_storage],
                      group=f"{cfg.fp8_format}-{cfg.optimizer}", settings=_wandb_settings())
     try:
         result = train(cfg, lambda row, step: run.log(row, step=step))
@@ -143,7 +170,8 @@ def run_one(cfg_dict: dict, out: str) -> RunOutcome:
         run.finish(exit_code=1)
         raise
     run.finish(exit_code=1 if result.collapsed else 0)
-    return RunOutcome(cfg.run_id, cfg.fp8_format, cfg.optimizer, cfg.seed, result.steps_done,
+    return RunOutcome(cfg.run_id, cfg.fp8_format, cfg.optimizer, cfg.weight_storage,
+                      cfg.learning_rate, cfg.seed, result.steps_done,
                       result.final_loss, result.collapsed, result.collapse_step,
                       time.perf_counter() - started)
 
@@ -209,6 +237,7 @@ def _collect(results, procs, n_runs: int) -> tuple[list[RunOutcome], list[str]]:
 
 
 def _progress(i: int, n: int, o: RunOutcome) -> None:
-    end = f"collapsed at step {o.collapse_step}" if o.collapsed else f"final loss {o.final_loss:.4f}"
-    print(f"[{i}/{n}] {o.fp8_format:5s} {o.optimizer:13s} seed {o.seed}: {end}, "
+    end = f"failed at step {o.collapse_step}" if o.collapsed else f"final loss {o.final_loss:.4f}"
+    print(f"[{i}/{n}] {o.fp8_format:5s} {o.optimizer:13s} {o.weight_storage:11s} "
+          f"lr {o.learning_rate:<6g} seed {o.seed}: {end}, "
           f"{o.steps_done} steps, {o.seconds:.1f}s", file=sys.stderr, flush=True)

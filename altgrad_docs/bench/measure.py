@@ -55,12 +55,16 @@ class StallCounter:
         self.flips = [0] * len(layout.names)
         self.updates = [0] * len(layout.names)
 
-    def add(self, old_w: torch.Tensor, new_w: torch.Tensor, old_q: torch.Tensor, new_q: torch.Tensor) -> None:
+    def add(self, old_w: torch.Tensor, new_w: torch.Tensor, old_q: torch.Tensor,
+            new_q: torch.Tensor) -> tuple[int, int]:
+        """Count one step (``new_w`` is the attempted update); returns its (flips, updates)."""
         updated = new_w != old_w
         flipped = updated & (new_q != old_q)
-        for i, (u, f) in enumerate(zip(self.layout.counts(updated), self.layout.counts(flipped))):
+        step_u, step_f = self.layout.counts(updated), self.layout.counts(flipped)
+        for i, (u, f) in enumerate(zip(step_u, step_f)):
             self.updates[i] += u
             self.flips[i] += f
+        return sum(step_f), sum(step_u)
 
     def rates(self) -> dict[str, float]:
         """``stall/<name>``, ``flips/<name>`` and ``quantization/bit_stall_rate``; then reset."""
@@ -84,14 +88,15 @@ def range_rates(w: torch.Tensor, q: torch.Tensor, max_value: float) -> dict[str,
 
 
 def diagnostics(w: torch.Tensor, q: torch.Tensor, grad: torch.Tensor, quantizer: Quantizer,
-                mantissa_bits: int) -> dict[str, float]:
-    """Means over all weights: stiffness S, local spacing (ULP), rounding error in ULPs, and
-    the fraction of raw gradient elements smaller than S."""
+                mantissa_bits: int, old_w: torch.Tensor, attempted: torch.Tensor) -> dict[str, float]:
+    """Means over all weights: stiffness S, the attempted update |delta w| in units of the
+    local spacing at the old weight (``ulp_mean``: below 0.5 round-to-nearest loses it),
+    rounding error in ULPs, and the fraction of raw gradient elements smaller than S."""
     s = stiffness(w, quantizer, mantissa_bits)
     ulp = quantizer.spacing(w)
     return {
         "diagnostics/stiffness_mean": float(s.mean()),
-        "diagnostics/ulp_mean": float(ulp.mean()),
+        "diagnostics/ulp_mean": float(((attempted - old_w).abs() / quantizer.spacing(old_w)).mean()),
         "diagnostics/grid_error_mean": float(((q - w).abs() / ulp).mean()),
         "diagnostics/grad_below_stiffness_frac": float((grad.abs() < s).float().mean()),
     }

@@ -148,8 +148,9 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                                    lambda t, r, ax=None: S.plot_loss_vs_mantissa(t, ax=ax, runs=r)),
                    (a.card, runs[[c for c in cols if c != "bit_stall_threshold"] + [a.metric]])),
         FigureSpec("fig-survival", "failure_modes",
-                   f"Fraction of runs whose loss is still finite against step, per format{per} (runs that end "
-                   "without collapsing count until their last step).",
+                   f"Fraction of runs not yet failed against step, per format{per}: a run fails at its first "
+                   "non-finite loss, or at its last step when the trainer stopped it as failed "
+                   "(divergence, stagnation); runs that end without failing count until their last step.",
                    _summary_figure(a, runs, lambda sub, _: sub, lambda _, r, ax=None: F.plot_survival(tr, r, ax=ax)),
                    all_key),
         FigureSpec("fig-crash-forensics", "failure_modes",

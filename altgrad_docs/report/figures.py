@@ -250,15 +250,20 @@ def plot_over_under_flow(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str,
 
 def plot_survival(traces: dict[str, Trace], runs: pd.DataFrame, formats: Iterable[str] | None = None,
                   ax: Axes | None = None) -> Axes:
-    """Fraction of runs whose loss is still finite vs step, one step line per format
-    (runs that end without collapsing are censored at their last step)."""
+    """Fraction of runs not yet failed vs step, one step line per format. A run fails at
+    its first non-finite loss, or, when its state is failed/crashed with a finite loss (the
+    trainer stopped it: divergence, stagnation), at its last step; runs that end without
+    failing are censored at their last step."""
     ax = new_axes(ax)
     formats = sorted_formats(formats if formats is not None else runs["format"].dropna())
     colors = format_colors(formats)
     drawn = False
+    stopped = _stopped_runs(runs)
     for i, fmt in enumerate(formats):
         ts = list(iter_condition(traces, runs, fmt))
-        x, y = survival([t.collapse_step for t in ts], [t.last_step for t in ts])
+        events = [t.collapse_step if t.collapse_step is not None or t.run_id not in stopped
+                  else t.last_step for t in ts]
+        x, y = survival(events, [t.last_step for t in ts])
         if len(x):  # curves often coincide at 1.0: tell them apart by dash too
             ax.step(x, y, where="post", color=colors[fmt], lw=1.5, ls=FORMAT_DASHES[i % len(FORMAT_DASHES)],
                     label=f"{plain(fmt)} (n = {len(ts)})")
@@ -268,9 +273,17 @@ def plot_survival(traces: dict[str, Trace], runs: pd.DataFrame, formats: Iterabl
     ax.set_ylim(-0.03, 1.03)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_xlabel("step")
-    ax.set_ylabel("fraction of runs with finite loss")
+    ax.set_ylabel("fraction of runs not failed")
     legend(ax)
     return ax
+
+
+def _stopped_runs(runs: pd.DataFrame) -> set[str]:
+    """Run ids whose state is failed or crashed (``status`` of the run table)."""
+    if "status" not in runs:
+        return set()
+    status = runs["status"].astype("string").fillna("")
+    return set(runs.loc[status.isin(["failed", "crashed"]).to_numpy(), "run_id"].astype(str))
 
 
 def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None = None,
