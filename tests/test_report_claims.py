@@ -116,3 +116,81 @@ def test_sweet_spot_follows_the_primary_metric_when_train_and_val_disagree():
 def test_no_sweet_spot_without_a_finite_8bit_condition():
     df = table({("BF16", "AdamW"): [0.01, 0.02]})
     assert sweet_spot_claim(sc.scorecard(df, "final_val_loss")).branch == "none"
+
+
+# --- the sentences: one rendering per branch of templates/partials/findings.md -------------
+
+from pathlib import Path  # noqa: E402
+
+from altgrad_docs.report.claims import BenefitClaim, Condition, Effect, SweetSpotClaim  # noqa: E402
+from altgrad_docs.site.render import make_environment, render  # noqa: E402
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+def effect(fmt="E4M3", mean=-0.0105, low=-0.012, high=-0.009, p_holm=0.0004, holds=True, **kw):
+    base = dict(format=fmt, setting="", n=6, design="paired", mean=mean, low=low, high=high,
+                percent=100 * mean / 1.01, p=p_holm / 2, p_holm=p_holm, no_spread=False, favour=6, holds=holds)
+    return Effect(**(base | kw))
+
+
+def findings(benefit, sweet=None, metric="final_val_loss", crashes=()):
+    sweet = sweet or SweetSpotClaim("none", metric)
+    results = {"n_runs": 24, "formats": ["E4M3", "E5M2"], "optimizers": ["AdamW", "ManifoldAdamW"],
+               "n_failed": 0, "headline": {"benefit": benefit, "sweet_spot": sweet, "metric": metric,
+                                          "crashes": list(crashes)}}
+    text = render(make_environment(TEMPLATES), "partials/findings.md", results=results)
+    return " ".join(text.split())
+
+
+def test_sentence_when_an_improvement_holds():
+    text = findings(BenefitClaim("holds", "final_val_loss", 2, 0.05, [effect()], [], None, []))
+    assert "**Manifold-aware updates lower final validation loss** in 1 of the 2 comparisons tested" in text
+    assert "after Holm's correction across all 2" in text
+    assert "E4M3: ManifoldAdamW − AdamW = -0.0105 nats (-1.04 % of AdamW's median)" in text
+    assert "95 % t interval [-0.012, -0.009], 6 pairs, ManifoldAdamW lower on 6/6 seeds" in text
+    assert "not distinguishable" not in text
+
+
+def test_sentence_when_nothing_holds_names_the_largest_mean_as_no_effect():
+    best = effect("E7M0", mean=-0.1, low=-0.5, high=0.3, p_holm=1.0, holds=False, favour=1, n=3)
+    text = findings(BenefitClaim("none", "final_val_loss", 8, 0.05, [], [], best, [best]))
+    assert "**No improvement from manifold-aware updates holds** after Holm's correction across the 8" in text
+    assert "The largest mean improvement is not distinguishable from no effect: E7M0:" in text
+    assert "ManifoldAdamW lower on 1/3 seeds" in text and "Harm" not in text
+
+
+def test_sentence_for_a_harm_that_holds_and_no_improvement():
+    harm = effect("E5M2", mean=0.05, low=0.04, high=0.06, p_holm=0.01, favour=0)
+    text = findings(BenefitClaim("none", "final_loss", 1, 0.05, [], [harm], None, [harm]), metric="final_loss")
+    assert "holds** after Holm's correction across the 1 comparison tested" in text
+    assert "ManifoldAdamW lower on 0/6 seeds" in text
+    assert "ManifoldAdamW lowered the mean final train loss of no 8-bit format." in text
+    assert "**Harm that holds:** ManifoldAdamW raises final train loss for E5M2: ManifoldAdamW − AdamW = 0.05" in text
+
+
+def test_sentence_without_any_comparison():
+    text = findings(BenefitClaim("no_data", "final_val_loss", 0, 0.05))
+    assert "these data hold no ManifoldAdamW-vs-AdamW comparison" in text
+    assert "Manifold-aware vs AdamW](" not in text
+
+
+def test_sentence_for_no_spread():
+    flat = effect("E2M5", mean=-0.5, low=-0.5, high=-0.5, p_holm=math.nan, holds=False, no_spread=True, n=2,
+                  favour=2)
+    text = findings(BenefitClaim("none", "final_val_loss", 0, 0.05, [], [], flat, [flat]))
+    assert "no spread among the 2 pairs (every seed gave the same difference), so no interval and no test" in text
+    assert "[-0.5, -0.5]" not in text and "Holm-adjusted p" not in text
+
+
+def test_sentences_for_the_sweet_spot_with_and_without_rivals():
+    best = Condition("E3M4", "AdamW", "learning_rate=0.001", 6, 0.040, 0.039, 0.041)
+    rival = Condition("E5M2", "ManifoldAdamW", "learning_rate=0.001", 6, 0.045, 0.0395, 0.06)
+    none = BenefitClaim("no_data", "final_val_loss", 0, 0.05)
+    text = findings(none, SweetSpotClaim("found", "final_val_loss", best, [rival], 4))
+    assert "**Best 8-bit condition by final validation loss:** **E3M4 with AdamW (learning&#95;rate&#61;0.001)**" in text
+    assert "median 0.04 (range [0.039, 0.041] over 6 finished runs)" in text
+    assert "Within seed noise of it" in text and "E5M2 with ManifoldAdamW (learning&#95;rate&#61;0.001) 0.045." in text
+    alone = findings(none, SweetSpotClaim("found", "final_val_loss", best, [], 4))
+    assert "No other of the 4 8-bit conditions has a seed range that overlaps its range." in alone
+    assert "these data name no best condition" in findings(none)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import pickle
 from functools import partial
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandas as pd
 from ..analysis.failure_reports import read_failure_reports
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
-from ..report import catalog, export
+from ..report import catalog, claims, export
 from ..report import context as report_context
 from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
@@ -111,23 +110,15 @@ def failures_by_run(a: Analysis) -> dict[str, dict[str, Any]]:
 
 
 def headline(a: Analysis) -> dict[str, Any]:
-    """The numbers the home page states: sweet spot, largest paired benefit, crashes."""
-    best = None
-    paired = a.paired[a.paired["n_pairs"] > 0] if len(a.paired) else a.paired
-    if len(paired) and paired["mean_delta"].notna().any():
-        row = paired.loc[paired["mean_delta"].idxmin()]
-        best = {k: row[k] for k in ("format", "n_pairs", "mean_delta", "ci_low", "ci_high", "p_improve", "status")}
-        best["ci"] = not (math.isnan(float(row["ci_low"])) or math.isnan(float(row["ci_high"])))
+    """What the home page claims, each a computed result (``report.claims``) that picks the
+    sentence: the best condition, which format benefits (Holm across formats), failures."""
     card = a.card
-    spot = None
-    if a.sweet_spot and len(card):
-        rows = card[card["format"] == a.sweet_spot]
-        spot = {"format": a.sweet_spot, "n": int(rows["n"].sum()), "metric": a.metric}
     crashes = [
         {"format": str(f), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
         for f, g in card.groupby("format", sort=False) if int(g["crashes"].sum())
     ] if len(card) else []
-    return {"sweet_spot": spot, "best_paired": best, "crashes": crashes, "metric": a.metric}
+    return {"benefit": claims.benefit_claim(a.paired, card, a.metric),
+            "sweet_spot": claims.sweet_spot_claim(card, a.metric), "crashes": crashes, "metric": a.metric}
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
