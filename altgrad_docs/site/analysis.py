@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import pickle
 from functools import partial
 from pathlib import Path
@@ -23,7 +22,7 @@ from ..analysis.failure_reports import read_failure_reports
 from ..analysis.design import DesignOptions
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
-from ..report import catalog, drawing
+from ..report import catalog, claims, drawing
 from ..report import context as report_context
 from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
@@ -158,25 +157,15 @@ def failures_by_run(a: Analysis) -> dict[str, dict[str, Any]]:
 
 
 def headline(a: Analysis) -> dict[str, Any]:
-    """The numbers the home page states: sweet spot, largest paired benefit, crashes."""
-    best = None
-    paired = a.paired[a.paired["n_pairs"] > 0] if len(a.paired) else a.paired
-    if len(paired) and paired["mean_delta"].notna().any():
-        row = paired.loc[paired["mean_delta"].idxmin()]
-        best = {k: row[k] for k in ("format", "setting", "n_pairs", "mean_delta", "ci_low", "ci_high",
-                                    "p_improve", "status")}
-        best["ci"] = not (math.isnan(float(row["ci_low"])) or math.isnan(float(row["ci_high"])))
+    """What the home page claims, each a computed result (``report.claims``) that picks the
+    sentence: the best condition, which format benefits (Holm across formats), failures."""
     card = a.card
-    spot = None
-    if a.sweet_spot and len(card):
-        c = a.sweet_condition or {}
-        spot = {"format": a.sweet_spot, "optimizer": c.get("optimizer", ""), "setting": c.get("setting", ""),
-                "n": int(c.get("n", 0)), "median": c.get("median", math.nan), "metric": a.metric}
     crashes = [
         {"format": str(f), "setting": str(s), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
         for (f, s), g in card.groupby(["format", "setting"], sort=False) if int(g["crashes"].sum())
     ] if len(card) else []
-    return {"sweet_spot": spot, "best_paired": best, "crashes": crashes, "metric": a.metric}
+    return {"benefit": claims.benefit_claim(a.paired, card, a.metric),
+            "sweet_spot": claims.sweet_spot_claim(card, a.metric), "crashes": crashes, "metric": a.metric}
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
