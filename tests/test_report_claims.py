@@ -147,8 +147,8 @@ def test_sentence_when_an_improvement_holds():
     text = findings(BenefitClaim("holds", "final_val_loss", 2, 0.05, [effect()], [], None, []))
     assert "**Manifold-aware updates lower final validation loss** in 1 of the 2 comparisons tested" in text
     assert "after Holm's correction across all 2" in text
-    assert "E4M3: ManifoldAdamW − AdamW = -0.0105 nats (-1.04 % of AdamW's median)" in text
-    assert "95 % t interval [-0.012, -0.009], 6 pairs, ManifoldAdamW lower on 6/6 seeds" in text
+    assert "E4M3: ManifoldAdamW − AdamW = −0.0105 nats (−1.04 % of AdamW's median)" in text
+    assert "95 % t interval [−0.0120, −0.00900], 6 pairs, ManifoldAdamW lower on 6/6 seeds" in text
     assert "not distinguishable" not in text
 
 
@@ -166,7 +166,7 @@ def test_sentence_for_a_harm_that_holds_and_no_improvement():
     assert "holds** after Holm's correction across the 1 comparison tested" in text
     assert "ManifoldAdamW lower on 0/6 seeds" in text
     assert "ManifoldAdamW lowered the mean final train loss of no 8-bit format." in text
-    assert "**Harm that holds:** ManifoldAdamW raises final train loss for E5M2: ManifoldAdamW − AdamW = 0.05" in text
+    assert "**Harm that holds:** ManifoldAdamW raises final train loss for E5M2: ManifoldAdamW − AdamW = 0.0500" in text
 
 
 def test_sentence_without_any_comparison():
@@ -189,8 +189,8 @@ def test_sentences_for_the_sweet_spot_with_and_without_rivals():
     none = BenefitClaim("no_data", "final_val_loss", 0, 0.05)
     text = findings(none, SweetSpotClaim("found", "final_val_loss", best, [rival], 4))
     assert "**Best 8-bit condition by final validation loss:** **E3M4 with AdamW (learning&#95;rate&#61;0.001)**" in text
-    assert "median 0.04 (range [0.039, 0.041] over 6 finished runs)" in text
-    assert "Within seed noise of it" in text and "E5M2 with ManifoldAdamW (learning&#95;rate&#61;0.001) 0.045." in text
+    assert "median 0.0400 (range [0.0390, 0.0410] over 6 finished runs)" in text
+    assert "Within seed noise of it" in text and "E5M2 with ManifoldAdamW (learning&#95;rate&#61;0.001) 0.0450." in text
     alone = findings(none, SweetSpotClaim("found", "final_val_loss", best, [], 4))
     assert "No other of the 4 8-bit conditions has a seed range that overlaps its range." in alone
     assert "these data name no best condition" in findings(none)

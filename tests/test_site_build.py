@@ -97,8 +97,9 @@ def test_report_pages_publish_their_figures_and_tables(site_dir):
 
 def test_home_states_findings_from_the_data(site_dir):
     html = (site_dir / "index.html").read_text()
-    assert "Sweet spot:" in html and "<strong>E4M3</strong>" in html
-    assert "Largest mean improvement from manifold-aware updates:" in html
+    assert "Best 8-bit condition by final validation loss:" in html
+    assert "<strong>E4M3 with ManifoldAdamW</strong>" in html
+    assert "No improvement from manifold-aware updates holds" in html
     text = re.sub(r"<[^>]+>", "", html)
     assert "E7M0 1/1 runs failed" in text and "altgrad-docs bench" in text
 
