@@ -166,3 +166,14 @@ def test_zensical_site_loads_clean_and_search_finds_a_run(browser, page, zensica
     result.click()
     page.wait_for_url(f"**/runs/{FAILED_RUN_ID}/**")
     assert "Failure Report: E7M0 Experiment" in page.content()
+
+
+def test_render_errors_say_what_to_do(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    env = {**mkdocs_env(tmp_path / "no-snapshot", tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    foreign = _cli(["render", "--out", str(tmp_path / "mine")], env)
+    assert foreign.returncode == 2 and "--> Do: pass --out a new or empty folder" in foreign.stderr
+    missing = _cli(["render", "--out", str(tmp_path / "tree")], env)
+    assert missing.returncode == 2, missing.stderr[-2000:]
+    assert f"no snapshot at {tmp_path / 'no-snapshot'}" in missing.stderr and "altgrad-docs fetch" in missing.stderr
