@@ -194,3 +194,25 @@ def test_sentences_for_the_sweet_spot_with_and_without_rivals():
     alone = findings(none, SweetSpotClaim("found", "final_val_loss", best, [], 4))
     assert "No other of the 4 8-bit conditions has a seed range that overlaps its range." in alone
     assert "these data name no best condition" in findings(none)
+
+
+def test_identical_comparisons_count_once_in_the_family_and_are_named_together():
+    small = [a - d for a, d in zip(ADAMW, [0.010, 0.012, 0.011, 0.009, 0.010, 0.011])]
+    df = table({("E1M6", "AdamW"): ADAMW, ("E1M6", "ManifoldAdamW"): small,
+                ("E2M5", "AdamW"): ADAMW, ("E2M5", "ManifoldAdamW"): small,
+                ("E4M3", "AdamW"): ADAMW, ("E4M3", "ManifoldAdamW"): ADAMW[::-1]})
+    metric = "final_val_loss"
+    paired = sc.manifold_comparison(df, metric)
+    identical = [[("E1M6", "AdamW", ""), ("E2M5", "AdamW", "")],
+                 [("E1M6", "ManifoldAdamW", ""), ("E2M5", "ManifoldAdamW", "")]]
+    c = benefit_claim(paired, sc.scorecard(df, metric, paired=paired), metric, identical=identical)
+    assert [e.format for e in c.effects] == ["E1M6", "E4M3"] and c.family == 2
+    assert c.winners[0].same_as == ("E2M5",)
+    p = sps.ttest_rel(small, ADAMW).pvalue
+    assert c.winners[0].p_holm == pytest.approx(min(1.0, 2 * p))  # 2 comparisons, not 3
+    text = findings(c)
+    assert "E1M6 (and E2M5, whose runs were bit-identical): ManifoldAdamW − AdamW" in text
+    assert "in 1 of the 2 comparisons tested" in text
+    # identical under one optimizer only: two comparisons
+    half = benefit_claim(paired, None, metric, identical=identical[:1])
+    assert len(half.effects) == 3

@@ -18,6 +18,10 @@ and after Holm across k comparisons it needs 2/2^n < 0.05/k (9 pairs for k = 8).
 
 Harms (mean delta > 0, Holm-adjusted p < 0.05) are listed in every branch.
 
+Conditions whose runs are bit-identical seed by seed (``Design.identical``: e.g. two formats
+with the same grid in the weights' range) are one comparison, not several: the family counts
+them once and the claim names them together.
+
 **Sweet spot.** A condition (format x optimizer x setting) of an 8-bit format with the lowest
 median of the primary metric over its finished runs. Conditions "within seed noise" of it are
 those whose seed range [min, max] overlaps the best condition's range: with few seeds a
@@ -27,8 +31,8 @@ difference smaller than the spread of the seeds is not a ranking.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -69,6 +73,7 @@ class Effect:
     no_spread: bool  # every per-seed delta equal: the interval has no width, no t test
     favour: int  # seeds on which ManifoldAdamW was lower (paired only)
     holds: bool  # Holm-adjusted p < alpha
+    same_as: tuple[str, ...] = ()  # formats whose runs were bit-identical to this one's here
 
     @property
     def direction(self) -> str:
@@ -108,11 +113,45 @@ def _effect(row: pd.Series, reference: dict[tuple[str, str], float], p_holm: flo
                   holds=bool(np.isfinite(p_holm) and p_holm < alpha))
 
 
+def identical_comparisons(identical: Iterable[Iterable[tuple[str, str, str]]]) -> dict[tuple[str, str], list[str]]:
+    """(format, setting) -> the other formats whose comparison at that setting is the same data:
+    identical under AdamW and under ManifoldAdamW (groups of (format, optimizer, setting))."""
+    same: dict[tuple[str, str, str], set[str]] = {}
+    for group in identical:
+        group = list(group)
+        for fmt, opt, setting in group:
+            same.setdefault((fmt, opt, setting), set()).update(f for f, _, _ in group if f != fmt)
+    out: dict[tuple[str, str], list[str]] = {}
+    for (fmt, opt, setting), others in same.items():
+        if opt == STANDARD:
+            both = others & same.get((fmt, MANIFOLD, setting), set())
+            if both:
+                out[(fmt, setting)] = sorted(both)
+    return out
+
+
+def _distinct(rows: pd.DataFrame, same: dict[tuple[str, str], list[str]]) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
+    """Rows with each group of identical comparisons kept once (its first row in table order),
+    and for each kept row the formats it stands for too."""
+    keep, also, seen = [], [], set()
+    for i, (_, r) in enumerate(rows.iterrows()):
+        key = (str(r["format"]), _setting(r))
+        if key in seen:
+            continue
+        others = tuple(f for f in same.get(key, []) if (f, key[1]) not in seen)
+        seen.update({key, *((f, key[1]) for f in others)})
+        keep.append(i)
+        also.append(others)
+    return rows.iloc[keep], also
+
+
 def benefit_claim(paired: pd.DataFrame, card: pd.DataFrame | None = None, metric: str = "",
-                  baselines: tuple[str, ...] = BASELINES, alpha: float = stats.ALPHA) -> BenefitClaim:
+                  baselines: tuple[str, ...] = BASELINES, alpha: float = stats.ALPHA,
+                  identical: Iterable[Iterable[tuple[str, str, str]]] = ()) -> BenefitClaim:
     """Which 8-bit format benefits most from ManifoldAdamW (rules in the module docstring)."""
     rows = paired[~paired["format"].astype(str).isin(baselines)] if len(paired) else paired
     rows = rows[np.isfinite(pd.to_numeric(rows["mean_delta"], errors="coerce"))] if len(rows) else rows
+    rows, also = _distinct(rows, identical_comparisons(identical)) if len(rows) else (rows, [])
     metric = metric or (str(rows["metric"].iloc[0]) if len(rows) and "metric" in rows else "")
     if not len(rows):
         return BenefitClaim("no_data", metric, 0, alpha)
@@ -120,7 +159,8 @@ def benefit_claim(paired: pd.DataFrame, card: pd.DataFrame | None = None, metric
     adjusted = stats.holm(pvals)
     family = int(sum(np.isfinite(pvals)))
     reference = _reference_medians(card)
-    effects = [_effect(r, reference, adj, alpha) for (_, r), adj in zip(rows.iterrows(), adjusted)]
+    effects = [replace(_effect(r, reference, adj, alpha), same_as=same)
+               for (_, r), adj, same in zip(rows.iterrows(), adjusted, also)]
     winners = sorted((e for e in effects if e.holds and e.mean < 0), key=lambda e: e.mean)
     harms = sorted((e for e in effects if e.holds and e.mean > 0), key=lambda e: -e.mean)
     if winners:

@@ -164,7 +164,8 @@ def headline(a: Analysis) -> dict[str, Any]:
         {"format": str(f), "setting": str(s), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
         for (f, s), g in card.groupby(["format", "setting"], sort=False) if int(g["crashes"].sum())
     ] if len(card) else []
-    return {"benefit": claims.benefit_claim(a.paired, card, a.metric),
+    identical = a.design.identical if a.design is not None else []
+    return {"benefit": claims.benefit_claim(a.paired, card, a.metric, identical=identical),
             "sweet_spot": claims.sweet_spot_claim(card, a.metric), "crashes": crashes, "metric": a.metric}
 
 
