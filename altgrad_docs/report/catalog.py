@@ -161,7 +161,7 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "per optimizer.", grid(F.plot_over_under_flow), ("flow",) + all_key),
         FigureSpec("fig-forest", "manifold_comparison",
                    f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
-                   "same format and seed): grey dots = seeds, diamond = mean, bar = 95% t interval.",
+                   "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
                    _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
                    (a.paired, all_key[0])),
         FigureSpec("fig-bit-stall", "manifold_comparison",
