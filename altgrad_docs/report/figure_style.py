@@ -56,8 +56,8 @@ def axes_legend(ax: Axes, **kw) -> None:
     """The legend of a single-axes figure, outside the data (right of the axes)."""
     unique = _unique_labels([ax])
     if unique:
-        ax.legend(list(unique.values()), list(unique), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                  borderaxespad=0.0, **kw)
+        ax.legend(list(unique.values()), list(unique), fontsize=7, frameon=False, loc="upper left",
+                  bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
 
 
 def figure_legend(fig: Figure, ncols: int = 4) -> None:
