@@ -42,8 +42,8 @@ def bench_note(bench: Mapping[str, Any] | None, runs: pd.DataFrame) -> dict[str,
     if not bench:
         return None
     shape = {c: _common(runs, c) for c in ("n_layer", "n_embd", "vocab_size", "block_size", "max_steps")}
-    sized = all(shape[c] is not None for c in ("n_layer", "n_embd", "vocab_size", "block_size"))
-    params = gpt_parameters(*(int(shape[c]) for c in ("n_layer", "n_embd", "vocab_size", "block_size"))) if sized else None
+    size = ("n_layer", "n_embd", "vocab_size", "block_size")
+    params = gpt_parameters(*(int(shape[c]) for c in size)) if all(shape[c] is not None for c in size) else None
     return {
         "quantised": bench.get("quantised"), "baseline": bench.get("baseline"), "task": _task(runs),
         "parameters": params, "n_layer": shape["n_layer"], "n_embd": shape["n_embd"],

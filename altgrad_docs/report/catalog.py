@@ -117,6 +117,7 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     baseline = "BF16" if "BF16" in a.formats else None
     optimizers = [o for o in (sc.STANDARD, sc.MANIFOLD) if o in set(runs["optimizer"].dropna().astype(str))]
     per = " per setting" if settings_of(runs) is not None else ""
+    dashed = "; dashed = baseline median" if set(BASELINES) & set(a.formats) else ""
 
     def layers_of(sub: pd.DataFrame, _metric: str) -> pd.DataFrame:
         return a.layers[a.layers["run_id"].astype(str).isin(set(sub["run_id"].astype(str)))]
@@ -132,8 +133,9 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
 
     return [
         FigureSpec("fig-loss-curves", "format_comparison",
-                   f"Curves of {metric} per format{per} ({n_runs} runs, log scale): every seed thin, median bold, AdamW "
-                   f"blue solid, ManifoldAdamW vermillion dash-dot{', BF16 baseline grey dashed' if baseline else ''}; "
+                   f"Curves of {metric} per format{per} ({n_runs} runs, log scale): every seed thin, median bold, "
+                   "AdamW blue solid, ManifoldAdamW vermillion dash-dot"
+                   f"{', BF16 baseline grey dashed' if baseline else ''}; "
                    "x = the step where a run's loss became NaN/Inf.",
                    grid(F.plot_loss_curves, metric=metric, baseline=baseline), (metric,) + all_key),
         FigureSpec("fig-loss-end", "format_comparison",
@@ -142,7 +144,7 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    end_grid, ("end", metric) + all_key),
         FigureSpec("fig-loss-vs-mantissa", "format_comparison",
                    f"Final {a.metric.removeprefix('final_')} against mantissa bits{per}: median with min-max bar "
-                   f"per optimizer, every seed a dot{'; dashed = baseline median' if set(BASELINES) & set(a.formats) else ''}; "
+                   f"per optimizer, every seed a dot{dashed}; "
                    "labels give failed runs as k/n (no label: none failed).",
                    _summary_figure(a, a.card, sc.scorecard,
                                    lambda t, r, ax=None: S.plot_loss_vs_mantissa(t, ax=ax, runs=r)),
@@ -162,7 +164,7 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "per optimizer.", grid(F.plot_over_under_flow), ("flow",) + all_key),
         FigureSpec("fig-forest", "manifold_comparison",
                    f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
-                   "same format and seed): grey dots = seeds, diamond = mean, bar = 95% t interval.",
+                   "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
                    _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
                    (a.paired, all_key[0])),
         FigureSpec("fig-bit-stall", "manifold_comparison",

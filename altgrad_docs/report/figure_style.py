@@ -31,6 +31,8 @@ FORMAT_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E
 FORMAT_DASHES = ("-", "--", "-.", ":")
 #: Width a figure legend allows per column (labels such as "ManifoldAdamW (median, min-max)").
 LEGEND_ENTRY_INCHES = 2.3
+#: Log axes spanning up to this many decades label their minor ticks at 2 and 5.
+MINOR_LABEL_DECADES = 3
 #: The run-table column that names one combination of experimental factors.
 SETTING = "setting"
 
@@ -56,8 +58,8 @@ def axes_legend(ax: Axes, **kw) -> None:
     """The legend of a single-axes figure, outside the data (right of the axes)."""
     unique = _unique_labels([ax])
     if unique:
-        ax.legend(list(unique.values()), list(unique), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                  borderaxespad=0.0, **kw)
+        ax.legend(list(unique.values()), list(unique), fontsize=7, frameon=False, loc="upper left",
+                  bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
 
 
 def figure_legend(fig: Figure, ncols: int = 4) -> None:
@@ -84,19 +86,22 @@ def _unique_labels(axes) -> dict[str, object]:
 
 
 def plain_log_ticks(ax: Axes) -> None:
-    """Tick labels of a log y axis as plain numbers (0.05, 0.1, 0.5), not 5x10^-2; of the
-    minor ticks, those at 2 and 5 x a power of ten are labelled (an axis spanning less than
-    a decade has no other labels)."""
+    """Tick labels of a log y axis as plain numbers (0.05, 0.1, 0.5), not 5x10^-2 (plain text
+    is also much quicker to lay out than mathtext); on an axis spanning at most
+    ``MINOR_LABEL_DECADES`` decades the minor ticks at 2 and 5 x a power of ten are labelled
+    too (an axis spanning less than a decade has no other labels)."""
     import math
 
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     def minor(v: float, _pos) -> str:
         lead = round(v / 10 ** math.floor(math.log10(v)), 6) if v > 0 else 0
         return f"{v:g}" if lead in (2, 5) else ""
 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+    low, high = ax.get_ylim()
+    few = low > 0 and math.log10(high / low) <= MINOR_LABEL_DECADES
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor) if few else NullFormatter())
 
 
 def settings_of(table: pd.DataFrame) -> list[str] | None:

@@ -241,6 +241,7 @@ def plot_over_under_flow(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str,
         return no_data(ax, f"no overflow or underflow rate logged for {fmt}", title=fmt)
     ax.set_yscale("log")
     ax.set_ylim(FLOW_FLOOR / 1.5, 1.5)
+    plain_log_ticks(ax)
     ax.set_title(plain(fmt), fontsize=9)
     ax.set_xlabel("step")
     ax.set_ylabel(f"fraction of values\n(≤ {FLOW_FLOOR:g} drawn at the floor)", fontsize=8)

@@ -38,7 +38,8 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
     for y, (_, r) in enumerate(rows.iloc[::-1].iterrows()):
         deltas = np.asarray(r["deltas"], dtype=float)
         deltas = deltas[np.isfinite(deltas)]
-        ax.plot(deltas, np.full(len(deltas), y), "o", ms=4, color="0.55", alpha=0.8, zorder=2)
+        ax.plot(deltas, np.full(len(deltas), y), "o", ms=4.5, mfc="white", mec="0.3", mew=0.9,
+                zorder=5)  # every seed on top of its interval
         if np.isfinite(r["ci_low"]):
             ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="black", lw=1.6, zorder=3)
         paired = r.get("design", "paired") == "paired"
