@@ -193,3 +193,21 @@ def test_report_generator_takes_a_factor_list(sweep, tmp_path):
     assert "Seeds run more than once by one optimizer in one condition are duplicates" in pooled
     assert "E4M3: seeds 1, 2, 3, 4" in pooled
     assert "(8 vs 8 runs, unpaired)" in pooled
+
+
+def test_card_figures_are_one_per_setting(sweep):
+    from altgrad_docs.report import catalog
+
+    a = analyse(sweep)
+    ids = [s.id for s in catalog.figure_specs(a)]
+    assert [i for i in ids if i.startswith(("fig-forest", "fig-loss-vs-mantissa"))] == [
+        "fig-loss-vs-mantissa-learning-rate-0-001", "fig-loss-vs-mantissa-learning-rate-0-01",
+        "fig-forest-learning-rate-0-001", "fig-forest-learning-rate-0-01"]
+    forest = next(s for s in catalog.figure_specs(a) if s.id == "fig-forest-learning-rate-0-01")
+    assert forest.caption.startswith("learning_rate=0.01: Paired difference")
+    assert set(forest.key[0]["setting"]) == {HI}
+    import matplotlib.pyplot as plt
+
+    fig = forest.draw()
+    assert len(fig.axes[0].lines) > 0
+    plt.close(fig)

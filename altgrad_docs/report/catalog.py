@@ -9,6 +9,7 @@ Pages: ``format_comparison``, ``failure_modes``, ``manifold_comparison``, ``form
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -71,11 +72,10 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    f"ManifoldAdamW orange{', BF16 baseline dashed' if 'BF16' in a.formats else ''}; "
                    "x = the step where a run's loss became NaN/Inf.",
                    grid(F.plot_loss_curves), ("loss",) + all_key),
-        FigureSpec("fig-loss-vs-mantissa", "format_comparison",
-                   f"Final {a.metric.removeprefix('final_')} (median, min-max bar) against mantissa bits, per "
-                   f"optimizer{'; dashed = baseline median' if set(BASELINES) & set(a.formats) else ''}; "
-                   "labels give crashed runs as k/n.",
-                   lambda: _fig(S.plot_loss_vs_mantissa(a.card)), (a.card,)),
+        *per_setting(a.card, "fig-loss-vs-mantissa", "format_comparison",
+                     f"Final {a.metric.removeprefix('final_')} (median, min-max bar) against mantissa bits, per "
+                     f"optimizer{'; dashed = baseline median' if set(BASELINES) & set(a.formats) else ''}; "
+                     "labels give crashed runs as k/n.", S.plot_loss_vs_mantissa),
         FigureSpec("fig-survival", "failure_modes",
                    "Fraction of runs whose loss is still finite against step, per format (runs that end "
                    "without collapsing count until their last step).",
@@ -87,10 +87,10 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
         FigureSpec("fig-over-under-flow", "failure_modes",
                    "Overflow (solid) and underflow (dotted) rate per format over training, median over runs "
                    "per optimizer.", grid(F.plot_over_under_flow), ("flow",) + all_key),
-        FigureSpec("fig-forest", "manifold_comparison",
-                   f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
-                   "same format and seed): grey dots = seeds, diamond = mean, bar = 95% t interval.",
-                   lambda: _fig(S.plot_forest(a.paired)), (a.paired,)),
+        *per_setting(a.paired, "fig-forest", "manifold_comparison",
+                     f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
+                     "same format and seed): grey dots = seeds, diamond = mean, bar = 95% t interval.",
+                     S.plot_forest),
         FigureSpec("fig-bit-stall", "manifold_comparison",
                    "Bit-stall rate over training per format (log scale) per optimizer, with the alert threshold; "
                    "each panel states the update size below which round-to-nearest loses an update.",
@@ -105,6 +105,27 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
                    lambda: _fig(S.plot_number_lines()), ("number-lines",)),
     ]
+
+
+def setting_slug(setting: str) -> str:
+    """A setting label as a stable id part: 'learning_rate=0.001' -> 'learning-rate-0-001'."""
+    return re.sub(r"[^a-z0-9]+", "-", setting.lower()).strip("-") or "all"
+
+
+def per_setting(table: pd.DataFrame, fid: str, page: str, caption: str,
+                plot: Callable[[pd.DataFrame], Any]) -> list[FigureSpec]:
+    """One figure of a per-condition table (scorecard, paired comparison), or one per setting of
+    the design's factors when there are several (``<fid>-<setting slug>``, the setting named in
+    the caption): a figure never mixes the levels of a factor."""
+    settings = list(dict.fromkeys(table["setting"])) if "setting" in table and len(table) else [""]
+    if len(settings) <= 1:
+        return [FigureSpec(fid, page, caption, lambda: _fig(plot(table)), (table,))]
+    specs = []
+    for setting in settings:
+        sub = table[table["setting"] == setting].reset_index(drop=True)
+        specs.append(FigureSpec(f"{fid}-{setting_slug(setting)}", page, f"{setting}: {caption}",
+                                lambda sub=sub: _fig(plot(sub)), (sub, setting)))
+    return specs
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:
