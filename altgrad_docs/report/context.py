@@ -56,7 +56,9 @@ def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
     crashed = sc.crashed_mask(done) if not done.empty else np.array([], dtype=bool)
     for fmt in sc.sorted_formats(done["format"]) if not done.empty else []:
         is_fmt = (done["format"].astype("string") == fmt).fillna(False).to_numpy()
-        for setting in sc.settings_of(done[is_fmt].assign(setting=done.loc[is_fmt, "setting"].astype(str))):
+        sub = done[is_fmt]
+        sub.attrs["factors"] = names
+        for setting in sc.settings_of(sub):
             sel = is_fmt & (done["setting"].astype(str) == setting).to_numpy()
             rate = stats.crash_rate(int(crashed[sel].sum()), int(sel.sum()))
             fail = None
