@@ -313,7 +313,10 @@ def design_context(design: Any) -> dict[str, Any]:
         "duplicates": [{"label": condition_label(r["format"], r["setting"], r["optimizer"]), "seed": int(r["seed"]),
                         "n": int(r["n"])} for _, r in design.duplicates.iterrows()],
         "lengths": [{"label": condition_label(r["format"], r["setting"]), "steps": r["steps"],
-                     "max_steps": r["max_steps"], "budget": r["budget"]} for _, r in design.lengths.iterrows()],
+                     "max_steps": r["max_steps"], "budget": r["budget"]}
+                    for _, r in design.lengths.iterrows() if r["scope"] == "format"],
+        "lengths_across": [{"setting": r["setting"], "steps": r["steps"], "max_steps": r["max_steps"]}
+                           for _, r in design.lengths.iterrows() if r["scope"] == "setting"],
         "left_out": _counts(left["reason"]) if len(left) else [],
         "n_left_out": len(left),
         "identical": design.identical_formats(),
