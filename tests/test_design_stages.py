@@ -211,3 +211,12 @@ def test_card_figures_are_one_per_setting(sweep):
     fig = forest.draw()
     assert len(fig.axes[0].lines) > 0
     plt.close(fig)
+
+
+def test_format_comparison_compares_with_the_design_baseline(sweep):
+    ctx = context.format_comparison(sweep, "E5M2", lambda r: str(r["run_id"]), metric="final_val_loss",
+                                    baseline="E4M3")
+    assert (ctx["baseline"]["format"], ctx["baseline"]["optimizer"], ctx["baseline"]["setting"]) == \
+        ("E4M3", "ManifoldAdamW", HI)
+    assert ctx["improvement_vs_baseline"] == pytest.approx(100 * (1.805 - 1.905) / 1.805)
+    assert "Δ vs E4M3 (median)" in ctx["scorecard_table"]
