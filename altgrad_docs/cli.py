@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--per-page", type=int, default=200, help="runs per listing request")
     fetch.add_argument("--workers", type=int, default=16, help="concurrent history downloads (default 16)")
     fetch.add_argument("--timeout", type=int, default=None, help="HTTP timeout in seconds")
+    fetch.add_argument("--filters", type=json.loads, default=None, metavar="JSON",
+                       help='the study\'s W&B filter, sent to the server, e.g. \'{"config.learning_rate": 0.001}\'')
 
     snap = sub.add_parser("snapshot", help="inspect a snapshot folder")
     snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)
@@ -72,7 +74,7 @@ def _fetch(args: argparse.Namespace) -> int:
     else:
         result = fetch.fetch_project(args.project, args.out, states=args.states,
                                      per_page=args.per_page, workers=args.workers,
-                                     timeout=args.timeout, checkpoints=args.checkpoints)
+                                     timeout=args.timeout, checkpoints=args.checkpoints, filters=args.filters)
     if not result.changed:
         print(f"nothing changed: {result.reused} runs reused; {result.snapshot.path} re-stamped "
               f"in {result.seconds:.1f} s; sha256 {result.snapshot.short_hash}")

@@ -109,6 +109,18 @@ def test_runs_of_different_lengths_are_flagged():
     assert d.budgets() == {s["run_id"]: 80 for s in specs if s["lr"] == 0.001}
 
 
+def test_formats_of_different_lengths_are_flagged_across_formats():
+    specs = D.sweep_specs(formats=("E4M3", "E5M2"), seeds=(1, 2))
+    for s in specs:
+        if s["format"] == "E5M2":  # max_steps follows the format: never a factor, still flagged
+            s["steps"], s["config"] = 50, {"max_steps": 50}
+    d = infer_design(D.table(specs))
+    assert d.follows == {"manifold_mantissa_bits": "format", "max_steps": "format"}
+    assert d.lengths[["scope", "format", "setting", "steps", "max_steps", "budget"]].values.tolist() == [
+        ["setting", "", s, [50, 100], [50, 100], None] for s in (LO, HI)]
+    assert d.budgets() == {}
+
+
 def test_left_out_runs_and_filters():
     specs = D.sweep_specs(formats=("E4M3",), seeds=(1, 2))
     specs += [D.spec("E4M3", False, 0.01, 3, state="killed"), D.spec("E4M3", True, 0.01, 3, state="running"),

@@ -27,3 +27,16 @@ def test_fetch_passes_the_study_filter_to_the_server(live_wandb, tmp_path):
     design = infer_design(runs, DesignOptions(filters=STUDY))
     assert sorted(design.runs.loc[design.runs["included"], "run_id"]) == sorted(result.snapshot.run_ids)
     assert set(design.left_out["reason"]) == {"filtered out"} and len(design.left_out) == 4
+
+
+def test_cli_fetch_takes_the_study_filter(live_wandb, _live_server, tmp_path):
+    from tests.conftest import run_cli
+
+    specs = D.sweep_specs(formats=("E4M3",), seeds=(1,))
+    live_wandb.set_runs(D.records(specs))
+    live_wandb.requests.clear()
+    done = run_cli(["fetch", "--project", PROJECT, "--out", str(tmp_path / "snap"),
+                    "--filters", json.dumps(STUDY)], _live_server[1])
+    assert done.returncode == 0 and "2 runs (2 fetched, 0 reused unchanged)" in done.stdout, done.stderr
+    (listing,) = [v for op, v in live_wandb.requests if op == "Runs"]
+    assert json.loads(listing["filters"])["$and"][1] == STUDY

@@ -193,3 +193,28 @@ def test_report_generator_takes_a_factor_list(sweep, tmp_path):
     assert "Seeds run more than once by one optimizer in one condition are duplicates" in pooled
     assert "E4M3: seeds 1, 2, 3, 4" in pooled
     assert "(8 vs 8 runs, unpaired)" in pooled
+
+
+def test_card_figures_have_one_panel_per_setting(sweep):
+    from altgrad_docs.report import catalog
+
+    a = analyse(sweep)
+    specs = {s.id: s for s in catalog.figure_specs(a)}
+    import matplotlib.pyplot as plt
+
+    for fid in ("fig-forest", "fig-loss-vs-mantissa"):
+        fig = specs[fid].draw()
+        titled = [ax for ax in fig.axes if ax.get_title()]
+        titles = " ".join(ax.get_title() for ax in titled)
+        assert "learning_rate=0.001" in titles and "learning_rate=0.01" in titles, titles
+        assert sum(len(ax.lines) + len(ax.collections) > 0 for ax in titled) == 2  # each panel drawn
+        plt.close(fig)
+
+
+def test_format_comparison_compares_with_the_design_baseline(sweep):
+    ctx = context.format_comparison(sweep, "E5M2", lambda r: str(r["run_id"]), metric="final_val_loss",
+                                    baseline="E4M3")
+    assert (ctx["baseline"]["format"], ctx["baseline"]["optimizer"], ctx["baseline"]["setting"]) == \
+        ("E4M3", "ManifoldAdamW", HI)
+    assert ctx["improvement_vs_baseline"] == pytest.approx(100 * (1.805 - 1.905) / 1.805)
+    assert "Δ vs E4M3 (median)" in ctx["scorecard_table"]

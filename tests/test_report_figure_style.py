@@ -6,6 +6,7 @@ import pytest
 
 from altgrad_docs.analysis.curves import collect_traces
 from altgrad_docs.analysis.pipeline import analyse
+from altgrad_docs.analysis.design import DesignOptions
 from altgrad_docs.report import catalog
 from altgrad_docs.report import figure_style as st
 from altgrad_docs.report import figures as F
@@ -66,7 +67,11 @@ def test_loss_end_shows_the_last_quarter_per_format(data):
 
 def _two_settings(df: pd.DataFrame) -> pd.DataFrame:
     """The fixture split into two learning rates: seeds 1 at lr=0.01, the rest at lr=0.001."""
-    return df.assign(setting=["learning_rate=0.01" if s == 1 else "learning_rate=0.001" for s in df["seed"]])
+    import json
+
+    lrs = [0.01 if s == 1 else 0.001 for s in df["seed"]]
+    configs = [json.dumps({**json.loads(c), "learning_rate": lr}) for c, lr in zip(df["config_json"], lrs)]
+    return df.assign(setting=[f"learning_rate={lr}" for lr in lrs], config_json=configs)
 
 
 def test_settings_and_facets():
@@ -80,8 +85,10 @@ def test_settings_and_facets():
 
 
 def test_figures_facet_by_setting_instead_of_pooling():
-    df = _two_settings(runs())
-    a = analyse(df, histories())
+    from altgrad_docs.analysis.design import DesignOptions
+
+    df = _two_settings(runs())  # the learning rate follows the seed here: name it as the factor
+    a = analyse(df, histories(), options=DesignOptions(factors=("learning_rate",)))
     specs = {s.id: s for s in catalog.figure_specs(a)}
     loss = specs["fig-loss-curves"].draw()
     titles = [ax.get_title() for ax in loss.axes if ax.get_title()]
@@ -118,7 +125,7 @@ def test_figure_legend_columns_fit_the_width(data):
 
 def test_layer_heatmaps_facet_by_setting():
     df = _two_settings(runs())
-    specs = {s.id: s for s in catalog.figure_specs(analyse(df, histories()))}
+    specs = {s.id: s for s in catalog.figure_specs(analyse(df, histories(), options=DesignOptions(factors=("learning_rate",))))}
     fig = specs["fig-layer-stall"].draw()
     heat = [ax for ax in fig.axes if ax.images]
     assert [ax.get_title().split("\n")[0] for ax in heat] == ["learning_rate=0.01", "learning_rate=0.001"]

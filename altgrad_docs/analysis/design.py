@@ -164,7 +164,8 @@ class Design:
         for _, r in self.lengths.iterrows():
             g = self.runs[self.runs["included"] & (self.runs["format"] == r["format"])
                           & (self.runs["setting"] == r["setting"])]
-            out.update({str(rid): int(r["budget"]) for rid in g["run_id"]} if r["budget"] is not None else {})
+            if r["scope"] == "format" and r["budget"] is not None:
+                out.update({str(rid): int(r["budget"]) for rid in g["run_id"]})
         return out
 
     @property
@@ -519,20 +520,38 @@ def _duplicates(inc: pd.DataFrame, factors: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _lengths(inc: pd.DataFrame, factors: Mapping[str, Any]) -> pd.DataFrame:
-    """(format, setting) groups, the runs compared with each other, whose finished runs trained
-    different numbers of steps or had different max_steps (failed runs stop early by nature).
-    ``budget`` is the shortest finished run's steps: "final" is read there for every run of the
-    group (see Design.budgets)."""
-    cols = ["format", *factors, "setting", "steps", "max_steps", "budget", "run_ids"]
+    """Runs compared with each other whose finished runs trained different numbers of steps or
+    had different max_steps (failed runs stop early by nature). Scope "format": a (format,
+    setting) group, the runs the paired comparison uses; ``budget`` is its shortest finished
+    run's steps, where "final" is read for every run of the group (Design.budgets). Scope
+    "setting": the formats of one setting, compared in the rankings, differ in length while
+    each format's runs agree (flagged, not truncated)."""
+    cols = ["scope", "format", *factors, "setting", "steps", "max_steps", "budget", "run_ids"]
     fin = inc[~inc["crashed"].to_numpy()]
     rows = []
-    for (fmt, setting), g in fin.groupby(["format", "setting"], sort=False):
-        steps = sorted({int(s) for s in g["steps"].dropna()})
-        budget = sorted({int(s) for s in pd.Series(g["max_steps"]).dropna()})
-        if len(steps) > 1 or len(budget) > 1:
-            rows.append({"format": fmt, **{k: g.iloc[0][k] for k in factors}, "setting": setting,
-                         "steps": steps, "max_steps": budget, "budget": steps[0] if steps else None,
-                         "run_ids": sorted(g["run_id"])})
+
+    def spread(g: pd.DataFrame) -> tuple[list[int], list[int]]:
+        return (sorted({int(s) for s in g["steps"].dropna()}),
+                sorted({int(s) for s in pd.Series(g["max_steps"]).dropna()}))
+
+    from .scorecard import format_sort_key
+    settings = sorted(dict(zip(fin["setting"], fin["_order"])).items(), key=lambda kv: kv[1])
+    for setting, _ in settings:
+        group = fin[(fin["setting"] == setting).to_numpy()]
+        flagged = False
+        for fmt in sorted(set(group["format"]), key=format_sort_key):
+            g = group[(group["format"] == fmt).to_numpy()]
+            steps, budget = spread(g)
+            if len(steps) > 1 or len(budget) > 1:
+                flagged = True
+                rows.append({"scope": "format", "format": fmt, **{k: g.iloc[0][k] for k in factors},
+                             "setting": setting, "steps": steps, "max_steps": budget,
+                             "budget": steps[0] if steps else None, "run_ids": sorted(g["run_id"])})
+        steps, budget = spread(group)
+        if not flagged and (len(steps) > 1 or len(budget) > 1):
+            rows.append({"scope": "setting", "format": "", **{k: group.iloc[0][k] for k in factors},
+                         "setting": setting, "steps": steps, "max_steps": budget, "budget": None,
+                         "run_ids": sorted(group["run_id"])})
     return pd.DataFrame(rows, columns=cols)
 
 

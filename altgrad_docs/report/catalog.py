@@ -9,6 +9,7 @@ Pages: ``format_comparison``, ``failure_modes``, ``manifold_comparison``, ``form
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -184,6 +185,11 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
                    lambda: _fig(S.plot_number_lines()), ("number-lines",)),
     ]
+
+
+def setting_slug(setting: str) -> str:
+    """A setting label as a stable id part: 'learning_rate=0.001' -> 'learning-rate-0-001'."""
+    return re.sub(r"[^a-z0-9]+", "-", setting.lower()).strip("-") or "all"
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:

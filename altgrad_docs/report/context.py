@@ -56,7 +56,9 @@ def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
     crashed = sc.crashed_mask(done) if not done.empty else np.array([], dtype=bool)
     for fmt in sc.sorted_formats(done["format"]) if not done.empty else []:
         is_fmt = (done["format"].astype("string") == fmt).fillna(False).to_numpy()
-        for setting in sc.settings_of(done[is_fmt].assign(setting=done.loc[is_fmt, "setting"].astype(str))):
+        sub = done[is_fmt]
+        sub.attrs["factors"] = names
+        for setting in sc.settings_of(sub):
             sel = is_fmt & (done["setting"].astype(str) == setting).to_numpy()
             rate = stats.crash_rate(int(crashed[sel].sum()), int(sel.sum()))
             fail = None
@@ -86,7 +88,7 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
     spot_index = candidates.index[candidates["format"] == sweet_spot][:1]
     rest = candidates.drop(index=spot_index)
     second = _row_summary(rest.iloc[0]) if len(rest) else None
-    base = _baseline_of(ranked, spot)
+    base = _baseline_of(ranked, spot, baseline)
     rates = crash_rates(df, failures if failures is not None else comp_failures(df), names)
     failed = done[sc.crashed_mask(done)]
     status = df["status"].astype("string").fillna("")
@@ -117,16 +119,19 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
     }
 
 
-def _baseline_of(ranked: pd.DataFrame, spot: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The baseline condition to compare the sweet spot with: same optimizer and setting when
-    it ran, else the baseline's best condition in the same setting, else its best."""
-    base = ranked[ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
+def _baseline_of(ranked: pd.DataFrame, spot: dict[str, Any] | None, baseline: str) -> dict[str, Any] | None:
+    """The baseline condition to compare the sweet spot with: the ``baseline`` format (else any
+    16-bit one) with the same optimizer and setting when it ran, else its best condition in the
+    same setting, else its best condition."""
+    ran = ranked[ranked["n"] > 0]
+    base = ran[ran["format"] == baseline]
+    base = base if len(base) else ran[ran["format"].isin(BASELINES)]
     if spot and len(base):
-        same_setting = base[base.get("setting", pd.Series("", index=base.index)).fillna("") == spot["setting"]] \
-            if "setting" in base else base
-        same = same_setting[same_setting["optimizer"] == spot["optimizer"]]
+        setting = base["setting"].fillna("") if "setting" in base else pd.Series("", index=base.index)
+        same_setting = base[(setting == spot["setting"]).to_numpy()]
+        same = same_setting[(same_setting["optimizer"] == spot["optimizer"]).to_numpy()]
         base = same if len(same) else same_setting if len(same_setting) else base
-    return _summary_of(base, str(base.iloc[0]["format"])) if len(base) else None
+    return _row_summary(base.iloc[0]) if len(base) else None
 
 
 def _setting_sections(card: pd.DataFrame, links: dict[str, str] | None, baseline: str) -> list[dict[str, Any]]:
@@ -311,7 +316,10 @@ def design_context(design: Any) -> dict[str, Any]:
         "duplicates": [{"label": condition_label(r["format"], r["setting"], r["optimizer"]), "seed": int(r["seed"]),
                         "n": int(r["n"])} for _, r in design.duplicates.iterrows()],
         "lengths": [{"label": condition_label(r["format"], r["setting"]), "steps": r["steps"],
-                     "max_steps": r["max_steps"], "budget": r["budget"]} for _, r in design.lengths.iterrows()],
+                     "max_steps": r["max_steps"], "budget": r["budget"]}
+                    for _, r in design.lengths.iterrows() if r["scope"] == "format"],
+        "lengths_across": [{"setting": r["setting"], "steps": r["steps"], "max_steps": r["max_steps"]}
+                           for _, r in design.lengths.iterrows() if r["scope"] == "setting"],
         "left_out": _counts(left["reason"]) if len(left) else [],
         "n_left_out": len(left),
         "identical": design.identical_formats(),
