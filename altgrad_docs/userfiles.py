@@ -56,10 +56,6 @@ class UserText:
     problems: tuple[str, ...] = ()
     detail: str = ""  # e.g. where the first byte that is not UTF-8 is
 
-    @property
-    def shown(self) -> bool:
-        return bool(self.text)
-
 
 def _outside(path: Path, root: Path) -> bool:
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))

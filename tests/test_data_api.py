@@ -294,6 +294,7 @@ def test_fetch_killed_midway_leaves_the_snapshot(served):
     deadline = time.monotonic() + 30
     while not server.ops("RunParquetHistory") and time.monotonic() < deadline:
         time.sleep(0.05)  # kill it once it is downloading histories
+    assert server.ops("RunParquetHistory") and proc.poll() is None  # midway: after a history request
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert open_snapshot(out).sha256 == sha
