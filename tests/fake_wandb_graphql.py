@@ -107,8 +107,8 @@ class GraphQL:
         if run is None:
             return {"project": {"run": None}}
         if not self.exports or run.record.meta.get("state") == "running":  # not exported: every row is live
-            return {"project": {"run": {"parquetHistory": {
-                "parquetUrls": [], "liveData": [json.loads(r) for r in run.rows_json(None, 0)]}}}}
+            return {"project": {"run": {"parquetHistory": {  # rows encoded once, as a server stores them
+                "parquetUrls": [], "liveData": RawJSON("[" + ",".join(run.rows_json(None, 0)) + "]")}}}}
         urls = [f"{self.url}/parquet/{run.id}.parquet"] if len(run.record.history) else []
         return {"project": {"run": {"parquetHistory": {"parquetUrls": urls, "liveData": []}}}}
 
