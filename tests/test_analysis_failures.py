@@ -179,8 +179,11 @@ def test_history_names_stagnation_only_at_a_high_bit_stall():
     a = FailureAnalyzer()
     got = a.classify_history(_finite_history(loss, [0.9] * 43))
     assert got["history_mode"] == "stagnation"
-    assert got["evidence"] == "best loss of the last 100 steps 1 not below 1 at bit-stall rate 0.9 > 0.5"
+    # the monitor's moving average replayed on rows 5 steps apart last improved by 2% at step 45
+    assert got["evidence"] == "smoothed loss not 2% below its best since step 45 (165 steps) at bit-stall rate 0.9 > 0.5"
     assert a.classify_history(_finite_history(loss, [0.3] * 43))["history_mode"] is None
+    short = a.classify_history(_finite_history(loss[:20], [0.9] * 20))  # best at 45, ends at 95
+    assert short["history_mode"] is None
     improving = list(np.linspace(2.5, 0.1, 43))
     assert a.classify_history(_finite_history(improving, [0.9] * 43))["history_mode"] is None
 
@@ -193,4 +196,4 @@ def test_a_failed_run_stopped_by_the_trainer_gets_its_stop_step_and_mode():
     traces = collect_traces([("s1", _finite_history(loss, [0.9] * 43))])
     row = FailureAnalyzer().merge_failure_data(df, [], traces).iloc[0]
     assert row["history_mode"] == "stagnation" and row["collapse_step"] == 210
-    assert row["reason"].startswith("best loss of the last 100 steps")
+    assert row["reason"].startswith("smoothed loss not 2% below its best since step 45")

@@ -11,9 +11,10 @@ Two classifications sit side by side, and both are kept:
   underflow; else unknown. A run whose loss stayed finite is classified as the trainer's
   monitor does (altgrad_docs/bench/monitor.py), on the logged rows: ``divergence`` when every
   loss of its last ``divergence_window`` steps is above its first loss; ``stagnation`` when
-  the best loss of its last ``stagnation_window`` steps is not ``stagnation_min_delta``
-  (relative) below the best loss before them while the mean bit-stall rate there is above
-  ``bit_stall_threshold``; else no mode ("loss stayed finite").
+  the smoothed loss (the monitor's moving average, replayed on the logged rows) last improved
+  by ``stagnation_min_delta`` (relative) on its best at least ``stagnation_window`` steps
+  (less one logging interval) before the end, while the mean bit-stall rate since then is
+  above ``bit_stall_threshold``; else no mode ("loss stayed finite").
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ UNDERFLOW_LIMIT = 0.5
 DIVERGENCE_WINDOW = 50  # the bench trainer's defaults (RunConfig)
 STAGNATION_WINDOW = 100
 STAGNATION_MIN_DELTA = 0.02
+LOSS_EMA = 0.9  # the monitor's smoothing factor per step
 FAILURE_COLUMNS = [
     "run_id", "format", "optimizer", "setting", "seed", "name", "run_url", "state", "steps", "collapse_step",
     "reason", "final_loss", "best_loss", "grad_sparsity", "failure_mode", "history_mode",
@@ -93,16 +95,28 @@ def _finite_mode(trace: Trace, stall_threshold: float) -> tuple[str | None, str]
     if end - steps[0] >= DIVERGENCE_WINDOW and (loss[recent] > loss[0]).all():
         return "divergence", (f"loss above its starting value {loss[0]:.4g} over the last "
                               f"{DIVERGENCE_WINDOW} steps")
-    window = steps > end - STAGNATION_WINDOW
-    if window.all():
-        return None, "loss stayed finite"
-    before, within = loss[~window].min(), loss[window].min()
+    best_at = _last_best_step(steps, loss)
+    gap = float(np.median(np.diff(steps)))
     s_steps, stall = trace.curve("quantization/bit_stall_rate")
-    stall = stall[(s_steps > end - STAGNATION_WINDOW) & np.isfinite(stall)]
-    if within >= before * (1 - STAGNATION_MIN_DELTA) and len(stall) and stall.mean() > stall_threshold:
-        return "stagnation", (f"best loss of the last {STAGNATION_WINDOW} steps {within:.4g} not below "
-                              f"{before:.4g} at bit-stall rate {stall.mean():.3g} > {stall_threshold:g}")
+    stall = stall[(s_steps > best_at) & np.isfinite(stall)]
+    if end - best_at >= STAGNATION_WINDOW - gap and len(stall) and stall.mean() > stall_threshold:
+        return "stagnation", (f"smoothed loss not {STAGNATION_MIN_DELTA:.0%} below its best since step "
+                              f"{best_at} ({end - best_at} steps) at bit-stall rate {stall.mean():.3g} "
+                              f"> {stall_threshold:g}")
     return None, "loss stayed finite"
+
+
+def _last_best_step(steps: np.ndarray, loss: np.ndarray) -> int:
+    """The last step where the smoothed loss improved on its best by STAGNATION_MIN_DELTA:
+    the monitor's moving average, with the factor raised to the step gap between rows."""
+    ema, best, at = float(loss[0]), math.inf, int(steps[0])
+    for i, (step, x) in enumerate(zip(steps, loss)):
+        if i:
+            a = LOSS_EMA ** float(step - steps[i - 1])
+            ema = a * ema + (1 - a) * float(x)
+        if ema < best * (1 - STAGNATION_MIN_DELTA):
+            best, at = ema, int(step)
+    return at
 
 
 class FailureAnalyzer:
