@@ -118,6 +118,9 @@ def test_median_curve_and_survival():
     assert grid.tolist() == [0.0, 5.0, 10.0] and med.tolist() == [2.0, 2.5, 3.0]  # b ends at 5
     x, y = survival([40, None, 60, None], [40, 99, 60, 50])
     assert x.tolist() == [0, 40, 60, 99] and y.tolist() == pytest.approx([1.0, 0.75, 0.375, 0.375])
+    # a failure at the last step of 3 finished runs: 1 of 4 at risk failed, not 1 of 1
+    x, y = survival([None, None, 199, None], [199, 199, 199, 199])
+    assert x.tolist() == [0, 199, 199] and y.tolist() == pytest.approx([1.0, 0.75, 0.75])
 
 
 def test_unpaired_seeds_fall_back_to_welch():

@@ -220,10 +220,12 @@ def survival(collapse_steps: Iterable[int | None], last_steps: Iterable[int | No
     """Fraction of runs whose loss is still finite at each step where something happened.
 
     A run that ends (killed, finished) without collapsing is censored at its last step and
-    stays in the denominator until then (Kaplan-Meier product)."""
+    stays in the denominator until then (Kaplan-Meier product); at a tie, collapses come
+    before censorings, so runs censored at that step still count as at risk."""
     events = sorted(
-        (int(c if c is not None else l), c is not None)
-        for c, l in zip(collapse_steps, last_steps) if c is not None or l is not None
+        ((int(c if c is not None else l), c is not None)
+         for c, l in zip(collapse_steps, last_steps) if c is not None or l is not None),
+        key=lambda e: (e[0], not e[1]),
     )
     if not events:
         return np.array([]), np.array([])
