@@ -91,11 +91,24 @@ def test_survival_counts_a_run_the_trainer_stopped_as_failed_at_its_last_step():
 
 def test_crash_forensics_three_panels(data):
     df, tr = data
+    # r10 and r13 collapsed (NaN); r01 stands for a run the trainer stopped with a finite loss:
+    # every run passed is drawn, aligned on its last step
     axes = F.plot_crash_forensics([tr["r10"], tr["r13"], tr["r01"]], labels=["a $x$", "b", "c"])
     assert len(axes) == 3
     assert all(a.get_legend() is None for a in axes) and len(axes[0].figure.legends) == 1  # one per figure
-    assert [t.get_text() for t in axes[0].figure.legends[0].get_texts()] == [r"a \$x\$", "b"]  # r01 did not fail
-    assert len(axes[2].lines) == 3  # overflow of both failed runs + the collapse line
+    assert [t.get_text() for t in axes[0].figure.legends[0].get_texts()] == [r"a \$x\$", "b", "c"]
+    assert len(axes[2].lines) == 4  # overflow of the three runs + the failure line
+    assert axes[0].get_xlabel() == "steps before failure"
+
+
+def test_crash_forensics_of_many_runs_is_coloured_and_named_by_format(data):
+    df, tr = data
+    runs = [tr["r10"], tr["r13"]] * 6  # 12 runs: more than a legend can name one by one
+    axes = F.plot_crash_forensics(runs, groups=["E7M0", "E5M2"] * 6)
+    texts = [t.get_text() for t in axes[0].figure.legends[0].get_texts()]
+    assert texts == ["E7M0", "E5M2"] and axes[0].get_title() == "12 failed runs"
+    colours = {ln.get_color() for ln in axes[0].lines if ln.get_linestyle() == "-"}
+    assert len(colours) == 2
 
 
 def test_forest_plot(data):

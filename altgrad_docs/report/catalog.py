@@ -112,6 +112,8 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     failed = [tr[r] for r in a.failures["run_id"].dropna().astype(str) if r in tr]
     names = dict(zip(runs["run_id"].astype(str), runs["name"].astype(str))) if "name" in runs else {}
     labels = [names.get(t.run_id, t.run_id) for t in failed]
+    formats = dict(zip(runs["run_id"].astype(str), runs["format"].astype(str)))
+    groups = [formats.get(t.run_id, "unknown") for t in failed]
     cols = ["run_id", "format", "optimizer", "bit_stall_threshold"] + ([SETTING] if SETTING in runs else [])
     all_key = (runs[cols], _traces_key(a, tr))
     metric = curve_metric(a)
@@ -157,9 +159,11 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    _summary_figure(a, runs, lambda sub, _: sub, lambda _, r, ax=None: F.plot_survival(tr, r, ax=ax)),
                    all_key),
         FigureSpec("fig-crash-forensics", "failure_modes",
-                   f"The last 50 logged steps before collapse of the {len(failed)} failed runs with a "
-                   "history: loss, gradient norm, overflow rate (0 = collapse step).",
-                   lambda: _fig(F.plot_crash_forensics(failed, labels)), (labels, [(t.run_id, t) for t in failed])),
+                   f"The last 50 logged steps before failure of the {len(failed)} failed runs with a "
+                   "history: loss, gradient norm, overflow rate (0 = the first non-finite loss, or the step "
+                   "at which the trainer stopped the run as failed).",
+                   lambda: _fig(F.plot_crash_forensics(failed, labels, groups=groups)),
+                   (labels, groups, [(t.run_id, t) for t in failed])),
         FigureSpec("fig-over-under-flow", "failure_modes",
                    "Overflow (solid) and underflow (dotted) rate per format over training, median over runs "
                    "per optimizer.", grid(F.plot_over_under_flow), ("flow",) + all_key),

@@ -288,23 +288,32 @@ def _stopped_runs(runs: pd.DataFrame) -> set[str]:
 
 
 def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None = None,
-                         ax: np.ndarray | None = None) -> np.ndarray:
+                         ax: np.ndarray | None = None, groups: Sequence[str] | None = None) -> np.ndarray:
     """Loss, gradient norm and overflow rate of failed runs, aligned on the steps before
-    collapse (0 = collapse step). Three panels; ``ax`` is an array of three axes or None."""
+    they failed (0 = the first non-finite loss, or the last step of a run the trainer stopped
+    as failed: divergence, stagnation). Three panels; ``ax`` is an array of three axes or None.
+    With ``groups`` (e.g. each run's format) and more runs than a legend can name, runs are
+    coloured and named by group."""
     if ax is None:
         fig = new_figure(figsize=(9.0, 2.7), layout="constrained")
         ax = np.asarray(fig.subplots(1, 3))
     panels = (("loss", False), ("grad_norm", True), ("quantization/overflow_rate", False))
-    failed = [(t, plain(labels[i] if labels else t.run_id)) for i, t in enumerate(traces)
-              if t.collapse_step is not None]
+    by_group = groups is not None and len(traces) > MAX_LEGEND
+    names = [plain(labels[i] if labels else t.run_id) for i, t in enumerate(traces)]
+    if by_group:
+        colours = format_colors(sorted_formats(groups))
+        styles = [dict(color=colours[str(g)], alpha=0.6) for g in groups]
+        names = [plain(g) for g in groups]
+    else:
+        styles = [dict(color=FORMAT_PALETTE[i % len(FORMAT_PALETTE)]) for i in range(len(traces))]
     for a, (metric, log) in zip(ax, panels):
-        a.set_prop_cycle(color=list(FORMAT_PALETTE))  # colour-blind-safe, one colour per run
-        drawn = False
-        for t, label in failed:
+        drawn, named = False, set()
+        for t, name, style in zip(traces, names, styles):
             s, v = t.forensics.get(metric, (np.array([]), np.array([])))
             ok = np.isfinite(v) & ((v > 0) if log else True)
             if ok.any():
-                a.plot(s[ok], v[ok], lw=1.0, label=label)
+                a.plot(s[ok], v[ok], lw=1.0, label=None if name in named else name, **style)
+                named.add(name)
                 drawn = True
         if not drawn:
             no_data(a, "no failed run logged " + metric.removeprefix("quantization/"))
@@ -312,10 +321,10 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
         if log:
             a.set_yscale("log")
         a.axvline(0, color="crimson", lw=0.8, ls=":")
-        a.set_xlabel("steps before collapse")
+        a.set_xlabel("steps before failure")
         a.set_ylabel(metric.removeprefix("quantization/"))
-    if failed and len(failed) <= MAX_LEGEND and ax[0].get_legend_handles_labels()[0]:
+    if traces and (by_group or len(traces) <= MAX_LEGEND) and ax[0].get_legend_handles_labels()[0]:
         figure_legend(ax[0].figure, ncols=5)
-    elif failed:
-        ax[0].set_title(f"{len(failed)} failed runs", fontsize=9)
+    if traces and len(traces) > MAX_LEGEND:
+        ax[0].set_title(f"{len(traces)} failed runs", fontsize=9)
     return ax
