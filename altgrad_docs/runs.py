@@ -38,18 +38,19 @@ STATUS_OF_STATE = {
 }
 
 #: Run ids used as they are in file names and page paths (W&B's own ids all are).
-_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*(?<!\.)")  # inner dots: lr0.1
 
 
 def path_slug(run_id: str) -> str:
     """A run id as a file name and URL path segment: the id itself when it is plain
-    (letters, digits, ``_-``, not leading), else its plain characters plus a hash of the
+    (letters, digits, ``_-`` and single inner dots, such as ``lr0.1``; at most 64
+    characters; no leading ``_-.``), else its plain characters plus a hash of the
     whole id, so ``.hidden`` -> ``hidden-<10 hex>``: stable, and distinct ids stay distinct.
 
     MkDocs leaves out pages under a folder starting with a dot, a slash would nest folders,
     and ``?#%`` break links: W&B accepts such ids (``wandb.init(id=".hidden")``)."""
     run_id = str(run_id)
-    if _PLAIN_ID.fullmatch(run_id):
+    if len(run_id) <= 64 and _PLAIN_ID.fullmatch(run_id):
         return run_id
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run_id).strip("-_")[:32].strip("-_")
     return f"{stem or 'run'}-{hashlib.sha256(run_id.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"

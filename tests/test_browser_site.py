@@ -179,7 +179,8 @@ LAYOUT_JS = """() => {
             overhang: Math.round((box ? box.getBoundingClientRect() : r).right - content.right),
             wrapped: [...t.querySelectorAll('th, td')].filter(c => lines(c) > 1).length};
   });
-  const figures = [...document.querySelectorAll('article img')].map(i => {
+  // images hidden on purpose (a run chart's static fallback, once the chart is drawn) are not shown
+  const figures = [...document.querySelectorAll('article img')].filter(i => i.getClientRects().length > 0).map(i => {
     const r = i.getBoundingClientRect();
     return {src: i.currentSrc, decoded: i.complete && i.naturalWidth > 0,
             overhang: Math.round(r.right - content.right), width: Math.round(r.width)};

@@ -28,8 +28,12 @@ def test_parameter_count_is_the_torch_models():
 def test_note_of_the_bundled_snapshot():
     snap = open_snapshot(ROOT / "data" / "bundled")
     note = bench_note(snap.manifest.get("bench"), snap.runs())
-    assert note["parameters"] == 26_080 and note["steps"] == 400 and note["task"] == "sort 8 symbols of 12"
+    from altgrad_docs.bench.train import RunConfig
+
+    assert note["parameters"] == 26_080 and note["task"] == "sort 8 symbols of 12"
+    assert note["steps"] == RunConfig().max_steps == 200  # the bench's step budget
     assert "FP32 master weights" in note["quantised"] and "no per-tensor scaling" in note["quantised"]
+    assert "quantized: no master copy" in note["quantised"]
 
 
 def test_no_note_without_the_bench_and_no_invented_shape():
