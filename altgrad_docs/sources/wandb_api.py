@@ -240,7 +240,7 @@ def fetch_history(listed: ListedRun) -> pd.DataFrame:
     return rows_to_frame(rows or [], listed.history_keys)
 
 
-#: The query wandb-core sends for ``download_history_exports`` (0.31), sent here once.
+#: The operation wandb-core sends for ``download_history_exports`` (its fields as in 0.31), sent here once.
 PARQUET_HISTORY = """
 query RunParquetHistory($entity: String!, $project: String!, $name: String!, $liveKeys: [String!]!) {
     project(name: $project, entityName: $entity) {
