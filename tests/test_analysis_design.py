@@ -65,6 +65,20 @@ def test_intervention_flag_is_a_second_factor():
     assert infer_design(D.table(specs)).cells["n"].tolist() == [2] * 8
 
 
+def test_a_key_set_by_another_factor_is_not_a_second_factor():
+    """use_fp32_master is written from weight_storage (the bench does): one factor, not two;
+    a flag crossed with it stays a factor of its own."""
+    specs = [D.spec("E4M3", m, 0.01, s, config={"weight_storage": w, "use_fp32_master": w == "fp32_master",
+                                                  "enable_emergency_shift": e},
+                    run_id=f"e4m3{int(m)}{w[:2]}{int(e)}s{s}")
+             for m in (False, True) for w in ("fp32_master", "quantized") for e in (False, True) for s in (1, 2)]
+    d = infer_design(D.table(specs))
+    assert d.factors == {"enable_emergency_shift": [False, True], "weight_storage": ["fp32_master", "quantized"]}
+    assert d.follows["use_fp32_master"] == "factor weight_storage"
+    assert d.settings == [f"enable_emergency_shift={e}, weight_storage={w}"
+                          for e in ("false", "true") for w in ("fp32_master", "quantized")]
+
+
 def test_explicit_factors_and_ignore():
     runs = D.table(D.sweep_specs(formats=("E4M3",), seeds=(1, 2)))
     d = infer_design(runs, DesignOptions(factors=("batch_size",)))

@@ -138,7 +138,7 @@ def findings(benefit, sweet=None, metric="final_val_loss", crashes=()):
     sweet = sweet or SweetSpotClaim("none", metric)
     results = {"n_runs": 24, "formats": ["E4M3", "E5M2"], "optimizers": ["AdamW", "ManifoldAdamW"],
                "n_failed": 0, "headline": {"benefit": benefit, "sweet_spot": sweet, "metric": metric,
-                                          "crashes": list(crashes)}}
+                                          "crashes": list(crashes), "n_completed": 24, "n_conditions": 4}}
     text = render(make_environment(TEMPLATES), "partials/findings.md", results=results)
     return " ".join(text.split())
 
@@ -216,3 +216,18 @@ def test_identical_comparisons_count_once_in_the_family_and_are_named_together()
     # identical under one optimizer only: two comparisons
     half = benefit_claim(paired, None, metric, identical=identical[:1])
     assert len(half.effects) == 3
+
+
+def test_sentences_for_failures_and_many_rivals():
+    none = BenefitClaim("no_data", "final_val_loss", 0, 0.05)
+    crashes = [{"format": "E7M0", "setting": "lr=1.5", "k": 4, "n": 4},
+               {"format": "E5M2", "setting": "lr=1.5", "k": 3, "n": 4}, {"format": "E7M0", "setting": "lr=0.1", "k": 1, "n": 4}]
+    text = findings(none, crashes=crashes)
+    assert "**Failures:** 8 of the 24 completed runs failed, in 3 of the 4 conditions (2 formats: E7M0, E5M2)." in text
+    assert "(all E7M0)" in findings(none, crashes=crashes[:1])
+    assert "none of the 24 completed runs failed" in findings(none)
+    best = Condition("E3M4", "AdamW", "", 6, 0.040, 0.039, 0.041)
+    rivals = [Condition(f"E{i}M{7 - i}", "AdamW", "", 6, 0.041 + i / 1000, 0.0395, 0.06) for i in range(7)]
+    text = findings(none, SweetSpotClaim("found", "final_val_loss", best, rivals, 8))
+    assert "E4M3 with AdamW 0.0450; and 2 more conditions (all in the Format comparison's table)." in text
+    assert "E5M2 with AdamW" not in text

@@ -101,7 +101,8 @@ def test_home_states_findings_from_the_data(site_dir):
     assert "<strong>E4M3 with ManifoldAdamW</strong>" in html
     assert "No improvement from manifold-aware updates holds" in html
     text = re.sub(r"<[^>]+>", "", html)
-    assert "E7M0 1/1 runs failed" in text and "altgrad-docs bench" in text
+    assert re.search(r"Failures: 1 of the \d+ completed runs failed, in 1 of the \d+ conditions \(all E7M0\)", text)
+    assert "altgrad-docs bench" in text
 
 
 def test_stale_wandb_data_shows_a_banner_and_fails_strict(tmp_path, monkeypatch, caplog):

@@ -348,7 +348,29 @@ def classify_keys(frame: pd.DataFrame, configs: list[dict[str, Any]], options: D
         factors = {k: _levels(_values(configs, k)) for k in options.factors}
         for k in options.factors:
             constants.pop(k, None)
+    else:
+        factors = _drop_aliases(factors, configs, follows)
     return factors, constants, follows, identity, bookkeeping, ignored
+
+
+def _drop_aliases(factors: dict[str, list[Any]], configs: list[dict[str, Any]],
+                  follows: dict[str, str]) -> dict[str, list[Any]]:
+    """Factors whose value is set by another factor add no condition (``use_fp32_master`` next
+    to ``weight_storage``): they go to ``follows``. Kept first: non-boolean keys, then those
+    with more levels, then by name; the order of ``factors`` is kept."""
+    def rank(key: str) -> tuple:
+        levels = factors[key]
+        return (all(isinstance(v, bool) for v in levels), -len(levels), key)
+
+    canon = {k: [_canon(v) for v in _values(configs, k)] for k in factors}
+    kept: list[str] = []
+    for key in sorted(factors, key=rank):
+        by = next((k for k in kept if _function_of(canon[k], canon[key])), None)
+        if by is None:
+            kept.append(key)
+        else:
+            follows[key] = f"factor {by}"
+    return {k: v for k, v in factors.items() if k in kept}
 
 
 def _levels(raw: list[Any]) -> list[Any]:

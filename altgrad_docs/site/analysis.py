@@ -166,7 +166,8 @@ def headline(a: Analysis) -> dict[str, Any]:
     ] if len(card) else []
     identical = a.design.identical if a.design is not None else []
     return {"benefit": claims.benefit_claim(a.paired, card, a.metric, identical=identical),
-            "sweet_spot": claims.sweet_spot_claim(card, a.metric), "crashes": crashes, "metric": a.metric}
+            "sweet_spot": claims.sweet_spot_claim(card, a.metric), "crashes": crashes, "metric": a.metric,
+            "n_completed": int(card["n"].sum()) if len(card) else 0, "n_conditions": len(card)}
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
