@@ -187,7 +187,7 @@ def test_sweet_spot_is_ranked_by_val_loss_where_train_loss_disagrees(gen):
     # by hand: E4M3 base 2.00 + lr 0.01 offset 0 + median of seed offset + delta (-0.20, -0.20, -0.19, -0.19)
     median = 2.00 + float(np.median([0.00 - 0.20, 0.02 - 0.22, -0.01 - 0.18, 0.01 - 0.20]))
     shown = re.search(r"median final val loss (\S+) nats, range \[1\.80, 1\.81\], n = 4\.", text)
-    assert shown and abs(float(shown.group(1)) - median) <= 0.005  # 3 significant digits of 1.805
+    assert shown and abs(float(shown.group(1)) - median) < 0.0051  # 3 significant digits of 1.805
     assert "is **E4M3** with ManifoldAdamW at learning&#95;rate=0.01" in text
 
 
