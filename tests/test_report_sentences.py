@@ -216,3 +216,35 @@ def test_manifold_conclusions_none_and_no_data(gen):
     only_adamw = only_adamw[only_adamw["optimizer"] == "AdamW"]
     assert ("- No 8-bit format has runs of both optimizers, so these data say nothing about which format benefits."
             in gen.render_manifold_comparison(only_adamw))
+
+
+# -- figures beside the section they support ----------------------------------------------------
+
+def test_report_page_places_figures_at_their_marks_and_the_rest_at_the_end():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from altgrad_docs.report.markdown import figure_mark
+    from altgrad_docs.site.render import make_environment
+
+    env = make_environment(Path(__file__).parents[1] / "templates")
+    figs = [SimpleNamespace(id=i, number=n, caption=f"cap {i}", alt=i) for n, i in enumerate(("fig-a", "fig-b"), 1)]
+    page = SimpleNamespace(artifacts=SimpleNamespace(figures=figs, tables=[]))
+    body = f"# Title\n\n## One\n\ntext one\n\n{figure_mark('fig-b')}\n\n## Two\n\n{figure_mark('fig-gone')}\n\ntext two\n"
+    text = env.get_template("pages/report.md").render(body=body, page=page, bench_note=None, bench_page=False)
+    assert "<!-- altgrad-figure" not in text  # every mark replaced (an unknown id leaves nothing)
+    assert text.index("text one") < text.index('id="fig-b"') < text.index("## Two") < text.index("text two")
+    assert text.index("text two") < text.index("## Figures") < text.index('id="fig-a"')
+    assert text.count('id="fig-b"') == 1
+
+
+def test_every_report_figure_has_a_place_in_its_report():
+    """Each figure the catalog draws for a report page is placed by that page's template."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    specs = re.findall(r'FigureSpec\("(fig-[^"]+)", "(\w+)"', (root / "altgrad_docs/report/catalog.py").read_text())
+    placed = [(f, p) for f, p in specs if p in ("format_comparison", "failure_modes", "manifold_comparison")]
+    assert len(placed) == 10
+    for fig_id, page in placed:
+        assert f'figure("{fig_id}")' in (root / "templates" / REPORT_TEMPLATES[page]).read_text(), (page, fig_id)

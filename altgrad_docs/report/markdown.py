@@ -178,3 +178,15 @@ def fmt_measured(value: Any, digits: int = 3) -> str:
     if not math.isfinite(x) or x == 0 or x != int(x) or abs(x) >= 10**digits:
         return fmt_sig(x, digits)
     return (MINUS if x < 0 else "") + f"{abs(x):#.{digits}g}".rstrip(".")
+
+
+#: Where a report template places a figure (``{{ figure("fig-forest") }}``): an HTML comment,
+#: invisible in any Markdown renderer; the site's report page (templates/pages/report.md)
+#: puts the figure there and lists the figures no template placed at the end.
+FIGURE_MARK = "<!-- altgrad-figure: "
+FIGURE_MARK_END = " -->"
+
+
+def figure_mark(fig_id: str) -> str:
+    """The placeholder of one figure in a report's Markdown (see ``FIGURE_MARK``)."""
+    return f"{FIGURE_MARK}{escape_md(fig_id)}{FIGURE_MARK_END}"
