@@ -151,7 +151,8 @@ def _setting_sections(card: pd.DataFrame, links: dict[str, str] | None, baseline
     table of each is enough)."""
     if "setting" not in card or set(card["setting"]) <= {""}:
         return []
-    return [{"setting": s, "primary_table": tables.primary_table(card[card["setting"] == s], metric_label(metric)),
+    return [{"setting": s, "primary_table": tables.primary_table(card[card["setting"] == s].assign(setting=""),
+                                                                 metric_label(metric)),  # the heading names it
              "scorecard_table": tables.scorecard_table(card[card["setting"] == s], links, baseline)}
             for s in dict.fromkeys(card["setting"])]
 

@@ -170,10 +170,13 @@ def fmt_fixed(value: Any, decimals: int = 2, minus: str = MINUS) -> str:
 
 def fmt_measured(value: Any, digits: int = 3) -> str:
     """A measured value (a loss, a delta) for page text: like ``fmt_sig`` but a whole number
-    keeps its significant zeros (3.00, not 3: a loss of 3 nats was measured to 3 digits too)."""
+    keeps its significant zeros (3.00, not 3: a loss of 3 nats was measured to 3 digits too);
+    a missing value (None, NaN) is "—"."""
     try:
         x = float(value)
     except (TypeError, ValueError):
+        return "—"
+    if math.isnan(x):
         return "—"
     if not math.isfinite(x) or x == 0 or x != int(x) or abs(x) >= 10**digits:
         return fmt_sig(x, digits)

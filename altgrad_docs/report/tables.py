@@ -10,7 +10,7 @@ import pandas as pd
 
 from altgrad_docs.analysis.stats import TESTED, TOO_FEW
 
-from .markdown import RunLink, escape_md, fmt_int, fmt_num, fmt_measured, fmt_pct, interval_kind, table
+from .markdown import RunLink, escape_md, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct, interval_kind, table
 
 
 def has_settings(df: pd.DataFrame) -> bool:
@@ -135,9 +135,11 @@ def manifold_stats_table(mc: pd.DataFrame) -> str:
     show = has_settings(mc)
     rows = [{
         "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
-        "mean Δ (nats) [95% t CI]": ci_cell(r["mean_delta"], r["ci_low"], r["ci_high"]),
-        "per-seed Δ": ", ".join(fmt_num(d) for d in r["deltas"]) or "-",
-        "Hedges' g": fmt_num(r["hedges_g"], 2), "P(Manifold better)": fmt_num(r["p_improve"], 2),
+        "mean Δ (nats) [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
+        "per-seed Δ": ", ".join(_sig(d) for d in r["deltas"]) or "—",
+        "Hedges' g": _sig(r["hedges_g"]),
+        "P(Manifold better)": (fmt_fraction(r["p_improve"], int(r["n_manifold"]) * int(r["n_adamw"]))
+                               if fmt_num(r["p_improve"]) != "-" else "—"),
         "test": test_cell(r),
     } for _, r in mc.iterrows()]
     return table(pd.DataFrame(rows))
@@ -203,7 +205,7 @@ def _n_cell(r) -> str:
     return f"{r['n']}" + (f" ({', '.join(notes)})" if notes else "")
 
 
-_sig = fmt_measured  # measured values in the compact tables: 3.00, not 3
+_sig = fmt_measured  # measured values in the compact tables: 3.00, not 3; NaN is "—"
 
 def interval_cell(mean, lo, hi, n: int) -> str:
     """'−0.117 [−0.306, 0.0733]'; a zero-width interval says 'no spread among n pairs' and no
