@@ -248,3 +248,11 @@ def test_every_report_figure_has_a_place_in_its_report():
     assert len(placed) == 10
     for fig_id, page in placed:
         assert f'figure("{fig_id}")' in (root / "templates" / REPORT_TEMPLATES[page]).read_text(), (page, fig_id)
+
+
+def test_optimizer_differences_ignore_keys_whose_values_overlap():
+    """log_interval differs by seed in both arms (bookkeeping): it does not tell them apart."""
+    frame = _frame([{"use_manifold_aware": False, "log_interval": 5}, {"use_manifold_aware": False, "log_interval": 10},
+                    {"use_manifold_aware": True, "log_interval": 10}, {"use_manifold_aware": True, "log_interval": 15}],
+                   ["AdamW", "AdamW", "ManifoldAdamW", "ManifoldAdamW"])
+    assert [d["key"] for d in run_config.optimizer_differences(frame)["differ"]] == ["use_manifold_aware"]

@@ -66,7 +66,8 @@ def _text(value: Any) -> str:
 def optimizer_differences(df: pd.DataFrame | None, follows: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Config keys whose values tell the optimizers' runs apart *within a format* (formats run
     under both AdamW and ManifoldAdamW only, so a baseline run under one optimizer alone tells
-    nothing): each key with the values its AdamW and ManifoldAdamW runs have (sorted, as text).
+    nothing): keys where no AdamW run of the format shares a value with any of its ManifoldAdamW
+    runs, each with the values its AdamW and ManifoldAdamW runs have (sorted, as text).
     Keys that identify a run, or ``follows`` (keys that follow the format), are left out.
     ``known`` is False when the runs carry no config."""
     configs = _configs(df) if df is not None else []
@@ -82,8 +83,8 @@ def optimizer_differences(df: pd.DataFrame | None, follows: frozenset[str] = fro
     for arms in both:
         std, man = arms["AdamW"], arms["ManifoldAdamW"]
         for k in sorted(set(std) | set(man)):
-            if k in _NOT_SETTINGS or k in follows or std.get(k, set()) == man.get(k, set()):
-                continue
+            if k in _NOT_SETTINGS or k in follows or std.get(k, {"(not set)"}) & man.get(k, {"(not set)"}):
+                continue  # a value both optimizers' runs share (bookkeeping, a sweep) tells nothing apart
             d = differ.setdefault(k, {"adamw": set(), "manifold": set()})
             d["adamw"] |= std.get(k, {"(not set)"})
             d["manifold"] |= man.get(k, {"(not set)"})
