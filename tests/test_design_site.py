@@ -68,14 +68,16 @@ def test_home_and_methods_state_the_design(built):
 
 def test_manifold_page_has_a_section_per_setting_and_no_pooled_delta(built):
     text = _text(built / "manifold-vs-adamw" / "index.html")
-    assert "learning_rate=0.001 ¶ format optimizer setting n" in text
-    assert "learning_rate=0.01 ¶ format optimizer setting n" in text
+    assert "learning_rate=0.001 ¶ format AdamW: median final val loss (n)" in text
+    assert "learning_rate=0.01 ¶ format AdamW: median final val loss (n)" in text
     # seed 1 of E4M3/AdamW at lr 0.01 ran twice: one pair left, so Welch over the 2 vs 3 runs
-    assert "E4M3 · learning_rate=0.01: mean delta -0.207 nats, 95% CI [-0.235, -0.178] below zero " \
+    assert "E4M3 · learning_rate=0.01: mean Δ final val loss −0.207 nats, 95% CI [−0.235, −0.178] below zero " \
            "(2 vs 3 runs, unpaired;" in text
-    assert "BF16 · learning_rate=0.01: mean delta -0.210 nats, 95% CI [-0.337, -0.083] below zero (2 pairs;" in text
+    assert ("BF16 · learning_rate=0.01: mean Δ final val loss −0.210 nats, 95% CI [−0.337, −0.0829] below zero "
+            "(2 pairs;") in text
     # at lr 0.001 the deltas (0.10, 0.12) have their own interval; the killed seed 3 pairs with nothing
-    assert "E4M3 · learning_rate=0.001: mean delta 0.110 nats, 95% CI [-0.017, 0.237] includes zero (2 pairs)" in text
+    assert ("E4M3 · learning_rate=0.001: mean Δ final val loss 0.110 nats, 95% CI [−0.0171, 0.237] includes zero "
+            "(2 pairs)") in text
     assert "2 of 4 format × setting comparisons favour ManifoldAdamW" in text
     rows = list(csv.DictReader(io.StringIO((built / "manifold-vs-adamw" / "tables" / "tab-paired.csv").read_text())))
     assert [(r["format"], r["learning_rate"], r["setting"], r["n_pairs"]) for r in rows] == [

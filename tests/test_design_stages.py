@@ -127,10 +127,10 @@ def test_analyse_adds_setting_and_finds_identical_conditions():
 def test_reports_show_both_deltas_with_their_own_intervals(sweep, tmp_path):
     text = ReportGenerator(tmp_path, generated_at="2026-01-01").render_manifold_comparison(sweep)
     assert "### learning&#95;rate=0.001" in text and "### learning&#95;rate=0.01" in text
-    hurts = [line for line in text.splitlines() if "AdamW is better here" in line]
+    hurts = [line for line in text.splitlines() if "AdamW is lower here" in line]
     helps = [line for line in text.splitlines() if "below zero (" in line]
-    assert len(hurts) == 3 and all("0.001" in line and "[0.074, 0.126]" in line for line in hurts)
-    assert len(helps) == 3 and all("0.01:" in line and "[-0.226, -0.174]" in line for line in helps)
+    assert len(hurts) == 3 and all("0.001" in line and "[0.0740, 0.126]" in line for line in hurts)
+    assert len(helps) == 3 and all("0.01:" in line and "[\u22120.226, \u22120.174]" in line for line in helps)
     assert "3 of 6 format × setting comparisons favour ManifoldAdamW" in text
     fc = context.format_comparison(sweep, "E4M3", lambda r: str(r["run_id"]), metric="final_val_loss")
     assert [s["setting"] for s in fc["settings"]] == [LO, HI]

@@ -8,15 +8,20 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as st
 
 from altgrad_docs.analysis.comparisons import layer_stall_frame
 from altgrad_docs.analysis.curves import collect_traces
 from altgrad_docs.analysis.failures import failure_table
-from altgrad_docs.report.generator import ReportGenerator, resolve_timestamp
+from altgrad_docs.report import context
+from altgrad_docs.report.generator import REPORT_TEMPLATES, ReportGenerator, resolve_timestamp
+from altgrad_docs.report.markdown import wandb_link
 from altgrad_docs.runs import RUN_COLUMNS
-from tests.analysis_data import histories, runs
+from tests import design_data as D
+from tests.analysis_data import SPEC, histories, runs
 
 GOLDEN = Path(__file__).parent / "golden"
 STAMP = "2026-01-01T00:00:00+00:00"
@@ -38,19 +43,79 @@ def _failures(df):
     return failure_table(df, collect_traces(histories()))
 
 
+# -- numbers each golden must hold, computed here by hand from the fixtures' literal values ------
+
+def _sig3(x: float) -> str:
+    """3 significant digits, trailing zeros kept, a real minus: written out here, not fmt_sig."""
+    text = f"{abs(x):#.3g}".rstrip(".")
+    return ("\u2212" if x < 0 else "") + text
+
+
+def _val(fmt: str, manifold: bool, seed: int) -> float:
+    return next(v for _, f, m, s, state, v, _ in SPEC if (f, m, s) == (fmt, manifold, seed) and state == "finished")
+
+
+def _t_interval(deltas) -> tuple[float, float]:
+    d = np.asarray(deltas, dtype=float)
+    half = st.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return d.mean() - half, d.mean() + half
+
+
+#: E5M2 paired deltas ManifoldAdamW - AdamW by seed (train = val + 0.1 cancels in a difference)
+E5M2_DELTAS = [_val("E5M2", True, s) - _val("E5M2", False, s) for s in (1, 2, 3)]
+
+
 def test_format_comparison_golden(gen):
     df = runs()
-    _check_golden("format_comparison.md", gen.render_format_comparison(df, "E5M2", failures=_failures(df)))
+    text = gen.render_format_comparison(df, "E5M2", failures=_failures(df))
+    _check_golden("format_comparison.md", text)
+    lo, hi = _t_interval(E5M2_DELTAS)
+    assert f"| {_sig3(np.mean(E5M2_DELTAS))} [{_sig3(lo)}, {_sig3(hi)}] " in text  # -0.117 [-0.306, 0.0731]
+    adamw_train = np.median([_val("E5M2", False, s) + 0.1 for s in (1, 2, 3)])  # final_loss: the API default
+    assert f"| E5M2     | {_sig3(adamw_train)} (3) " in text
+    ci = st.binomtest(2, 4).proportion_ci(method="exact")  # E7M0: r10 crashed, r13 failed, of 4
+    assert f"| E7M0     | 2/4 [{100 * ci.low:.0f}%, {100 * ci.high:.0f}%] " in text
 
 
 def test_failure_modes_golden(gen):
     df = runs()
-    _check_golden("failure_modes.md", gen.render_failure_modes(_failures(df), runs_df=df))
+    text = gen.render_failure_modes(_failures(df), runs_df=df)
+    _check_golden("failure_modes.md", text)
+    steps = [c for *_, c in SPEC if c is not None]  # 40, 60
+    assert f"- Collapse step: median {np.median(steps):g}, range [{min(steps)}, {max(steps)}] (n = 2)." in text
 
 
 def test_manifold_comparison_golden(gen):
     layers = layer_stall_frame(collect_traces(histories()), runs())
-    _check_golden("manifold_comparison.md", gen.render_manifold_comparison(runs(), layers=layers))
+    text = gen.render_manifold_comparison(runs(), layers=layers)
+    _check_golden("manifold_comparison.md", text)
+    medians = [np.median([_val("E5M2", m, s) for s in (1, 2, 3)]) for m in (False, True)]  # val loss: 3.10, 3.00
+    assert f"| E5M2     | {_sig3(medians[0])} (3) " in text and f" | {_sig3(medians[1])} (3) " in text
+    assert "| " + ", ".join(_sig3(d) for d in E5M2_DELTAS) + " " in text
+
+
+def _sweep_pages(gen):
+    df = D.table(D.sweep_specs())
+    fc = context.format_comparison(df, "E4M3", wandb_link, metric="final_val_loss")
+    mc = context.manifold_comparison(df, None, wandb_link, "final_val_loss")
+    return (gen.render_template(REPORT_TEMPLATES["format_comparison"], fc),
+            gen.render_template(REPORT_TEMPLATES["manifold_comparison"], mc))
+
+
+def test_sweep_golden_pages_keep_the_learning_rates_apart(gen):
+    """The design study: a learning-rate sweep with opposite effects per level, train and val
+    loss ranking the formats differently. Both deltas with their own intervals, never pooled."""
+    fc, mc = _sweep_pages(gen)
+    _check_golden("format_comparison_sweep.md", fc)
+    _check_golden("manifold_comparison_sweep.md", mc)
+    for lr in (0.001, 0.01):
+        deltas = [D.DELTA[lr][s] for s in (1, 2, 3, 4)]
+        lo, hi = _t_interval(deltas)
+        cell = f"| {_sig3(np.mean(deltas))} [{_sig3(lo)}, {_sig3(hi)}] "
+        assert cell in fc and cell in mc, lr
+    pooled = np.mean([D.DELTA[lr][s] for lr in D.DELTA for s in (1, 2, 3, 4)])  # -0.05: exists at neither lr
+    assert f" {_sig3(pooled)} [" not in fc + mc
+    assert "is **E4M3** with ManifoldAdamW at learning&#95;rate=0.01" in fc  # by val; train would name E5M2
 
 
 def test_manifold_comparison_says_when_no_layer_metrics(gen):
@@ -96,16 +161,16 @@ def test_plan_sections_are_present(gen):
     df = runs()
     fc = gen.render_format_comparison(df, "E5M2")
     for heading in ("# FP8 Format Comparison Report", "## Executive summary", "## Results", "## Rankings",
-                    "## Failure analysis", "## Conclusions", "## Run links"):
+                    "## Failure analysis", "## Conclusions"):
         assert heading in fc
     fm = gen.render_failure_modes(_failures(df), runs_df=df)
     for heading in ("# FP8 Failure Mode Documentation", "## Summary", "## Per-format detail",
-                    "## E7M0: the expected failure", "## Failure mode classification",
+                    "## E7M0: no mantissa bits", "## Failure mode classification",
                     "## Prevention recommendations"):
         assert heading in fm
     mc = gen.render_manifold_comparison(df)
-    for heading in ("## Hypothesis", "## Results", "## Statistical comparison", "## When manifold-aware helps",
-                    "## When it doesn't", "## Conclusions"):
+    for heading in ("## What is compared", "## Results", "## Statistical comparison", "## When ManifoldAdamW is lower",
+                    "## When it isn't", "## Conclusions"):
         assert heading in mc
 
 
@@ -192,7 +257,7 @@ def test_the_plans_narrower_frames_render(gen):
     minimal = df[["format", "run_id", "run_url", "state", "steps", "final_loss", "best_loss", "bit_stall_final",
                   "overflow_final"]]
     text = gen.render_format_comparison(minimal)
-    assert "**E5M2**" in text and "2/4 runs failed" in text
+    assert "**E5M2**" in text and "| E7M0     | 2/4 [" in text
 
 
 def test_sweet_spot_without_finished_runs_is_said(gen):

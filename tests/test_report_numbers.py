@@ -77,3 +77,10 @@ def test_interval_macro_in_both_environments(env, lo, hi, n, text):
 ])
 def test_fmt_fixed(value, text):
     assert fmt_fixed(value) == text
+
+
+def test_fmt_measured_keeps_significant_zeros_and_a_real_minus():
+    from altgrad_docs.report.markdown import fmt_measured
+
+    assert [fmt_measured(v) for v in (3.0, -3.0, 2.5, -0.05, 0.0, 1234.0, float("nan"), None, float("inf"))] == [
+        "3.00", "−3.00", "2.50", "−0.0500", "0", "1234", "—", "—", "inf"]

@@ -20,7 +20,7 @@ from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_
 from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
 
-from . import tables
+from . import claims, run_config, tables
 from .markdown import RunLink, escape_md, table
 
 
@@ -94,6 +94,7 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
     status = df["status"].astype("string").fillna("")
     card = sc.scorecard(df, metric, baseline, factors=names)
     links = tables.run_links(done, run_link)
+    near = claims.sweet_spot_claim(card, metric)
     improvement = math.nan
     if spot and base and np.isfinite(base["median"]) and base["median"] != 0:
         improvement = float(100.0 * (base["median"] - spot["median"]) / abs(base["median"]))
@@ -106,17 +107,27 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
         "ranges_overlap": bool(spot and second and not (spot["max"] < second["min"] or second["max"] < spot["min"])),
         "improvement_vs_baseline": improvement,
         "results_table": tables.runs_table(_ordered(df), run_link),
+        "primary_table": tables.primary_table(card, metric_label(metric)),
         "scorecard_table": tables.scorecard_table(card, links, baseline),
-        "settings": _setting_sections(card, links, baseline),
+        "settings": _setting_sections(card, links, baseline, metric),
+        "near": _near(near, spot),
         "rank_loss_table": tables.ranking_table(ranked, metric_label(metric)),
         "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final"), "bit stall", pct=True),
         "failures_table": tables.runs_table(_ordered(failed), run_link) if len(failed) else "",
         "crash_rates_table": tables.crash_rates_table(rates),
-        "crashed_formats": [r for r in rates if r["k"] > 0],
-        "clean_formats": [r for r in rates if r["k"] == 0],
-        "run_links": [{"format": str(r["format"]), "optimizer": str(r["optimizer"]), "setting": str(r["setting"]),
-                       "seed": r["seed"], "link": run_link(r)} for _, r in _ordered(df).iterrows()],
+        "failed_groups": {"with": sum(r["k"] > 0 for r in rates), "of": len(rates)},
     }
+
+
+def _near(claim: claims.SweetSpotClaim, spot: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The conditions within seed noise of the sweet spot (claims.sweet_spot_claim's rule),
+    when the claim's best condition is the sweet spot this page names; else none."""
+    best = claim.best
+    if not spot or best is None or (best.format, best.optimizer, best.setting) != (
+            spot["format"], spot["optimizer"], spot["setting"]):
+        return []
+    return [{"format": c.format, "optimizer": c.optimizer, "setting": c.setting, "median": c.median, "n": c.n}
+            for c in claim.near]
 
 
 def _baseline_of(ranked: pd.DataFrame, spot: dict[str, Any] | None, baseline: str) -> dict[str, Any] | None:
@@ -134,12 +145,16 @@ def _baseline_of(ranked: pd.DataFrame, spot: dict[str, Any] | None, baseline: st
     return _row_summary(base.iloc[0]) if len(base) else None
 
 
-def _setting_sections(card: pd.DataFrame, links: dict[str, str] | None, baseline: str) -> list[dict[str, Any]]:
-    """One scorecard table per setting (empty list without factors: one table is enough)."""
+def _setting_sections(card: pd.DataFrame, links: dict[str, str] | None, baseline: str,
+                      metric: str) -> list[dict[str, Any]]:
+    """One primary table and one scorecard table per setting (empty list without factors: one
+    table of each is enough)."""
     if "setting" not in card or set(card["setting"]) <= {""}:
         return []
-    return [{"setting": s, "scorecard_table": tables.scorecard_table(card[card["setting"] == s], links, baseline)}
-            for s in dict.fromkeys(sorted(card["setting"], key=list(dict.fromkeys(card["setting"])).index))]
+    return [{"setting": s, "primary_table": tables.primary_table(card[card["setting"] == s].assign(setting=""),
+                                                                 metric_label(metric)),  # the heading names it
+             "scorecard_table": tables.scorecard_table(card[card["setting"] == s], links, baseline)}
+            for s in dict.fromkeys(card["setting"])]
 
 
 def comp_failures(df: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +177,8 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
     e7m0 = FORMATS["E7M0"]
     ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
-                                    "stall_band": stagnation_band(e7m0.man_bits)}}
+                                    "stall_band": stagnation_band(e7m0.man_bits)},
+                           "storage": run_config.weight_storage(sc.completed(runs) if runs is not None else None)}
     if runs is not None and len(failures):
         by_run = dict(zip(*(lambda d: (d["run_id"].astype(str), d["setting"].astype(str)))(
             design_columns(sc.ensure_columns(runs), factors)[0])))
@@ -223,12 +239,19 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
     card = sc.scorecard(df, metric, baseline, factors=names)
     links = tables.run_links(done, run_link) if run_link else None
     rows = [_effect(r) for _, r in mc.iterrows()]
+    groups = [[(f, o, s) for f in g] for g in identical or [] for o in ("AdamW", "ManifoldAdamW")
+              for s in dict.fromkeys(mc["setting"])] if len(mc) else []
     return {
         "has_data": True, "metric": metric, "metric_label": metric_label(metric), "n_formats": len(mc),
         "counts": distinct_counts(rows, identical or []),
         "n_settings": len(set(mc["setting"])) if len(mc) else 0,
         "results_table": tables.scorecard_table(card, links, baseline),
-        "settings": _setting_sections(card, links, baseline),
+        "primary_table": tables.primary_table(card, metric_label(metric)),
+        "settings": _setting_sections(card, links, baseline, metric),
+        "claim": claims.benefit_claim(mc, card, metric, identical=groups) if len(mc) else
+        claims.BenefitClaim("no_data", metric, 0, stats.ALPHA),
+        "optimizer_config": run_config.optimizer_differences(done),
+        "storage": run_config.weight_storage(done),
         "stats_table": tables.manifold_stats_table(mc) if len(mc) else "",
         "helps": [r for r in rows if r["direction"] == "helps"],
         "hurts": [r for r in rows if r["direction"] == "hurts"],
@@ -238,7 +261,6 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         "max_pairs": max((r["n"] for r in rows), default=0),
         "unpaired": [r for r in rows if r["design"] == "unpaired"],
         "duplicates": [r for r in rows if r["duplicated_seeds"]],
-        "best": min((r for r in rows if np.isfinite(r["mean"])), key=lambda r: r["mean"], default=None),
         "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
     }

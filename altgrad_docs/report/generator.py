@@ -24,8 +24,8 @@ from altgrad_docs.templates_dir import template_dir as resolve_template_dir
 
 from . import context
 from .formats_page import format_registry
-from .markdown import (RunLink, escape_md, fmt_fraction, fmt_int, fmt_num, fmt_pct, fmt_sig, interval_kind, md_link,
-                       safe_url, wandb_link)
+from .markdown import (RunLink, escape_md, figure_mark, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct,
+                       fmt_sig, interval_kind, md_link, safe_url, wandb_link)
 
 
 
@@ -43,8 +43,8 @@ def make_environment(template_dir: str | os.PathLike | None = None) -> Environme
     env = Environment(loader=FileSystemLoader(str(resolve_template_dir(template_dir))), autoescape=False,
                       undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(md=escape_md, num=fmt_num, pct=fmt_pct, int=fmt_int, url=safe_url, pow2=power_of_two,
-                       sig=fmt_sig, frac=fmt_fraction, interval_kind=interval_kind)
-    env.globals.update(link=md_link, format_registry=format_registry)
+                       sig=fmt_sig, val=fmt_measured, frac=fmt_fraction, interval_kind=interval_kind)
+    env.globals.update(link=md_link, format_registry=format_registry, figure=figure_mark)
     return env
 
 

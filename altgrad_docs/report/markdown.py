@@ -166,3 +166,30 @@ def fmt_fixed(value: Any, decimals: int = 2, minus: str = MINUS) -> str:
         return fmt_sig(x, minus=minus)
     text = f"{abs(x):.{decimals}f}"
     return text if float(text) == 0 or x > 0 else minus + text
+
+
+def fmt_measured(value: Any, digits: int = 3) -> str:
+    """A measured value (a loss, a delta) for page text: like ``fmt_sig`` but a whole number
+    keeps its significant zeros (3.00, not 3: a loss of 3 nats was measured to 3 digits too);
+    a missing value (None, NaN) is "—"."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(x):
+        return "—"
+    if not math.isfinite(x) or x == 0 or x != int(x) or abs(x) >= 10**digits:
+        return fmt_sig(x, digits)
+    return (MINUS if x < 0 else "") + f"{abs(x):#.{digits}g}".rstrip(".")
+
+
+#: Where a report template places a figure (``{{ figure("fig-forest") }}``): an HTML comment,
+#: invisible in any Markdown renderer; the site's report page (templates/pages/report.md)
+#: puts the figure there and lists the figures no template placed at the end.
+FIGURE_MARK = "<!-- altgrad-figure: "
+FIGURE_MARK_END = " -->"
+
+
+def figure_mark(fig_id: str) -> str:
+    """The placeholder of one figure in a report's Markdown (see ``FIGURE_MARK``)."""
+    return f"{FIGURE_MARK}{escape_md(fig_id)}{FIGURE_MARK_END}"

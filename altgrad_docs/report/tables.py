@@ -10,7 +10,7 @@ import pandas as pd
 
 from altgrad_docs.analysis.stats import TESTED, TOO_FEW
 
-from .markdown import RunLink, escape_md, fmt_int, fmt_num, fmt_pct, table
+from .markdown import RunLink, escape_md, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct, interval_kind, table
 
 
 def has_settings(df: pd.DataFrame) -> bool:
@@ -135,9 +135,11 @@ def manifold_stats_table(mc: pd.DataFrame) -> str:
     show = has_settings(mc)
     rows = [{
         "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
-        "mean Δ (nats) [95% t CI]": ci_cell(r["mean_delta"], r["ci_low"], r["ci_high"]),
-        "per-seed Δ": ", ".join(fmt_num(d) for d in r["deltas"]) or "-",
-        "Hedges' g": fmt_num(r["hedges_g"], 2), "P(Manifold better)": fmt_num(r["p_improve"], 2),
+        f"mean Δ {escape_md(str(r['metric']).replace('_', ' '))} (nats) [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
+        "per-seed Δ": ", ".join(_sig(d) for d in r["deltas"]) or "—",
+        "Hedges' g": _sig(r["hedges_g"]),
+        "P(Manifold better)": (fmt_fraction(r["p_improve"], int(r["n_manifold"]) * int(r["n_adamw"]))
+                               if fmt_num(r["p_improve"]) != "-" else "—"),
         "test": test_cell(r),
     } for _, r in mc.iterrows()]
     return table(pd.DataFrame(rows))
@@ -201,3 +203,48 @@ def _n_cell(r) -> str:
     notes = [f"{r['crashed']} failed"] if r["crashed"] else []
     notes += [f"{r['n_duplicates']} duplicate seed{'s' if r['n_duplicates'] != 1 else ''}"] if r["n_duplicates"] else []
     return f"{r['n']}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+_sig = fmt_measured  # measured values in the compact tables: 3.00, not 3; NaN is "—"
+
+def interval_cell(mean, lo, hi, n: int) -> str:
+    """'−0.117 [−0.306, 0.0733]'; a zero-width interval says 'no spread among n pairs' and no
+    interval at all (fewer than 2 pairs) 'no interval'."""
+    if fmt_num(mean) == "-":
+        return "—"
+    kind = interval_kind(lo, hi)
+    if kind == "zero":
+        return f"{_sig(mean)} (no spread among {n} pairs)"
+    if kind == "none":
+        return f"{_sig(mean)} (no interval: {n} pair{'s' if n != 1 else ''})"
+    return f"{_sig(mean)} [{_sig(lo)}, {_sig(hi)}]"
+
+
+def primary_table(card: pd.DataFrame, metric_label: str) -> str:
+    """The compact table a report leads with: one row per format (and setting), the median of
+    the primary metric per optimizer with its n, the paired delta ManifoldAdamW − AdamW with its
+    95% t interval and pairs, and k/n failed runs per optimizer. The metric is in the header."""
+    if card.empty:
+        return ""
+    show = has_settings(card)
+    keys = ["format", *(["setting"] if show else [])]
+    optimizers = [o for o in ("AdamW", "ManifoldAdamW") if o in set(card["optimizer"])]
+    optimizers += sorted(set(card["optimizer"].astype(str)) - set(optimizers))
+    rows = []
+    for key, g in card.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        by_opt = {str(r["optimizer"]): r for _, r in g.iterrows()}
+        row = {k: escape_md(v) for k, v in zip(keys, key)}
+        for o in optimizers:
+            r = by_opt.get(o)
+            row[f"{escape_md(o)}: median {metric_label} (n)"] = (
+                f"{_sig(r['median'])} ({r['n_finite']})" if r is not None else "—")
+        man = by_opt.get("ManifoldAdamW")
+        paired = man is not None and man["paired_n"]
+        row["Δ Manifold − AdamW [95% CI]"] = (interval_cell(man["paired_delta"], man["paired_low"],
+                                                            man["paired_high"], man["paired_n"]) if paired else "—")
+        row["pairs"] = str(int(man["paired_n"])) if paired else "0"
+        row["failed"] = ", ".join(f"{escape_md(o)} {by_opt[o]['crashes']}/{by_opt[o]['n']}"
+                                  for o in optimizers if o in by_opt)
+        rows.append(row)
+    return table(pd.DataFrame(rows))
