@@ -93,6 +93,9 @@ def test_report_pages_publish_their_figures_and_tables(site_dir):
     failures = (site_dir / "failure-modes" / "tables" / "tab-failures.csv").read_text()
     assert f"failure_reports/{FAILED_RUN_ID}/E7M0_20260110_010000_failure_report.md" in failures
     assert str(site_dir.parent) not in failures
+    page = (site_dir / "failure-modes" / "index.html").read_text()  # the report linked from the table
+    assert f'href="../runs/{FAILED_RUN_ID}/#failure-report"' in page
+    assert 'id="failure-report"' in (site_dir / "runs" / FAILED_RUN_ID / "index.html").read_text()
 
 
 def test_home_states_findings_from_the_data(site_dir):

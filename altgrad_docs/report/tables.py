@@ -6,6 +6,8 @@ Every table carries n; user text (run names) is escaped; runs are linked through
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from altgrad_docs.analysis.stats import TESTED, TOO_FEW
@@ -166,9 +168,23 @@ def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
         "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path") or "-"),
         "collapse step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
         "last good loss": fmt_num(r["best_loss"]), "mode (plan heuristic)": escape_md(r["failure_mode"]),
-        "mode (history)": escape_md(r["history_mode"] or "-"),
+        "mode (history)": escape_md(r["history_mode"] or "-"), "failure report": _report_cell(r, run_link),
     } for _, r in failures.iterrows()]
     return table(pd.DataFrame(rows))
+
+
+_LINK_TARGET = re.compile(r"\]\(([^)]*)\)$")
+
+
+def _report_cell(r: pd.Series, run_link: RunLink) -> str:
+    """A link to the failure report shown on the run's site page ("-" without a report);
+    elsewhere (a standalone report linking W&B, a report of no run) its path in the snapshot."""
+    if not r.get("report_path"):
+        return "-"
+    target = _LINK_TARGET.search(run_link(r)) if r.get("run_id") else None
+    if target is None or not target.group(1).endswith("index.md"):  # a site page shows the report
+        return escape_md(r["report_path"])
+    return f"[report]({target.group(1)}#failure-report)"
 
 
 def layer_table(by_type: pd.DataFrame) -> str:
