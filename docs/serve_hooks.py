@@ -2,8 +2,9 @@
 
 A thin adapter; the logic and why it is needed are in ``altgrad_docs/site/incremental.py``.
 Always: figures and table downloads go from the cache into the build without a copy into
-gen-files' folder, and the theme's compiled templates are kept between rebuilds. With
-``--dirty``: a rebuild renders only the pages whose content changed, the search index
+gen-files' folder, the report figures of a cold build are drawn while MkDocs converts the
+pages (waited for in ``on_env``), and the theme's compiled templates are kept between
+rebuilds. With ``--dirty``: a rebuild renders only the pages whose content changed, the search index
 still covers the whole site, and a change every page depends on rebuilds them all.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from mkdocs.plugins import event_priority
 
-from altgrad_docs.site import incremental as site_incremental
+from altgrad_docs.site import incremental as site_incremental, pipeline as site_pipeline
 from altgrad_docs.site.render import MemoryBytecodeCache
 
 _state = {"dirty": False, "rebuilt": set()}
@@ -39,6 +40,9 @@ def on_files(files, config):
 
 
 def on_env(env, config, files):
+    # every page's Markdown is converted; MkDocs copies the files next: the report figures
+    # drawn meanwhile (a cold build) must be there now
+    site_pipeline.finish_drawing()
     if env.bytecode_cache is None:
         env.bytecode_cache = _theme_bytecode
     if _state["dirty"]:  # every page exists now; URLs as the search index writes them
@@ -61,4 +65,5 @@ def on_post_build(config):
 
 
 def on_build_error(error):
+    site_pipeline.cancel_drawing()
     site_incremental.forget_pending_assets()

@@ -41,6 +41,19 @@ def test_parallel_drawing_gives_the_bytes_of_serial_drawing_and_caches(tmp_path,
     assert [f["svg"].read_bytes() for f in again] == [f["svg"].read_bytes() for f in parallel]
 
 
+def test_pages_can_name_the_files_before_the_workers_have_drawn_them(tmp_path):
+    pending = drawing.Drawing(_jobs(tmp_path, lambda i: partial(_line_figure, 200, i)), tmp_path / "cache",
+                              ("svg", "pdf"), workers=2)
+    named = pending.paths()  # before start: nothing is drawn yet
+    assert pending.pending and not any(p.exists() for files in named for p in files.values())
+    assert named[1] == {"svg": tmp_path / "out" / "fig-1.svg", "pdf": tmp_path / "out" / "fig-1.pdf"}
+    done = pending.start().finish()
+    assert done == named and not pending.pending
+    assert all(p.is_file() for files in done for p in files.values())
+    cached = drawing.Drawing(_jobs(tmp_path, lambda i: _refuse), tmp_path / "cache", ("svg", "pdf"), workers=2)
+    assert not cached.pending and cached.start().finish() == named
+
+
 def test_a_worker_error_reaches_the_caller(tmp_path):
     jobs = [drawing.Job(f"fig-{i}", (i,), tmp_path / f"fig-{i}", _refuse) for i in range(2)]
     with pytest.raises(AssertionError, match="drawn again"):

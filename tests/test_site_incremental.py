@@ -95,6 +95,48 @@ def test_assets_come_from_the_cache_and_a_changed_one_is_copied_by_content(tmp_p
     assert file.content_bytes == b"<svg>2</svg>"
 
 
+def test_a_figure_still_being_drawn_is_added_by_path_and_its_next_build_by_identity(tmp_path):
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import Files
+
+    config = load_config(str(REPO / "mkdocs.yml"), site_dir=str(tmp_path / "site"))
+    config.plugins._current_plugin = "test"
+    drawn_later = tmp_path / "cache" / "fig.svg"  # not there yet: a worker is drawing it
+    memory = SiteMemory(direct_assets=True, pending={drawn_later}, written={"a/fig.svg": "older"})
+    StableWriter(lambda *a, **k: pytest.fail("an asset must not be written"), memory).copy("a/fig.svg", drawn_later)
+    files = Files([])
+    add_assets(files, config, memory)
+    (file,) = files
+    assert (file.src_uri, file.abs_src_path) == ("a/fig.svg", str(drawn_later))
+    assert "a/fig.svg" not in memory.written and memory.pending == set()
+    drawn_later.parent.mkdir()
+    drawn_later.write_text("<svg/>")  # drawn; the next build finds it as any cached file
+    memory.direct_assets = True
+    StableWriter(lambda *a, **k: pytest.fail("an asset must not be written"), memory).copy("a/fig.svg", drawn_later)
+    files = Files([])
+    add_assets(files, config, memory)
+    (file,) = files
+    assert file.abs_src_path == str(drawn_later) and memory.written["a/fig.svg"].startswith(str(drawn_later))
+
+
+def test_the_pipeline_names_pending_figures_and_waits_for_them_once(tmp_path):
+    from functools import partial
+
+    from altgrad_docs.report import drawing
+    from altgrad_docs.site import pipeline
+    from tests.test_report_drawing import _line_figure
+
+    jobs = [drawing.Job(f"fig-{i}", (i,), tmp_path / "out" / f"fig-{i}", partial(_line_figure, 50, i)) for i in range(2)]
+    pipeline._DRAWING[:] = [drawing.Drawing(jobs, tmp_path / "cache", ("svg",), workers=2).start()]
+    assert pipeline.pending_figure_files() == {tmp_path / "out" / "fig-0.svg", tmp_path / "out" / "fig-1.svg"}
+    pipeline.finish_drawing()
+    assert (tmp_path / "out" / "fig-1.svg").is_file() and pipeline.pending_figure_files() == set()
+    pipeline.finish_drawing()  # nothing left to wait for
+    pipeline._DRAWING[:] = [drawing.Drawing(jobs, tmp_path / "cache-2", ("svg",), workers=2).start()]
+    pipeline.cancel_drawing()  # a failed build stops the workers and forgets them
+    assert pipeline._DRAWING == []
+
+
 def test_fingerprint_follows_config_theme_and_stamp(tmp_path):
     config, theme = tmp_path / "mkdocs.yml", tmp_path / "overrides"
     config.write_text("site_name: x\n")

@@ -25,7 +25,7 @@ from altgrad_docs.formats import BASELINES
 from . import figures as F
 from . import figures_summary as S
 from .figure_style import SETTING, facet_title, facets, settings_of
-from .export import FORMATS, render_cached, save_figure
+from .export import FORMATS, digest, render_cached, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -115,7 +115,8 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     formats = dict(zip(runs["run_id"].astype(str), runs["format"].astype(str)))
     groups = [formats.get(t.run_id, "unknown") for t in failed]
     cols = ["run_id", "format", "optimizer", "bit_stall_threshold"] + ([SETTING] if SETTING in runs else [])
-    all_key = (runs[cols], _traces_key(a, tr))
+    run_cols = runs[cols]
+    all_key = (digest(run_cols, _traces_key(a, tr)),)  # every run's trace, hashed once for all figures
     metric = curve_metric(a)
     baseline = "BF16" if "BF16" in a.formats else None
     optimizers = [o for o in (sc.STANDARD, sc.MANIFOLD) if o in set(runs["optimizer"].dropna().astype(str))]
@@ -171,7 +172,7 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
                    "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
                    _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
-                   (a.paired, all_key[0])),
+                   (a.paired, run_cols)),
         FigureSpec("fig-bit-stall", "manifold_comparison",
                    "Bit-stall rate over training per format (log scale) per optimizer, with the alert threshold; "
                    "each panel states the update size below which round-to-nearest loses an update.",
@@ -179,12 +180,12 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
         FigureSpec("fig-layer-stall", "manifold_comparison",
                    f"Mean stall ratio per layer type and condition{per} (from per-layer stall/ metrics).",
                    _summary_figure(a, a.layers, layers_of, lambda t, _, ax=None: S.plot_layer_heatmap(t, ax=ax)),
-                   (a.layers, all_key[0])),
+                   (a.layers, run_cols)),
         FigureSpec("fig-layer-stall-difference", "manifold_comparison",
                    f"Per-layer-type stall{per}, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
                    _summary_figure(a, a.layers, layers_of,
                                    lambda t, _, ax=None: S.plot_layer_heatmap(t, difference=True, ax=ax)),
-                   (a.layers, "diff", all_key[0])),
+                   (a.layers, "diff", run_cols)),
         FigureSpec("fig-number-lines", "formats",
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
                    lambda: _fig(S.plot_number_lines()), ("number-lines",)),

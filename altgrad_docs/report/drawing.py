@@ -83,6 +83,16 @@ class Drawing:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
 
+    @property
+    def pending(self) -> bool:
+        """Figures are still to be drawn (:meth:`finish` has not run)."""
+        return bool(self.missing)
+
+    def paths(self) -> list[dict[str, Path]]:
+        """Each job's files at its stem (ext -> path), in job order, without waiting: where
+        :meth:`finish` puts them, so pages can name them while the figures are drawn."""
+        return [{ext: j.stem.parent / f"{j.stem.name}.{ext}" for ext in self.formats} for j in self.jobs]
+
     def finish(self) -> list[dict[str, Path]]:
         """Each job's files at its stem (ext -> path), in job order."""
         if self.pool is not None:

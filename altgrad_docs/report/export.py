@@ -108,6 +108,15 @@ def content_key(*parts: Any) -> str:
     return h.hexdigest()
 
 
+def digest(*parts: Any) -> str:
+    """sha256 of ``parts`` as :func:`content_key` feeds them: a stand-in for large data that
+    many keys share (every run's trace), so that it is hashed once, not once per figure."""
+    h = hashlib.sha256(b"digest")
+    for part in parts:
+        _feed(h, part)
+    return h.hexdigest()
+
+
 def render_cached(draw: Callable[[], Figure], key_parts: Iterable[Any], stem: str | Path,
                   cache_dir: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
     """Files of a figure at ``stem``: copied from ``cache_dir`` when a figure with the same

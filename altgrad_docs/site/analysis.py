@@ -171,9 +171,13 @@ def headline(a: Analysis) -> dict[str, Any]:
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
-                   cache: ArtifactCache, templates: Path | None = None,
-                   figures_drawing: drawing.Drawing | None = None) -> list[SitePage]:
+                   cache: ArtifactCache, figures_drawing: drawing.Drawing,
+                   templates: Path | None = None) -> list[SitePage]:
     """Format comparison, failure modes, manifold-aware vs AdamW and formats pages.
+
+    Their figures may still be being drawn (``figures_drawing``, from
+    :func:`start_report_figures`): the pages name the files; the caller ``finish()``-es the
+    drawing before anything reads them (:func:`site.pipeline.finish_drawing`).
 
     Each page's body is rendered from ``templates/reports/`` when the page is written, so
     an edit there shows on the next ``mkdocs serve`` rebuild."""
@@ -182,8 +186,7 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched,
                                 template_dir=templates)
     figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
-    pending = figures_drawing or start_report_figures(a, cache)
-    files = {job.name: paths for job, paths in zip(pending.jobs, pending.finish())}
+    files = {job.name: paths for job, paths in zip(figures_drawing.jobs, figures_drawing.paths())}
     pages = []
     for key, folder in REPORT_PAGES.items():
         ctx = results["report_contexts"][key]  # statistics from the cache; template rendered at every write
@@ -200,7 +203,8 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
 
 def start_report_figures(a: Analysis, cache: ArtifactCache) -> drawing.Drawing:
     """Start drawing the report figures missing from the cache, on every core (see
-    :class:`report.drawing.Drawing`); :func:`analysis_pages` waits for them."""
+    :class:`report.drawing.Drawing`); the site pipeline waits for them as late as it can
+    (:func:`site.pipeline.finish_drawing`)."""
     specs = [spec for spec in catalog.figure_specs(a) if spec.page in REPORT_PAGES]
     jobs = [drawing.Job(spec.id, (spec.id, spec.caption, *spec.key), cache.root / REPORT_PAGES[spec.page] / spec.id,
                         partial(catalog.draw_figure, spec.id)) for spec in specs]

@@ -46,6 +46,7 @@ class SiteMemory:
     page_urls: list[str] = field(default_factory=list)
     direct_assets: bool = False  # set by the hook for the length of one build
     assets: list[tuple[str, Path]] = field(default_factory=list)  # (site path, cache file)
+    pending: set[Path] = field(default_factory=set)  # cache files still being drawn
 
 
 _MEMORY: dict[str, SiteMemory] = {}
@@ -58,7 +59,7 @@ def memory_for(site_dir: str | os.PathLike[str]) -> SiteMemory:
 def forget_pending_assets() -> None:
     """After a failed build: the next build starts without the half-collected assets."""
     for memory in _MEMORY.values():
-        memory.direct_assets, memory.assets = False, []
+        memory.direct_assets, memory.assets, memory.pending = False, [], set()
 
 
 @dataclass
@@ -104,13 +105,17 @@ def add_assets(files: Any, config: Any, memory: SiteMemory) -> None:
     from mkdocs.structure.files import File
 
     for name, source in memory.assets:
+        if Path(source) in memory.pending:  # drawn while MkDocs converts the pages: newer
+            files.append(File.generated(config, name, abs_src_path=str(source)))  # than any copy
+            memory.written.pop(name, None)  # the next build takes it as it is then
+            continue
         identity = _identity(source)
         if memory.written.get(name, identity) == identity:
             files.append(File.generated(config, name, abs_src_path=str(source)))
         else:
             files.append(File.generated(config, name, content=source.read_bytes()))
         memory.written[name] = identity
-    memory.assets = []
+    memory.assets, memory.pending = [], set()
 
 
 def build_fingerprint(config_file: Path, theme_dirs: Iterable[Path], stamp: Any) -> str:

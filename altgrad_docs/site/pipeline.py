@@ -47,6 +47,29 @@ MARKER = re.compile(r"<!--\s*altgrad:([a-z_]+)\s*-->")
 
 _FETCHED: dict[tuple[str, str], tuple[Snapshot, str | None]] = {}
 _PAGES: dict[str, tuple[dict[str, Any], list[site_pages.SitePage]]] = {}
+_DRAWING: list[Any] = []  # the report figures being drawn for this process's pages
+
+
+def finish_drawing() -> None:
+    """Wait for the report figures of :func:`pages_for` and put their files in place.
+
+    A cold build draws them in worker processes; the wait is put off for as long as nothing
+    reads the files: with the site's hooks (``docs/serve_hooks.py``: ``on_env``), until
+    MkDocs has converted every page's Markdown, which the workers' drawing overlaps. A
+    worker's error is raised here."""
+    while _DRAWING:
+        _DRAWING.pop().finish()
+
+
+def cancel_drawing() -> None:
+    """Stop the report figures' workers (the build failed before it waited for them)."""
+    while _DRAWING:
+        _DRAWING.pop().cancel()
+
+
+def pending_figure_files() -> set[Path]:
+    """Files of the report figures still being drawn (named by pages, not there yet)."""
+    return {path for d in _DRAWING if d.pending for files in d.paths() for path in files.values()}
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,10 @@ def build(config: Any, open_file: OpenFile) -> None:
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
     env = make_environment(templates)
     writer = StableWriter(open_file, memory_for(config.site_dir))
+    if writer.memory.direct_assets:  # the hook adds figures by path and waits in on_env
+        writer.memory.pending = pending_figure_files()
+    else:  # figures are copied into the build while the pages are written
+        finish_drawing()
     check_page_paths(pages)
     write_pages(env, pages, context, writer)
     fill_markers(env, Path(config.docs_dir), context, writer)
@@ -159,7 +186,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         except BaseException:
             drawing.cancel()
             raise
-        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, templates, drawing)
+        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, drawing, templates)
+        _DRAWING[:] = [drawing]  # finished by finish_drawing, as late as the build allows
         for cache, group in ((run_cache, run_pages), (report_cache, report_pages)):
             for page in group:
                 for tab in page.artifacts.tables:
