@@ -36,12 +36,16 @@ class Analysis:
 
 def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = (),
             reports: Iterable[dict] = (), max_points: int = 300,
-            options: DesignOptions | None = None, design: Design | None = None) -> Analysis:
+            options: DesignOptions | None = None, design: Design | None = None,
+            traces: dict[str, Trace] | None = None) -> Analysis:
     """Every table of the reports, per condition of the design (``design``, else inferred
-    from the runs with ``options``); the histories are read once, here."""
+    from the runs with ``options``); the histories are read once, here, unless their
+    ``traces`` come made (``collect_traces`` with this design's ``budgets()`` and
+    ``max_points``; the site reads them on every core)."""
     design = design or infer_design(runs, options)
     budgets = design.budgets()
-    traces = collect_traces(histories, max_points=max_points, budgets=budgets)
+    if traces is None:
+        traces = collect_traces(histories, max_points=max_points, budgets=budgets)
     if traces and not design.identical:
         design.identical = identical_conditions(design.runs[design.runs["included"]],
                                                 {r: t.history_hash for r, t in traces.items()})

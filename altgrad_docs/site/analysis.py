@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..analysis.failure_reports import read_failure_reports
-from ..analysis.design import DesignOptions
+from ..analysis.design import DesignOptions, infer_design
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
 from ..report import catalog, claims, drawing
@@ -29,6 +29,7 @@ from ..report.markdown import md_link, wandb_link
 from .artifacts import FIGURE_FORMATS, FigureArtifact, table
 from .pages import ArtifactCache, SitePage, run_link
 from .render import fmt_num, md_text
+from .traces import read_traces
 from ..snapshot import Snapshot
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -45,7 +46,8 @@ REPORT_PAGES = {
 def code_files() -> list[Path]:
     """Source files whose changes must invalidate the cached tables and analysis results."""
     package = Path(__file__).parent.parent
-    return [Path(__file__), *sorted((package / "analysis").glob("*.py")), *sorted((package / "report").glob("*.py"))]
+    return [Path(__file__), Path(__file__).with_name("traces.py"), *sorted((package / "analysis").glob("*.py")),
+            *sorted((package / "report").glob("*.py"))]
 
 
 class _HeldWarnings(logging.Handler):
@@ -115,8 +117,9 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         for path in snapshot.failure_reports(run_id):
             paths.append(path)
             owners.append(run_id)
-    analysis = analyse_runs(runs, snapshot.iter_histories(), read_failure_reports(paths, owners, snapshot.path),
-                            options=options)
+    design = infer_design(runs, options)
+    analysis = analyse_runs(runs, reports=read_failure_reports(paths, owners, snapshot.path), design=design,
+                            traces=read_traces(snapshot, design.budgets()))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,
