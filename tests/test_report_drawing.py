@@ -1,6 +1,7 @@
 """Figures drawn in worker processes (report.drawing) and downsampled lines (site.runchart)."""
 
 import io
+import time
 from functools import partial
 
 import numpy as np
@@ -47,7 +48,14 @@ def test_pages_can_name_the_files_before_the_workers_have_drawn_them(tmp_path):
     named = pending.paths()  # before start: nothing is drawn yet
     assert pending.pending and not any(p.exists() for files in named for p in files.values())
     assert named[1] == {"svg": tmp_path / "out" / "fig-1.svg", "pdf": tmp_path / "out" / "fig-1.pdf"}
-    done = pending.start().finish()
+    workers = list(pending.start().pool._processes.values())  # started with the jobs
+    for future in pending.futures:
+        future.result()
+    deadline = time.monotonic() + 30
+    while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers and not any(w.is_alive() for w in workers)  # done: no idle worker holds memory
+    done = pending.finish()
     assert done == named and not pending.pending
     assert all(p.is_file() for files in done for p in files.values())
     cached = drawing.Drawing(_jobs(tmp_path, lambda i: _refuse), tmp_path / "cache", ("svg", "pdf"), workers=2)

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -50,6 +51,14 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _release_when_done(pool: ProcessPoolExecutor, futures: list[Any], _done: Any) -> None:
+    """Let the workers exit once the last figure is drawn: the caller may wait for the files
+    much later (:meth:`Drawing.finish`), and each idle worker still holds its copy of the
+    analysis and matplotlib (a few hundred MiB at 1,000 runs)."""
+    if all(f.done() for f in futures):
+        pool.shutdown(wait=False)
+
+
 def _draw_into(draw: Callable[[], Figure], cached: Path, formats: tuple[str, ...]) -> None:
     export.save_figure(draw(), cached, formats)
 
@@ -75,6 +84,8 @@ class Drawing:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=self.initializer,
                                             initargs=self.initargs)
             self.futures = [self.pool.submit(_draw_into, j.draw, c, self.formats) for j, c in self.missing]
+            for future in self.futures:
+                future.add_done_callback(partial(_release_when_done, self.pool, self.futures))
         return self
 
     def cancel(self) -> None:
