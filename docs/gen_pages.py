@@ -1,7 +1,7 @@
 """mkdocs-gen-files script: every generated page comes from one function of the package.
 
 The pipeline (load snapshot -> analyse -> figures -> templates -> pages) and its caching
-live in altgrad_docs/site.py; the data source is `extra.altgrad` in mkdocs.yml.
+live in the altgrad_docs/site/ package (pipeline.py); the data source is `extra.altgrad` in mkdocs.yml.
 """
 
 import mkdocs_gen_files
