@@ -56,11 +56,18 @@ def wandb_link(row: Mapping[str, Any]) -> str:
     return md_link(name, row.get("run_url"))
 
 
+def _as_float(value: Any) -> float | None:
+    """``value`` as a float, None when it is not a number at all (text, None, a list)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def fmt_num(value: Any, digits: int = 3) -> str:
     """A number for a table: fixed decimals, '-' for missing, 'NaN'/'inf' spelled out."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+    x = _as_float(value)
+    if x is None:
         return "-"
     if math.isnan(x):
         return "-"
@@ -72,17 +79,15 @@ def fmt_num(value: Any, digits: int = 3) -> str:
 
 
 def fmt_pct(value: Any, digits: int = 1) -> str:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+    x = _as_float(value)
+    if x is None:
         return "-"
     return "-" if math.isnan(x) else f"{100 * x:.{digits}f}%"
 
 
 def fmt_int(value: Any) -> str:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+    x = _as_float(value)
+    if x is None:
         return "-"
     return "-" if not math.isfinite(x) else str(int(x))
 
@@ -107,9 +112,8 @@ def fmt_sig(value: Any, digits: int = 3, minus: str = MINUS) -> str:
     """A number for page text: ``digits`` significant digits (trailing zeros kept: 0.0500),
     integers in full, a real minus sign, never "-0" or "-0.00" (a value that rounds to zero
     is "0"), "—" for missing, "NaN" / "inf" spelled out. ``minus="-"`` for downloads."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+    x = _as_float(value)
+    if x is None:
         return "—"
     if math.isnan(x):
         return "NaN"
@@ -158,9 +162,8 @@ def interval_kind(low: Any, high: Any) -> str:
 def fmt_fixed(value: Any, decimals: int = 2, minus: str = MINUS) -> str:
     """A number with fixed decimals (heatmap cells, aligned columns): a real minus sign, and
     a value that rounds to zero is "0.00", never "-0.00" (float noise like -1e-17 included)."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+    x = _as_float(value)
+    if x is None:
         return "—"
     if not math.isfinite(x):
         return fmt_sig(x, minus=minus)
@@ -172,9 +175,8 @@ def fmt_measured(value: Any, digits: int = 3) -> str:
     """A measured value (a loss, a delta) for page text: like ``fmt_sig`` but a whole number
     keeps its significant zeros (3.00, not 3: a loss of 3 nats was measured to 3 digits too);
     a missing value (None, NaN) is "—"."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
+    x = _as_float(value)
+    if x is None:
         return "—"
     if math.isnan(x):
         return "—"
