@@ -100,14 +100,28 @@ def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
 def _aligned(kept: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The sorted union of the series' x, and each series' y on it (NaN where it has no
     point; of a step given twice, the last value)."""
-    xs = np.unique(np.concatenate([x for x, _ in kept.values()])) if kept else np.zeros(0, np.int64)
+    if not kept:
+        return np.zeros(0, np.int64), {}
+    rising = all(np.all(x[1:] > x[:-1]) for x, _ in kept.values())  # a tidy history's steps
+    if not rising:
+        kept = {key: _last_per_x(x, y) for key, (x, y) in kept.items()}
+    xs = np.sort(np.concatenate([x for x, _ in kept.values()]))
+    xs = xs[np.concatenate(([True], xs[1:] != xs[:-1]))]
     ys = {}
     for key, (x, y) in kept.items():
-        last, first_of_reversed = np.unique(x[::-1], return_index=True)
+        if len(x) == len(xs):  # on every x of the panel
+            ys[key] = y
+            continue
         full = np.full(len(xs), np.nan)
-        full[np.searchsorted(xs, last)] = y[::-1][first_of_reversed]
+        full[np.searchsorted(xs, x)] = y
         ys[key] = full
     return xs, ys
+
+
+def _last_per_x(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) sorted by x, one point per x: the last one given (as a dict of them keeps)."""
+    last, first_of_reversed = np.unique(x[::-1], return_index=True)
+    return last, y[::-1][first_of_reversed]
 
 
 def chart_data(history: pd.DataFrame, n_out: int = CHART_POINTS) -> dict:
@@ -180,7 +194,9 @@ def _svg_panel(panel: dict, left: int, collapse: int | None) -> str:
     for j, (series, y) in enumerate(zip(panel["series"], ys)):
         ok = np.isfinite(y)
         sx, sy = downsample(xs[ok], y[ok], SVG_POINTS)
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(sx.astype(np.float64)).tolist(), py(sy).tolist()))
+        # one %-format of all points: half the CPU of an f-string per point, the same text
+        xy = np.stack([px(sx.astype(np.float64)), py(sy)], axis=1).ravel().tolist()
+        points = ("%.1f,%.1f " * len(sx))[:-1] % tuple(xy)
         color = COLORS[j % len(COLORS)]
         out.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1"/>')
         out.append(f'<text x="{x1 - 4}" y="{y1 + 12 + 11 * j}" text-anchor="end" fill="{color}">'
