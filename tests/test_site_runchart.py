@@ -3,6 +3,8 @@
 import json
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pandas as pd
 
 from altgrad_docs.site import runchart
@@ -55,3 +57,31 @@ def test_svg_fallback_escapes_series_names():
                                           "series": [{"name": "<script>", "y": [1.0, 2.0]}]}]}
     svg = runchart.chart_svg(data).decode()
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "a&lt;b&amp;c" in svg
+
+
+ROUNDING_CASES = [0.0, -0.0, 0.30000000000000004, 123456.5, 1234565.0, 1.2345650000000001, 9.999995e-5,
+                  999999.5, 1e22, 1e23, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+                  -1.7976931348623157e308, 1 / 3, -2 / 3, 7e-3, 1e16 + 2,
+                  56063.95, 3.806485e-08, -8.449325e-12, 0.1248035]  # ties of the 7th digit in the text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(ROUNDING_CASES), max_size=50))
+def test_round_significant_is_float_of_the_6g_text_bit_for_bit(values):
+    v = np.array(values, dtype=np.float64)
+    got = runchart.round_significant(v, 6)
+    want = np.array([float(f"{x:.6g}") if np.isfinite(x) else x for x in values], dtype=np.float64)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64)) or np.array_equal(got, want, equal_nan=True)
+    assert [repr(x) for x in got.tolist()] == [repr(x) for x in want.tolist()]
+
+
+def test_short_values_stay_short_in_json():
+    assert runchart.chart_json({"y": runchart._short(np.array([0.1 + 0.2, np.nan, np.inf, 1 / 3, 2.0]))}) == \
+        b'{"y":[0.3,null,null,0.333333,2.0]}'
+
+
+def test_chart_data_of_unsorted_repeated_steps_keeps_the_last_value():
+    history = pd.DataFrame({"_step": [2, 0, 2, 1], "loss": [1.0, 2.0, 3.0, 4.0], "val_loss": [np.nan, 5.0, np.nan, 6.0]})
+    loss = runchart.chart_data(history)["panels"][0]
+    assert loss["x"] == [0, 1, 2]
+    assert loss["series"] == [{"name": "loss", "y": [2.0, 4.0, 3.0]}, {"name": "val_loss", "y": [5.0, 6.0, None]}]

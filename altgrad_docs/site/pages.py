@@ -147,8 +147,7 @@ def _key_value_table(tid: str, caption: str, mapping: dict[str, Any]) -> Any:
     values = [json.dumps(mapping[k]) if isinstance(mapping[k], (dict, list)) else mapping[k] for k in keys]
     rows = [[md_text(k), fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else md_text(v)]
             for k, v in zip(keys, values)]
-    return table(tid, caption, lambda: pd.DataFrame({"key": keys, "value": [str(v) for v in values]}),
-                 ["key", "value"], rows)
+    return table(tid, caption, {"key": keys, "value": [str(v) for v in values]}, ["key", "value"], rows)
 
 
 def _loads(text: str) -> dict[str, Any]:

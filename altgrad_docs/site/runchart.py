@@ -60,8 +60,68 @@ def downsample(x: np.ndarray, y: np.ndarray, n_out: int) -> tuple[np.ndarray, np
 
 
 def _short(values: np.ndarray) -> list[float | None]:
-    """Six significant digits are plenty for a chart and halve the file."""
-    return [None if not np.isfinite(v) else float(f"{v:.6g}") for v in values.tolist()]
+    """Six significant digits are plenty for a chart and halve the file (None: not finite)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = round_significant(values, 6).tolist()
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = None
+    return out
+
+
+#: 10.0 ** k is exact up to here, so a quotient or product by it is correctly rounded.
+_EXACT_POW10 = 22
+
+
+def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """``float(f"{v:.{digits}g}")`` for every value, vectorised (non-finite values kept).
+
+    ``v * 10**k`` rounded to an integer ``r``, then ``r / 10**k``: one correctly rounded
+    division of exact numbers, i.e. the double nearest the decimal, as ``float()`` of the
+    text gives it. Values whose scaled form lies within 1e-6 of a half (the product's
+    rounding could flip the tie) or that need a power of ten beyond 1e22 are formatted one
+    by one, so the result is the same bit for bit (a Python loop costs ~2 us a value)."""
+    out = np.array(values, dtype=np.float64)
+    nz = np.flatnonzero(np.isfinite(out) & (out != 0))
+    x = out[nz]
+    k = digits - 1 - np.floor(np.log10(np.abs(x))).astype(np.int64)
+    p = 10.0 ** np.minimum(np.abs(k), _EXACT_POW10)
+    up = k >= 0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        scaled = np.where(up, x * p, x / p)
+        r = np.round(scaled)
+        rounded = np.where(up, r / p, r * p)
+    frac = np.abs(scaled - np.trunc(scaled))
+    slow = np.flatnonzero((np.abs(k) > _EXACT_POW10) | (np.abs(frac - 0.5) < 1e-6) | ~np.isfinite(rounded))
+    rounded[slow] = [float(f"{v:.{digits}g}") for v in x[slow].tolist()]
+    out[nz] = rounded
+    return out
+
+
+def _aligned(kept: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The sorted union of the series' x, and each series' y on it (NaN where it has no
+    point; of a step given twice, the last value)."""
+    if not kept:
+        return np.zeros(0, np.int64), {}
+    rising = all(np.all(x[1:] > x[:-1]) for x, _ in kept.values())  # a tidy history's steps
+    if not rising:
+        kept = {key: _last_per_x(x, y) for key, (x, y) in kept.items()}
+    xs = np.sort(np.concatenate([x for x, _ in kept.values()]))
+    xs = xs[np.concatenate(([True], xs[1:] != xs[:-1]))]
+    ys = {}
+    for key, (x, y) in kept.items():
+        if len(x) == len(xs):  # on every x of the panel
+            ys[key] = y
+            continue
+        full = np.full(len(xs), np.nan)
+        full[np.searchsorted(xs, x)] = y
+        ys[key] = full
+    return xs, ys
+
+
+def _last_per_x(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) sorted by x, one point per x: the last one given (as a dict of them keeps)."""
+    last, first_of_reversed = np.unique(x[::-1], return_index=True)
+    return last, y[::-1][first_of_reversed]
 
 
 def chart_data(history: pd.DataFrame, n_out: int = CHART_POINTS) -> dict:
@@ -82,12 +142,10 @@ def chart_data(history: pd.DataFrame, n_out: int = CHART_POINTS) -> dict:
                 values = np.where(values > 0, values, np.nan)
             x, y = downsample(steps, values, n_out)
             if len(y):
-                kept[key] = dict(zip(x.tolist(), y.tolist()))
-        xs = sorted(set().union(*kept.values())) if kept else []
-        series = [{"name": key.removeprefix("quantization/"),
-                   "y": _short(np.array([pts.get(s, np.nan) for s in xs], dtype=np.float64))}
-                  for key, pts in kept.items()]
-        panels.append({"id": panel.id, "label": panel.label, "log": panel.log, "x": xs, "series": series})
+                kept[key] = (x, y)
+        xs, ys = _aligned(kept)
+        series = [{"name": key.removeprefix("quantization/"), "y": _short(y)} for key, y in ys.items()]
+        panels.append({"id": panel.id, "label": panel.label, "log": panel.log, "x": xs.tolist(), "series": series})
     loss, val = metric_column(history, "loss"), metric_column(history, "val_loss")
     return {"panels": panels, "collapse": collapse_step(steps, loss, val)}
 
@@ -118,7 +176,7 @@ def _svg_panel(panel: dict, left: int, collapse: int | None) -> str:
     out = [f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="none" stroke="#999"/>',
            f'<text x="{(x0 + x1) / 2:.0f}" y="{y1 - 3}" text-anchor="middle">{escape(panel["label"])}</text>']
     xs = np.asarray(panel["x"], dtype=np.float64)
-    ys = [np.array([np.nan if v is None else v for v in s["y"]], dtype=np.float64) for s in panel["series"]]
+    ys = [np.array(s["y"], dtype=np.float64) for s in panel["series"]]  # None -> NaN
     finite = np.concatenate([y[np.isfinite(y)] for y in ys]) if ys else np.zeros(0)
     if not len(xs) or not len(finite):
         out.append(f'<text x="{(x0 + x1) / 2:.0f}" y="{(y0 + y1) / 2:.0f}" text-anchor="middle">not logged</text>')
@@ -136,7 +194,9 @@ def _svg_panel(panel: dict, left: int, collapse: int | None) -> str:
     for j, (series, y) in enumerate(zip(panel["series"], ys)):
         ok = np.isfinite(y)
         sx, sy = downsample(xs[ok], y[ok], SVG_POINTS)
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(sx.astype(np.float64)), py(sy)))
+        # one %-format of all points: half the CPU of an f-string per point, the same text
+        xy = np.stack([px(sx.astype(np.float64)), py(sy)], axis=1).ravel().tolist()
+        points = ("%.1f,%.1f " * len(sx))[:-1] % tuple(xy)
         color = COLORS[j % len(COLORS)]
         out.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1"/>')
         out.append(f'<text x="{x1 - 4}" y="{y1 + 12 + 11 * j}" text-anchor="end" fill="{color}">'
@@ -150,3 +210,4 @@ def _svg_panel(panel: dict, left: int, collapse: int | None) -> str:
             f'<text x="{x0}" y="{_H - 8}">{xmin:.0f}</text>',
             f'<text x="{x1}" y="{_H - 8}" text-anchor="end">step {xmax:.0f}</text>']
     return "".join(out)
+
