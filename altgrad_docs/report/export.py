@@ -48,8 +48,10 @@ def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS)
             with matplotlib.rc_context(RC):
                 fig.savefig(buf, format=ext, metadata=METADATA[ext])
             # the layout of the first format serves the others: constrained layout costs
-            # about a third of each save of a many-panel figure
-            fig.set_layout_engine("none")
+            # about a third of each save of a many-panel figure. None, not "none": with any
+            # engine set (even the placeholder "none" leaves) savefig draws the figure once
+            # more before it draws it into the file
+            fig.set_layout_engine(None)
             path = stem.parent / f"{stem.name}.{ext}"
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_bytes(buf.getvalue())
