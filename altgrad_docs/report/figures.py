@@ -327,6 +327,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
             continue
         if log:
             a.set_yscale("log")
+            plain_log_ticks(a)  # plain numbers like the other log axes (mathtext is slow to lay out)
         a.axvline(0, color="crimson", lw=0.8, ls=":")
         a.set_xlabel("steps before failure")
         a.set_ylabel(metric.removeprefix("quantization/"))
