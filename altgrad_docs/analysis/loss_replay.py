@@ -58,12 +58,21 @@ def last_best_step(steps: np.ndarray, loss: np.ndarray) -> int:
     Vectorised (a Python loop over 10,000 rows costs ~30 ms, 30 s over 1,000 runs)."""
     ema = smoothed(steps, loss)
     idx, best = 0, float(ema[0])
-    while True:
-        later = np.flatnonzero(ema[idx + 1:] < best * (1 - STAGNATION_MIN_DELTA))
-        if not len(later):
-            return int(steps[idx])
-        idx += 1 + int(later[0])
-        best = float(ema[idx])
+    while (nxt := _first_below(ema, idx + 1, best * (1 - STAGNATION_MIN_DELTA))) is not None:
+        idx, best = nxt, float(ema[nxt])
+    return int(steps[idx])
+
+
+def _first_below(values: np.ndarray, start: int, limit: float) -> int | None:
+    """The first index >= start whose value is below ``limit``, searched in growing windows
+    (improvements come close together early in training, then not at all)."""
+    size = 64
+    while start < len(values):
+        hits = np.flatnonzero(values[start:start + size] < limit)
+        if len(hits):
+            return start + int(hits[0])
+        start, size = start + size, size * 4
+    return None
 
 
 def smoothed(steps: np.ndarray, loss: np.ndarray) -> np.ndarray:
