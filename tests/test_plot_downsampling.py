@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from altgrad_docs.analysis.curves import PLOT_POINTS, downsample_index, make_trace
+from altgrad_docs.analysis.curves import PLOT_POINTS, downsample_index, make_trace, plot_points
 from altgrad_docs.analysis.failures import classify_trace
 from altgrad_docs.analysis.loss_replay import last_best_step, smoothed
 from altgrad_docs.report import export
@@ -94,13 +94,24 @@ def test_two_points_per_pixel_column_of_a_panel():
     assert 2 * columns <= PLOT_POINTS <= 2 * fig.get_figwidth() * dpi
 
 
-def test_short_histories_are_drawn_whole_and_huge_values_stay_finite():
+def test_short_histories_are_drawn_from_every_row_as_before():
     steps = np.arange(40)
     loss = np.linspace(3, 1, 40)
-    loss[5], loss[7] = np.nan, 1e39  # not logged; beyond float32
-    s, v = make_trace("r", pd.DataFrame({"_step": steps, "loss": loss})).plot_curve("loss")
-    assert s.tolist() == [i for i in range(40) if i != 5]
-    assert v[6] == 1e39 and np.isfinite(v).all()
+    loss[5] = np.nan  # not logged
+    trace = make_trace("r", pd.DataFrame({"_step": steps, "loss": loss}))
+    assert trace.plot == {}  # the strided curve holds every row: no second copy
+    s, v = trace.plot_curve("loss")
+    assert s.tolist() == [i for i in range(40) if i != 5] and v.dtype == np.float64
+
+
+def test_plot_points_are_compact_unless_float32_cannot_hold_them():
+    steps = np.arange(5000)
+    s, v = plot_points(steps, np.linspace(1, 2, 5000))
+    assert (s.dtype, v.dtype, len(s)) == (np.int32, np.float32, PLOT_POINTS)
+    huge = np.linspace(1, 2, 5000)
+    huge[100], huge[200] = 1e39, 1e-40  # beyond float32; a rate a log axis still shows
+    s, v = plot_points(steps, huge)
+    assert v.dtype == np.float64 and 1e39 in v and 1e-40 in v
 
 
 def test_replay_matches_the_monitor_loop_with_even_and_uneven_rows():

@@ -61,8 +61,9 @@ class Trace:
     layer_stall: dict[str, float] = field(default_factory=dict)  # layer type -> mean stall
     history_hash: str = ""  # sha256 of the logged values (identical conditions share it)
     at_budget: dict[str, float] = field(default_factory=dict)  # metric -> last logged value within a step budget
-    #: PLOT_METRICS for drawing: finite points only, MinMaxLTTB, int32 steps and float32 values
-    #: (a drawing worker holds every trace; float32 is far finer than a pixel)
+    #: PLOT_METRICS for drawing when the strided curve left rows out: finite points only,
+    #: MinMaxLTTB, int32 steps and float32 values (a drawing worker holds every trace; float32
+    #: is far finer than a pixel)
     plot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: What the failure classification reads, from every logged row (not the strided curves):
     #: the largest logged value per metric, and the finite loss curve's summary
@@ -78,8 +79,8 @@ class Trace:
         return self.curves.get(metric, (empty, empty))
 
     def plot_curve(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """The curve to draw as a line: the MinMaxLTTB one, else (a Trace built without it)
-        the strided one."""
+        """The curve to draw as a line: the MinMaxLTTB one, else (a history of at most
+        ``max_points`` rows, or a Trace built by hand) the strided one, which is then every row."""
         return self.plot[metric] if metric in self.plot else self.curve(metric)
 
 
@@ -181,7 +182,7 @@ def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window
         s, v = steps[logged], values[logged]
         idx = downsample_index(len(s), max_points)
         trace.curves[metric] = (s[idx], v[idx])
-        if metric in PLOT_METRICS:
+        if metric in PLOT_METRICS and len(idx) < len(s):  # else the curve holds every row already
             trace.plot[metric] = plot_points(s, v, n_plot)
         if np.isfinite(v).any():
             trace.peaks[metric] = float(np.nanmax(v))
