@@ -18,8 +18,10 @@ The same, step by step (``runs = snapshot.runs()``)::
     from altgrad_docs.analysis.curves import collect_traces, SITE_TRACE_KEYS
     traces = collect_traces(snapshot.iter_histories(keys), max_points=300)
         # keys: SITE_TRACE_KEYS + the run's stall/<param> columns (per-layer heatmap); one
-        # history in memory at a time; each Trace keeps <= max_points points per metric,
-        # the collapse step and the 50 steps before it.
+        # history in memory at a time; each Trace keeps <= max_points points per metric
+        # (evenly strided: medians), <= PLOT_POINTS MinMaxLTTB points of the curves drawn
+        # run by run, the failure classification's summary of every row, the collapse
+        # step and the 50 steps before it.
 
     from altgrad_docs.analysis import scorecard as sc
     card = sc.scorecard(runs)              # format x optimizer: n, crashes + CP interval,

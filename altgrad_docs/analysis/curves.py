@@ -2,9 +2,12 @@
 
 A site may hold 1,000 runs x 10,000 steps; no figure needs all of it. :func:`collect_traces`
 reads an iterable of ``(run_id, history)`` (e.g. ``Snapshot.iter_histories(keys)``) and
-keeps, per run, a :class:`Trace`: each metric downsampled to at most ``max_points`` points,
-the collapse step (first non-finite loss), the window of steps before it (for crash
-forensics) and per-layer stall means. Memory is O(runs x metrics x max_points).
+keeps, per run, a :class:`Trace`: each metric downsampled to at most ``max_points`` evenly
+strided points (what the statistics read: the failure classification's moving average and
+means, the figures' medians on a common grid, all assume even sampling), the curves a figure
+draws run by run downsampled for drawing (MinMaxLTTB to ``PLOT_POINTS``: every extreme kept, so
+a spike survives), the collapse step (first non-finite loss), the window of steps before it
+(for crash forensics) and per-layer stall means. Memory is O(runs x metrics x max_points).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import pandas as pd
 
 from altgrad_docs.runs import METRIC_ALIASES, layer_type
 
+from .loss_replay import FiniteLoss, finite_loss
+
 #: Metrics a trace keeps (canonical names; old unprefixed names are read as aliases).
 TRACE_METRICS = (
     "loss",
@@ -31,6 +36,12 @@ TRACE_METRICS = (
 #: History keys to read for collect_traces (prefixed and old unprefixed rate names).
 SITE_TRACE_KEYS = tuple(dict.fromkeys(
     name for metric in TRACE_METRICS for name in METRIC_ALIASES.get(metric, (metric,))))
+#: Metrics the figures draw as one line per run (the others only as medians over runs).
+PLOT_METRICS = ("loss", "val_loss", "quantization/bit_stall_rate")
+#: Points per drawn curve: two per pixel column of a report panel (3.4 in wide at the site's
+#: 150 dpi: 510 columns; the axes inside are narrower), so MinMaxLTTB's envelope is the
+#: drawn one. tests/test_plot_downsampling.py checks the panel and the picture.
+PLOT_POINTS = 1020
 FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate")
 STALL_PREFIX = "stall/"
 #: History columns left out of the history hash: wall-clock speed differs between identical runs.
@@ -50,10 +61,27 @@ class Trace:
     layer_stall: dict[str, float] = field(default_factory=dict)  # layer type -> mean stall
     history_hash: str = ""  # sha256 of the logged values (identical conditions share it)
     at_budget: dict[str, float] = field(default_factory=dict)  # metric -> last logged value within a step budget
+    #: PLOT_METRICS for drawing when the strided curve left rows out: finite points only,
+    #: MinMaxLTTB, int32 steps and float32 values (a drawing worker holds every trace; float32
+    #: is far finer than a pixel)
+    plot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    #: What the failure classification reads, from every logged row (not the strided curves):
+    #: the largest logged value per metric, and the finite loss curve's summary
+    #: (``loss_replay.finite_loss``; None: fewer than 2 finite losses). ``summarised`` is False
+    #: for a Trace built by hand from curves only; the classification then reads the curves.
+    peaks: dict[str, float] = field(default_factory=dict)
+    finite: FiniteLoss | None = None
+    summarised: bool = False
 
     def curve(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """The evenly strided curve (statistics, medians)."""
         empty = np.array([], dtype=np.float64)
         return self.curves.get(metric, (empty, empty))
+
+    def plot_curve(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """The curve to draw as a line: the MinMaxLTTB one, else (a history of at most
+        ``max_points`` rows, or a Trace built by hand) the strided one, which is then every row."""
+        return self.plot[metric] if metric in self.plot else self.curve(metric)
 
 
 def _floats(column: pd.Series) -> np.ndarray:
@@ -85,6 +113,31 @@ def downsample_index(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
 
 
+def plot_points(steps: np.ndarray, values: np.ndarray, n_out: int = PLOT_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """The finite points of a curve to draw, at most ``n_out`` (MinMaxLTTB from tsdownsample:
+    each bucket's minimum and maximum are candidates, so spikes and dips stay), as int32 steps
+    and float32 values (wider types only where those would not hold them)."""
+    keep = np.isfinite(values)
+    steps, values = steps[keep], values[keep]
+    if len(values) > n_out:
+        from tsdownsample import MinMaxLTTBDownsampler
+
+        idx = MinMaxLTTBDownsampler().downsample(steps.astype(np.float64), values, n_out=n_out)
+        steps, values = steps[idx], values[idx]
+    return _compact(steps, np.int32), _compact(values, np.float32)
+
+
+def _compact(a: np.ndarray, small: type) -> np.ndarray:
+    """``a`` as ``small`` when that holds every value (a float32 keeps 7 digits, far finer
+    than a pixel; but not 1e39, nor a rate of 1e-40 on a log axis), else as it is."""
+    if not len(a):
+        return a.astype(small)
+    info = np.iinfo(small) if np.issubdtype(small, np.integer) else np.finfo(small)
+    big = np.abs(a).max() > info.max
+    tiny = np.issubdtype(small, np.floating) and bool(((a != 0) & (np.abs(a) < info.smallest_normal)).any())
+    return a if big or tiny else a.astype(small)
+
+
 def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarray | None = None) -> int | None:
     """The step at which the training loss stopped being finite; None when it never did.
 
@@ -107,10 +160,10 @@ def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarr
 
 
 def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window: int = 50,
-               budget: int | None = None) -> Trace:
+               budget: int | None = None, n_plot: int = PLOT_POINTS) -> Trace:
     """A Trace of one history frame (``_step`` + metric columns); with ``budget`` (a number of
     steps) also the last value of loss and val_loss logged at a step below it, so that runs of
-    different lengths are compared at the same step budget."""
+    different lengths are compared at the same step budget. ``n_plot``: points per drawn curve."""
     steps = pd.to_numeric(history.get("_step", pd.Series(dtype="float64")), errors="coerce").to_numpy()
     keep = np.isfinite(steps)
     if not keep.all():
@@ -129,6 +182,12 @@ def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window
         s, v = steps[logged], values[logged]
         idx = downsample_index(len(s), max_points)
         trace.curves[metric] = (s[idx], v[idx])
+        if metric in PLOT_METRICS and len(idx) < len(s):  # else the curve holds every row already
+            trace.plot[metric] = plot_points(s, v, n_plot)
+        if np.isfinite(v).any():
+            trace.peaks[metric] = float(np.nanmax(v))
+    trace.finite = finite_loss(*_logged(steps, loss), *_logged(steps, columns["quantization/bit_stall_rate"]))
+    trace.summarised = True
     end = trace.collapse_step if trace.collapse_step is not None else trace.last_step
     if end is not None:
         near = (steps <= end) & (steps > end - window)
@@ -162,6 +221,14 @@ def value_within(steps: np.ndarray, values: np.ndarray | None, budget: int) -> f
         return math.nan
     logged = np.flatnonzero((steps < budget) & ~np.isnan(values))
     return float(values[logged[-1]]) if len(logged) else math.nan
+
+
+def _logged(steps: np.ndarray, values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of the rows where a metric was logged (not NaN)."""
+    if values is None:
+        return steps[:0], np.array([], dtype=np.float64)
+    logged = ~np.isnan(values)
+    return steps[logged], values[logged]
 
 
 def _index_of(steps: np.ndarray, step: int | None) -> int:

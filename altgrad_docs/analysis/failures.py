@@ -28,16 +28,14 @@ import numpy as np
 import pandas as pd
 
 from .curves import Trace, make_trace
+from .loss_replay import DIVERGENCE_WINDOW, STAGNATION_MIN_DELTA, FiniteLoss, finite_loss
 from .failure_reports import parse_failure_report, read_failure_reports
 from .scorecard import _num, completed, crashed_mask
 
 MODES = ("overflow", "gradient_vanishing", "underflow", "divergence", "stagnation", "unknown")
 NON_FINITE = re.compile(r"\b(nan|inf)\b", re.I)
 UNDERFLOW_LIMIT = 0.5
-DIVERGENCE_WINDOW = 50  # the bench trainer's defaults (RunConfig)
-STAGNATION_WINDOW = 100
-STAGNATION_MIN_DELTA = 0.02
-LOSS_EMA = 0.9  # the monitor's smoothing factor per step
+STAGNATION_WINDOW = 100  # the bench trainer's default (RunConfig); the others in loss_replay
 FAILURE_COLUMNS = [
     "run_id", "format", "optimizer", "setting", "seed", "name", "run_url", "state", "steps", "collapse_step",
     "reason", "final_loss", "best_loss", "grad_sparsity", "failure_mode", "history_mode",
@@ -67,8 +65,7 @@ def classify_trace(trace: Trace, overflow_threshold: float = 0.01, stall_thresho
         return float(values.max()) if len(values) else math.nan
 
     over, stall = peak("quantization/overflow_rate"), peak("quantization/bit_stall_rate")
-    _, under_curve = trace.curve("quantization/underflow_rate")
-    under = float(np.nanmax(under_curve)) if np.isfinite(under_curve).any() else math.nan
+    under = _peak(trace, "quantization/underflow_rate")
     if trace.collapse_step is None:
         mode, evidence = _finite_mode(trace, stall_threshold)
     elif over > overflow_threshold:
@@ -83,40 +80,35 @@ def classify_trace(trace: Trace, overflow_threshold: float = 0.01, stall_thresho
             "overflow_peak": over, "stall_peak": stall, "underflow_peak": under}
 
 
+def _peak(trace: Trace, metric: str) -> float:
+    """The largest logged value of a metric over the whole history (NaN: none finite)."""
+    if trace.summarised:
+        return trace.peaks.get(metric, math.nan)
+    _, values = trace.curve(metric)  # a Trace built by hand: its curves are all there is
+    return float(np.nanmax(values)) if np.isfinite(values).any() else math.nan
+
+
+def _finite_summary(trace: Trace) -> FiniteLoss | None:
+    """The loss summary of every logged row (make_trace), or of the curves of a hand-built Trace."""
+    if trace.summarised:
+        return trace.finite
+    return finite_loss(*trace.curve("loss"), *trace.curve("quantization/bit_stall_rate"))
+
+
 def _finite_mode(trace: Trace, stall_threshold: float) -> tuple[str | None, str]:
     """Divergence or stagnation of a run whose loss stayed finite (module docstring)."""
-    steps, loss = trace.curve("loss")
-    ok = np.isfinite(loss)
-    steps, loss = steps[ok], loss[ok]
-    if len(steps) < 2:
+    f = _finite_summary(trace)
+    if f is None:
         return None, "loss stayed finite"
-    end = steps[-1]
-    recent = steps > end - DIVERGENCE_WINDOW
-    if end - steps[0] >= DIVERGENCE_WINDOW and (loss[recent] > loss[0]).all():
-        return "divergence", (f"loss above its starting value {loss[0]:.4g} over the last "
+    if f.span >= DIVERGENCE_WINDOW and f.above_start:
+        return "divergence", (f"loss above its starting value {f.start_loss:.4g} over the last "
                               f"{DIVERGENCE_WINDOW} steps")
-    best_at = _last_best_step(steps, loss)
-    gap = float(np.median(np.diff(steps)))
-    s_steps, stall = trace.curve("quantization/bit_stall_rate")
-    stall = stall[(s_steps > best_at) & np.isfinite(stall)]
-    if end - best_at >= STAGNATION_WINDOW - gap and len(stall) and stall.mean() > stall_threshold:
+    stall = f.stall_since_best
+    if f.end - f.best_at >= STAGNATION_WINDOW - f.gap and math.isfinite(stall) and stall > stall_threshold:
         return "stagnation", (f"smoothed loss not {STAGNATION_MIN_DELTA:.0%} below its best since step "
-                              f"{best_at} ({end - best_at} steps) at bit-stall rate {stall.mean():.3g} "
+                              f"{f.best_at} ({f.end - f.best_at} steps) at bit-stall rate {stall:.3g} "
                               f"> {stall_threshold:g}")
     return None, "loss stayed finite"
-
-
-def _last_best_step(steps: np.ndarray, loss: np.ndarray) -> int:
-    """The last step where the smoothed loss improved on its best by STAGNATION_MIN_DELTA:
-    the monitor's moving average, with the factor raised to the step gap between rows."""
-    ema, best, at = float(loss[0]), math.inf, int(steps[0])
-    for i, (step, x) in enumerate(zip(steps, loss)):
-        if i:
-            a = LOSS_EMA ** float(step - steps[i - 1])
-            ema = a * ema + (1 - a) * float(x)
-        if ema < best * (1 - STAGNATION_MIN_DELTA):
-            best, at = ema, int(step)
-    return at
 
 
 class FailureAnalyzer:

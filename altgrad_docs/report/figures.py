@@ -98,19 +98,19 @@ def panel_grid(names: Sequence, draw: Callable[[object, Axes], object], ncols: i
 
 def _draw_condition(ax: Axes, traces: list[Trace], metric: str, color, label: str, mark_collapse: bool,
                     positive_only: bool = False, ls: str = "-") -> tuple[int, bool]:
-    """Every run thin, the median bold; an x at each run's collapse. Returns how many runs
-    were drawn (0: nothing) and whether any collapsed."""
+    """Every run thin (its MinMaxLTTB curve: spikes stay), the median bold (of the evenly
+    strided curves: a median of envelope points would lean to the extremes); an x at each
+    run's collapse. Returns how many runs were drawn (0: nothing) and whether any collapsed."""
     curves, collapsed = [], False
     many = len(traces) > RASTER_ABOVE  # vector files stay small and quick with hundreds of seeds
     for t in traces:
-        s, v = t.curve(metric)
-        ok = np.isfinite(v) & ((v > 0) if positive_only else True)
-        if ok.any():
-            ax.plot(s[ok], v[ok], color=color, lw=0.6, alpha=0.35, ls=ls, rasterized=many,
+        s, v = _shown(t.plot_curve(metric), positive_only)
+        if len(s):
+            ax.plot(s, v, color=color, lw=0.6, alpha=0.35, ls=ls, rasterized=many,
                     zorder=1.5)  # below medians and marks, so rasterised lines form one image
-            curves.append((s[ok], v[ok]))
-        if mark_collapse and t.collapse_step is not None and ok.any():
-            ax.plot([t.collapse_step], [v[ok][-1]], marker="x", color=color, ms=7, mew=1.8, ls="none", zorder=3,
+            curves.append(_shown(t.curve(metric), positive_only))
+        if mark_collapse and t.collapse_step is not None and len(s):
+            ax.plot([t.collapse_step], [v[-1]], marker="x", color=color, ms=7, mew=1.8, ls="none", zorder=3,
                     label="x = loss became NaN/Inf")
             collapsed = True
     if not curves:
@@ -118,6 +118,13 @@ def _draw_condition(ax: Axes, traces: list[Trace], metric: str, color, label: st
     grid, med = median_curve(curves)
     ax.plot(grid, med, color=color, lw=2.0, ls=ls, label=plain(label), zorder=2.5)
     return len(curves), collapsed
+
+
+def _shown(curve: tuple[np.ndarray, np.ndarray], positive_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a curve a (log) axis can show: finite, and > 0 with ``positive_only``."""
+    s, v = curve
+    ok = np.isfinite(v) & ((v > 0) if positive_only else True)
+    return s[ok], v[ok]
 
 
 def _draw_optimizers(ax: Axes, traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, metric: str,
@@ -320,6 +327,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
             continue
         if log:
             a.set_yscale("log")
+            plain_log_ticks(a)  # plain numbers like the other log axes (mathtext is slow to lay out)
         a.axvline(0, color="crimson", lw=0.8, ls=":")
         a.set_xlabel("steps before failure")
         a.set_ylabel(metric.removeprefix("quantization/"))
