@@ -6,7 +6,10 @@ from one ``RunParquetHistory`` request (the query wandb-core sends for
 ``run.download_history_exports``, sent once through the client's own GraphQL call): its
 answer lists the Parquet export files (every row and every key, read by pyarrow at a
 fraction of the CPU that decoding JSON rows costs) and carries the rows not exported yet as
-``liveData`` (every row on a server without exports), which are read as columns. Only when
+``liveData`` (every row on a server without exports), which are read as columns. The answer
+(0.9 MB at 2,000 rows) is decoded by orjson where the client takes a decoder
+(``execute_graphql(parse=...)``), by json where orjson refuses it (bare NaN/Infinity) or is
+not installed. Only when
 that is not possible does it fall back to ``download_history_exports`` and then to one
 ``RunFullHistory`` request for every row and key: asked for keys, W&B returns only the rows
 that hold all of them (wandb issues 2266, 5391), which would drop every step where, say,
