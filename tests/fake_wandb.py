@@ -53,6 +53,10 @@ class FakeWandb(GraphQL):
                  exports: bool = True) -> None:
         self.entity, self.project, self.api_key, self.latency = entity, project, api_key, latency
         self.exports = exports  # False: no run has a Parquet export, every row is live data
+        # how liveData's items (GraphQL JSON values) are sent: "objects"; "texts", one JSON
+        # text per row; "bare-texts", texts whose non-finite numbers are bare NaN/Infinity
+        # tokens (as Python's json writes them), which only a lenient decoder reads
+        self.live_rows = "objects"
         self.runs: dict[str, ServedRun] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []

@@ -12,6 +12,7 @@ gets a GraphQL error naming the operation.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -24,6 +25,7 @@ class GraphQL:
     entity: str
     project: str
     runs: dict[str, ServedRun]
+    live_rows: str
     _lock: threading.Lock
 
     @property
@@ -108,9 +110,17 @@ class GraphQL:
             return {"project": {"run": None}}
         if not self.exports or run.record.meta.get("state") == "running":  # not exported: every row is live
             return {"project": {"run": {"parquetHistory": {  # rows encoded once, as a server stores them
-                "parquetUrls": [], "liveData": RawJSON("[" + ",".join(run.rows_json(None, 0)) + "]")}}}}
+                "parquetUrls": [], "liveData": self._live_data(run.rows_json(None, 0))}}}}
         urls = [f"{self.url}/parquet/{run.id}.parquet"] if len(run.record.history) else []
         return {"project": {"run": {"parquetHistory": {"parquetUrls": urls, "liveData": []}}}}
+
+    def _live_data(self, rows: list[str]) -> Any:
+        """liveData as ``live_rows`` says: the rows as objects, or as JSON texts."""
+        if self.live_rows == "objects":
+            return RawJSON("[" + ",".join(rows) + "]")
+        if self.live_rows == "bare-texts":
+            rows = [re.sub(r'"(NaN|-?Infinity)"', r"\1", row) for row in rows]
+        return rows
 
     def _op_HistoryPage(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
         run = self._run(var)

@@ -6,7 +6,10 @@ from one ``RunParquetHistory`` request (the query wandb-core sends for
 ``run.download_history_exports``, sent once through the client's own GraphQL call): its
 answer lists the Parquet export files (every row and every key, read by pyarrow at a
 fraction of the CPU that decoding JSON rows costs) and carries the rows not exported yet as
-``liveData`` (every row on a server without exports), which are read as columns. Only when
+``liveData`` (every row on a server without exports), which are read as columns. The answer
+(0.9 MB at 2,000 rows) is decoded by orjson where the client takes a decoder
+(``execute_graphql(parse=...)``), by json where orjson refuses it (bare NaN/Infinity) or is
+not installed. Only when
 that is not possible does it fall back to ``download_history_exports`` and then to one
 ``RunFullHistory`` request for every row and key: asked for keys, W&B returns only the rows
 that hold all of them (wandb issues 2266, 5391), which would drop every step where, say,
@@ -17,6 +20,8 @@ or stores it.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import re
@@ -28,6 +33,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
+
+try:  # decodes a 0.9 MB history answer 5-7x faster than json (optional: json is the fallback)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised by monkeypatching _orjson to None
+    _orjson = None
 
 from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, public_url, to_float
 
@@ -253,10 +263,9 @@ query RunParquetHistory($entity: String!, $project: String!, $name: String!, $li
 def _one_request_columns(run: Any, keys: list[str]) -> dict[str, np.ndarray] | None:
     """_step and ``keys`` from one ``RunParquetHistory`` answer (export files plus live rows);
     None when this client cannot send the query or an export file cannot be read directly."""
-    execute = getattr(run, "_exec", None)  # the client's GraphQL call for its own Run queries
-    if execute is None:
+    answer = _graphql(run, PARQUET_HISTORY, liveKeys=["_step", *keys])
+    if not isinstance(answer, dict):
         return None
-    answer = execute(PARQUET_HISTORY, liveKeys=["_step", *keys])
     history = ((answer.get("project") or {}).get("run") or {}).get("parquetHistory")
     if not isinstance(history, dict):
         return None
@@ -266,11 +275,66 @@ def _one_request_columns(run: Any, keys: list[str]) -> dict[str, np.ndarray] | N
         if table is None:
             return None
         parts.append(table)
-    live = [json.loads(r) if isinstance(r, (str, bytes)) else r for r in history.get("liveData") or []]
-    live = [r for r in live if isinstance(r, dict)]
+    live = live_rows(history.get("liveData"))
     if live or not parts:
         parts.append({name: _column([r.get(name) for r in live]) for name in ["_step", *keys]})
     return _merged(parts, keys)
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON text decoded by orjson when it is installed, else (or when orjson refuses the
+    text) by json. orjson refuses what json accepts: bare ``NaN``/``Infinity`` tokens, numbers
+    beyond the float range, lone surrogates; json then decodes them as it always did."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+def _graphql(run: Any, query: str, **variables: Any) -> Any:
+    """``query`` through the client's own GraphQL call for its Run queries, decoded by
+    :func:`loads` where the client takes a decoder (wandb 0.31's
+    ``execute_graphql(..., parse=...)``; ``Run._exec`` always decodes with json.loads, 40 ms
+    of a 0.9 MB answer's time). None when this client has neither call."""
+    service = getattr(run, "_service_api", None)
+    execute = getattr(service, "execute_graphql", None)
+    if execute is not None and _takes_parse(type(service)):
+        names = {"entity": run.entity, "project": run.project, "name": run.id}  # as Run._exec
+        return execute(query, {**names, **variables}, parse=loads)
+    execute = getattr(run, "_exec", None)
+    return None if execute is None else execute(query, **variables)
+
+
+@functools.lru_cache(maxsize=8)
+def _takes_parse(service_type: type) -> bool:
+    """Whether this client's ``execute_graphql`` has a ``parse`` keyword (older ones do not)."""
+    try:
+        params = inspect.signature(service_type.execute_graphql).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return "parse" in params and params["parse"].kind in (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def live_rows(data: Any) -> list[dict[str, Any]]:
+    """``liveData`` as row dicts. Its items are GraphQL ``JSON`` values: objects (as the fake
+    server sends them, already decoded with the answer) or JSON texts, decoded here in one
+    call as one array; per row only when that array does not come out one value per text."""
+    rows = list(data) if isinstance(data, list) else []
+    at = [i for i, r in enumerate(rows) if isinstance(r, (str, bytes))]
+    if at:
+        texts = [rows[i] if isinstance(rows[i], str) else rows[i].decode() for i in at]
+        try:
+            decoded = loads("[" + ",".join(texts) + "]")
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, list) or len(decoded) != len(texts):
+            decoded = [loads(t) for t in texts]  # a malformed row fails here, as it always did
+        for i, row in zip(at, decoded):
+            rows[i] = row
+    return [r for r in rows if isinstance(r, dict)]
 
 
 def _read_export(url: str, keys: list[str]) -> dict[str, np.ndarray] | None:
