@@ -178,8 +178,8 @@ def _exit_without_wandb_teardown(code: int) -> None:
     (the previous snapshot was never touched), and wandb-core watches this process's pid
     (``--pid``) and stops by itself when it is gone. After a W&B fetch that finished, the
     snapshot is written and closed and the client logged no run, so the teardown (which
-    finishes runs and waits for their uploads) has nothing to do but costs 0.3 to 0.5 s of a
-    2 s re-fetch (benchmarks/fetch.md): the fetch ends here too.
+    finishes runs and waits for their uploads) has nothing to do but costs about 0.3 s of a
+    2 to 4 s re-fetch (benchmarks/fetch.md): the fetch ends here too.
     """
     sys.stdout.flush()
     sys.stderr.flush()
