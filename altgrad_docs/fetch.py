@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
@@ -127,9 +127,12 @@ def _iso_or_none(stamp: str) -> str | None:
 def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFAULT_STATES,
                   per_page: int = 200, workers: int = DEFAULT_WORKERS, timeout: int | None = None,
                   checkpoints: str | Path | None = None, progress: bool | None = None,
-                  filters: dict[str, Any] | None = None) -> FetchResult:
+                  filters: dict[str, Any] | None = None,
+                  on_connected: Callable[[], Any] | None = None) -> FetchResult:
     """Fetch ``ENTITY/PROJECT`` into a snapshot at ``out``, reusing unchanged runs; ``filters``
-    (the study's W&B filter, ``extra.altgrad.filters``) is passed to the server."""
+    (the study's W&B filter, ``extra.altgrad.filters``) is passed to the server.
+    ``on_connected`` is called once wandb is imported and logged in (the CLI freezes the
+    garbage collector's view of the start-up objects there)."""
     from .sources import wandb_api as wa
 
     started = time.monotonic()
@@ -137,6 +140,8 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None
     api = wa.connect(timeout or wa.DEFAULT_TIMEOUT, entity)
+    if on_connected is not None:
+        on_connected()
     listed = wa.list_runs(api, project, states, per_page, filters)
     source = {"kind": "wandb_api", "project": project, "base_url": wa.base_url(),
               "filters": wa.run_filters(states, filters)}
