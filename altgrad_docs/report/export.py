@@ -239,7 +239,7 @@ def _csv_columns(df: pd.DataFrame) -> list[list[Any]] | None:
             cells = s.to_numpy().astype(str)
             cells[np.isnan(s.to_numpy())] = ""
             columns.append(cells.tolist())
-        elif kind in "iub" and kind:
+        elif kind and kind in "iub":
             columns.append(s.tolist())
         elif kind == "O" or isinstance(s.dtype, pd.StringDtype):
             values, missing = s.tolist(), s.isna().tolist()

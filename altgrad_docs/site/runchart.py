@@ -79,7 +79,10 @@ def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
     division of exact numbers, i.e. the double nearest the decimal, as ``float()`` of the
     text gives it. Values whose scaled form lies within 1e-6 of a half (the product's
     rounding could flip the tie) or that need a power of ten beyond 1e22 are formatted one
-    by one, so the result is the same bit for bit (a Python loop costs ~2 us a value)."""
+    by one, so the result is the same bit for bit (a Python loop costs ~2 us a value).
+    Up to 9 digits: the scaled value's rounding error must stay far below the 1e-6 margin."""
+    if not 1 <= digits <= 9:
+        raise ValueError(f"round_significant: {digits} digits --> Do: ask for 1 to 9")
     out = np.array(values, dtype=np.float64)
     nz = np.flatnonzero(np.isfinite(out) & (out != 0))
     x = out[nz]
@@ -210,4 +213,3 @@ def _svg_panel(panel: dict, left: int, collapse: int | None) -> str:
             f'<text x="{x0}" y="{_H - 8}">{xmin:.0f}</text>',
             f'<text x="{x1}" y="{_H - 8}" text-anchor="end">step {xmax:.0f}</text>']
     return "".join(out)
-
