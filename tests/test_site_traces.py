@@ -1,9 +1,11 @@
 """Traces read on every core are the traces read one after another (site.traces)."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from altgrad_docs.analysis.curves import collect_traces
 from altgrad_docs.site import traces as site_traces
@@ -59,3 +61,20 @@ def test_a_small_snapshot_is_read_here(tmp_path, monkeypatch):
     snapshot = _snapshot(tmp_path, 12)
     monkeypatch.setattr(site_traces, "ProcessPoolExecutor", None)  # would fail if a pool were started
     assert list(site_traces.read_traces(snapshot, {}, workers=2)) == [str(r) for r in snapshot.run_ids]
+
+
+def test_charts_made_in_the_analysis_pass_are_the_run_pages_own(tmp_path, monkeypatch):
+    from functools import partial
+
+    from altgrad_docs.site import runchart
+    from altgrad_docs.site.pages import ArtifactCache, chart_files, make_chart
+
+    snapshot = _snapshot(tmp_path, 30)
+    monkeypatch.setattr(site_traces, "PARALLEL_FROM", 10)
+    site_traces.read_traces(snapshot, {}, workers=2, also=partial(make_chart, ArtifactCache(tmp_path / "a")))
+    for run_id in snapshot.run_ids:
+        made = chart_files(ArtifactCache(tmp_path / "a"), run_id, lambda: pytest.fail("read again"))
+        own = chart_files(ArtifactCache(tmp_path / "b"), run_id,
+                          lambda: snapshot.history(run_id, runchart.HISTORY_KEYS))
+        assert {e: p.read_bytes() for e, p in made.items()} == {e: p.read_bytes() for e, p in own.items()}
+    assert json.loads(made["json"].read_text())["panels"][0]["series"]  # real data, not empty

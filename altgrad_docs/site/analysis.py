@@ -29,7 +29,7 @@ from ..report.markdown import md_link, wandb_link
 from .artifacts import FIGURE_FORMATS, FigureArtifact, table
 from .pages import ArtifactCache, SitePage, run_link
 from .render import fmt_num, md_text
-from .traces import read_traces
+from .traces import PerHistory, read_traces
 from ..snapshot import Snapshot
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -82,12 +82,12 @@ def replay_warnings(results: dict[str, Any]) -> None:
 
 
 def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
-                   options: DesignOptions | None = None) -> dict[str, Any]:
+                   options: DesignOptions | None = None, also: PerHistory | None = None) -> dict[str, Any]:
     """:func:`analyse`, kept on disk by snapshot hash, design options and the hash of the
     analysis code, so a warm build reads no history at all. The cache is this machine's own
-    (a pickle). The
-    warnings logged while analysing are not logged here but kept in ``results["warnings"]``
-    (see :func:`replay_warnings`)."""
+    (a pickle). The warnings logged while analysing are not logged here but kept in
+    ``results["warnings"]`` (see :func:`replay_warnings`). ``also(run_id, history)`` is called
+    with each history the analysis reads (none when its results are cached)."""
     h = hashlib.sha256(snapshot.sha256.encode())
     h.update(repr(options or DesignOptions()).encode())
     for path in code_files():
@@ -99,7 +99,7 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
     LOG.info("altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
              "are cached for later builds)", len(runs), snapshot.short_hash)
     with _HeldWarnings(LOG) as held:
-        results = analyse(snapshot, runs, options)
+        results = analyse(snapshot, runs, options, also)
     results["warnings"] = held
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -109,7 +109,8 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
     return results
 
 
-def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | None = None) -> dict[str, Any]:
+def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | None = None,
+            also: PerHistory | None = None) -> dict[str, Any]:
     """Every statistic the pages need, histories read one run at a time, per condition of the
     design (inferred from the runs; ``options`` = extra.altgrad's factors, ignore, filters...)."""
     paths, owners = [], []
@@ -119,7 +120,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
             owners.append(run_id)
     design = infer_design(runs, options)
     analysis = analyse_runs(runs, reports=read_failure_reports(paths, owners, snapshot.path), design=design,
-                            traces=read_traces(snapshot, design.budgets()))
+                            traces=read_traces(snapshot, design.budgets(), also=also))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,

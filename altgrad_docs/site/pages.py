@@ -155,6 +155,22 @@ def _loads(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def chart_files(cache: ArtifactCache, run_id: str, history: Callable[[], pd.DataFrame]) -> dict[str, Path]:
+    """The run's chart data and SVG fallback (ext -> path), made from ``history()`` only
+    when they are not in the cache."""
+    def make() -> dict[str, bytes]:
+        data = runchart.chart_data(history())
+        return {"json": runchart.chart_json(data), "svg": runchart.chart_svg(data)}
+
+    return cache.blobs(f"runs/{path_slug(run_id)}", "fig-history", ("json", "svg"), make)
+
+
+def make_chart(cache: ArtifactCache, run_id: str, history: pd.DataFrame) -> None:
+    """:func:`chart_files` from a history already read (the analysis' pass over every history
+    calls it on a cold cache, so that no history is read twice)."""
+    chart_files(cache, run_id, lambda: history)
+
+
 def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse: int | None,
              failure: dict[str, Any] | None = None) -> SitePage:
     """One run's page; its history is read only when its figure is not in the cache."""
@@ -168,11 +184,7 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
     })
 
-    def make() -> dict[str, bytes]:
-        data = runchart.chart_data(snapshot.history(run_id, runchart.HISTORY_KEYS))
-        return {"json": runchart.chart_json(data), "svg": runchart.chart_svg(data)}
-
-    files = cache.blobs(folder, "fig-history", ("json", "svg"), make)
+    files = chart_files(cache, run_id, lambda: snapshot.history(run_id, runchart.HISTORY_KEYS))
     page.artifacts.add_figure(FigureArtifact(
         "fig-history", f"Training history of run {run_id}: loss (dotted line = collapse step), "
         "gradient norm and quantisation rates (log scale) per step; at most "

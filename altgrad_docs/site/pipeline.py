@@ -27,6 +27,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -171,7 +172,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
         report_cache = site_pages.artifact_cache(cache_base, snapshot, run_code + site_analysis.code_files())
         runs = snapshot.runs()
-        results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis", design)
+        results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis", design,
+                                               also=partial(site_pages.make_chart, run_cache))  # one read a history
         traces = results["analysis"].traces
         failures = site_analysis.failures_by_run(results["analysis"])
         # report figures are drawn in worker processes while this one makes the run pages

@@ -6,43 +6,55 @@ functions of one history each, so chunks of runs go to worker processes (``forks
 :mod:`report.drawing`; never ``fork``) that open the snapshot themselves and send the traces
 back; the result is the same dict, in the same order, as reading them one after another.
 Small snapshots are read in this process: starting workers costs more than it saves.
+``also(run_id, history)`` (picklable: it may run in a worker) is handed every history read,
+so that a run page's chart is made from the same read (``site.pages.make_chart``).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+import pandas as pd
 
 from ..analysis.curves import Trace, collect_traces
 from ..report.drawing import _context, workers_wanted
 from ..snapshot import Snapshot, open_snapshot
 
+PerHistory = Callable[[str, pd.DataFrame], None]
 #: Fewer runs than this are read in this process.
 PARALLEL_FROM = 100
 
 
 def read_traces(snapshot: Snapshot, budgets: dict[str, int], max_points: int = 300,
-                workers: int | None = None) -> dict[str, Trace]:
+                workers: int | None = None, also: PerHistory | None = None) -> dict[str, Trace]:
     """run_id -> its Trace for every run of the snapshot, in the snapshot's run order."""
     run_ids = [str(r) for r in snapshot.run_ids]
     workers = min(workers or workers_wanted(), max(1, len(run_ids) // 25))
     if workers <= 1 or len(run_ids) < PARALLEL_FROM:
-        return _traces_of(snapshot, run_ids, budgets, max_points)
+        return _traces_of(snapshot, run_ids, budgets, max_points, also)
     chunks = [run_ids[i::workers * 4] for i in range(workers * 4)]  # interleaved: even work per chunk
     with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
         parts = pool.map(_traces_in_worker, [snapshot.path] * len(chunks), chunks,
                          [{r: budgets[r] for r in c if r in budgets} for c in chunks],
-                         [max_points] * len(chunks))
+                         [max_points] * len(chunks), [also] * len(chunks))
         found = {run_id: trace for part in parts for run_id, trace in part.items()}
     return {run_id: found[run_id] for run_id in run_ids}
 
 
 def _traces_of(snapshot: Snapshot, run_ids: Sequence[str], budgets: dict[str, int],
-               max_points: int) -> dict[str, Trace]:
-    return collect_traces(snapshot.iter_histories(run_ids=run_ids), max_points, budgets=budgets)
+               max_points: int, also: PerHistory | None = None) -> dict[str, Trace]:
+    return collect_traces(_handed(snapshot.iter_histories(run_ids=run_ids), also), max_points, budgets=budgets)
+
+
+def _handed(histories, also: PerHistory | None):
+    for run_id, frame in histories:
+        if also is not None:
+            also(run_id, frame)
+        yield run_id, frame
 
 
 def _traces_in_worker(path: Path, run_ids: Sequence[str], budgets: dict[str, int],
-                      max_points: int) -> dict[str, Trace]:
-    return _traces_of(open_snapshot(path), run_ids, budgets, max_points)
+                      max_points: int, also: PerHistory | None) -> dict[str, Trace]:
+    return _traces_of(open_snapshot(path), run_ids, budgets, max_points, also)
