@@ -204,7 +204,8 @@ def test_many_runs_are_rasterised_and_still_reproducible(tmp_path):
     df = pd.DataFrame({"run_id": [f"r{i}" for i in range(n)], "format": "E5M2", "optimizer": "AdamW"})
     tr = {f"r{i}": make_trace(f"r{i}", pd.DataFrame({"_step": steps, "loss": 5 - steps / (10 + i)})) for i in range(n)}
     ax = F.plot_loss_curves(tr, df, "E5M2", baseline=None)
-    assert sum(ln.get_rasterized() for ln in ax.lines) == n
+    (runs_drawn,) = ax.collections  # every run's line, in one rasterised collection
+    assert len(runs_drawn.get_segments()) == n and runs_drawn.get_rasterized()
     a = export.save_figure(ax.figure, tmp_path / "a", ("svg", "pdf"))
     b = export.save_figure(F.plot_loss_curves(tr, df, "E5M2", baseline=None).figure, tmp_path / "b", ("svg", "pdf"))
     assert a["svg"].read_bytes() == b["svg"].read_bytes() and a["pdf"].read_bytes() == b["pdf"].read_bytes()
@@ -227,3 +228,45 @@ def test_cache_key_follows_the_drawing_code(monkeypatch):
     key = export.content_key("same data")
     monkeypatch.setattr(export, "code_version", lambda: "other code")
     assert export.content_key("same data") != key
+
+
+def test_many_runs_draw_as_one_raster_collection_that_looks_like_their_lines():
+    import io
+
+    import numpy as np
+    import matplotlib.image as mpimg
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
+    from altgrad_docs.analysis.curves import Trace
+    from altgrad_docs.report import figures as F
+
+    rng = np.random.default_rng(3)
+    steps = np.arange(0, 400)
+    traces = []
+    for i in range(F.RASTER_ABOVE + 10):
+        t = Trace(f"r{i}", 399, None)
+        t.curves["loss"] = (steps, 4.0 * np.exp(-steps / (80 + 5 * i)) + 1 + rng.normal(0, 0.03, len(steps)))
+        traces.append(t)
+
+    def pixels(draw_many: bool) -> np.ndarray:
+        fig = Figure(figsize=(4, 3), dpi=100)
+        ax = fig.add_subplot()
+        if draw_many:
+            F._draw_condition(ax, traces, "loss", "k", "all", mark_collapse=False)
+        else:  # the same runs one Line2D each, as fewer runs are drawn
+            for t in traces:
+                ax.plot(*t.curve("loss"), color="k", lw=0.6, alpha=0.35, zorder=1.5, rasterized=True)
+            ax.plot(*F.median_curve([t.curve("loss") for t in traces]), color="k", lw=2.0, zorder=2.5)
+        ax.set_xlim(0, 400)
+        ax.set_ylim(0.8, 5.2)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return mpimg.imread(io.BytesIO(buf.getvalue()))[..., :3], ax
+
+    bundled, ax = pixels(True)
+    (collection,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(collection.get_segments()) == len(traces) and collection.get_rasterized()
+    assert len(ax.lines) == 1  # only the median is a line of its own
+    lines, _ = pixels(False)
+    assert np.abs(bundled - lines).mean() * 255 < 0.5  # the same picture

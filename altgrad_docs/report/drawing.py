@@ -61,6 +61,23 @@ def _release_when_done(pool: ProcessPoolExecutor, futures: list[Any], _done: Any
 
 def _draw_into(draw: Callable[[], Figure], cached: Path, formats: tuple[str, ...]) -> None:
     export.save_figure(draw(), cached, formats)
+    if multiprocessing.parent_process() is not None:  # a worker: give the figure's memory back
+        _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Free the drawn figure (matplotlib artists hold reference cycles) and hand the freed
+    heap back to the system. glibc keeps it otherwise: a worker that drew the 1,000-run loss
+    curves stayed 146 MiB larger for the rest of the build (402 MiB; 256 MiB after a trim),
+    and two such workers beside the main process took a cold build's peak over 1 GiB."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc (macOS, musl): nothing to trim this way
+        pass
 
 
 class Drawing:

@@ -12,7 +12,7 @@ Summary figures (forest plot, loss vs mantissa bits, heatmap, number lines) are 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -101,23 +101,41 @@ def _draw_condition(ax: Axes, traces: list[Trace], metric: str, color, label: st
     """Every run thin (its MinMaxLTTB curve: spikes stay), the median bold (of the evenly
     strided curves: a median of envelope points would lean to the extremes); an x at each
     run's collapse. Returns how many runs were drawn (0: nothing) and whether any collapsed."""
-    curves, collapsed = [], False
+    curves, collapsed, bundle = [], False, []
     many = len(traces) > RASTER_ABOVE  # vector files stay small and quick with hundreds of seeds
     for t in traces:
         s, v = _shown(t.plot_curve(metric), positive_only)
         if len(s):
-            ax.plot(s, v, color=color, lw=0.6, alpha=0.35, ls=ls, rasterized=many,
-                    zorder=1.5)  # below medians and marks, so rasterised lines form one image
+            if many:  # one raster collection, not hundreds of Line2D (each with its own copies)
+                bundle.append(np.column_stack([s, v]))
+            else:
+                ax.plot(s, v, color=color, lw=0.6, alpha=0.35, ls=ls, zorder=1.5)
             curves.append(_shown(t.curve(metric), positive_only))
         if mark_collapse and t.collapse_step is not None and len(s):
             ax.plot([t.collapse_step], [v[-1]], marker="x", color=color, ms=7, mew=1.8, ls="none", zorder=3,
                     label="x = loss became NaN/Inf")
             collapsed = True
+    if bundle:  # below medians and marks, so the rasterised lines form one image
+        from matplotlib.collections import LineCollection
+
+        ax.add_collection(LineCollection(bundle, colors=[color], linewidths=0.6, alpha=0.35, linestyles=ls,
+                                         rasterized=True, zorder=1.5), autolim=True)
     if not curves:
         return 0, collapsed
     grid, med = median_curve(curves)
     ax.plot(grid, med, color=color, lw=2.0, ls=ls, label=plain(label), zorder=2.5)
     return len(curves), collapsed
+
+
+def _lowest(ax: Axes) -> Iterator[float]:
+    """The smallest y of each line and of each line of a collection (many runs) drawn."""
+    for line in ax.lines:
+        if len(line.get_ydata()):
+            yield float(np.min(line.get_ydata()))
+    for collection in ax.collections:
+        for segment in getattr(collection, "get_segments", lambda: [])():
+            if len(segment):
+                yield float(segment[:, 1].min())
 
 
 def _shown(curve: tuple[np.ndarray, np.ndarray], positive_only: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +234,7 @@ def plot_stall(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, threshold
         sel = runs.loc[(runs["format"].astype("string") == fmt).fillna(False).to_numpy(), "bit_stall_threshold"]
         vals = pd.to_numeric(sel, errors="coerce").dropna()
         threshold = float(vals.median()) if len(vals) else 0.5
-    low = min((float(ln.get_ydata().min()) for ln in ax.lines if len(ln.get_ydata())), default=STALL_FLOOR)
+    low = min(_lowest(ax), default=STALL_FLOOR)
     # the data and the threshold in view, a few decades at most: rates below the floor are noise
     ax.set_ylim(max(STALL_FLOOR, 0.8 * min(low, threshold)), 1.1)
     plain_log_ticks(ax)
