@@ -47,24 +47,15 @@ def frames(draw) -> pd.DataFrame:
 
 
 def reference_csv(df: pd.DataFrame) -> str:
-    """What table_csv wrote through pandas (its code before the csv-module writer)."""
-    out = df.copy()
-    for col in out.columns:
-        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
-            out[col] = out[col].map(export.csv_cell)
-    out.columns = [export.csv_cell(str(c)) for c in out.columns]
-    return out.to_csv(index=False, lineterminator="\n")
+    """What table_csv wrote through pandas: its code before the csv-module writer, kept in
+    export as the path for frames that writer leaves out."""
+    return export._table_csv_pandas(df)
 
 
 def reference_latex(df: pd.DataFrame, caption, label, digits: int = 4) -> str:
-    """What table_latex wrote through pandas' Styler (its code before the hand-written writer)."""
-    shown = df.copy()
-    for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda x: "--" if pd.isna(x) else f"{x:.{digits}g}")
-        else:
-            shown[col] = shown[col].map(lambda x: "" if x is None or x is pd.NA else str(x))
-    return shown.to_latex(index=False, escape=True, caption=caption, label=label)
+    """What table_latex wrote through pandas' Styler: its code before the hand-written writer,
+    kept in export for the frames the writer leaves out."""
+    return export._table_latex_pandas(df, caption, label, digits)
 
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
