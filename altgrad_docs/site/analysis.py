@@ -176,7 +176,8 @@ def headline(a: Analysis) -> dict[str, Any]:
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
                    cache: ArtifactCache, figures_drawing: drawing.Drawing,
-                   templates: Path | None = None) -> list[SitePage]:
+                   templates: Path | None = None, figures: list[catalog.FigureSpec] | None = None
+                   ) -> list[SitePage]:
     """Format comparison, failure modes, manifold-aware vs AdamW and formats pages.
 
     Their figures may still be being drawn (``figures_drawing``, from
@@ -184,12 +185,13 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     drawing before anything reads them (:func:`site.pipeline.finish_drawing`).
 
     Each page's body is rendered from ``templates/reports/`` when the page is written, so
-    an edit there shows on the next ``mkdocs serve`` rebuild."""
+    an edit there shows on the next ``mkdocs serve`` rebuild. ``figures``: the analysis'
+    ``catalog.figure_specs``, when the caller has them already (they hash every trace)."""
     a: Analysis = results["analysis"]
     fetched = snapshot.manifest.get("fetched_at")
     generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched,
                                 template_dir=templates)
-    figures, tables = catalog.figure_specs(a), catalog.table_specs(a)
+    figures, tables = figures if figures is not None else catalog.figure_specs(a), catalog.table_specs(a)
     files = {job.name: paths for job, paths in zip(figures_drawing.jobs, figures_drawing.paths())}
     pages = []
     for key, folder in REPORT_PAGES.items():
@@ -205,11 +207,13 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
     return pages
 
 
-def start_report_figures(a: Analysis, cache: ArtifactCache) -> drawing.Drawing:
+def start_report_figures(a: Analysis, cache: ArtifactCache,
+                         figures: list[catalog.FigureSpec] | None = None) -> drawing.Drawing:
     """Start drawing the report figures missing from the cache, on every core (see
     :class:`report.drawing.Drawing`); the site pipeline waits for them as late as it can
-    (:func:`site.pipeline.finish_drawing`)."""
-    specs = [spec for spec in catalog.figure_specs(a) if spec.page in REPORT_PAGES]
+    (:func:`site.pipeline.finish_drawing`). ``figures`` as for :func:`analysis_pages`."""
+    figures = figures if figures is not None else catalog.figure_specs(a)
+    specs = [spec for spec in figures if spec.page in REPORT_PAGES]
     jobs = [drawing.Job(spec.id, (spec.id, spec.caption, *spec.key), cache.root / REPORT_PAGES[spec.page] / spec.id,
                         partial(catalog.draw_figure, spec.id)) for spec in specs]
     return drawing.Drawing(jobs, cache.root / "report-figures", FIGURE_FORMATS,

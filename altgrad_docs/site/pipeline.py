@@ -37,6 +37,7 @@ from mkdocs.exceptions import PluginError
 from . import analysis as site_analysis, pages as site_pages
 from .incremental import OpenFile, StableWriter, memory_for
 from .artifacts import PageArtifacts
+from ..report import catalog
 from ..report.bench_note import bench_note
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
@@ -177,7 +178,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         traces = results["analysis"].traces
         failures = site_analysis.failures_by_run(results["analysis"])
         # report figures are drawn in worker processes while this one makes the run pages
-        drawing = site_analysis.start_report_figures(results["analysis"], report_cache)
+        figures = catalog.figure_specs(results["analysis"])  # once: they hash every trace
+        drawing = site_analysis.start_report_figures(results["analysis"], report_cache, figures)
         progress = SlowProgress("run pages (charts are made once, then cached)", len(runs))
         try:
             run_pages = [site_pages.runs_page(runs)]
@@ -188,7 +190,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         except BaseException:
             drawing.cancel()
             raise
-        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, drawing, templates)
+        report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, drawing, templates,
+                                                    figures)
         _DRAWING[:] = [drawing]  # finished by finish_drawing, as late as the build allows
         for cache, group in ((run_cache, run_pages), (report_cache, report_pages)):
             for page in group:
