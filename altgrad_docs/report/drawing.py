@@ -46,7 +46,9 @@ def workers_wanted() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def process_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start here: ``forkserver`` (``spawn`` where there is none), never
+    ``fork``, which would copy the parent's threads and locks (``mkdocs serve`` has threads)."""
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
@@ -98,7 +100,8 @@ class Drawing:
 
     def start(self) -> Drawing:
         if self.workers > 1 and self.pool is None:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=self.initializer,
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=process_context(),
+                                            initializer=self.initializer,
                                             initargs=self.initargs)
             self.futures = [self.pool.submit(_draw_into, j.draw, c, self.formats) for j, c in self.missing]
             for future in self.futures:

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from ..analysis.curves import Trace, collect_traces
-from ..report.drawing import _context, workers_wanted
+from ..report.drawing import process_context, workers_wanted
 from ..snapshot import Snapshot, open_snapshot
 
 PerHistory = Callable[[str, pd.DataFrame], None]
@@ -35,7 +35,7 @@ def read_traces(snapshot: Snapshot, budgets: dict[str, int], max_points: int = 3
     if workers <= 1 or len(run_ids) < PARALLEL_FROM:
         return _traces_of(snapshot, run_ids, budgets, max_points, also)
     chunks = [run_ids[i::workers * 4] for i in range(workers * 4)]  # interleaved: even work per chunk
-    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+    with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
         parts = pool.map(_traces_in_worker, [snapshot.path] * len(chunks), chunks,
                          [{r: budgets[r] for r in c if r in budgets} for c in chunks],
                          [max_points] * len(chunks), [also] * len(chunks))
