@@ -8,7 +8,10 @@ swaps the new snapshot in only when it is complete. When nothing changed at all 
 same heartbeats, a byte-identical run table, the same failure reports) only the manifest's
 ``fetched_at`` and ``versions`` are re-stamped: the result is the snapshot a full write
 would give (``snapshot.restamp_snapshot``), without copying and re-hashing every history
-file. ``load_or_refresh`` is what the site calls: refresh if the snapshot came from the
+file. Nothing changed is first told without pandas or pyarrow (their import is a quarter of
+a re-fetch): the manifest keeps a digest of the listing (``snapshot.listing_sha256``), and a
+listing with the same digest, heartbeats and reports is unchanged; any other builds the run
+table from the listing and compares its bytes, as before. ``load_or_refresh`` is what the site calls: refresh if the snapshot came from the
 API, fall back to the snapshot with a reason when W&B cannot be reached.
 """
 
@@ -27,8 +30,8 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
-    REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, open_snapshot, restamp_snapshot,
-    run_table_bytes, write_snapshot,
+    LISTING_KEY, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
+    open_snapshot, restamp_snapshot, run_table_bytes, write_snapshot,
 )
 from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
 from .userfiles import read_user_bytes
@@ -146,24 +149,35 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     source = {"kind": "wandb_api", "project": project, "base_url": wa.base_url(),
               "filters": wa.run_filters(states, filters)}
     previous = _previous(out, source)
-    reuse = {r.record.run_id: p for r in listed if (p := _reusable(previous, r.record))}
+    records = [r.record for r in listed]
+    reuse = {r.run_id: p for r in records if (p := _reusable(previous, r))}
     fresh = [r for r in listed if r.record.run_id not in reuse]
-    if reuse:
-        _stand_in_histories([r.record for r in listed if r.record.run_id in reuse], previous)
-    reports = find_failure_reports(checkpoints, [r.record.run_id for r in listed]) if checkpoints else {}
+    reports = find_failure_reports(checkpoints, [r.run_id for r in records]) if checkpoints else {}
     fetched_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    if previous is not None and _unchanged(previous, [r.record for r in listed], fresh, reports):
-        restamp_snapshot(previous, fetched_at)
-        return FetchResult(open_snapshot(previous.path), 0, len(reuse),
-                           time.monotonic() - started, changed=False)
+    listing = listing_sha256(records)
+    if previous is not None and not fresh and _same_listing(previous, records, listing, reports):
+        return _nothing_changed(previous, fetched_at, listing, len(reuse), started)
+    import pandas  # noqa: F401  # the full check and write need it: imported here, not first in a download thread
+
+    if reuse:
+        _stand_in_histories([r for r in records if r.run_id in reuse], previous)
+    if previous is not None and _unchanged(previous, records, fresh, reports):
+        return _nothing_changed(previous, fetched_at, listing, len(reuse), started)
     bar = Progress("fetching histories", len(fresh), enabled=progress)
     try:
-        records = _with_histories(listed, reuse, wa.fetch_history, workers, bar)
-        path = write_snapshot(records, out, source=source, failure_reports=reports,
-                              fetched_at=fetched_at, reuse_history=reuse)
+        path = write_snapshot(_with_histories(listed, reuse, wa.fetch_history, workers, bar),
+                              out, source=source, failure_reports=reports, fetched_at=fetched_at,
+                              reuse_history=reuse, listing=listing)
     finally:
         bar.close()
     return FetchResult(open_snapshot(path), len(fresh), len(reuse), time.monotonic() - started)
+
+
+def _nothing_changed(previous: Snapshot, fetched_at: str, listing: str | None, reused: int,
+                     started: float) -> FetchResult:
+    restamp_snapshot(previous, fetched_at, listing)
+    return FetchResult(open_snapshot(previous.path), 0, reused, time.monotonic() - started,
+                       changed=False)
 
 
 def _previous(out: str | Path, source: dict[str, Any]) -> Snapshot | None:
@@ -215,6 +229,18 @@ def _last_step(path: Path) -> int | None:
     if all(s is not None and s.has_min_max for s in stats):
         return int(max(s.max for s in stats))
     return int(pq.read_table(path, columns=["_step"])["_step"].to_numpy().max())
+
+
+def _same_listing(previous: Snapshot, records: list[RunRecord], listing: str | None,
+                  reports: dict[str, list[Path]]) -> bool:
+    """Nothing changed, told without pandas: every run reused (the caller checks), the same
+    runs listed with the same meta, config and summary as when ``previous`` was written or
+    last found unchanged (``listing`` against the manifest's), and the same failure reports."""
+    if listing is None or previous.manifest.get(LISTING_KEY) != listing:
+        return False
+    if set(previous.manifest["runs"]) != {r.run_id for r in records}:
+        return False
+    return _report_files(previous) == _expected_reports(reports)
 
 
 def _unchanged(previous: Snapshot, records: list[RunRecord], fresh: list[Any],

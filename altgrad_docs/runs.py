@@ -19,10 +19,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where a frame is made: listing runs needs no pandas (fetch.py)
+    import pandas as pd
 
 #: W&B states, as W&B reports them.
 STATES = ("finished", "crashed", "failed", "killed", "running")
@@ -152,17 +154,41 @@ class RunRecord:
 
     ``meta`` holds ``run_id`` (required), ``name``, ``state``, ``url``, ``entity``,
     ``project``, ``group``, ``tags`` (list), ``created_at``, ``updated_at``.
-    ``history`` has an int ``_step`` column and one float64 column per metric key.
+    ``history`` has an int ``_step`` column and one float64 column per metric key; left
+    out, it is an empty frame, made (and pandas imported) only when first read, so that a
+    listing of records costs no pandas import (see :func:`_history_property`).
     """
 
     meta: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"_step": []}))
+    history: pd.DataFrame = None  # type: ignore[assignment]  # see _history_property
 
     @property
     def run_id(self) -> str:
         return str(self.meta["run_id"])
+
+
+def _history_property() -> property:
+    """``RunRecord.history`` as a property over ``_history``: None (the default) reads as an
+    empty ``_step`` frame, made on first read. Set after the dataclass is made, so the
+    generated ``__init__`` (``self.history = history``) goes through the setter."""
+
+    def get(record: RunRecord) -> pd.DataFrame:
+        if record._history is None:
+            import pandas as pd
+
+            record._history = pd.DataFrame({"_step": []})
+        return record._history
+
+    def put(record: RunRecord, value: pd.DataFrame | None) -> None:
+        record._history = value
+
+    return property(get, put)
+
+
+RunRecord._history = None  # type: ignore[attr-defined]
+RunRecord.history = _history_property()  # type: ignore[assignment,method-assign]
 
 
 def to_float(value: Any) -> float:
@@ -244,6 +270,8 @@ def canonical_json(value: Any) -> str:
 
 
 def _history_best_loss(history: pd.DataFrame) -> float:
+    import pandas as pd
+
     if "loss" not in history:
         return math.nan
     finite = pd.to_numeric(history["loss"], errors="coerce")
@@ -306,6 +334,8 @@ def run_row(record: RunRecord) -> dict[str, Any]:
 
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The run table with RUN_COLUMNS in order and their dtypes; sorted by run_id."""
+    import pandas as pd
+
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     for col, dtype in RUN_COLUMNS.items():
         if dtype == "Int64":
@@ -323,6 +353,8 @@ def tidy_history(history: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
     Strings and other non-numbers become NaN; rows without a step are dropped; when a step
     was logged more than once, the last row wins (that is what W&B keeps).
     """
+    import pandas as pd
+
     df = pd.DataFrame(history)
     if "_step" not in df:
         df["_step"] = np.arange(len(df))

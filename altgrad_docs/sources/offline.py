@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-import pandas as pd
 
 from ..runs import RunRecord, to_float
 from ..userfiles import RefusedFile, check_user_file, read_user_bytes
@@ -238,6 +237,8 @@ class _RunBuilder:
         stamp = to_float(self.summary.get("_timestamp"))
         created = self.meta.get("created_at", "")
         self.meta["updated_at"] = _iso(stamp) if math.isfinite(stamp) else created
+        import pandas as pd
+
         return RunRecord(meta=self.meta, config=self.config, summary=self.summary,
                          history=pd.DataFrame(data))
 

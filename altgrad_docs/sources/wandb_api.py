@@ -28,11 +28,10 @@ import re
 import socket
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import urlparse
 
 import numpy as np
-import pandas as pd
 
 try:  # decodes a 0.9 MB history answer 5-7x faster than json (optional: json is the fallback)
     import orjson as _orjson
@@ -40,6 +39,9 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching _orjson to
     _orjson = None
 
 from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, public_url, to_float
+
+if TYPE_CHECKING:  # imported where a frame is made: listing runs needs no pandas (fetch.py)
+    import pandas as pd
 
 DEFAULT_TIMEOUT = 19
 DEFAULT_RETRIES = 3
@@ -229,6 +231,8 @@ def fetch_history(listed: ListedRun) -> pd.DataFrame:
     files are then fetched directly (signed URLs); when that is not possible, the client's
     own ``download_history_exports`` and ``history`` paths are the fallback."""
     if not listed.history_keys or listed.rows <= 0:
+        import pandas as pd
+
         return pd.DataFrame({"_step": np.zeros(0, dtype=np.int64)})
     what = f"fetching the history of run {listed.record.run_id}"
     try:
@@ -417,6 +421,8 @@ def rows_to_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
 
 def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """_step + float64 columns; rows without a finite step dropped, _step as int64."""
+    import pandas as pd
+
     keep = np.isfinite(columns["_step"])
     if not keep.all():
         columns = {name: values[keep] for name, values in columns.items()}
