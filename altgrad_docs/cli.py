@@ -69,9 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _fetch(args: argparse.Namespace) -> int:
     """One fetch. From W&B, the start-up objects (pandas, pyarrow, wandb: never garbage) are
-    frozen out of the garbage collector once wandb is logged in: the collections that decoding
-    every run's history sets off then do not scan them again and again (0.2 to 0.4 s of a
-    100-run live-rows fetch, benchmarks/fetch.md)."""
+    frozen out of the garbage collector before the first history download: the collections
+    that decoding every run's history sets off then do not scan them again and again (0.2 to
+    0.4 s of a 100-run live-rows fetch, benchmarks/fetch.md)."""
     from . import fetch
 
     if args.offline_dir:
@@ -80,7 +80,7 @@ def _fetch(args: argparse.Namespace) -> int:
         result = fetch.fetch_project(args.project, args.out, states=args.states,
                                      per_page=args.per_page, workers=args.workers,
                                      timeout=args.timeout, checkpoints=args.checkpoints, filters=args.filters,
-                                     on_connected=gc.freeze)
+                                     before_downloads=gc.freeze)
     if not result.changed:
         print(f"nothing changed: {result.reused} runs reused; {result.snapshot.path} re-stamped "
               f"in {result.seconds:.1f} s; sha256 {result.snapshot.short_hash}")

@@ -131,11 +131,12 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
                   per_page: int = 200, workers: int = DEFAULT_WORKERS, timeout: int | None = None,
                   checkpoints: str | Path | None = None, progress: bool | None = None,
                   filters: dict[str, Any] | None = None,
-                  on_connected: Callable[[], Any] | None = None) -> FetchResult:
+                  before_downloads: Callable[[], Any] | None = None) -> FetchResult:
     """Fetch ``ENTITY/PROJECT`` into a snapshot at ``out``, reusing unchanged runs; ``filters``
     (the study's W&B filter, ``extra.altgrad.filters``) is passed to the server.
-    ``on_connected`` is called once wandb is imported and logged in (the CLI freezes the
-    garbage collector's view of the start-up objects there)."""
+    ``before_downloads`` is called once wandb, pandas and pyarrow are imported and wandb is
+    logged in, before the first history download; not when nothing changed (the CLI freezes
+    the garbage collector's view of the start-up objects there)."""
     from .sources import wandb_api as wa
 
     started = time.monotonic()
@@ -143,8 +144,6 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None
     api = wa.connect(timeout or wa.DEFAULT_TIMEOUT, entity)
-    if on_connected is not None:
-        on_connected()
     listed = wa.list_runs(api, project, states, per_page, filters)
     source = {"kind": "wandb_api", "project": project, "base_url": wa.base_url(),
               "filters": wa.run_filters(states, filters)}
@@ -157,12 +156,15 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     listing = listing_sha256(records)
     if previous is not None and not fresh and _same_listing(previous, records, listing, reports):
         return _nothing_changed(previous, fetched_at, listing, len(reuse), started)
-    import pandas  # noqa: F401  # the full check and write need it: imported here, not first in a download thread
+    import pandas  # noqa: F401  # the full check and the write need them: imported here,
+    import pyarrow.parquet  # noqa: F401  # not first in a download thread
 
     if reuse:
         _stand_in_histories([r for r in records if r.run_id in reuse], previous)
     if previous is not None and _unchanged(previous, records, fresh, reports):
         return _nothing_changed(previous, fetched_at, listing, len(reuse), started)
+    if before_downloads is not None:
+        before_downloads()
     bar = Progress("fetching histories", len(fresh), enabled=progress)
     try:
         path = write_snapshot(_with_histories(listed, reuse, wa.fetch_history, workers, bar),

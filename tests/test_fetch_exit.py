@@ -30,12 +30,19 @@ def test_a_finished_fetch_exits_with_its_output_and_leaves_no_wandb_core(fake_wa
     assert sorted(open_snapshot(out).run_ids) == sorted(r.run_id for r in records)
 
 
-def test_on_connected_is_called_once_after_the_login(live_wandb, tmp_path):
+def test_before_downloads_is_called_once_before_the_first_download_and_not_when_unchanged(live_wandb, tmp_path):
+    import sys
+
     from altgrad_docs.fetch import fetch_project
 
     live_wandb.set_runs(list(synthetic_records(2, 10, 8, np.random.default_rng(4), entity=ENTITY)))
     seen = []
     live_wandb.requests.clear()
-    result = fetch_project(PROJECT, tmp_path / "snap", progress=False,
-                           on_connected=lambda: seen.append(sorted({op for op, _ in live_wandb.requests})))
-    assert seen == [["Viewer"]] and result.fetched == 2  # logged in, nothing listed yet
+
+    def note():
+        seen.append((sorted({op for op, _ in live_wandb.requests}), "pyarrow.parquet" in sys.modules))
+
+    result = fetch_project(PROJECT, tmp_path / "snap", progress=False, before_downloads=note)
+    assert seen == [(["Runs", "Viewer"], True)] and result.fetched == 2  # listed, nothing downloaded yet
+    again = fetch_project(PROJECT, tmp_path / "snap", progress=False, before_downloads=note)
+    assert again.changed is False and len(seen) == 1
