@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.facts import power_of_two
 
+from altgrad_docs.jinja_cache import keep_compiled
 from altgrad_docs.templates_dir import template_dir as resolve_template_dir
 
 from . import context
@@ -38,14 +39,16 @@ def resolve_timestamp(generated_at: str | None = None) -> str:
     return "not recorded (no snapshot time given)"
 
 
-def make_environment(template_dir: str | os.PathLike | None = None) -> Environment:
-    """The Jinja2 environment of the report templates, with the Markdown filters."""
+def make_environment(template_dir: str | os.PathLike | None = None,
+                     compiled: str | os.PathLike | None = None) -> Environment:
+    """The Jinja2 environment of the report templates, with the Markdown filters; compiled
+    templates kept in memory and, given a folder ``compiled``, there too."""
     env = Environment(loader=FileSystemLoader(str(resolve_template_dir(template_dir))), autoescape=False,
                       undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(md=escape_md, num=fmt_num, pct=fmt_pct, int=fmt_int, url=safe_url, pow2=power_of_two,
                        sig=fmt_sig, val=fmt_measured, frac=fmt_fraction, interval_kind=interval_kind)
     env.globals.update(link=md_link, format_registry=format_registry, figure=figure_mark)
-    return env
+    return keep_compiled(env, None if compiled is None else Path(compiled))
 
 
 #: The template of each report, under the templates folder.
@@ -67,13 +70,14 @@ class ReportGenerator:
 
     def __init__(self, output_dir: str | os.PathLike = "reports", template_dir: str | os.PathLike | None = None,
                  generated_at: str | None = None, run_link: RunLink | None = None,
-                 factors: list[str] | None = None):
+                 factors: list[str] | None = None, compiled: str | os.PathLike | None = None):
         """``factors``: the design's factors (config keys; default inferred from the runs, see
-        analysis/design.py); every report is per condition, format x optimizer x factors."""
+        analysis/design.py); every report is per condition, format x optimizer x factors.
+        ``compiled``: a folder where compiled templates are kept for the next process."""
         self.factors = list(factors) if factors is not None else None
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.env = make_environment(template_dir)
+        self.env = make_environment(template_dir, compiled)
         self.generated_at = generated_at
         self.run_link = run_link or wandb_link
 

@@ -176,8 +176,8 @@ def headline(a: Analysis) -> dict[str, Any]:
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
                    cache: ArtifactCache, figures_drawing: drawing.Drawing,
-                   templates: Path | None = None, figures: list[catalog.FigureSpec] | None = None
-                   ) -> list[SitePage]:
+                   templates: Path | None = None, figures: list[catalog.FigureSpec] | None = None,
+                   compiled: Path | None = None) -> list[SitePage]:
     """Format comparison, failure modes, manifold-aware vs AdamW and formats pages.
 
     Their figures may still be being drawn (``figures_drawing``, from
@@ -186,11 +186,12 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
 
     Each page's body is rendered from ``templates/reports/`` when the page is written, so
     an edit there shows on the next ``mkdocs serve`` rebuild. ``figures``: the analysis'
-    ``catalog.figure_specs``, when the caller has them already (they hash every trace)."""
+    ``catalog.figure_specs``, when the caller has them already (they hash every trace).
+    ``compiled``: where the report templates' compiled code is kept between builds."""
     a: Analysis = results["analysis"]
     fetched = snapshot.manifest.get("fetched_at")
     generator = ReportGenerator(output_dir=cache.root / "reports", generated_at=fetched,
-                                template_dir=templates)
+                                template_dir=templates, compiled=compiled)
     figures, tables = figures if figures is not None else catalog.figure_specs(a), catalog.table_specs(a)
     files = {job.name: paths for job, paths in zip(figures_drawing.jobs, figures_drawing.paths())}
     pages = []

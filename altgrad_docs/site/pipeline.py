@@ -115,7 +115,7 @@ def build(config: Any, open_file: OpenFile) -> None:
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
     context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
-    env = make_environment(templates)
+    env = make_environment(templates, compiled_templates(cache_root(source)))
     writer = StableWriter(open_file, memory_for(config.site_dir))
     if writer.memory.direct_assets:  # the hook adds figures by path and waits in on_env
         writer.memory.pending = pending_figure_files()
@@ -163,6 +163,11 @@ def cache_root(source: DataSource) -> Path:
     return Path(os.environ.get("ALTGRAD_CACHE_DIR") or source.root / ".cache" / "altgrad")
 
 
+def compiled_templates(cache_base: Path) -> Path:
+    """Where the templates' compiled code is kept between builds (altgrad_docs/jinja_cache.py)."""
+    return cache_base / "jinja"
+
+
 def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = None,
               design: DesignOptions | None = None) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
     """Analysis results and page artifacts for a snapshot, computed once per process."""
@@ -191,7 +196,7 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
             drawing.cancel()
             raise
         report_pages = site_analysis.analysis_pages(snapshot, runs, results, report_cache, drawing, templates,
-                                                    figures)
+                                                    figures, compiled_templates(cache_base))
         _DRAWING[:] = [drawing]  # finished by finish_drawing, as late as the build allows
         for cache, group in ((run_cache, run_pages), (report_cache, report_pages)):
             for page in group:

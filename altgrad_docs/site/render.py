@@ -29,6 +29,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from ..jinja_cache import KeptBytecode, keep_compiled
 from ..report.markdown import fmt_fraction, fmt_sig, interval_kind
 
 #: Characters that are written as &#N; in user text (letters, digits, space, . , - / % stay).
@@ -107,32 +108,14 @@ def trusted(value: Any) -> Markup:
     return Markup(str(value))
 
 
-class MemoryBytecodeCache(jinja2.BytecodeCache):
-    """Compiled templates kept in memory for the life of the process (``mkdocs serve``).
-
-    Each rebuild makes a fresh Jinja2 environment (ours and MkDocs' theme environment), and
-    compiling templates from source was a second of every rebuild. Jinja checks each entry
-    against a checksum of the template source, so an edited template is compiled anew.
-    """
-
-    def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        if bucket.key in self._code:
-            bucket.bytecode_from_string(self._code[bucket.key])
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self._code[bucket.key] = bucket.bytecode_to_string()
+#: Compiled templates in memory (the theme's, kept by the serve hooks between rebuilds).
+MemoryBytecodeCache = KeptBytecode
 
 
-_SITE_BYTECODE = MemoryBytecodeCache()
-
-
-def make_environment(template_dir: Path) -> jinja2.Environment:
-    """The one Jinja2 environment of the site, over ``templates/`` (pages/ and partials/)."""
+def make_environment(template_dir: Path, compiled: Path | None = None) -> jinja2.Environment:
+    """The one Jinja2 environment of the site, over ``templates/`` (pages/ and partials/);
+    compiled templates kept in memory and, given a folder ``compiled``, there too."""
     env = jinja2.Environment(
-        bytecode_cache=_SITE_BYTECODE,
         loader=jinja2.FileSystemLoader(str(template_dir)),
         autoescape=True,
         finalize=_finalize,
@@ -146,7 +129,7 @@ def make_environment(template_dir: Path) -> jinja2.Environment:
                        fence=fence, title=plain_title, dash=dash, interval_kind=interval_kind,
                        sig=lambda v, digits=3: Markup(fmt_sig(v, digits)),
                        frac=lambda p, n, digits=3: Markup(fmt_fraction(p, n, digits)))
-    return env
+    return keep_compiled(env, compiled)
 
 
 def render(env: jinja2.Environment, template: str, **context: Any) -> str:
