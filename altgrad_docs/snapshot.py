@@ -214,16 +214,10 @@ def _exact_text(value: Any) -> str:
 def _table_code() -> bytes:
     """The code that writes the run table: this file and ``runs.py`` as bytes, and the
     versions of the libraries in between."""
-    from importlib.metadata import PackageNotFoundError, version
-
     from . import runs
 
     parts = [Path(__file__).read_bytes(), Path(runs.__file__).read_bytes()]
-    for dist in ("numpy", "pandas", "pyarrow"):
-        try:
-            parts.append(f"{dist} {version(dist)}".encode())
-        except PackageNotFoundError:
-            parts.append(f"{dist} not installed".encode())
+    parts += [f"{dist} {v}".encode() for dist, v in _versions(("numpy", "pandas", "pyarrow")).items()]
     return b"\0".join(parts)
 
 
@@ -289,11 +283,12 @@ def _copy_report(report: Path, dest: Path) -> None:
                             "or leave it out.") from None
 
 
-def _versions() -> dict[str, str]:
+def _versions(dists: Iterable[str] = ("altgrad-docs", "wandb")) -> dict[str, str]:
+    """Installed versions of ``dists`` (the manifest's ``versions``: ours and wandb's)."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for dist in ("altgrad-docs", "wandb"):
+    for dist in dists:
         try:
             found[dist] = version(dist)
         except PackageNotFoundError:

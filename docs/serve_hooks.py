@@ -13,10 +13,10 @@ from __future__ import annotations
 from mkdocs.plugins import event_priority
 
 from altgrad_docs.site import incremental as site_incremental, pipeline as site_pipeline
-from altgrad_docs.site.render import MemoryBytecodeCache
+from altgrad_docs.jinja_cache import KeptBytecode
 
 _state = {"dirty": False, "rebuilt": set()}
-_theme_bytecode = MemoryBytecodeCache()
+_theme_bytecode = KeptBytecode()
 
 
 def on_startup(command, dirty):

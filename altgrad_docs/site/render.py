@@ -29,7 +29,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from ..jinja_cache import KeptBytecode, keep_compiled
+from ..jinja_cache import keep_compiled
 from ..report.markdown import fmt_fraction, fmt_sig, interval_kind
 
 #: Characters that are written as &#N; in user text (letters, digits, space, . , - / % stay).
@@ -106,10 +106,6 @@ def dash(value: Any) -> Any:
 def trusted(value: Any) -> Markup:
     """Markdown produced by this project (never user text), passed through as is."""
     return Markup(str(value))
-
-
-#: Compiled templates in memory (the theme's, kept by the serve hooks between rebuilds).
-MemoryBytecodeCache = KeptBytecode
 
 
 def make_environment(template_dir: Path, compiled: Path | None = None) -> jinja2.Environment:
