@@ -234,3 +234,19 @@ def _wait_for_data(folder: Path, size: int, limit: float = 30) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"the killed run never wrote {size} bytes")
+
+
+UPSTREAM_RUNS = ROOT / "tests" / "fixtures" / "upstream" / "altgrad-trainer-runs.tar.xz"
+
+
+@pytest.fixture(scope="session")
+def upstream_runs(tmp_path_factory) -> Path:
+    """The 38 runs written by the AltGrad trainer itself (tests/fixtures/upstream/README.md),
+    unpacked once per session: ``lm/wandb``, ``runner/wandb``, ``runner/checkpoints-runner``,
+    ``classification/wandb``. Read-only by convention: copy before changing anything."""
+    import tarfile
+
+    out = tmp_path_factory.mktemp("upstream")
+    with tarfile.open(UPSTREAM_RUNS, "r:xz") as tar:
+        tar.extractall(out, filter="data")
+    return out
