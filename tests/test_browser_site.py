@@ -155,8 +155,8 @@ def test_xss_run_name_shows_as_text(page, base_url):
 
 
 #: Measured in the page: sideways scroll of the page, every table (does it, or the box that
-#: scrolls it, stay inside the content column?), the text lines of every cell, and every
-#: figure (decoded, inside the content column).
+#: scrolls it, stay inside the content column?), and every figure (decoded, inside the
+#: content column).
 LAYOUT_JS = """() => {
   const content = document.querySelector('.md-content').getBoundingClientRect();
   const scroller = el => {  // the nearest box (the table itself or above) that scrolls sideways
@@ -166,18 +166,10 @@ LAYOUT_JS = """() => {
     }
     return null;
   };
-  const lines = cell => {  // text boxes that do not overlap vertically are separate lines
-    const r = document.createRange(); r.selectNodeContents(cell);
-    const boxes = [...r.getClientRects()].filter(x => x.width > 0).sort((a, b) => a.top - b.top);
-    let n = 0, bottom = -Infinity;
-    for (const b of boxes) { if (b.top >= bottom - 1) { n += 1; } bottom = Math.max(bottom, b.bottom); }
-    return n;
-  };
   const tables = [...document.querySelectorAll('article table')].map(t => {
     const box = scroller(t), r = t.getBoundingClientRect();
     return {width: Math.round(r.width), scrolls: !!box,
-            overhang: Math.round((box ? box.getBoundingClientRect() : r).right - content.right),
-            wrapped: [...t.querySelectorAll('th, td')].filter(c => lines(c) > 1).length};
+            overhang: Math.round((box ? box.getBoundingClientRect() : r).right - content.right)};
   });
   // images hidden on purpose (a run chart's static fallback, once the chart is drawn) are not shown
   const figures = [...document.querySelectorAll('article img')].filter(i => i.getClientRects().length > 0).map(i => {
@@ -191,9 +183,11 @@ LAYOUT_JS = """() => {
 
 
 def test_pages_fit_1280_px_wide_tables_scroll_in_their_box(browser, base_url):
+    # Cells wrap (issue 21: unwrapped cells made the primary tables 1,200-2,900 px wide in a
+    # 796 px column, their last columns out of sight); a table that still does not fit scrolls
+    # in its box with a visible hint (test_browser_a11y checks the hint and the keyboard).
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
-    wide = 0
     try:
         for url in _page_urls(base_url):
             pg.goto(url, wait_until="networkidle")
@@ -201,16 +195,13 @@ def test_pages_fit_1280_px_wide_tables_scroll_in_their_box(browser, base_url):
             assert m["sideways"] <= 0, (url, "the page scrolls sideways", m["sideways"])
             for t in m["tables"]:
                 assert t["overhang"] <= 1, (url, "a table is clipped: it sticks out of the content", t)
-                assert t["wrapped"] == 0, (url, "table cells wrap instead of the table scrolling", t)
                 if t["width"] > m["content"]:
                     assert t["scrolls"], (url, "a wide table is clipped, not scrollable", t)
-                    wide += 1
             for f in m["figures"]:
                 assert f["decoded"] and f["width"] > 0, (url, "a figure did not decode", f)
                 assert f["overhang"] <= 1, (url, "a figure is clipped", f)
     finally:
         context.close()
-    assert wide > 0  # the fixture's scorecards are wider than the article: the scroll case is exercised
 def _run_chart(page, url):
     problems = _visit(page, url)
     page.locator("figure.altgrad-runchart.altgrad-live").wait_for(timeout=15000)

@@ -162,13 +162,15 @@ def crash_rates_table(rates: list[dict]) -> str:
 
 
 def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
+    """Failed runs, one row each, narrow enough for the page (the last good loss and every
+    other value are in the page's CSV download, tab-failures)."""
     show = has_settings(failures)
     rows = [{
         "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"] or "-"), **_setting(r, show),
         "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path") or "-"),
         "collapse step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
-        "last good loss": fmt_num(r["best_loss"]), "mode (plan heuristic)": escape_md(r["failure_mode"]),
-        "mode (history)": escape_md(r["history_mode"] or "-"), "failure report": _report_cell(r, run_link),
+        "mode: plan / history": f"{escape_md(r['failure_mode'])} / {escape_md(r['history_mode'] or '-')}",
+        "failure report": _report_cell(r, run_link),
     } for _, r in failures.iterrows()]
     return table(pd.DataFrame(rows))
 

@@ -9,7 +9,8 @@
   "use strict";
 
   var SCRIPT = document.currentScript ? document.currentScript.src : "";
-  var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c"];
+  /* at least 3:1 against white and against the dark scheme's background (#1e2129) */
+  var COLORS = ["#3a7fc1", "#c85a00", "#0a8f6a"];
   var loading = null;
 
   function vendor(name) { return new URL("../vendor/uplot/" + name, SCRIPT || document.baseURI).href; }

@@ -1,7 +1,11 @@
-/* altgrad-docs: sortable, filterable tables. Written for this site (MIT, no dependencies).
+/* altgrad-docs: sortable, filterable, scrollable tables. Written for this site (MIT, no dependencies).
  * Every table inside div.altgrad-table gets clickable headers (numeric-aware sort; NaN and
  * empty cells sort last); a div that also has class altgrad-filterable gets a filter box:
- * a row stays visible when it contains every word typed (case-insensitive). */
+ * a row stays visible when it contains every word typed (case-insensitive).
+ * Every table of the article that is wider than its place says so: the box that scrolls it
+ * gets a hint above it (class altgrad-scrolls) and takes the keyboard focus (tabindex 0,
+ * role region, a label: arrow keys scroll it); a long table (more than LONG rows) scrolls
+ * in a box of its own height, so its header row and first column stay in view (CSS). */
 (function () {
   "use strict";
 
@@ -72,7 +76,87 @@
     apply();
   }
 
+  var LONG = 20;
+
+  function scrolls(e, axis) {
+    var o = getComputedStyle(e)[axis === "x" ? "overflowX" : "overflowY"];
+    var over = axis === "x" ? e.scrollWidth > e.clientWidth + 1 : e.scrollHeight > e.clientHeight + 1;
+    return (o === "auto" || o === "scroll") && over;
+  }
+
+  /* The nearest box (the table itself or above, inside the article) that scrolls it. */
+  function scroller(table) {
+    for (var e = table; e && e.tagName !== "ARTICLE"; e = e.parentElement) {
+      if (scrolls(e, "x") || scrolls(e, "y")) return e;
+    }
+    return null;
+  }
+
+  /* A table's name: its caption (site tables), else the heading it stands under. */
+  function tableName(table) {
+    var wrap = table.closest(".altgrad-table");
+    var cap = wrap && wrap.querySelector(".altgrad-caption strong");
+    if (cap) return cap.textContent.trim().replace(/\.$/, "");
+    for (var e = table; e && e.tagName !== "ARTICLE"; e = e.parentElement) {
+      for (var s = e.previousElementSibling; s; s = s.previousElementSibling) {
+        if (/^H[1-6]$/.test(s.tagName)) return "Table under \u201c" + s.textContent.replace("\u00b6", "").trim() + "\u201d";
+        if (s.tagName === "SUMMARY") return "Table: " + s.textContent.trim();
+      }
+    }
+    return "Table";
+  }
+
+  function markScroll(table) {
+    var box = scroller(table);
+    var old = table._altgradBox;
+    if (old && old !== box) {
+      old.classList.remove("altgrad-scrolls");
+      old.removeAttribute("tabindex");
+      old.removeAttribute("role");
+      old.removeAttribute("aria-label");
+      if (old._altgradHint) old._altgradHint.hidden = true;
+    }
+    table._altgradBox = box;
+    if (!box) return;
+    box.classList.add("altgrad-scrolls");
+    box.tabIndex = 0;
+    box.setAttribute("role", "region");
+    var sideways = scrolls(box, "x");
+    box.setAttribute("aria-label", tableName(table) + (sideways ? " (scrolls sideways)" : " (scrolls)"));
+    if (!sideways) {
+      if (box._altgradHint) box._altgradHint.hidden = true;
+      return;
+    }
+    if (!box._altgradHint) {
+      var hint = document.createElement("p");
+      hint.className = "altgrad-scroll-hint";
+      hint.setAttribute("aria-hidden", "true");
+      hint.textContent = "\u2194 Wider than the page: scroll the table sideways (or click it and use the arrow keys).";
+      box.parentNode.insertBefore(hint, box);
+      box._altgradHint = hint;
+    }
+    box._altgradHint.hidden = false;
+  }
+
+  function markAll() {
+    document.querySelectorAll("article table").forEach(function (table) {
+      var wrap = table.parentElement && table.parentElement.closest(".md-typeset__scrollwrap");
+      if (wrap && table.tBodies[0] && table.tBodies[0].rows.length > LONG) wrap.classList.add("altgrad-long");
+      if (!table.closest("details:not([open])")) markScroll(table);
+    });
+  }
+
+  var pending = null;
+  function later() {
+    if (pending) return;
+    pending = window.requestAnimationFrame(function () { pending = null; markAll(); });
+  }
+
   function init() {
+    window.addEventListener("load", markAll);
+    window.addEventListener("resize", later);
+    document.addEventListener("toggle", later, true);  /* a table inside <details> opened */
+    later();
     document.querySelectorAll("div.altgrad-table").forEach(function (wrapper) {
       var table = wrapper.querySelector("table");
       if (!table || table.dataset.altgradReady) return;
