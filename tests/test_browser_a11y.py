@@ -1,10 +1,11 @@
 """Every page type in Chromium at 1280 and 390 px, light and dark: axe-core finds no serious
-or critical violation (every rule in light; in dark the rules that depend on colour) (tests/browser_audit.py: the vendored axe, the theme's own allowlist),
-no table is cut off without a visible, keyboard-operable scroll box, no page scrolls sideways.
+or critical violation (every rule in light, in dark the rules that depend on colour; the
+vendored axe and the theme's allowlist are in tests/browser_audit.py), no table is cut off
+without a visible, keyboard-operable scroll box, no page scrolls sideways.
 
 The fixture site (tests/site_fixtures.py, built once per session and shared with
-test_browser_site) runs by default; the bundled 288-run site, built once per session too,
-is marked slow.
+test_browser_site) runs by default; the bundled 288-run site and the six-setting study
+(tests/browser_sites.py, each built once per session) are marked slow.
 """
 
 from __future__ import annotations
@@ -12,37 +13,15 @@ from __future__ import annotations
 import pytest
 
 from tests.browser_audit import COLOUR_RULES, PAGE_TYPES, axe_violations, blocking, new_context, tables, visit
-from tests.site_fixtures import FAILED_RUN_ID, REPO, built_fixture_site, run_mkdocs_build
-from tests.test_browser_site import browser, served_under_subpath  # noqa: F401 - the browser fixture
+from tests.browser_sites import bundled_site, fixture_site, six_setting_site  # noqa: F401 - fixtures
+from tests.test_browser_site import browser  # noqa: F401 - the browser fixture
 
 pytestmark = pytest.mark.browser
 
 VIEWS = [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")]
 
 
-def _bundled_site(base):
-    site = base / "site"
-    if not (site / "index.html").is_file():
-        result = run_mkdocs_build(REPO / "data" / "bundled", site, base / "cache")
-        assert result.returncode == 0, result.stderr[-4000:]
-    return site
-
-
-@pytest.fixture(scope="session")
-def fixture_url(tmp_path_factory):
-    with served_under_subpath(built_fixture_site(tmp_path_factory.getbasetemp() / "fixture_site")) as url:
-        yield url, f"runs/{FAILED_RUN_ID}/"
-
-
-@pytest.fixture(scope="session")
-def bundled_url(tmp_path_factory):
-    site = _bundled_site(tmp_path_factory.getbasetemp() / "bundled_site")
-    run = sorted(p.parent.name for p in (site / "runs").glob("*/index.html"))[0]
-    with served_under_subpath(site) as url:
-        yield url, f"runs/{run}/"
-
-
-def _audit(browser, base, run_page):
+def _audit(browser, _site, base, run_page):
     """Per view and page: the blocking axe violations and the layout faults (empty = clean),
     and how many tables scrolled (the affordance was exercised)."""
     faults, scrolled = [], 0
@@ -69,21 +48,27 @@ def _audit(browser, base, run_page):
     return faults, scrolled
 
 
-def test_fixture_site_is_accessible_and_fits(browser, fixture_url):
-    faults, scrolled = _audit(browser, *fixture_url)
+def test_fixture_site_is_accessible_and_fits(browser, fixture_site):
+    faults, scrolled = _audit(browser, *fixture_site)
     assert faults == []
     assert scrolled > 0  # at 390 px some tables must scroll: the affordance is exercised
 
 
 @pytest.mark.slow
-def test_bundled_site_is_accessible_and_fits(browser, bundled_url):
-    faults, scrolled = _audit(browser, *bundled_url)
+def test_bundled_site_is_accessible_and_fits(browser, bundled_site):
+    faults, scrolled = _audit(browser, *bundled_site)
     assert faults == []
     assert scrolled > 0
 
 
-def test_scroll_box_takes_the_keyboard(browser, fixture_url):
-    base, _ = fixture_url
+@pytest.mark.slow
+def test_six_setting_site_is_accessible_and_fits(browser, six_setting_site):
+    faults, _ = _audit(browser, *six_setting_site)
+    assert faults == []
+
+
+def test_scroll_box_takes_the_keyboard(browser, fixture_site):
+    _, base, _ = fixture_site
     context = browser.new_context(viewport={"width": 390, "height": 800})
     try:
         pg = context.new_page()

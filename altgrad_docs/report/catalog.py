@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -24,7 +25,7 @@ from altgrad_docs.formats import BASELINES
 
 from . import figures as F
 from . import figures_summary as S
-from .figure_style import SETTING, facet_title, facets, settings_of
+from .figure_style import MAX_PANELS, SETTING, facet_title, facets, settings_of
 from .export import FORMATS, digest, render_cached, save_figure
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ class FigureSpec:
     caption: str
     draw: Callable[[], Figure]
     key: tuple
+    #: one of several figures in one place (one per setting): the place's id and this one's tab
+    group: str = ""
+    tab: str = ""
+    #: (page, table id) of the table that holds the figure's numbers
+    table: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,17 +73,31 @@ def _faceted(runs: pd.DataFrame, keys: list[str]) -> list[tuple[str | None, pd.D
 
 
 def _facet_grid(panels: list[tuple[str | None, pd.DataFrame, str]], plot: Callable,
-                panel_size: tuple[float, float] = (3.4, 2.6)) -> Figure:
+                panel_size: tuple[float, float] = (3.4, 2.6), share: bool = True) -> Figure:
     """One panel per (setting, key): ``plot(key, runs_of_setting, ax)``, the setting above
-    the panel's own title."""
+    the panel's own title; the panels share their axes' limits unless ``share`` is False."""
     def draw(panel, ax):
         setting, sub, key = panel
         plot(key, sub, ax)
         if setting is not None:
             ax.set_title(f"{F.plain(setting)}\n{ax.get_title()}", fontsize=8)
-    return F.panel_grid(panels, draw, panel_size=panel_size)
+    return F.panel_grid(panels, draw, panel_size=panel_size, share=share)
 
 
+def _grid_specs(fid: str, page: str, caption: str, panels: list[tuple[str | None, pd.DataFrame, str]],
+                plot: Callable, key: tuple, table: tuple[str, str] | None, single: Callable[[], Figure] | None = None,
+                **grid) -> list[FigureSpec]:
+    """The figure ``fid`` of these panels, or, when they are more than ``MAX_PANELS``, one
+    figure per setting (``fid-<setting>``, grouped under ``fid``: the page shows them as
+    tabs). ``single``: how to draw the figure of one panel without settings."""
+    settings = list(dict.fromkeys(p[0] for p in panels))
+    if len(panels) <= MAX_PANELS or None in settings:
+        draw = single if single is not None and settings == [None] else partial(_facet_grid, panels, plot, **grid)
+        return [FigureSpec(fid, page, caption, draw, key, table=table)]
+    return [FigureSpec(f"{fid}-{setting_slug(s)}", page, f"{caption} Setting {s}.",
+                       partial(_facet_grid, [(None, sub, k) for t, sub, k in panels if t == s], plot, **grid),
+                       key + (s,), group=fid, tab=s, table=table)
+            for s in settings]
 def _per_setting(a: Analysis, table: pd.DataFrame, compute: Callable[[pd.DataFrame, str], pd.DataFrame],
                  setting: str | None, sub: pd.DataFrame) -> pd.DataFrame:
     """The analysis table of one setting: its rows when the table has a setting column,
@@ -89,13 +109,16 @@ def _per_setting(a: Analysis, table: pd.DataFrame, compute: Callable[[pd.DataFra
     return compute(sub, a.metric)
 
 
-def _summary_figure(a: Analysis, table: pd.DataFrame, compute, plot: Callable[..., Any]) -> Callable[[], Figure]:
+def _summary_specs(a: Analysis, fid: str, page: str, caption: str, table: pd.DataFrame, compute,
+                   plot: Callable[..., Any], key: tuple, numbers: tuple[str, str] | None,
+                   share: bool = True) -> list[FigureSpec]:
     """A single-panel summary figure ``plot(table, runs, ax=None)``, or one panel per setting
-    (that setting's table and runs) when the runs have several."""
-    if settings_of(a.runs) is None:
-        return lambda: _fig(plot(table, a.runs))
+    (that setting's table and runs) when the runs have several (sharing their axes' limits
+    unless ``share`` is False)."""
     panels = [(s, sub, s) for s, sub in facets(a.runs)]
-    return lambda: _facet_grid(panels, lambda s, sub, ax: plot(_per_setting(a, table, compute, s, sub), sub, ax=ax))
+    return _grid_specs(fid, page, caption, panels,
+                       lambda s, sub, ax: plot(_per_setting(a, table, compute, s, sub), sub, ax=ax), key, numbers,
+                       single=lambda: _fig(plot(table, a.runs)), share=share)
 
 
 def curve_metric(a: Analysis) -> str:
@@ -126,69 +149,68 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     def layers_of(sub: pd.DataFrame, _metric: str) -> pd.DataFrame:
         return a.layers[a.layers["run_id"].astype(str).isin(set(sub["run_id"].astype(str)))]
 
-    def grid(plot, **kw):
-        panels = _faceted(runs, fp8)
-        return lambda: _facet_grid(panels, lambda f, sub, ax: plot(tr, sub, f, ax=ax, **kw))
+    scorecard, failures, paired = ("format_comparison", "tab-scorecard"), ("failure_modes", "tab-failures"), \
+        ("manifold_comparison", "tab-paired")
 
-    def end_grid():
-        panels = _faceted(runs, optimizers)
-        return _facet_grid(panels, lambda o, sub, ax: F.plot_loss_end(tr, sub, o, a.formats, metric, ax=ax),
-                           panel_size=(4.6, 3.2))
+    def grid(fid, page, caption, plot, key, numbers, **kw) -> list[FigureSpec]:
+        return _grid_specs(fid, page, caption, _faceted(runs, fp8),
+                           lambda f, sub, ax: plot(tr, sub, f, ax=ax, **kw), key, numbers)
 
     return [
-        FigureSpec("fig-loss-curves", "format_comparison",
-                   f"Curves of {metric} per format{per} ({n_runs} runs, log scale): every seed thin, median bold, "
-                   "AdamW blue solid, ManifoldAdamW vermillion dash-dot"
-                   f"{', BF16 baseline grey dashed' if baseline else ''}; "
-                   "x = the step where a run's loss became NaN/Inf.",
-                   grid(F.plot_loss_curves, metric=metric, baseline=baseline), (metric,) + all_key),
-        FigureSpec("fig-loss-end", "format_comparison",
-                   f"The last {100 * F.END_FRACTION:.0f}% of training: median {metric} over seeds of every format"
-                   f"{per}, one panel per optimizer (linear scale, where the formats differ).",
-                   end_grid, ("end", metric) + all_key),
-        FigureSpec("fig-loss-vs-mantissa", "format_comparison",
-                   f"Final {a.metric.removeprefix('final_')} against mantissa bits{per}: median with min-max bar "
-                   f"per optimizer, every seed a dot{dashed}; "
-                   "labels give failed runs as k/n (no label: none failed).",
-                   _summary_figure(a, a.card, sc.scorecard,
-                                   lambda t, r, ax=None: S.plot_loss_vs_mantissa(t, ax=ax, runs=r)),
-                   (a.card, runs[[c for c in cols if c != "bit_stall_threshold"] + [a.metric]])),
-        FigureSpec("fig-survival", "failure_modes",
-                   f"Fraction of runs not yet failed against step, per format{per}: a run fails at its first "
-                   "non-finite loss, or at its last step when the trainer stopped it as failed "
-                   "(divergence, stagnation); runs that end without failing count until their last step.",
-                   _summary_figure(a, runs, lambda sub, _: sub, lambda _, r, ax=None: F.plot_survival(tr, r, ax=ax)),
-                   all_key),
+        *grid("fig-loss-curves", "format_comparison",
+              f"Curves of {metric} per format{per} ({n_runs} runs, log scale): every seed thin, median bold, "
+              "AdamW blue solid, ManifoldAdamW vermillion dash-dot"
+              f"{', BF16 baseline grey dashed' if baseline else ''}; "
+              "x = the step where a run's loss became NaN/Inf.",
+              F.plot_loss_curves, (metric,) + all_key, scorecard, metric=metric, baseline=baseline),
+        *_grid_specs("fig-loss-end", "format_comparison",
+                     f"The last {100 * F.END_FRACTION:.0f}% of training: median {metric} over seeds of every format"
+                     f"{per}, one panel per optimizer (linear scale, where the formats differ).",
+                     _faceted(runs, optimizers),
+                     lambda o, sub, ax: F.plot_loss_end(tr, sub, o, a.formats, metric, ax=ax),
+                     ("end", metric) + all_key, scorecard, panel_size=(4.6, 3.2)),
+        *_summary_specs(a, "fig-loss-vs-mantissa", "format_comparison",
+                        f"Final {a.metric.removeprefix('final_')} against mantissa bits{per}: median with min-max bar "
+                        f"per optimizer, every seed a dot{dashed}; "
+                        "labels give failed runs as k/n (no label: none failed).",
+                        a.card, sc.scorecard, lambda t, r, ax=None: S.plot_loss_vs_mantissa(t, ax=ax, runs=r),
+                        (a.card, runs[[c for c in cols if c != "bit_stall_threshold"] + [a.metric]]), scorecard),
+        *_summary_specs(a, "fig-survival", "failure_modes",
+                        f"Fraction of runs not yet failed against step, per format{per}: a run fails at its first "
+                        "non-finite loss, or at its last step when the trainer stopped it as failed "
+                        "(divergence, stagnation); runs that end without failing count until their last step.",
+                        runs, lambda sub, _: sub, lambda _, r, ax=None: F.plot_survival(tr, r, ax=ax),
+                        all_key, failures),
         FigureSpec("fig-crash-forensics", "failure_modes",
                    f"The last 50 logged steps before failure of the {len(failed)} failed runs with a "
-                   "history: loss, gradient norm, overflow rate (0 = the first non-finite loss, or the step "
-                   "at which the trainer stopped the run as failed).",
-                   lambda: _fig(F.plot_crash_forensics(failed, labels, groups=groups)),
-                   (labels, groups, [(t.run_id, t) for t in failed])),
-        FigureSpec("fig-over-under-flow", "failure_modes",
-                   "Overflow (solid) and underflow (dotted) rate per format over training, median over runs "
-                   "per optimizer.", grid(F.plot_over_under_flow), ("flow",) + all_key),
-        FigureSpec("fig-forest", "manifold_comparison",
-                   f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
-                   "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
-                   _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
-                   (a.paired, run_cols)),
-        FigureSpec("fig-bit-stall", "manifold_comparison",
-                   "Bit-stall rate over training per format (log scale) per optimizer, with the alert threshold; "
-                   "each panel states the update size below which round-to-nearest loses an update.",
-                   grid(F.plot_stall), ("stall",) + all_key),
-        FigureSpec("fig-layer-stall", "manifold_comparison",
-                   f"Mean stall ratio per layer type and condition{per} (from per-layer stall/ metrics).",
-                   _summary_figure(a, a.layers, layers_of, lambda t, _, ax=None: S.plot_layer_heatmap(t, ax=ax)),
-                   (a.layers, run_cols)),
-        FigureSpec("fig-layer-stall-difference", "manifold_comparison",
-                   f"Per-layer-type stall{per}, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
-                   _summary_figure(a, a.layers, layers_of,
-                                   lambda t, _, ax=None: S.plot_layer_heatmap(t, difference=True, ax=ax)),
-                   (a.layers, "diff", run_cols)),
+                   "history, per format: median bold, range of the runs shaded; loss, gradient norm, overflow rate "
+                   "(0 = the first non-finite loss, or the step at which the trainer stopped the run as failed). "
+                   "Each run's own curves are on its page, linked from the failed-runs table.",
+                   lambda: _fig(S.plot_crash_summary(failed, groups)),
+                   ("summary", labels, groups, [(t.run_id, t) for t in failed]), table=failures),
+        *grid("fig-over-under-flow", "failure_modes",
+              "Overflow (solid) and underflow (dotted) rate per format over training, median over runs "
+              "per optimizer.", F.plot_over_under_flow, ("flow",) + all_key, scorecard),
+        *_summary_specs(a, "fig-forest", "manifold_comparison",
+                        f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
+                        "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
+                        a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax),
+                        (a.paired, run_cols), paired),
+        *grid("fig-bit-stall", "manifold_comparison",
+              "Bit-stall rate over training per format (log scale) per optimizer, with the alert threshold; "
+              "each panel states the update size below which round-to-nearest loses an update.",
+              F.plot_stall, ("stall",) + all_key, scorecard),
+        *_summary_specs(a, "fig-layer-stall", "manifold_comparison",
+                        f"Mean stall ratio per layer type and condition{per} (from per-layer stall/ metrics).",
+                        a.layers, layers_of, lambda t, _, ax=None: S.plot_layer_heatmap(t, ax=ax),
+                        (a.layers, run_cols), None, share=False),
+        *_summary_specs(a, "fig-layer-stall-difference", "manifold_comparison",
+                        f"Per-layer-type stall{per}, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
+                        a.layers, layers_of, lambda t, _, ax=None: S.plot_layer_heatmap(t, difference=True, ax=ax),
+                        (a.layers, "diff", run_cols), None, share=False),
         FigureSpec("fig-number-lines", "formats",
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
-                   lambda: _fig(S.plot_number_lines()), ("number-lines",)),
+                   lambda: _fig(S.plot_number_lines()), ("number-lines",), table=("formats", "tab-format-facts")),
     ]
 
 

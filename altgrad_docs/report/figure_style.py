@@ -37,6 +37,11 @@ MINOR_LABEL_DECADES = 3
 LABELLED_MINOR = (2.0, 5.0)
 #: The run-table column that names one combination of experimental factors.
 SETTING = "setting"
+#: Widest figure, inches: a figure in the content column at 1280 px is shown about 750 px wide
+#: (7.8 in at 96 dpi), so it is shown at its drawn size and 7 pt text reads 9.3 px.
+MAX_FIGURE_WIDTH = 7.8
+#: Most panels in one figure; a design with more settings gets a figure per setting.
+MAX_PANELS = 12
 
 
 def format_colors(formats: Sequence[str]) -> dict[str, str]:
@@ -85,6 +90,21 @@ def _unique_labels(axes) -> dict[str, object]:
             if label and not label.startswith("_"):
                 seen.setdefault(label, handle)
     return seen
+
+
+def share_limits(axes: Sequence[Axes]) -> None:
+    """The same x and y limits on every panel that drew data (the union of their limits),
+    so that panels put side by side compare at a glance; log axes keep plain tick labels."""
+    drawn = [ax for ax in axes if ax.lines or ax.collections]
+    if len(drawn) < 2:
+        return
+    for get, set_ in (("get_xlim", "set_xlim"), ("get_ylim", "set_ylim")):
+        lows, highs = zip(*(getattr(ax, get)() for ax in drawn))
+        for ax in drawn:
+            getattr(ax, set_)(min(lows), max(highs))
+    for ax in drawn:
+        if ax.get_yscale() == "log":
+            plain_log_ticks(ax)
 
 
 def plain_log_ticks(ax: Axes) -> None:

@@ -24,8 +24,9 @@ from altgrad_docs.analysis.curves import Trace, iter_condition, median_curve, su
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, sorted_formats
 from altgrad_docs.formats import FORMATS
 
-from .figure_style import (BASELINE_COLOR, BASELINE_STYLE, FORMAT_DASHES, FORMAT_PALETTE, OPTIMIZER_COLORS,
-                           axes_legend, figure_legend, format_colors, optimizer_style, plain_log_ticks, stall_rule)
+from .figure_style import (BASELINE_COLOR, BASELINE_STYLE, FORMAT_DASHES, FORMAT_PALETTE, MAX_FIGURE_WIDTH,
+                           OPTIMIZER_COLORS, axes_legend, figure_legend, format_colors, optimizer_style,
+                           plain_log_ticks, share_limits, stall_rule)
 
 #: Above this many runs in one panel the thin per-run lines are rasterised (the medians,
 #: axes and text stay vector).
@@ -76,22 +77,27 @@ def plain(text: object) -> str:
     return " ".join(str(text).split()).replace("$", r"\$")
 
 
-def panel_grid(names: Sequence, draw: Callable[[object, Axes], object], ncols: int = 4,
-               panel_size: tuple[float, float] = (3.4, 2.6)) -> Figure:
+def panel_grid(names: Sequence, draw: Callable[[object, Axes], object], ncols: int = 3,
+               panel_size: tuple[float, float] = (3.4, 2.6), share: bool = False) -> Figure:
     """A Figure with one panel per name, drawn by ``draw(name, ax)`` ("no data" when none),
-    and one legend for the figure, below the panels."""
+    and one legend for the figure, below the panels. The figure is at most
+    ``MAX_FIGURE_WIDTH`` wide (the page's column: its text is shown at full size); with
+    ``share`` the drawn panels get the same x and y limits (they are compared)."""
     if not names:
         fig = new_figure(figsize=panel_size, layout="constrained")
         no_data(fig.add_subplot(), "no runs to draw")
         return fig
     ncols = max(1, min(ncols, len(names)))
     nrows = max(1, -(-len(names) // ncols))
-    fig = new_figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    width = min(panel_size[0], MAX_FIGURE_WIDTH / ncols)
+    fig = new_figure(figsize=(width * ncols, panel_size[1] * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for name, ax in zip(names, axes):
         draw(name, ax)
     for ax in axes[len(names):]:
-        ax.set_axis_off()
+        fig.delaxes(ax)
+    if share:
+        share_limits(axes[:len(names)])
     figure_legend(fig)
     return fig
 
@@ -320,7 +326,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
     With ``groups`` (e.g. each run's format) and more runs than a legend can name, runs are
     coloured and named by group."""
     if ax is None:
-        fig = new_figure(figsize=(9.0, 2.7), layout="constrained")
+        fig = new_figure(figsize=(MAX_FIGURE_WIDTH, 2.7), layout="constrained")
         ax = np.asarray(fig.subplots(1, 3))
     panels = (("loss", False), ("grad_norm", True), ("quantization/overflow_rate", False))
     by_group = groups is not None and len(traces) > MAX_LEGEND

@@ -5,6 +5,7 @@ stall heatmap, and the format number lines. Same conventions as :mod:`.figures`
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,9 +15,10 @@ from altgrad_docs.analysis.comparisons import LAYER_TYPES
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
 from altgrad_docs.formats import BASELINES, FORMATS
 
-from .figure_style import BASELINE_STYLE, axes_legend, optimizer_style
+from .figure_style import (BASELINE_STYLE, MAX_FIGURE_WIDTH, axes_legend, figure_legend, format_colors,
+                           optimizer_style, plain_log_ticks)
 from .markdown import fmt_fixed
-from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, no_data, plain
+from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, new_figure, no_data, plain
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,7 +54,63 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(len(rows)), [plain(f) for f in rows["format"]][::-1])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final loss"
-    ax.set_xlabel(f"Δ {metric}, ManifoldAdamW − AdamW (nats)\n< 0: manifold-aware better")
+    ax.set_xlabel(f"Δ {metric.replace('_', ' ')} (nats)\nManifold − AdamW; < 0: Manifold better")
+    return ax
+
+
+#: Crash forensics' panels: (metric, log axis).
+FORENSICS = (("loss", False), ("grad_norm", True), ("quantization/overflow_rate", False))
+
+
+def _band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Median, min and max over runs at each step before failure (a run counts only at the
+    steps it logged, where its value is finite)."""
+    grid = np.unique(np.concatenate([s for s, _ in curves]))
+    stack = np.full((len(curves), len(grid)), np.nan)
+    for i, (s, v) in enumerate(curves):
+        stack[i, np.searchsorted(grid, s)] = v
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step no run logged: NaN, said once
+        return grid, np.nanmedian(stack, axis=0), np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
+
+
+def plot_crash_summary(traces, groups, ax: np.ndarray | None = None) -> np.ndarray:
+    """Crash forensics per format: loss, gradient norm and overflow rate over the steps before
+    failure (0 = the first non-finite loss, or the step the trainer stopped the run), the
+    median of the format's failed runs bold and their range shaded. ``traces``: the failed
+    runs' :class:`~altgrad_docs.analysis.curves.Trace`; ``groups``: each one's format."""
+    from altgrad_docs.analysis.scorecard import sorted_formats
+
+    if ax is None:
+        ax = np.asarray(new_figure(figsize=(MAX_FIGURE_WIDTH, 2.9), layout="constrained").subplots(1, 3))
+    formats = sorted_formats(set(map(str, groups)))
+    colours = format_colors(formats)
+    for a, (metric, log) in zip(ax, FORENSICS):
+        drawn = False
+        for fmt in formats:
+            curves = []
+            for t, g in zip(traces, groups):
+                s, v = t.forensics.get(metric, (np.array([]), np.array([])))
+                ok = np.isfinite(v) & ((v > 0) if log else True)
+                if str(g) == fmt and ok.any():
+                    curves.append((np.asarray(s)[ok], np.asarray(v)[ok]))
+            if not curves:
+                continue
+            grid, med, lo, hi = _band(curves)
+            a.fill_between(grid, lo, hi, color=colours[fmt], alpha=0.18, lw=0)
+            a.plot(grid, med, color=colours[fmt], lw=1.6, label=plain(f"{fmt} (n = {len(curves)})"))
+            drawn = True
+        if not drawn:
+            no_data(a, "no failed run logged " + metric.removeprefix("quantization/"))
+            continue
+        if log:
+            a.set_yscale("log")
+            plain_log_ticks(a)
+        a.axvline(0, color="crimson", lw=0.8, ls=":")
+        a.set_xlabel("steps before failure")
+        a.set_ylabel(metric.removeprefix("quantization/"))
+    if any(a.get_legend_handles_labels()[0] for a in ax):
+        figure_legend(ax[0].figure, ncols=4)
     return ax
 
 
@@ -98,7 +156,7 @@ def plot_loss_vs_mantissa(card: pd.DataFrame, ax: Axes | None = None, runs: pd.D
             if k:
                 y = m if np.isfinite(m) else fallback_y
                 ax.annotate(f"{k}/{n} failed", (xi, y), xytext=(0, -11), textcoords="offset points",
-                            ha="center", fontsize=6, color=color)
+                            ha="center", fontsize=7, color=color)
     for b in BASELINES:
         base = card[card["format"] == b]
         vals = base["median"].to_numpy(float) if len(base) else np.array([])
@@ -164,7 +222,7 @@ def plot_number_lines(formats: list[str] | None = None, ax: Axes | None = None) 
         if f.min_normal is not None:
             ax.plot([math.log2(f.min_normal)], [y + 0.38], "v", ms=4, color=OPTIMIZER_COLORS[MANIFOLD])
         ax.annotate(f"max {f.max_value:.4g}", (math.log2(f.max_value), y), xytext=(4, 0),
-                    textcoords="offset points", va="center", fontsize=6)
+                    textcoords="offset points", va="center", fontsize=7)
     ax.set_yticks(range(len(names)), list(reversed(names)), fontsize=8)
     ax.set_xlabel("log2 of the positive values (▼ = smallest normal)")
     ax.set_ylim(-0.6, len(names) - 0.2)

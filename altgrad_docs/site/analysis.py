@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup
 
 from ..analysis.failure_reports import read_failure_reports
 from ..analysis.design import DesignOptions, infer_design
@@ -28,7 +29,7 @@ from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
 from .artifacts import FIGURE_FORMATS, FigureArtifact, table
 from .pages import ArtifactCache, SitePage, run_link
-from .render import fmt_num, md_text
+from .render import fmt_num, md_text, url_segment
 from .traces import PerHistory, read_traces
 from ..snapshot import Snapshot
 
@@ -200,7 +201,9 @@ def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, An
         body = partial(generator.render_template, REPORT_TEMPLATES[key], ctx, figures=[])
         page = SitePage(f"{folder}/index.md", "pages/report.md", {}, lazy={"body": body})
         for spec in catalog.by_page(figures, key):
-            page.artifacts.add_figure(FigureArtifact(spec.id, spec.caption, files[spec.id], alt=spec.id))
+            page.artifacts.add_figure(FigureArtifact(spec.id, spec.caption, files[spec.id], alt=spec.caption,
+                                                     group=spec.group, tab=spec.tab,
+                                                     table_link=_table_link(spec.table, key)))
         for spec in catalog.by_page(tables, key):
             data = _relative_paths(spec.data, snapshot.path)
             page.artifacts.add_table(data_table(spec.id, spec.caption, data))
@@ -219,6 +222,14 @@ def start_report_figures(a: Analysis, cache: ArtifactCache,
                         partial(catalog.draw_figure, spec.id)) for spec in specs]
     return drawing.Drawing(jobs, cache.root / "report-figures", FIGURE_FORMATS,
                            initializer=catalog.use_analysis, initargs=(a,)).start()
+
+
+def _table_link(table: tuple[str, str] | None, page: str) -> Markup:
+    """Markdown link target of a report table, seen from report page ``page``."""
+    if table is None or table[0] not in REPORT_PAGES:
+        return Markup("")
+    tid = url_segment(table[1])
+    return Markup(f"#{tid}" if table[0] == page else f"../{REPORT_PAGES[table[0]]}/index.md#{tid}")
 
 
 def _relative_paths(data: pd.DataFrame, root: Path) -> pd.DataFrame:

@@ -36,6 +36,12 @@ class FigureArtifact:
     files: dict[str, Path]
     alt: str = ""
     number: int = 0
+    #: one of several figures shown in one place as tabs (one per setting): the place's id
+    #: (where the report template puts it) and this figure's tab label
+    group: str = ""
+    tab: str = ""
+    #: relative Markdown link to the table that holds the figure's numbers ("" = none)
+    table_link: str = ""
 
 
 #: A table of text columns, header -> cells: written without a DataFrame.
