@@ -9,7 +9,6 @@ Pages: ``format_comparison``, ``failure_modes``, ``manifold_comparison``, ``form
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,6 +26,7 @@ from . import figures as F
 from . import figures_summary as S
 from .figure_style import MAX_PANELS, SETTING, facet_title, facets, settings_of
 from .export import FORMATS, digest, render_cached, save_figure
+from .markdown import setting_slug
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -212,11 +212,6 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
                    lambda: _fig(S.plot_number_lines()), ("number-lines",), table=("formats", "tab-format-facts")),
     ]
-
-
-def setting_slug(setting: str) -> str:
-    """A setting label as a stable id part: 'learning_rate=0.001' -> 'learning-rate-0-001'."""
-    return re.sub(r"[^a-z0-9]+", "-", setting.lower()).strip("-") or "all"
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:

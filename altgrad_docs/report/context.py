@@ -21,7 +21,7 @@ from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summ
 from altgrad_docs.formats import BASELINES, FORMATS
 
 from . import claims, run_config, tables
-from .markdown import RunLink, escape_md, table
+from .markdown import RunLink, escape_md, setting_slug, table
 
 
 def _summary_of(ranked: pd.DataFrame, fmt: str | None) -> dict[str, Any] | None:
@@ -151,7 +151,7 @@ def _setting_sections(card: pd.DataFrame, links: dict[str, str] | None, baseline
     table of each is enough)."""
     if "setting" not in card or set(card["setting"]) <= {""}:
         return []
-    return [{"setting": s, "primary_table": tables.primary_table(card[card["setting"] == s].assign(setting=""),
+    return [{"setting": s, "anchor": f"setting-{setting_slug(s)}", "primary_table": tables.primary_table(card[card["setting"] == s].assign(setting=""),
                                                                  metric_label(metric)),  # the heading names it
              "scorecard_table": tables.scorecard_table(card[card["setting"] == s], links, baseline)}
             for s in dict.fromkeys(card["setting"])]

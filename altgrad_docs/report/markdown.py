@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -183,6 +184,12 @@ def fmt_measured(value: Any, digits: int = 3) -> str:
     if not math.isfinite(x) or x == 0 or x != int(x) or abs(x) >= 10**digits:
         return fmt_sig(x, digits)
     return (MINUS if x < 0 else "") + f"{abs(x):#.{digits}g}".rstrip(".")
+
+
+def setting_slug(setting: str) -> str:
+    """A setting label as a stable id part: 'learning_rate=0.001' -> 'learning-rate-0-001'
+    (figure ids, and the anchor of a setting's section: ``setting-<slug>``)."""
+    return re.sub(r"[^a-z0-9]+", "-", setting.lower()).strip("-") or "all"
 
 
 #: Where a report template places a figure (``{{ figure("fig-forest") }}``): an HTML comment,

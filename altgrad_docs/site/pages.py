@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
+from markupsafe import Markup
 
-from . import runchart
+from . import run_overview, runchart
 from ..report import export
 from .artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .render import ext_url, fmt_num, md_text, plain_title, url_segment
@@ -142,12 +143,18 @@ def runs_page(runs: pd.DataFrame) -> SitePage:
     return page
 
 
-def _key_value_table(tid: str, caption: str, mapping: dict[str, Any]) -> Any:
+def _key_value_table(tid: str, caption: str, mapping: dict[str, Any], units: bool = False,
+                     collapsed: bool = False) -> Any:
+    """A two-column key/value table (a third, unit, with ``units``)."""
     keys = sorted(mapping)
     values = [json.dumps(mapping[k]) if isinstance(mapping[k], (dict, list)) else mapping[k] for k in keys]
     rows = [[md_text(k), fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else md_text(v)]
             for k, v in zip(keys, values)]
-    return table(tid, caption, {"key": keys, "value": [str(v) for v in values]}, ["key", "value"], rows)
+    data = {"key": keys, "value": [str(v) for v in values]}
+    if units:
+        data["unit"] = [run_overview.unit(k) for k in keys]
+        rows = [row + [md_text(u)] for row, u in zip(rows, data["unit"])]
+    return table(tid, caption, data, list(data), rows, collapsed=collapsed)
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -160,9 +167,9 @@ def chart_files(cache: ArtifactCache, run_id: str, history: Callable[[], pd.Data
     when they are not in the cache."""
     def make() -> dict[str, bytes]:
         data = runchart.chart_data(history())
-        return {"json": runchart.chart_json(data), "svg": runchart.chart_svg(data)}
+        return {"json": runchart.chart_json(data), "svg": runchart.chart_svg(data), "csv": runchart.chart_csv(data)}
 
-    return cache.blobs(f"runs/{path_slug(run_id)}", "fig-history", ("json", "svg"), make)
+    return cache.blobs(f"runs/{path_slug(run_id)}", "fig-history", ("json", "svg", "csv"), make)
 
 
 def make_chart(cache: ArtifactCache, run_id: str, history: pd.DataFrame) -> None:
@@ -172,26 +179,42 @@ def make_chart(cache: ArtifactCache, run_id: str, history: pd.DataFrame) -> None
 
 
 def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse: int | None,
-             failure: dict[str, Any] | None = None) -> SitePage:
-    """One run's page; its history is read only when its figure is not in the cache."""
+             failure: dict[str, Any] | None = None, rel: run_overview.Relations | None = None,
+             keys: run_overview.ConfigKeys | None = None) -> SitePage:
+    """One run's page; its history is read only when its figure is not in the cache.
+    ``rel``: its paired run, sibling seeds and condition; ``keys``: which config keys define
+    the condition (both from the design; without them the config is shown as one table)."""
     run_id = str(row["run_id"])
     folder = f"runs/{path_slug(run_id)}"  # ".hidden" would be left out by MkDocs
     reports = [read_user_text(p, snapshot.path) for p in snapshot.failure_reports(run_id)]
+    files = chart_files(cache, run_id, lambda: snapshot.history(run_id, runchart.HISTORY_KEYS))
+    config, summary = _loads(row["config_json"]), _loads(row["summary_json"])
+    rel = rel or run_overview.Relations(format=str(row["format"]), optimizer=str(row["optimizer"]), seed=row["seed"])
     page = SitePage(f"{folder}/index.md", "pages/run.md", {
         "run": row.to_dict(), "wandb_url": ext_url(row["run_url"]), "failure_reports": reports,
         "max_report_bytes": MAX_TEXT_BYTES,
         "collapse_step": collapse, "page_title": plain_title(f"Run {run_id}"),
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
+        "rel": rel, "metrics": run_overview.key_metrics(run_overview.read_chart(files["json"])),
+        "links": {r["run_id"]: Markup(run_link(r["run_id"], folder)) for r in rel.pair + rel.siblings},
     })
-
-    files = chart_files(cache, run_id, lambda: snapshot.history(run_id, runchart.HISTORY_KEYS))
     page.artifacts.add_figure(FigureArtifact(
-        "fig-history", f"Training history of run {run_id}: loss (dotted line = collapse step), "
-        "gradient norm and quantisation rates (log scale) per step; at most "
+        "fig-history", f"Training history of run {run_id}: loss (dotted line = collapse step; log or linear "
+        "scale), gradient norm and quantisation rates (log scale) per step; at most "
         f"{runchart.CHART_POINTS} points per line (MinMaxLTTB: each bucket's extremes kept).",
-        files, alt="training history"))
-    page.artifacts.add_table(_key_value_table("tab-summary", "Run summary (last logged values).",
-                                              _loads(row["summary_json"])))
-    page.artifacts.add_table(_key_value_table("tab-config", "Run config as logged.",
-                                              _loads(row["config_json"])))
+        files, alt=f"Training history of run {run_id}: loss, gradient norm and quantisation rates per step"))
+    page.artifacts.add_table(_key_value_table(
+        "tab-summary", "Run summary: the last logged value of each metric (W&B's own keys left out).",
+        run_overview.clean_summary(summary), units=True))
+    keys = keys or run_overview.ConfigKeys()
+    condition, rest, books = run_overview.split_config(config, keys)
+    if condition:
+        page.artifacts.add_table(_key_value_table("tab-config", "The config keys that define this run's "
+                                                  "condition (format, optimizer, setting, seed).", condition))
+    page.artifacts.add_table(_key_value_table("tab-config-rest" if condition else "tab-config",
+                                              "The rest of the config, as logged." if condition
+                                              else "Run config as logged.", rest))
+    if books:
+        page.artifacts.add_table(_key_value_table("tab-config-bookkeeping", "Bookkeeping keys of the config "
+                                                  "(names, paths, ids, times).", books, collapsed=True))
     return page

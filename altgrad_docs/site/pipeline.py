@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from mkdocs.exceptions import PluginError
 
-from . import analysis as site_analysis, pages as site_pages
+from . import analysis as site_analysis, pages as site_pages, run_overview
 from .incremental import OpenFile, StableWriter, memory_for
 from .artifacts import PageArtifacts
 from ..report import catalog
@@ -186,11 +186,16 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         figures = catalog.figure_specs(results["analysis"])  # once: they hash every trace
         drawing = site_analysis.start_report_figures(results["analysis"], report_cache, figures)
         progress = SlowProgress("run pages (charts are made once, then cached)", len(runs))
+        design = results["analysis"].design
+        rels = run_overview.relations(design.runs if design is not None else None,
+                                      design.settings if design is not None else None)
+        keys = run_overview.ConfigKeys.of(design)
         try:
             run_pages = [site_pages.runs_page(runs)]
             for _, row in runs.iterrows():
                 run_pages.append(site_pages.run_page(snapshot, row, run_cache, _collapse(traces, row["run_id"]),
-                                                     failures.get(str(row["run_id"]))))
+                                                     failures.get(str(row["run_id"])), rels.get(str(row["run_id"])),
+                                                     keys))
                 progress.step()
         except BaseException:
             drawing.cancel()

@@ -158,6 +158,26 @@ def chart_json(data: dict) -> bytes:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
 
+def chart_csv(data: dict) -> bytes:
+    """The plotted history as CSV: one row per step any series has a point at, one column
+    per series (empty = no point there), the values as plotted (6 significant digits)."""
+    columns: dict[str, dict[int, float | None]] = {}
+    for panel in data["panels"]:
+        for series in panel["series"]:
+            columns.setdefault(series["name"], {}).update(zip(panel["x"], series["y"]))
+    steps = sorted({x for col in columns.values() for x in col})
+    lines = [",".join(["step", *(_csv_field(n) for n in columns)])]
+    for x in steps:
+        cells = [columns[n].get(x) for n in columns]
+        lines.append(",".join([str(x), *("" if v is None else repr(float(v)) for v in cells)]))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _csv_field(text: str) -> str:
+    """A CSV header field, quoted when it holds a comma, a quote or a line break."""
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
 #: The SVG fallback: panel size in px, margins, series colours (uPlot's in runcharts.js too).
 _W, _H, _M = 300, 180, 34
 COLORS = ("#3a7fc1", "#c85a00", "#0a8f6a")  # >= 3:1 on white and on the dark scheme (#1e2129)

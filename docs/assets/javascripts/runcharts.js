@@ -1,8 +1,10 @@
 /* altgrad-docs: a run page's interactive history chart. Written for this site (MIT).
  * Every figure.altgrad-runchart[data-src] gets one uPlot chart per panel of its JSON file
- * (altgrad_docs/site/runchart.py writes it): hover shows the values at a step in the legend,
- * drag zooms (double-click resets), a legend click hides a line, and the panels share one
- * x-axis (cursor and zoom move together). uPlot is vendored in assets/vendor/uplot and loaded
+ * (altgrad_docs/site/runchart.py writes it): hover shows the values at a step in the legend
+ * (a sparse series, e.g. val_loss, shows its last logged value and that value's step), drag
+ * zooms (double-click resets), a legend entry hides its line (click, or Tab to it and press
+ * Enter or Space), the loss panel switches between log and linear scale, the canvases are
+ * labelled for screen readers, and the panels share one x-axis (cursor and zoom move together). uPlot is vendored in assets/vendor/uplot and loaded
  * only on pages that have a chart; nothing comes from a CDN. Until a chart is drawn the static
  * SVG stays visible (also when JavaScript is off or the data cannot be fetched). */
 (function () {
@@ -64,6 +66,57 @@
     } } };
   }
 
+  /* The value of series ``si`` at data index ``di``, or, where it logged nothing there (a
+   * sparse series such as val_loss), its last logged value before, with that value's step. */
+  function lastValue(u, si, di) {
+    if (di === null || di === undefined) return "--";
+    var ys = u.data[si];
+    for (var i = di; i >= 0; i--) {
+      if (ys[i] !== null && ys[i] !== undefined) {
+        return i === di ? fmt(ys[i]) : fmt(ys[i]) + " (step " + u.data[0][i] + ")";
+      }
+    }
+    return "--";
+  }
+
+  /* Legend entries that the keyboard reaches: Tab to one, Enter or Space shows/hides its line. */
+  function keyboardLegend(u) {
+    var rows = u.root.querySelectorAll(".u-legend .u-series");
+    Array.prototype.forEach.call(rows, function (row, i) {
+      if (i === 0) return;  // the step column
+      row.setAttribute("tabindex", "0");
+      row.setAttribute("role", "switch");
+      row.setAttribute("aria-label", "show " + u.series[i].label);
+      row.setAttribute("aria-checked", String(u.series[i].show !== false));
+      row.addEventListener("keydown", function (e) {
+        if (e.key !== "Enter" && e.key !== " ") return;
+        e.preventDefault();
+        u.setSeries(i, { show: !u.series[i].show });
+      });
+    });
+  }
+
+  function syncLegend(u, i) {
+    var row = u.root.querySelectorAll(".u-legend .u-series")[i];
+    if (row && i > 0) row.setAttribute("aria-checked", String(u.series[i].show !== false));
+  }
+
+  function label(u, panel, log) {
+    var names = panel.series.map(function (s) { return s.name; }).join(", ");
+    var text = panel.label + (log ? " (log scale)" : "") + " against step " + panel.x[0] + " to " +
+               panel.x[panel.x.length - 1] + ": " + names + ". The values are in the legend below (hover) " +
+               "and in the CSV download.";
+    u.root.setAttribute("role", "group");
+    u.root.setAttribute("aria-label", panel.label);
+    Array.prototype.forEach.call(u.root.querySelectorAll("canvas"), function (c) {
+      c.setAttribute("role", "img");
+      c.setAttribute("aria-label", text);
+    });
+  }
+
+  /* Log axes show only values > 0. */
+  function positive(ys) { return ys.map(function (v) { return v !== null && v > 0 ? v : null; }); }
+
   function draw(fig, data) {
     var holder = document.createElement("div");
     holder.className = "altgrad-runchart-panels";
@@ -81,6 +134,28 @@
         other._altgradSyncing = false;
       });
     }
+    function chart(panel, box, log) {
+      var series = [{ label: "step", value: function (u, v) { return v === null ? "--" : String(v); } }];
+      panel.series.forEach(function (s, i) {
+        series.push({ label: s.name, stroke: COLORS[i % COLORS.length], width: 1.2, spanGaps: true,
+                      points: { show: false },
+                      value: function (u, v, si, di) { return v === null ? lastValue(u, si, di) : fmt(v); } });
+      });
+      var opts = {
+        title: panel.label + (log && !panel.log ? " (log)" : ""), width: width, height: 200, series: series,
+        scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
+        axes: [{ label: "step" }, { size: 64, values: log ? decades : function (u, vals) { return vals.map(fmt); } }],
+        cursor: { sync: { key: syncKey, setSeries: false } },
+        legend: { live: true },
+        hooks: { setScale: [syncX], setSeries: [syncLegend] },
+        plugins: [collapsePlugin(data.collapse)]
+      };
+      var columns = [panel.x].concat(panel.series.map(function (s) { return log ? positive(s.y) : s.y; }));
+      var u = new window.uPlot(opts, columns, box);
+      keyboardLegend(u);
+      label(u, panel, log);
+      return u;
+    }
     data.panels.forEach(function (panel) {
       var box = document.createElement("div");
       box.className = "altgrad-runchart-panel";
@@ -90,22 +165,24 @@
         box.textContent = panel.label + ": not logged";
         return;
       }
-      var series = [{ label: "step", value: function (u, v) { return v === null ? "--" : String(v); } }];
-      panel.series.forEach(function (s, i) {
-        series.push({ label: s.name, stroke: COLORS[i % COLORS.length], width: 1.2, spanGaps: true,
-                      points: { show: false }, value: function (u, v) { return fmt(v); } });
+      var log = panel.log || panel.id === "loss";  // loss: log by default, as in the report figures
+      var u = chart(panel, box, log);
+      charts.push(u);
+      if (panel.log) return;
+      var toggle = document.createElement("button");
+      toggle.type = "button";
+      toggle.className = "altgrad-scale-toggle md-button";
+      toggle.setAttribute("aria-pressed", String(log));
+      toggle.textContent = "log scale";
+      toggle.addEventListener("click", function () {
+        log = !log;
+        toggle.setAttribute("aria-pressed", String(log));
+        var at = charts.indexOf(u);
+        u.destroy();
+        u = chart(panel, box, log);
+        charts[at] = u;
       });
-      var opts = {
-        title: panel.label, width: width, height: 200, series: series,
-        scales: { x: { time: false }, y: panel.log ? { distr: 3 } : {} },
-        axes: [{ label: "step" }, { size: 64, values: panel.log ? decades : function (u, vals) { return vals.map(fmt); } }],
-        cursor: { sync: { key: syncKey, setSeries: false } },
-        legend: { live: true },
-        hooks: { setScale: [syncX] },
-        plugins: [collapsePlugin(data.collapse)]
-      };
-      var columns = [panel.x].concat(panel.series.map(function (s) { return s.y; }));
-      charts.push(new window.uPlot(opts, columns, box));
+      box.insertBefore(toggle, box.firstChild);
     });
     fig.classList.add("altgrad-live");
   }

@@ -1,0 +1,56 @@
+"""The run page's overview data (altgrad_docs/site/run_overview.py) and its history CSV."""
+
+import pandas as pd
+
+from altgrad_docs.site import run_overview as ro
+from altgrad_docs.site.runchart import chart_csv, chart_data
+
+
+def _design_runs():
+    rows = [("a1", "E4M3", "AdamW", "lr=0.1", 1), ("a2", "E4M3", "AdamW", "lr=0.1", 2),
+            ("m1", "E4M3", "ManifoldAdamW", "lr=0.1", 1), ("b1", "E4M3", "AdamW", "lr=0.01", 1),
+            ("e1", "E5M2", "ManifoldAdamW", "lr=0.1", 1)]
+    return pd.DataFrame([{"run_id": r, "name": f"run {r}", "format": f, "optimizer": o, "setting": s, "seed": k,
+                          "state": "finished", "included": True, "reason": ""} for r, f, o, s, k in rows])
+
+
+def test_relations_pair_siblings_and_section():
+    rel = ro.relations(_design_runs(), ["lr=0.1", "lr=0.01"])
+    assert [r["run_id"] for r in rel["a1"].pair] == ["m1"]
+    assert [r["run_id"] for r in rel["a1"].siblings] == ["a2"]
+    assert rel["m1"].siblings == [] and [r["run_id"] for r in rel["m1"].pair] == ["a1"]
+    assert rel["b1"].pair == [] and rel["b1"].siblings == []  # another setting: no neighbour
+    assert rel["e1"].pair == []  # another format
+    assert rel["a1"].anchor == "setting-lr-0-1" and rel["b1"].anchor == "setting-lr-0-01"
+    assert ro.relations(_design_runs(), ["lr=0.1"])["a1"].anchor == "results"  # one setting: no sections
+    assert ro.relations(None) == {}
+
+
+def test_split_config_and_clean_summary():
+    keys = ro.ConfigKeys(frozenset({"learning_rate", "fp8_format", "seed"}), frozenset({"run_name"}))
+    config = {"learning_rate": 0.1, "fp8_format": "E4M3", "seed": 1, "batch_size": 8, "run_name": "x",
+              "_wandb": {"v": 1}}
+    assert ro.split_config(config, keys) == (
+        {"fp8_format": "E4M3", "learning_rate": 0.1, "seed": 1}, {"batch_size": 8}, {"_wandb": {"v": 1}, "run_name": "x"})
+    assert ro.split_config({"a": 1}, ro.ConfigKeys()) == ({}, {"a": 1}, {})
+    assert ro.clean_summary({"_timestamp": 1.8e9, "_runtime": 3, "_wandb": {}, "loss": 2.0}) == {"loss": 2.0}
+    assert ro.unit("quantization/overflow_rate") == "fraction" and ro.unit("val_loss") == "nats"
+    assert ro.unit("something_else") == ""
+
+
+def test_key_metrics_final_and_best_with_steps():
+    chart = {"panels": [{"id": "loss", "x": [0, 1, 2, 3], "series": [
+        {"name": "loss", "y": [3.0, 1.5, 2.0, None]}, {"name": "val_loss", "y": [None, 2.5, None, 2.2]}]},
+        {"id": "grad", "x": [0, 1], "series": [{"name": "grad_norm", "y": [1.0, 0.5]}]}]}
+    got = {m["key"]: m for m in ro.key_metrics(chart)}
+    assert [m["key"] for m in ro.key_metrics(chart)] == ["loss", "val_loss", "grad_norm"]
+    assert (got["loss"]["final"], got["loss"]["final_step"], got["loss"]["best"], got["loss"]["best_step"]) == (2.0, 2, 1.5, 1)
+    assert (got["val_loss"]["final"], got["val_loss"]["best"], got["val_loss"]["best_step"]) == (2.2, 2.2, 3)
+    assert got["grad_norm"]["best"] is None and got["grad_norm"]["unit"] == "L2 norm"
+
+
+def test_history_csv_joins_the_panels_by_step():
+    h = pd.DataFrame({"_step": [0, 1, 2], "loss": [3.0, float("nan"), 2.0], "val_loss": [float("nan"), 2.5, float("nan")],
+                      "grad_norm": [1.0, 0.5, 0.25]})
+    assert chart_csv(chart_data(h)).decode() == (
+        "step,loss,val_loss,grad_norm\n0,3.0,,1.0\n1,,2.5,0.5\n2,2.0,,0.25\n")
