@@ -7,6 +7,8 @@ Layout of a snapshot folder::
     runs.parquet                   the run table (columns = runs.RUN_COLUMNS)
     history/<run_id>.parquet       one wide history table per run (_step + float64 metrics)
     failure_reports/<run_id>/*.md  local failure reports of that run, copied verbatim
+    logs/<run_id>.json             what else an offline run logged: environment, system
+                                   metrics, alerts, console output (Snapshot.run_log)
 
 Same records in -> byte-identical folder out: Parquet is written with fixed settings, JSON
 with sorted keys, and no wall-clock time is stored unless the caller passes one
@@ -43,6 +45,7 @@ MANIFEST = "manifest.json"
 RUNS_FILE = "runs.parquet"
 HISTORY_DIR = "history"
 REPORTS_DIR = "failure_reports"
+LOGS_DIR = "logs"
 
 
 #: Manifest key of :func:`listing_sha256` (snapshots fetched from the W&B API only).
@@ -266,6 +269,11 @@ def _write_contents(
             "history_rows": n_rows,
             "history_sha256": _sha256_file(hist_path),
         }
+        if record.meta.get("run_log"):  # environment, system metrics, alerts, console (sources/offline.py)
+            log_path = folder / LOGS_DIR / f"{slug}.json"
+            log_path.parent.mkdir(exist_ok=True)
+            log_path.write_text(json.dumps(record.meta["run_log"], sort_keys=True, ensure_ascii=False),
+                                encoding="utf-8")
         for report in sorted(reports.get(run_id, [])):
             dest = folder / REPORTS_DIR / slug / Path(report).name
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -395,6 +403,16 @@ class Snapshot:
     def failure_reports(self, run_id: str) -> list[Path]:
         folder = self.path / REPORTS_DIR / safe_run_id(run_id)
         return sorted(folder.glob("*.md")) if folder.is_dir() else []
+
+    def run_log(self, run_id: str) -> dict[str, Any]:
+        """The run's environment, system metrics, alerts and console output ({} when the
+        source gave none: the W&B API source does not fetch them)."""
+        path = self.path / LOGS_DIR / f"{safe_run_id(run_id)}.json"
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
 
     def history_path(self, run_id: str) -> Path:
         """The history file of a run (named by ``runs.path_slug``)."""

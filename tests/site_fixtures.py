@@ -56,6 +56,21 @@ Fraction of near-zero gradients at collapse: **63.41%**
 """
 
 
+#: What the failed run's offline log held beyond its metrics (sources/offline.py reads it):
+#: its console output ends with the trainer's last words and an HTML injection attempt.
+CONSOLE_LAST_WORDS = "Training stopped at step 30 due to alerts"
+RUN_LOG = {
+    "environment": {"host": "fixture-host", "python": "CPython 3.11.7", "os": "Linux"},
+    "system": [{"time": 1.0, "cpu": 50.0, "proc.memory.rssMB": 400.0},
+               {"time": 2.0, "cpu": 70.0, "proc.memory.rssMB": 420.0}],
+    "alerts": [{"title": "High bit stall rate", "text": f"stall at step {k}", "level": "WARN"} for k in range(3)]
+    + [{"title": "Training stopped: NaN loss", "text": "Loss was NaN for 10 consecutive steps", "level": "ERROR"}],
+    "n_alerts": 4,
+    "console": ["Starting training...\n", "Step 29: loss=4.4\n", "<script>alert('console')</script>\n",
+                f"\x1b[31m{CONSOLE_LAST_WORDS}\x1b[0m\n"],
+}
+
+
 def _history(rng: np.random.Generator, manifold: bool, fmt: str, failed: bool) -> pd.DataFrame:
     steps = np.arange(N_STEPS)
     floor = {"BF16": 2.0, "E4M3": 2.3, "E5M2": 2.6, "E7M0": 4.0}[fmt] - (0.1 if manifold else 0.0)
@@ -98,9 +113,10 @@ def fixture_records(seed: int = 0) -> list[RunRecord]:
         }
         summary = {k: float(last[k]) for k in history.columns if k != "_step"}
         summary["_step"] = N_STEPS - 1
+        run_log = RUN_LOG if failed else {}
         records.append(
             RunRecord(
-                meta={
+                meta={**({"run_log": run_log} if run_log else {}),
                     "run_id": run_id,
                     "name": name,
                     "state": state,

@@ -11,6 +11,7 @@ import pytest
 
 from tests.browser_audit import new_context, visit
 from tests.browser_sites import fixture_site  # noqa: F401 - fixture
+from tests.site_fixtures import CONSOLE_LAST_WORDS, FAILED_RUN_ID
 from tests.test_browser_site import browser  # noqa: F401 - the browser fixture
 
 pytestmark = pytest.mark.browser
@@ -97,3 +98,23 @@ def test_hover_shows_the_last_value_of_a_sparse_series(run_page, fixture_site):
     step = int(shown["step"])
     assert step % 10 != 0, shown
     assert shown["val_loss"].endswith(f"(step {step - step % 10})"), shown
+
+
+def test_failed_run_shows_its_console_tail_first_escaped_and_downloadable(run_page):
+    pg, base = run_page
+    visit(pg, f"{base}runs/{FAILED_RUN_ID}/")
+    blocks = pg.eval_on_selector_all("article > *", "es => es.map(e => e.tagName + ' ' + e.textContent.slice(0, 60))")
+    first_h2 = next(i for i, b in enumerate(blocks) if b.startswith("H2"))
+    tail = pg.locator("article details.quote").first
+    assert CONSOLE_LAST_WORDS in tail.inner_text() and "\x1b" not in tail.inner_text()
+    assert blocks.index(next(b for b in blocks if b.startswith("DETAILS"))) < first_h2  # above the overview
+    assert "<script>alert('console')</script>" in tail.inner_text()  # shown as text
+    assert pg.locator("article script").count() == 0
+    link = pg.locator("a[href$='logs/console.txt']").first
+    text = pg.evaluate("u => fetch(u).then(r => r.text())", link.evaluate("a => a.href"))
+    assert CONSOLE_LAST_WORDS in text
+    for heading in ("Environment", "System metrics", "Alerts", "Console output"):
+        assert pg.locator("article h2", has_text=heading).count() == 1, heading
+    assert "fixture-host" in pg.locator("article").inner_text()
+    alerts = pg.locator("#tab-alerts").inner_text()
+    assert "High bit stall rate" in alerts and "Training stopped: NaN loss" in alerts

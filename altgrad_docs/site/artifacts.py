@@ -81,6 +81,8 @@ class PageArtifacts:
 
     figures: list[FigureArtifact] = field(default_factory=list)
     tables: list[TableArtifact] = field(default_factory=list)
+    #: other downloads beside the page: name (e.g. "logs/console.txt") -> cached file
+    files: dict[str, Path] = field(default_factory=dict)
 
     def add_figure(self, fig: FigureArtifact) -> FigureArtifact:
         fig.number = len(self.figures) + 1

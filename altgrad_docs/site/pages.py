@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pandas as pd
 from markupsafe import Markup
 
-from . import run_overview, runchart
+from . import run_log, run_overview, runchart
 from ..report import export
 from .artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .render import ext_url, fmt_num, md_text, plain_title, url_segment
@@ -180,10 +180,11 @@ def make_chart(cache: ArtifactCache, run_id: str, history: pd.DataFrame) -> None
 
 def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse: int | None,
              failure: dict[str, Any] | None = None, rel: run_overview.Relations | None = None,
-             keys: run_overview.ConfigKeys | None = None) -> SitePage:
+             keys: run_overview.ConfigKeys | None = None, console: bool = True) -> SitePage:
     """One run's page; its history is read only when its figure is not in the cache.
     ``rel``: its paired run, sibling seeds and condition; ``keys``: which config keys define
-    the condition (both from the design; without them the config is shown as one table)."""
+    the condition (both from the design; without them the config is shown as one table);
+    ``console``: show and publish the run's console output (when the snapshot has it)."""
     run_id = str(row["run_id"])
     folder = f"runs/{path_slug(run_id)}"  # ".hidden" would be left out by MkDocs
     reports = [read_user_text(p, snapshot.path) for p in snapshot.failure_reports(run_id)]
@@ -206,6 +207,7 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
     page.artifacts.add_table(_key_value_table(
         "tab-summary", "Run summary: the last logged value of each metric (W&B's own keys left out).",
         run_overview.clean_summary(summary), units=True))
+    _add_run_log(page, cache, folder, snapshot.run_log(run_id), console)
     keys = keys or run_overview.ConfigKeys()
     condition, rest, books = run_overview.split_config(config, keys)
     if condition:
@@ -218,3 +220,34 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
         page.artifacts.add_table(_key_value_table("tab-config-bookkeeping", "Bookkeeping keys of the config "
                                                   "(names, paths, ids, times).", books, collapsed=True))
     return page
+
+
+def _add_run_log(page: SitePage, cache: ArtifactCache, folder: str, log: dict[str, Any], console: bool) -> None:
+    """The run's environment, system metrics, alerts and console output (offline runs)."""
+    page.context["environment"] = log.get("environment") or {}
+    page.context["n_alerts"] = log.get("n_alerts", len(log.get("alerts") or []))
+    alerts = run_log.alert_groups(log.get("alerts") or [])
+    if alerts:
+        page.artifacts.add_table(table(
+            "tab-alerts", "The run's alerts (wandb.alert), grouped by title: how often, the first and last text.",
+            {"level": [a["level"] for a in alerts], "title": [a["title"] for a in alerts],
+             "count": [str(a["count"]) for a in alerts], "first": [a["first"] for a in alerts],
+             "last": [a["last"] for a in alerts]},
+            ["level", "title", "times", "first text", "last text"],
+            [[md_text(a["level"]), md_text(a["title"]), fmt_num(a["count"]), md_text(a["first"]), md_text(a["last"])]
+             for a in alerts]))
+    rows = run_log.system_rows(log.get("system") or [])
+    if rows:
+        cols = ("key", "samples", "mean", "max", "last", "unit")
+        page.artifacts.add_table(table(
+            "tab-system", "System metrics W&B sampled while the run trained (CPU, memory, disk, network, GPU).",
+            {c: [str(r[c]) for r in rows] for c in cols}, list(cols),
+            [[md_text(r["key"]), fmt_num(r["samples"]), fmt_num(r["mean"]), fmt_num(r["max"]), fmt_num(r["last"]),
+              md_text(r["unit"])] for r in rows], collapsed=len(rows) > 12))
+    text = run_log.console_text(log) if console else ""
+    page.context["console_tail"] = run_log.console_tail(text)
+    page.context["console_lines"] = text.count("\n") + (not text.endswith("\n")) if text else 0
+    page.context["console_cut"] = bool(log.get("console_cut"))
+    if text:
+        files = cache.blobs(folder, "console", ("txt",), lambda: {"txt": text.encode("utf-8", "replace")})
+        page.artifacts.files["logs/console.txt"] = files["txt"]

@@ -82,6 +82,7 @@ class DataSource:
     wandb_project: str | None
     root: Path
     design: DesignOptions = DesignOptions()
+    console: bool = True  # run pages show the runs' console output (extra.altgrad.console)
 
     @classmethod
     def from_config(cls, config: Any) -> DataSource:
@@ -96,7 +97,8 @@ class DataSource:
             design = DesignOptions.from_config(opts)
         except DesignError as exc:
             raise PluginError(f"altgrad: {exc}") from exc
-        return cls(root / (opts.get(key) or default), project, root, design)
+        console = str(opts.get("console", True)).strip().lower() not in ("false", "0", "no", "off")
+        return cls(root / (opts.get(key) or default), project, root, design, console)
 
 
 def build(config: Any, open_file: OpenFile) -> None:
@@ -109,7 +111,7 @@ def build(config: Any, open_file: OpenFile) -> None:
     reproducible_dates(snapshot)
     templates = source.root / "templates"
     try:
-        context, pages = pages_for(snapshot, cache_root(source), templates, source.design)
+        context, pages = pages_for(snapshot, cache_root(source), templates, source.design, source.console)
     except DesignError as exc:
         raise PluginError(f"altgrad: {exc}") from exc
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
@@ -169,9 +171,11 @@ def compiled_templates(cache_base: Path) -> Path:
 
 
 def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = None,
-              design: DesignOptions | None = None) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
-    """Analysis results and page artifacts for a snapshot, computed once per process."""
-    key = f"{snapshot.sha256}:{templates}:{design!r}"
+              design: DesignOptions | None = None,
+              console: bool = True) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
+    """Analysis results and page artifacts for a snapshot, computed once per process
+    (``console``: whether run pages show and publish the runs' console output)."""
+    key = f"{snapshot.sha256}:{templates}:{design!r}:{console}"
     if key not in _PAGES:
         # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
         run_code = site_pages.code_files()
@@ -195,7 +199,7 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
             for _, row in runs.iterrows():
                 run_pages.append(site_pages.run_page(snapshot, row, run_cache, _collapse(traces, row["run_id"]),
                                                      failures.get(str(row["run_id"])), rels.get(str(row["run_id"])),
-                                                     keys))
+                                                     keys, console))
                 progress.step()
         except BaseException:
             drawing.cancel()
@@ -293,6 +297,8 @@ def _write_downloads(artifacts: PageArtifacts, prefix: str, writer: StableWriter
     for tab in artifacts.tables:
         for name, path in sorted(tab.files.items()):
             writer.copy(prefix + name, Path(path))
+    for name, path in sorted(artifacts.files.items()):
+        writer.copy(prefix + name, Path(path))
 
 
 def fill_markers(env: Any, docs_dir: Path, context: dict[str, Any], writer: StableWriter) -> None:

@@ -35,6 +35,10 @@ FILE_HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
 BLOCK_SIZE = 32 * 1024
 CHUNK_HEADER = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+#: A run log keeps at most this many alerts (the first ones and the last) and this many
+#: characters of console output (its tail).
+MAX_ALERTS = 100
+MAX_CONSOLE_CHARS = 2_000_000
 #: Newest producer major.minor this reader was checked against.
 CHECKED_PRODUCER = (0, 31)
 
@@ -153,6 +157,14 @@ def _history_number(item: Any) -> float | None:
     return to_float(value)
 
 
+def _has(message: Any, name: str) -> bool:
+    """``message.HasField(name)``, False where this wandb's proto has no such field."""
+    try:
+        return bool(message.HasField(name))
+    except ValueError:
+        return False
+
+
 class _RunBuilder:
     """Collects one run's records; history is built as columns, not a dict per row."""
 
@@ -215,6 +227,47 @@ class _RunBuilder:
                     rows.append(row)
                     values.append(value)
         self.steps.append(step if step is not None else history.step.num or row)
+
+    # What W&B's run page shows beyond the metrics: the environment, system metrics, alerts
+    # and console output. Kept in meta["run_log"]; the snapshot writes it to logs/<run>.json.
+    def _run_log(self) -> dict[str, Any]:
+        return self.meta.setdefault("run_log", {})
+
+    def _on_environment(self, env: Any) -> None:
+        fields = {"host": env.host, "os": env.os, "python": env.python, "program": env.program,
+                  "args": " ".join(env.args), "executable": env.executable, "root": env.root,
+                  "cpu_count": env.cpu_count or None, "cpu": env.cpu.model if _has(env, "cpu") else "",
+                  "memory_bytes": env.memory.total if _has(env, "memory") else None,
+                  "gpu": getattr(env, "gpu_type", "") or "", "gpu_count": getattr(env, "gpu_count", 0) or None,
+                  "git_commit": env.git.commit if _has(env, "git") else "",
+                  "git_remote": env.git.remote_url if _has(env, "git") else ""}
+        self._run_log().setdefault("environment", {}).update({k: v for k, v in fields.items() if v not in ("", None)})
+
+    def _on_stats(self, stats: Any) -> None:
+        sample: dict[str, Any] = {"time": stats.timestamp.seconds + stats.timestamp.nanos / 1e9}
+        for item in stats.item:
+            value = to_float(_json_value(item.value_json))
+            if math.isfinite(value):
+                sample[item.key] = value
+        self._run_log().setdefault("system", []).append(sample)
+
+    def _on_alert(self, alert: Any) -> None:
+        log = self._run_log()
+        log["n_alerts"] = log.get("n_alerts", 0) + 1
+        alerts = log.setdefault("alerts", [])
+        if len(alerts) >= MAX_ALERTS:  # the first ones and the last one: a run's final word is often an alert
+            alerts.pop()
+        alerts.append({"title": alert.title, "text": alert.text, "level": alert.level})
+
+    def _on_output_raw(self, output: Any) -> None:
+        console = self._run_log().setdefault("console", [])
+        console.append(output.line)
+        self.console_bytes = getattr(self, "console_bytes", 0) + len(output.line)
+        while self.console_bytes > MAX_CONSOLE_CHARS and len(console) > 1:  # the tail is kept
+            self.console_bytes -= len(console.pop(0))
+            self._run_log()["console_cut"] = True
+
+    _on_output = _on_output_raw  # older wandb writes processed "output" records, same fields
 
     def _on_exit(self, exit_record: Any) -> None:
         self.exit_code = exit_record.exit_code
