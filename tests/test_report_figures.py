@@ -111,6 +111,18 @@ def test_crash_forensics_of_many_runs_is_coloured_and_named_by_format(data):
     assert len(colours) == 2
 
 
+def test_crash_summary_is_median_and_range_per_format(data):
+    from altgrad_docs.report.figures_summary import plot_crash_summary
+
+    _, tr = data
+    runs = [tr["r10"], tr["r13"]] * 6
+    axes = plot_crash_summary(runs, ["E7M0", "E5M2"] * 6)
+    texts = [t.get_text() for t in axes[0].figure.legends[0].get_texts()]
+    assert texts == ["E5M2 (n = 6)", "E7M0 (n = 6)"]  # one median line per format, not 12 runs
+    assert len([ln for ln in axes[0].lines if ln.get_linestyle() == "-"]) == 2
+    assert len(axes[0].collections) == 2 and axes[0].get_xlabel() == "steps before failure"  # the ranges
+
+
 def test_forest_plot(data):
     df, _ = data
     ax = S.plot_forest(sc.manifold_comparison(df))

@@ -318,6 +318,24 @@ def _stopped_runs(runs: pd.DataFrame) -> set[str]:
     return set(runs.loc[status.isin(["failed", "crashed"]).to_numpy(), "run_id"].astype(str))
 
 
+#: Crash forensics' panels: (metric, log axis).
+FORENSICS = (("loss", False), ("grad_norm", True), ("quantization/overflow_rate", False))
+
+
+def forensics_axes(ax: Axes, metric: str, log: bool, drawn: bool) -> None:
+    """A crash-forensics panel's axes: "no data" when nothing was drawn, else the scale, the
+    failure at step 0 dotted, and the labels."""
+    if not drawn:
+        no_data(ax, "no failed run logged " + metric.removeprefix("quantization/"))
+        return
+    if log:
+        ax.set_yscale("log")
+        plain_log_ticks(ax)  # plain numbers like the other log axes (mathtext is slow to lay out)
+    ax.axvline(0, color="crimson", lw=0.8, ls=":")
+    ax.set_xlabel("steps before failure")
+    ax.set_ylabel(metric.removeprefix("quantization/"))
+
+
 def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None = None,
                          ax: np.ndarray | None = None, groups: Sequence[str] | None = None) -> np.ndarray:
     """Loss, gradient norm and overflow rate of failed runs, aligned on the steps before
@@ -328,7 +346,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
     if ax is None:
         fig = new_figure(figsize=(MAX_FIGURE_WIDTH, 2.7), layout="constrained")
         ax = np.asarray(fig.subplots(1, 3))
-    panels = (("loss", False), ("grad_norm", True), ("quantization/overflow_rate", False))
+    panels = FORENSICS
     by_group = groups is not None and len(traces) > MAX_LEGEND
     names = [plain(labels[i] if labels else t.run_id) for i, t in enumerate(traces)]
     if by_group:
@@ -346,15 +364,7 @@ def plot_crash_forensics(traces: Sequence[Trace], labels: Sequence[str] | None =
                 a.plot(s[ok], v[ok], lw=1.0, label=None if name in named else name, **style)
                 named.add(name)
                 drawn = True
-        if not drawn:
-            no_data(a, "no failed run logged " + metric.removeprefix("quantization/"))
-            continue
-        if log:
-            a.set_yscale("log")
-            plain_log_ticks(a)  # plain numbers like the other log axes (mathtext is slow to lay out)
-        a.axvline(0, color="crimson", lw=0.8, ls=":")
-        a.set_xlabel("steps before failure")
-        a.set_ylabel(metric.removeprefix("quantization/"))
+        forensics_axes(a, metric, log, drawn)
     if traces and (by_group or len(traces) <= MAX_LEGEND) and ax[0].get_legend_handles_labels()[0]:
         figure_legend(ax[0].figure, ncols=5)
     if traces and len(traces) > MAX_LEGEND:

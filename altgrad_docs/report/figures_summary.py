@@ -16,9 +16,10 @@ from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
 from altgrad_docs.formats import BASELINES, FORMATS
 
 from .figure_style import (BASELINE_STYLE, MAX_FIGURE_WIDTH, axes_legend, figure_legend, format_colors,
-                           optimizer_style, plain_log_ticks)
+                           optimizer_style)
 from .markdown import fmt_fixed
-from .figures import BASELINE_COLOR, OPTIMIZER_COLORS, new_axes, new_figure, no_data, plain
+from .figures import (BASELINE_COLOR, FORENSICS, OPTIMIZER_COLORS, forensics_axes, new_axes, new_figure,
+                      no_data, plain)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,10 +57,6 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
     metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final loss"
     ax.set_xlabel(f"Δ {metric.replace('_', ' ')} (nats)\nManifold − AdamW; < 0: Manifold better")
     return ax
-
-
-#: Crash forensics' panels: (metric, log axis).
-FORENSICS = (("loss", False), ("grad_norm", True), ("quantization/overflow_rate", False))
 
 
 def _band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -100,15 +97,7 @@ def plot_crash_summary(traces, groups, ax: np.ndarray | None = None) -> np.ndarr
             a.fill_between(grid, lo, hi, color=colours[fmt], alpha=0.18, lw=0)
             a.plot(grid, med, color=colours[fmt], lw=1.6, label=plain(f"{fmt} (n = {len(curves)})"))
             drawn = True
-        if not drawn:
-            no_data(a, "no failed run logged " + metric.removeprefix("quantization/"))
-            continue
-        if log:
-            a.set_yscale("log")
-            plain_log_ticks(a)
-        a.axvline(0, color="crimson", lw=0.8, ls=":")
-        a.set_xlabel("steps before failure")
-        a.set_ylabel(metric.removeprefix("quantization/"))
+        forensics_axes(a, metric, log, drawn)
     if any(a.get_legend_handles_labels()[0] for a in ax):
         figure_legend(ax[0].figure, ncols=4)
     return ax
