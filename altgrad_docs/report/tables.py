@@ -134,11 +134,12 @@ def test_cell(r) -> str:
 
 
 def manifold_stats_table(mc: pd.DataFrame) -> str:
+    """The paired comparison per format (and setting), narrow enough for the page: each
+    seed's delta is in the forest plot and the page's CSV download (tab-paired)."""
     show = has_settings(mc)
     rows = [{
         "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
         f"mean Δ {escape_md(str(r['metric']).replace('_', ' '))} (nats) [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
-        "per-seed Δ": ", ".join(_sig(d) for d in r["deltas"]) or "—",
         "Hedges' g": _sig(r["hedges_g"]),
         "P(Manifold better)": (fmt_fraction(r["p_improve"], int(r["n_manifold"]) * int(r["n_adamw"]))
                                if fmt_num(r["p_improve"]) != "-" else "—"),
