@@ -19,6 +19,7 @@ reason when W&B cannot be reached.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
@@ -31,10 +32,11 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
-    LISTING_KEY, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
+    LISTING_KEY, REPORTS_DIR, UNMATCHED_REPORTS, stored_report_name, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
     open_snapshot, restamp_snapshot, run_table_bytes, write_snapshot,
 )
-from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
+from .sources.offline import offline_run_files, read_offline_run, read_offline_run_info
+from .sources.report_files import match_failure_reports, run_info
 from .userfiles import read_user_bytes
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -98,14 +100,15 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     started = time.monotonic()
     clean_leftovers(out)
     files = offline_run_files(offline_dir)
-    run_ids = [p.stem.removeprefix("run-") for p in files]
-    reports = find_failure_reports(checkpoints, run_ids) if checkpoints else {}
+    reports, about = (_matched_reports(checkpoints, [read_offline_run_info(p) for p in files])
+                      if checkpoints else ({}, {}))
     newest: list[str] = []
     bar = Progress("reading offline runs", len(files), enabled=progress)
 
     def records() -> Iterator[RunRecord]:
         for path in files:
             record = read_offline_run(path)
+            _attach(record, about)
             newest.append(record.meta.get("updated_at") or "")
             bar.update()
             yield record
@@ -125,6 +128,36 @@ def _iso_or_none(stamp: str) -> str | None:
         return None
     when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     return when.astimezone(timezone.utc).isoformat()
+
+
+# ---- failure reports ----------------------------------------------------------------------
+def _matched_reports(checkpoints: str | Path, records: list[RunRecord]
+                     ) -> tuple[dict[str, list[Path]], dict[str, list[dict[str, Any]]]]:
+    """Reports under ``checkpoints`` matched to ``records`` (sources.report_files): run id ->
+    paths, unmatched ones under ``snapshot.UNMATCHED_REPORTS``; and per run the summary of
+    each report that parses (file, reason, collapse step), which the run's status reads."""
+    from .analysis.failure_reports import BrokenReport, parse_failure_report
+
+    match = match_failure_reports(checkpoints, [run_info(r) for r in records])
+    reports: dict[str, list[Path]] = dict(match.by_run)
+    if match.unmatched:
+        reports[UNMATCHED_REPORTS] = list(match.unmatched)
+    about: dict[str, list[dict[str, Any]]] = {}
+    for run_id, paths in match.by_run.items():
+        for path in sorted(paths):
+            try:
+                parsed = parse_failure_report(path, run_id)
+            except (BrokenReport, OSError):
+                continue  # the site warns about it when it reads the report
+            about.setdefault(run_id, []).append({"file": path.name, "reason": parsed["reason"],
+                                                 "collapse_step": parsed["collapse_step"]})
+    return reports, about
+
+
+def _attach(record: RunRecord, about: dict[str, list[dict[str, Any]]]) -> None:
+    """A run's matched, readable failure reports into its meta (the status reads them)."""
+    if record.run_id in about:
+        record.meta["failure_reports"] = about[record.run_id]
 
 
 # ---- W&B API ------------------------------------------------------------------------------
@@ -152,7 +185,9 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     records = [r.record for r in listed]
     reuse = {r.run_id: p for r in records if (p := _reusable(previous, r))}
     fresh = [r for r in listed if r.record.run_id not in reuse]
-    reports = find_failure_reports(checkpoints, [r.run_id for r in records]) if checkpoints else {}
+    reports, about = _matched_reports(checkpoints, records) if checkpoints else ({}, {})
+    for record in records:
+        _attach(record, about)
     fetched_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     listing = listing_sha256(records)
     if previous is not None and not fresh and _same_listing(previous, listing, reports):
@@ -206,17 +241,45 @@ def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:
 def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
     """For reused runs, a two-column history that gives the run table the same ``steps`` and
     ``best_loss`` as the real one: the real history's last ``_step`` (from the file's Parquet
-    statistics) and the previous table's ``best_loss``. The real history file is copied, not
+    statistics) and the previous table's ``best_loss``; and the rest of what the run table
+    reads from a history (last good value, logging interval...: ``runs.history_facts``) from
+    the previous table, in ``meta["history_facts"]``. The real history file is copied, not
     read."""
     import numpy as np
     import pandas as pd
 
-    best_loss = previous.runs(columns=["run_id", "best_loss"]).set_index("run_id")["best_loss"]
+    table = previous.runs(columns=["run_id", *FACT_COLUMNS]).set_index("run_id")
     for record in records:
         last = _last_step(previous.history_path(record.run_id))
         record.history = pd.DataFrame({
             "_step": np.array([] if last is None else [last], dtype=np.int64),
-            "loss": np.array([] if last is None else [best_loss[record.run_id]], dtype=np.float64)})
+            "loss": np.array([] if last is None else [table.at[record.run_id, "best_loss"]],
+                             dtype=np.float64)})
+        facts = {k: _plain(table.at[record.run_id, k]) for k in FACT_COLUMNS}
+        metric = facts["primary_metric"]
+        facts.update(steps=_steps_of(record), primary_metric=metric if isinstance(metric, str) and metric else None,
+                     last_value=math.nan if math.isfinite(facts["nonfinite_step"]) else facts["last_good_loss"])
+        record.meta["history_facts"] = facts
+
+
+#: Run-table columns made from a history (runs.history_facts) that a reused run keeps.
+FACT_COLUMNS = ("best_loss", "primary_metric", "last_good_loss", "last_good_step",
+                "nonfinite_step", "log_every")
+
+
+def _plain(value: Any) -> Any:
+    """A table cell as a plain value: NA -> NaN, numbers -> float, text as it is."""
+    import pandas as pd
+
+    if value is None or value is pd.NA:
+        return math.nan
+    return value if isinstance(value, str) else float(value)
+
+
+def _steps_of(record: RunRecord) -> float:
+    from .runs import _steps
+
+    return _steps(record.summary, record.history)
 
 
 def _last_step(path: Path) -> int | None:
@@ -267,7 +330,7 @@ def _report_files(previous: Snapshot) -> dict[tuple[str, str], bytes]:
 
 def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], bytes]:
     """What write_snapshot would copy: per run, by file name, the last of the sorted paths."""
-    return {(path_slug(run_id), Path(p).name): read_user_bytes(p, Path(p).parent)
+    return {stored_report_name(run_id, Path(p)): read_user_bytes(p, Path(p).parent)
             for run_id, paths in reports.items() for p in sorted(paths)}
 
 

@@ -129,7 +129,16 @@ RUN_COLUMNS: dict[str, str] = {
     "optimizer": "string",
     "manifold_aware": "boolean",
     "seed": "Int64",
-    "status": "string",
+    "status": "string",  # decided from every signal (analysis/status.py), not the W&B state alone
+    "status_reason": "string",  # why: "stopped by trainer: NaN loss at step 19"; "" when finished
+    "status_signals": "string",  # every failure signal found, comma-separated (status.decide)
+    "exit_code": "Int64",  # from the offline run log; NA from the W&B API
+    "alerts": "string",  # JSON list of W&B alerts, one per title: {title, text, level, count}
+    "primary_metric": "string",  # the loss-like key the status and last good value read
+    "last_good_loss": "float64",  # last finite value of the primary metric
+    "last_good_step": "Int64",  # its step
+    "nonfinite_step": "Int64",  # first step of the non-finite stretch that ends the run
+    "log_every": "float64",  # logging interval in steps (median gap of the logged steps)
     "name": "string",
     "use_fp8": "boolean",
     "final_val_loss": "float64",
@@ -291,27 +300,98 @@ def _steps(summary: Mapping[str, Any], history: pd.DataFrame) -> float:
     return step + 1
 
 
+def history_facts(record: RunRecord) -> dict[str, Any]:
+    """What the run table reads from a run's history: ``steps``, ``best_loss``, the primary
+    metric, its last value, last finite value and step, the first step of a non-finite
+    stretch that ends the run, and the logging interval.
+
+    A record may carry them ready-made in ``meta["history_facts"]`` (a run reused from an
+    earlier snapshot, whose history is not read again: fetch.py)."""
+    ready = record.meta.get("history_facts")
+    if ready:
+        return dict(ready)
+    from .analysis.status import log_interval, primary_metric
+
+    history, summary = record.history, record.summary
+    best = summary_metric(summary, "best_loss")
+    if math.isnan(best):
+        best = _history_best_loss(history)
+    metric = primary_metric([*history.columns, *summary])
+    steps = _steps(summary, history)
+    facts: dict[str, Any] = {"steps": steps, "best_loss": best, "primary_metric": metric,
+                             "last_value": math.nan, "last_good_loss": math.nan,
+                             "last_good_step": math.nan, "nonfinite_step": math.nan,
+                             "log_every": math.nan}
+    step_col = history["_step"].to_numpy(dtype="float64") if "_step" in history else np.array([])
+    facts["log_every"] = log_interval(step_col.tolist(), record.config)
+    if metric is None:
+        return facts
+    if metric in history and len(history):
+        order = np.argsort(step_col, kind="stable")
+        values = np.array([to_float(v) for v in history[metric].to_numpy()], dtype="float64")[order]
+        at = step_col[order]
+        good = np.flatnonzero(np.isfinite(values))
+        facts["last_value"] = float(values[-1])
+        if len(good):
+            facts.update(last_good_loss=float(values[good[-1]]), last_good_step=float(at[good[-1]]))
+        after = good[-1] + 1 if len(good) else 0
+        if after < len(values):  # the run ends on non-finite values: where they start
+            facts["nonfinite_step"] = float(at[after])
+    if metric in summary:
+        facts["last_value"] = to_float(summary[metric])
+    return facts
+
+
+def _alerts(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [dict(a) for a in meta.get("alerts") or [] if isinstance(a, Mapping)]
+
+
+def _decided(record: RunRecord, state: str, facts: Mapping[str, Any]) -> Any:
+    from .analysis.status import Signals, decide
+
+    code = record.meta.get("exit_code")
+    nonfinite = to_float(facts.get("nonfinite_step"))
+    return decide(Signals(
+        state=state, exit_code=int(code) if isinstance(code, (int, np.integer)) else None,
+        alerts=tuple(_alerts(record.meta)), metric=facts.get("primary_metric"),
+        last_value=to_float(facts.get("last_value")),
+        collapse_step=int(nonfinite) if math.isfinite(nonfinite) else None,
+        last_step=to_float(facts.get("steps")) - 1, log_every=to_float(facts.get("log_every")),
+        max_steps=to_float(config_value(record.config, "max_steps")),
+        reports=tuple(r for r in record.meta.get("failure_reports") or [] if isinstance(r, Mapping)),
+    ))
+
+
 def run_row(record: RunRecord) -> dict[str, Any]:
     """One row of the run table (keys = RUN_COLUMNS) from one record."""
     meta, config, summary = record.meta, record.config, record.summary
     state = str(meta.get("state") or "running")
-    best = summary_metric(summary, "best_loss")
-    if math.isnan(best):
-        best = _history_best_loss(record.history)
+    facts = history_facts(record)
+    decided = _decided(record, state, facts)
+    code = meta.get("exit_code")
     row: dict[str, Any] = {
         "format": normalize_format(config),
         "run_id": record.run_id,
         "run_url": public_url(meta.get("url") or ""),
         "state": state,
-        "steps": _steps(summary, record.history),
+        "steps": facts["steps"],
         "final_loss": summary_metric(summary, "loss"),
-        "best_loss": best,
+        "best_loss": facts["best_loss"],
         "bit_stall_final": summary_metric(summary, "quantization/bit_stall_rate"),
         "overflow_final": summary_metric(summary, "quantization/overflow_rate"),
         "optimizer": optimizer_label(config),
         "manifold_aware": to_bool(config_value(config, "use_manifold_aware")),
         "seed": to_float(config_value(config, "seed")) if "seed" in config else 42.0,
-        "status": STATUS_OF_STATE.get(state, state),
+        "status": decided.status,
+        "status_reason": decided.reason,
+        "status_signals": ",".join(decided.signals),
+        "exit_code": to_float(code) if code is not None else math.nan,
+        "alerts": canonical_json(_alerts(meta)),
+        "primary_metric": facts.get("primary_metric") or "",
+        "last_good_loss": facts["last_good_loss"],
+        "last_good_step": facts["last_good_step"],
+        "nonfinite_step": facts["nonfinite_step"],
+        "log_every": facts["log_every"],
         "name": str(meta.get("name") or record.run_id),
         "use_fp8": to_bool(config_value(config, "use_fp8")),
         "final_val_loss": summary_metric(summary, "val_loss"),
@@ -345,6 +425,32 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         else:
             df[col] = df[col].astype(dtype)
     return df.sort_values("run_id", kind="stable").reset_index(drop=True)
+
+
+def complete_table(df: pd.DataFrame) -> pd.DataFrame:
+    """A run table written before some RUN_COLUMNS existed, with them added: the status is
+    decided again from what the old table holds (W&B state, final loss), the other new
+    columns are left empty. A table that has them all is returned as it is."""
+    missing = [c for c in RUN_COLUMNS if c not in df]
+    if not missing or "state" not in df:
+        return df
+    from .analysis.status import Signals, decide
+
+    import pandas as pd
+
+    out = df.copy()
+    decided = [decide(Signals(state=str(state), metric="loss", last_value=to_float(loss)))
+               for state, loss in zip(out["state"], out["final_loss"] if "final_loss" in out
+                                      else [math.nan] * len(out))]
+    fill = {"status": [d.status for d in decided], "status_reason": [d.reason for d in decided],
+            "status_signals": [",".join(d.signals) for d in decided],
+            "alerts": "[]", "primary_metric": "loss" if "final_loss" in out else ""}
+    for col in missing:
+        out[col] = fill.get(col, pd.NA if RUN_COLUMNS[col] in ("Int64", "string") else math.nan)
+        out[col] = out[col].astype(RUN_COLUMNS[col])
+    if "status_reason" in missing:  # the old status was the state's: decide it too
+        out["status"] = pd.Series(fill["status"], index=out.index, dtype="string")
+    return out[[c for c in RUN_COLUMNS if c in out] + [c for c in out if c not in RUN_COLUMNS]]
 
 
 def tidy_history(history: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
