@@ -38,8 +38,8 @@ UNDERFLOW_LIMIT = 0.5
 STAGNATION_WINDOW = 100  # the bench trainer's default (RunConfig); the others in loss_replay
 FAILURE_COLUMNS = [
     "run_id", "format", "optimizer", "setting", "seed", "name", "run_url", "state", "steps", "collapse_step",
-    "reason", "final_loss", "best_loss", "grad_sparsity", "failure_mode", "history_mode",
-    "evidence", "source", "report_path",
+    "reason", "final_loss", "best_loss", "last_good_loss", "last_good_step", "grad_sparsity",
+    "failure_mode", "history_mode", "evidence", "source", "report_path", "status_reason",
 ]
 
 __all__ = ["FailureAnalyzer", "classify_trace", "parse_failure_report", "MODES"]
@@ -170,6 +170,8 @@ class FailureAnalyzer:
             for key in ("final_loss", "best_loss"):
                 if row.get(key) is None or not np.isfinite(_flt(row.get(key))):
                     row[key] = report.get(key)
+            if not np.isfinite(_flt(row.get("last_good_loss"))):
+                row["last_good_step"], row["last_good_loss"] = last_good(report.get("loss_trend") or [])
         for row in rows:
             row["failure_mode"] = self.classify_failure_mode(row.get("reason"), row.get("grad_sparsity"))
         out = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
@@ -178,8 +180,10 @@ class FailureAnalyzer:
     @staticmethod
     def _wandb_row(r: pd.Series, traces: dict[str, Trace]) -> dict[str, Any]:
         row = {c: (r[c] if c in r.index else None) for c in FAILURE_COLUMNS}
-        row.update(collapse_step=None, reason=None, grad_sparsity=None, history_mode=None,
-                   evidence=None, source="wandb", report_path=None)
+        status_reason = row.get("status_reason")
+        row.update(collapse_step=None, reason=status_reason if isinstance(status_reason, str) and status_reason
+                   else None, grad_sparsity=None, history_mode=None, evidence=None, source="wandb",
+                   report_path=None)
         trace = traces.get(str(r["run_id"]))
         if trace is not None:
             cls = classify_trace(trace, _or(r.get("overflow_threshold"), 0.01),
@@ -195,6 +199,8 @@ class FailureAnalyzer:
 
     @staticmethod
     def _match(rows: list[dict], report: dict) -> dict | None:
+        if report.get("unmatched"):  # the fetch found no run, or several (sources/report_files.py)
+            return None
         if report.get("run_id"):
             hits = [r for r in rows if r.get("run_id") == report["run_id"]]
         else:
@@ -202,6 +208,13 @@ class FailureAnalyzer:
             hits = [r for r in rows if r.get("source") == "wandb" and str(r.get("format")) == report["format"]
                     and seed is not None and _flt(r.get("seed")) == _flt(seed)]
         return hits[0] if len(hits) == 1 else None
+
+
+def last_good(points: Iterable[tuple[Any, Any]]) -> tuple[int | None, float]:
+    """(step, value) of the last finite value among (step, value) points in step order, the
+    last good value before a collapse; (None, NaN) when none is finite."""
+    good = [(s, _flt(v)) for s, v in points if np.isfinite(_flt(v))]
+    return (good[-1][0], good[-1][1]) if good else (None, math.nan)
 
 
 def ensure_failure_columns(failures: pd.DataFrame) -> pd.DataFrame:

@@ -88,7 +88,12 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def crashed_mask(df: pd.DataFrame) -> np.ndarray:
+    """Failed runs. A run table whose status was decided from every signal (it has
+    ``status_reason``: analysis/status.py) is taken as it is; a narrower frame (the plan's,
+    a hand-built one) also counts a finished run with a non-finite final loss."""
     status = df["status"].astype("string").fillna("").to_numpy()
+    if "status_reason" in df:
+        return status == "failed"
     return (status == "failed") | ((status == "finished") & ~np.isfinite(_num(df["final_loss"])))
 
 
