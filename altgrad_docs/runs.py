@@ -80,10 +80,12 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "quantization/underflow_rate": ("quantization/underflow_rate", "underflow_rate"),
 }
 
-#: The history keys the site needs (per-layer ``stall/``, ``flips/`` keys come on top).
+#: The history keys the site needs (per-layer keys, LAYER_PREFIXES, come on top).
 SITE_HISTORY_KEYS: tuple[str, ...] = (
     "loss",
     "val_loss",
+    "train/loss",  # a trainer that logs its loss under train/ (analysis/status.PRIMARY_METRICS)
+    "eval/loss",
     "grad_norm",
     "learning_rate",
     "quantization/bit_stall_rate",
@@ -93,8 +95,21 @@ SITE_HISTORY_KEYS: tuple[str, ...] = (
     "overflow_rate",
     "underflow_rate",
 )
-#: Per-layer key prefixes the site reads from the history.
-LAYER_PREFIXES: tuple[str, ...] = ("stall/", "flips/")
+#: Per-layer metric families (``<family>/<parameter name>``) the site reads from the history:
+#: the contract's and those the AltGrad trainer logs (shared/upstream/README.md).
+LAYER_FAMILIES: tuple[str, ...] = (
+    "stall", "flips", "grad_norm_l2", "grad_norm_linf", "dead_neuron_frac", "grad_snr",
+    "grad_cos_sim", "stable_rank", "effective_rank",
+)
+#: Their key prefixes, bare and under ``train/``.
+LAYER_PREFIXES: tuple[str, ...] = tuple(f"{p}{f}/" for p in ("", "train/") for f in LAYER_FAMILIES)
+#: Any other ``<family>/<parameter name>`` key: the last part names a weight or bias.
+LAYER_KEY = re.compile(r"^(?:train/)?[A-Za-z0-9_]+/.+\.(?:weight|bias)(?:_[A-Za-z0-9]+)?$")
+
+
+def is_layer_key(key: str) -> bool:
+    """Whether a history key is a per-layer metric (LAYER_PREFIXES, or LAYER_KEY)."""
+    return key.startswith(LAYER_PREFIXES) or bool(LAYER_KEY.match(key))
 
 #: Config keys copied into columns, with the contract's default when missing.
 CONFIG_COLUMNS: dict[str, Any] = {
