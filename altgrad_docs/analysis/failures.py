@@ -180,10 +180,8 @@ class FailureAnalyzer:
     @staticmethod
     def _wandb_row(r: pd.Series, traces: dict[str, Trace]) -> dict[str, Any]:
         row = {c: (r[c] if c in r.index else None) for c in FAILURE_COLUMNS}
-        status_reason = row.get("status_reason")
-        row.update(collapse_step=None, reason=status_reason if isinstance(status_reason, str) and status_reason
-                   else None, grad_sparsity=None, history_mode=None, evidence=None, source="wandb",
-                   report_path=None)
+        row.update(collapse_step=None, reason=_trainer_reason(r), grad_sparsity=None, history_mode=None,
+                   evidence=None, source="wandb", report_path=None)
         trace = traces.get(str(r["run_id"]))
         if trace is not None:
             cls = classify_trace(trace, _or(r.get("overflow_threshold"), 0.01),
@@ -195,6 +193,8 @@ class FailureAnalyzer:
             if cls["collapse_step"] is not None and not row.get("reason"):
                 kind = "NaN" if math.isnan(trace.collapse_value) else "Inf"
                 row["reason"] = f"{kind} loss at step {cls['collapse_step']} (history)"
+        if not row.get("reason") and isinstance(r.get("status_reason"), str) and r.get("status_reason"):
+            row["reason"] = r["status_reason"]  # W&B state, exit code, or a stop before max_steps
         return {k: (None if v is pd.NA else v) for k, v in row.items()}
 
     @staticmethod
@@ -210,6 +210,16 @@ class FailureAnalyzer:
         return hits[0] if len(hits) == 1 else None
 
 
+def _trainer_reason(r: pd.Series) -> str | None:
+    """The run's status reason when it says why training ended (a stop alert, a failure
+    report, a non-finite loss: analysis/status.py); None when it only says that it ended
+    (W&B state, exit code, steps short of max_steps): the history then tells more."""
+    reason, signals = r.get("status_reason"), r.get("status_signals")
+    if not (isinstance(reason, str) and reason and isinstance(signals, str)):
+        return None
+    return reason if signals.split(",")[0] in ("alert", "report", "non_finite") else None
+
+
 def last_good(points: Iterable[tuple[Any, Any]]) -> tuple[int | None, float]:
     """(step, value) of the last finite value among (step, value) points in step order, the
     last good value before a collapse; (None, NaN) when none is finite."""
@@ -219,10 +229,9 @@ def last_good(points: Iterable[tuple[Any, Any]]) -> tuple[int | None, float]:
 
 def ensure_failure_columns(failures: pd.DataFrame) -> pd.DataFrame:
     """A failure table with every FAILURE_COLUMNS column: a frame in the plan's shape
-    (format, collapse_step, reason, last_good_loss) or extract_failures' output works too."""
+    (format, collapse_step, reason, last_good_loss) or extract_failures' output works too; a
+    column it lacks (the plan's has no best_loss) is left empty, never filled from another."""
     out = failures.copy()
-    if "best_loss" not in out and "last_good_loss" in out:
-        out["best_loss"] = out["last_good_loss"]
     for col in FAILURE_COLUMNS:
         if col not in out:
             out[col] = None
