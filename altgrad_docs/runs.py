@@ -3,13 +3,15 @@
 Sources (W&B API, offline runs, snapshot) turn whatever they read into :class:`RunRecord`
 objects; :func:`run_row` turns one record into one row of the run table whose columns are
 :data:`RUN_COLUMNS`. Analysis and the site only ever see these tables, never a W&B object.
-This module imports nothing of the project.
+This module imports nothing of the project but the status rules (``analysis/status.py``,
+pure functions that import nothing of the project either), when a row is made.
 
 Normalisation follows the data contract (shared/reference/data-contract.md): missing config
 keys take the contract's defaults, numbers that arrive as strings become NaN (``"NaN"`` and
 ``"inf"`` strings become the float they spell), old unprefixed metric names are read after
-the ``quantization/`` ones, and ``crashed``/``failed`` are both counted as failed runs while
-the original W&B state is kept in ``state``.
+the ``quantization/`` ones, and a run's ``status`` is decided from every signal it gives
+(W&B state, exit code, alerts, last loss, steps, failure reports: analysis/status.py) while
+the original W&B state is kept in ``state`` and the reason in ``status_reason``.
 """
 
 from __future__ import annotations
@@ -343,7 +345,9 @@ def history_facts(record: RunRecord) -> dict[str, Any]:
         return facts
     if metric in history and len(history):
         order = np.argsort(step_col, kind="stable")
-        values = np.array([to_float(v) for v in history[metric].to_numpy()], dtype="float64")[order]
+        column = history[metric]
+        values = (column.to_numpy(dtype="float64", na_value=np.nan) if column.dtype.kind in "fiu"
+                  else np.array([to_float(v) for v in column.to_numpy()], dtype="float64"))[order]
         at = step_col[order]
         good = np.flatnonzero(np.isfinite(values))
         facts["last_value"] = float(values[-1])

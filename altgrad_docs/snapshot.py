@@ -216,11 +216,12 @@ def _exact_text(value: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _table_code() -> bytes:
-    """The code that writes the run table: this file and ``runs.py`` as bytes, and the
-    versions of the libraries in between."""
+    """The code that writes the run table: this file, ``runs.py`` and the status rules
+    (``analysis/status.py``) as bytes, and the versions of the libraries in between."""
     from . import runs
+    from .analysis import status
 
-    parts = [Path(__file__).read_bytes(), Path(runs.__file__).read_bytes()]
+    parts = [Path(__file__).read_bytes(), Path(runs.__file__).read_bytes(), Path(status.__file__).read_bytes()]
     parts += [f"{dist} {v}".encode() for dist, v in _versions(("numpy", "pandas", "pyarrow")).items()]
     return b"\0".join(parts)
 
