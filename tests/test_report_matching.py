@@ -6,6 +6,7 @@ import logging
 import shutil
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import pytest
 
 from altgrad_docs.fetch import fetch_offline
@@ -120,3 +121,21 @@ def test_reports_of_runs_not_fetched_are_kept_unmatched(runner, tmp_path, caplog
         "runner-e7m0-manifold-lr10-s43--E7M0_20261206_045546_failure_report.md"]
     assert len(snap.failure_reports("gy9dapiz")) == 1
     assert sum("matches no run" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_failure_modes_lists_the_reports_of_no_run(runner, tmp_path):
+    """A report left unmatched is a row without a run and a line of its own; it is not
+    counted as a failed run, and its seed and format never pair it with a run."""
+    from altgrad_docs.analysis.failure_reports import parse_failure_report
+    from altgrad_docs.analysis.failures import FailureAnalyzer
+    from altgrad_docs.report.generator import ReportGenerator
+
+    path = next((runner / "checkpoints-runner" / "runner-e7m0-adamw-lr10-s43" / "failure_reports").glob("*.md"))
+    report = parse_failure_report(path) | {"unmatched": True, "path": "failure_reports/_unmatched/x--E7M0.md"}
+    analyzer = FailureAnalyzer()
+    failures = analyzer.merge_failure_data(pd.DataFrame(columns=["run_id", "format", "seed"]), [report])
+    text = ReportGenerator(tmp_path, generated_at="2026-01-01T00:00:00+00:00").render_failure_modes(failures)
+    assert "0 failed runs." in text
+    assert "1 failure report matches no run of this data" in text
+    assert "- failure&#95;reports/&#95;unmatched/x--E7M0.md: format E7M0, collapse step 4, reason: NaN/Inf loss" in text
+    assert "| E7M0     | -           | 43     | failure&#95;reports/&#95;unmatched/x--E7M0.md | 4 " in text
