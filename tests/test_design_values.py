@@ -257,3 +257,16 @@ def test_strict_build_fails_on_an_unknown_format_and_an_option_naming_nothing(tm
     assert ("One value, several spellings (equal as numbers, so one level): learning_rate = 0.0003 written as "
             '"3e-4" and 0.0003.') in methods
     assert "Runs left out (1): 1 format NVFP4 outside the registry." in methods
+
+
+def test_the_loader_finds_formats_by_any_name(tmp_path):
+    from altgrad_docs import ExperimentDataLoader
+    from altgrad_docs.snapshot import write_snapshot
+
+    records = [RunRecord(meta={"run_id": rid, "state": "finished"}, config=cfg, summary={"loss": 1.0, "_step": 0})
+               for rid, cfg in (("a", {"fp8_format": "fp8_e4m3fn", "seed": 1}), ("b", {"fp8_format": "none", "seed": 1}),
+                                ("c", {"fp8_format": "E5M2", "seed": 1}))]
+    loader = ExperimentDataLoader(snapshot=write_snapshot(records, tmp_path / "snap", source={"kind": "fixture"},
+                                                          fetched_at="2026-01-01T00:00:00+00:00"))
+    assert loader.get_format_comparison_runs(["float8_e4m3fn", "bf16"])["run_id"].tolist() == ["a", "b"]
+    assert loader.get_manifold_comparison_runs("FP8_E5M2")["run_id"].tolist() == ["c"]
