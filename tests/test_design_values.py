@@ -270,3 +270,13 @@ def test_the_loader_finds_formats_by_any_name(tmp_path):
                                                           fetched_at="2026-01-01T00:00:00+00:00"))
     assert loader.get_format_comparison_runs(["float8_e4m3fn", "bf16"])["run_id"].tolist() == ["a", "b"]
     assert loader.get_manifold_comparison_runs("FP8_E5M2")["run_id"].tolist() == ["c"]
+
+
+def test_filters_that_keep_no_run_are_a_warning():
+    filters = {"config.learning_rate": {"$gt": 1}}
+    design = infer_design(table(grid()), DesignOptions(filters=filters))
+    assert design.warnings == [
+        'extra.altgrad.filters (ALTGRAD_FILTERS) {"config.learning_rate": {"$gt": 1}} matches none of the 8 runs, '
+        "so the site shows no study --> Do: correct the filter (keys are config.<key>, summary_metrics.<key>, "
+        "state, tags, display_name) or remove it."]
+    assert infer_design(table(grid()), DesignOptions(filters={"config.learning_rate": 0.001})).warnings == []

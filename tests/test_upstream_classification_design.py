@@ -55,4 +55,5 @@ def test_classification_site_says_unpaired(snapshot, tmp_path):
             "comparison is unpaired (Welch's t interval") in methods
     manifold = _text(tmp_path / "site" / "manifold-vs-adamw" / "index.html")
     assert "The comparison is unpaired: the runs' configs record no seed" in manifold
-    assert "The comparison is paired" not in manifold
+    assert "The comparison is paired" not in manifold and "Paired difference" not in manifold
+    assert "Unpaired difference in final" in manifold

@@ -10,8 +10,15 @@ replicate), and the keys that define format and optimizer. A key with one value 
 a constant. A condition is format x optimizer x every factor; ``setting`` is the readable label
 of the factor levels ("" when there are none), a string column of the run table.
 
+Values equal as numbers are one level (``"1e-3"`` and 0.001; ``Design.spellings`` says which
+spellings were merged). Only formats of the registry and the baselines form conditions; runs
+naming any other format are left out with a warning (analysis/design_checks.py). Runs whose
+configs hold no seed are replicates, not duplicates: ``Design.seeded`` is False and the
+optimizer comparison is unpaired (Welch).
+
 Everything here is a pure function of the run table (and, for identical conditions, of one
-hash per run history). :class:`DesignOptions` holds the overrides of ``extra.altgrad``.
+hash per run history); its warnings are returned in ``Design.warnings`` for the site to log.
+:class:`DesignOptions` holds the overrides of ``extra.altgrad``.
 """
 
 from __future__ import annotations
@@ -485,6 +492,7 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
         wanted = classify_format(options.baseline).label or options.baseline
         warnings.append(checks.baseline_warning(options.baseline, wanted, meta.loc[done, "format"], baseline))
     warnings.extend(checks.option_warnings(options.factors, options.ignore, {k for c in configs for k in c}))
+    warnings.append(checks.filters_warning(options.filters, int(studied.sum()), len(df)))
     inc = meta[done]
     cells = _cells(inc, factors, format_sort_key)
     design = Design(factors=factors, constants=constants, follows=follows, identity=identity,

@@ -106,6 +106,15 @@ def option_warnings(factors: Sequence[str] | None, ignore: Sequence[str], keys: 
     return out
 
 
+def filters_warning(filters: Mapping[str, Any] | None, n_kept: int, n_runs: int) -> str | None:
+    """extra.altgrad.filters that leave no run of a non-empty snapshot: the warning, else None."""
+    if not filters or n_kept or not n_runs:
+        return None
+    return (f"extra.altgrad.filters (ALTGRAD_FILTERS) {json.dumps(filters, default=str)[:200]} matches none of the "
+            f"{n_runs} runs, so the site shows no study --> Do: correct the filter (keys are config.<key>, "
+            "summary_metrics.<key>, state, tags, display_name) or remove it.")
+
+
 def baseline_warning(wanted: str, found: str, formats: Iterable[str], used: str) -> str | None:
     """extra.altgrad.baseline naming a format with no completed run: the warning, else None."""
     present = sorted(set(formats))
