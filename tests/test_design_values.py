@@ -280,3 +280,21 @@ def test_filters_that_keep_no_run_are_a_warning():
         "so the site shows no study --> Do: correct the filter (keys are config.<key>, summary_metrics.<key>, "
         "state, tags, display_name) or remove it."]
     assert infer_design(table(grid()), DesignOptions(filters={"config.learning_rate": 0.001})).warnings == []
+
+
+def test_the_design_note_tells_no_seeds_from_some_seeds():
+    from altgrad_docs.report.context import design_context
+    from altgrad_docs.site.render import make_environment, render
+    from tests.site_fixtures import REPO
+
+    env = make_environment(REPO / "templates")
+    specs = grid(formats=("E5M2",), seeds=(1, 2))
+    for s in specs[:3]:
+        del s["config"]["seed"]
+    some = render(env, "partials/design.md", results={"design": design_context(infer_design(table(specs)))})
+    assert ("**Runs without a seed:** 3 of the 4 runs record no seed in their config; they cannot be paired by "
+            "seed, so the ManifoldAdamW vs AdamW comparison is unpaired everywhere") in some
+    del specs[3]["config"]["seed"]
+    none = render(env, "partials/design.md", results={"design": design_context(infer_design(table(specs)))})
+    assert "**No seeds:** the runs' configs record no seed" in none and "Runs without a seed" not in none
+    assert "differ by run only (no seed logged)" in none
