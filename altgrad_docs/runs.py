@@ -267,6 +267,22 @@ def normalize_format(config: Mapping[str, Any]) -> str:
     return named.label
 
 
+def assumed_precision(config: Mapping[str, Any]) -> str | None:
+    """Why a run was labelled the default baseline (BF16) without its config naming a
+    precision: ``'fp8_format "none"'`` or ``"use_fp8 false"``; None when the config names the
+    precision (``fp8_format: fp32``, ``dtype: bfloat16``) or the run is no baseline run."""
+    if normalize_format(config) != DEFAULT_BASELINE:
+        return None
+    raw = config_value(config, "fp8_format")
+    named = classify_format(raw) if raw not in (None, "") else None
+    if (named is not None and named.label == DEFAULT_BASELINE) or any(
+            classify_format(config_value(config, k)).label == DEFAULT_BASELINE for k in PRECISION_KEYS if k in config):
+        return None
+    if named is not None and named.kind == "baseline":
+        return f"fp8_format {json.dumps(str(raw))}"
+    return "use_fp8 false" if "use_fp8" in config else "no fp8_format"
+
+
 def is_baseline(label: str) -> bool:
     """True for a baseline label (BF16, FP16, FP32) of :func:`normalize_format`."""
     return classify_format(label).kind == "baseline"

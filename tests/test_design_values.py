@@ -298,3 +298,20 @@ def test_the_design_note_tells_no_seeds_from_some_seeds():
     none = render(env, "partials/design.md", results={"design": design_context(infer_design(table(specs)))})
     assert "**No seeds:** the runs' configs record no seed" in none and "Runs without a seed" not in none
     assert "differ by run only (no seed logged)" in none
+
+
+@pytest.mark.parametrize("config,why", [
+    ({"fp8_format": "none"}, 'fp8_format "none"'), ({"fp8_format": "E5M2", "use_fp8": False}, "use_fp8 false"),
+    ({}, "no fp8_format"), ({"fp8_format": "bf16"}, None), ({"fp8_format": "none", "dtype": "bfloat16"}, None),
+    ({"fp8_format": "none", "dtype": "float32"}, None), ({"fp8_format": "E5M2"}, None),
+])
+def test_a_baseline_precision_the_config_does_not_name_is_said_to_be_assumed(config, why):
+    from altgrad_docs.runs import assumed_precision
+
+    assert assumed_precision(config) == why
+
+
+def test_the_design_says_which_baseline_runs_were_assumed_bf16():
+    design = infer_design(table(grid(formats=("E5M2", "none"))))
+    assert design.assumed_baseline == {"label": "BF16", "n": 4, "because": ['fp8_format "none"']}
+    assert infer_design(table(grid(formats=("E5M2", "bf16")))).assumed_baseline == {}

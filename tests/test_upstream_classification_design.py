@@ -4,6 +4,7 @@ duplicates of seed 42) and the optimizer comparison is unpaired (Welch)."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -30,6 +31,7 @@ def test_classification_design(snapshot):
         ["E5M2", "AdamW", 2, 0], ["E5M2", "ManifoldAdamW", 2, 0], ["E7M0", "AdamW", 2, 0],
         ["E7M0", "ManifoldAdamW", 2, 0], ["BF16", "AdamW", 2, 0], ["BF16", "ManifoldAdamW", 2, 0]]
     assert design.duplicates.empty and design.thin.empty and design.factors == {}
+    assert design.assumed_baseline == {"label": "BF16", "n": 4, "because": ['fp8_format "none"']}
     assert runs.set_index("run_id")["use_fp8"].groupby(runs.set_index("run_id")["format"]).all().to_dict() == {
         "BF16": False, "E5M2": True, "E7M0": True}
     mc = sc.manifold_comparison(design.study(runs), None, design.factor_names, paired=design.paired)
@@ -53,6 +55,8 @@ def test_classification_site_says_unpaired(snapshot, tmp_path):
     assert ("No seeds: the runs' configs record no seed, so runs of one condition are replicates told apart by "
             "their run id, not duplicates; pairing by seed is impossible, and the ManifoldAdamW vs AdamW "
             "comparison is unpaired (Welch's t interval") in methods
+    assert ("Baseline precision assumed: 4 runs without an 8-bit format (fp8_format \"none\") record no "
+            "precision in their config; they are labelled BF16") in html.unescape(methods)
     manifold = _text(tmp_path / "site" / "manifold-vs-adamw" / "index.html")
     assert "The comparison is unpaired: the runs' configs record no seed" in manifold
     assert "The comparison is paired" not in manifold and "Paired difference" not in manifold

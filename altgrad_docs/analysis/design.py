@@ -159,6 +159,9 @@ class Design:
     #: warning lines (cause, value, "--> Do:") the site logs: formats outside the registry,
     #: options that name no key or no run.
     warnings: list[str] = field(default_factory=list)
+    #: runs read as the BF16 baseline though their configs name no precision (fp8_format none,
+    #: use_fp8 false): {"label", "n", "because"}; {} when none (design_checks.assumed_baseline)
+    assumed_baseline: dict[str, Any] = field(default_factory=dict)
 
     @property
     def factor_names(self) -> list[str]:
@@ -503,7 +506,8 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
                     seeded=bool(inc["seed"].notna().all()),
                     spellings=checks.spellings([c for c, d in zip(configs, done) if d], [*factors, *constants],
                                                _canon, level_text),
-                    warnings=[w for w in warnings if w])
+                    warnings=[w for w in warnings if w],
+                    assumed_baseline=checks.assumed_baseline([c for c, d in zip(configs, done) if d]))
     if history_hashes:
         design.identical = identical_conditions(meta[done], history_hashes)
     return design

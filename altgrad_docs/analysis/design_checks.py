@@ -12,6 +12,7 @@ import json
 from typing import Any, Iterable, Mapping, Sequence
 
 from altgrad_docs.formats import BASELINES, FORMAT_NAMES, classify_format
+from altgrad_docs.runs import DEFAULT_BASELINE, assumed_precision
 
 #: Format kinds that form conditions: the registry's 8-bit formats and the baselines.
 STUDIED_KINDS = ("registry", "baseline")
@@ -91,6 +92,15 @@ def format_exclusions(formats: Sequence[str], run_ids: Sequence[str]) -> tuple[l
             f"({', '.join(FORMAT_NAMES)}) or a baseline ({', '.join(BASELINES)}, none) in fp8_format, "
             "or leave these runs out with extra.altgrad.filters.")
     return studied, reasons, warnings
+
+
+def assumed_baseline(configs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The runs labelled the default baseline although their configs name no precision, as
+    {"label": "BF16", "n": runs, "because": ['fp8_format "none"', ...]}; {} when there are none."""
+    why = [w for w in (assumed_precision(c) for c in configs) if w]
+    if not why:
+        return {}
+    return {"label": DEFAULT_BASELINE, "n": len(why), "because": sorted(set(why))}
 
 
 def option_warnings(factors: Sequence[str] | None, ignore: Sequence[str], keys: Iterable[str]) -> list[str]:

@@ -347,6 +347,7 @@ def design_context(design: Any) -> dict[str, Any]:
         "n_left_out": len(left),
         "identical": design.identical_formats(),
         "seeded": design.seeded,
+        "assumed_baseline": design.assumed_baseline,
         "n_unseeded": int(design.runs.loc[design.runs["included"], "seed"].isna().sum()),
         "n_included": int(design.runs["included"].sum()),
         "spellings": [{"name": k, "level": level, "spellings": sp}
