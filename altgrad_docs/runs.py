@@ -385,6 +385,32 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     return row
 
 
+def renormalize(df: pd.DataFrame) -> pd.DataFrame:
+    """A run table written before formats and seeds were read by meaning (``format`` "NONE",
+    ``seed`` 42 for a config without seed, ``use_fp8`` false for an FP8 run without the flag),
+    with those three columns made again from each row's ``config_json`` as :func:`run_row`
+    makes them now: the migration of an older snapshot (a pure function of stored values)."""
+    import pandas as pd
+
+    out = df.copy()
+    configs = [_stored_config(c) for c in out["config_json"]]
+    out["format"] = pd.array([normalize_format(c) for c in configs], dtype="string")
+    seeds = [to_float(config_value(c, "seed")) if "seed" in c else math.nan for c in configs]
+    vals = pd.Series(seeds, index=out.index, dtype="float64")
+    out["seed"] = vals.where(np.isfinite(vals) & (vals == np.floor(vals))).astype("Int64")
+    out["use_fp8"] = pd.array([to_bool(config_value(c, "use_fp8")) if "use_fp8" in c
+                               else not is_baseline(normalize_format(c)) for c in configs], dtype="boolean")
+    return out
+
+
+def _stored_config(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The run table with RUN_COLUMNS in order and their dtypes; sorted by run_id."""
     import pandas as pd

@@ -315,3 +315,17 @@ def test_the_design_says_which_baseline_runs_were_assumed_bf16():
     design = infer_design(table(grid(formats=("E5M2", "none"))))
     assert design.assumed_baseline == {"label": "BF16", "n": 4, "because": ['fp8_format "none"']}
     assert infer_design(table(grid(formats=("E5M2", "bf16")))).assumed_baseline == {}
+
+
+def test_an_older_run_table_is_renormalized_from_its_configs():
+    from altgrad_docs.runs import renormalize
+
+    new = table([{"run_id": "a", "config": {"fp8_format": "none"}, "loss": 1.0},
+                 {"run_id": "b", "config": {"fp8_format": "E5M2", "seed": 7}, "loss": 1.0},
+                 {"run_id": "c", "config": {"fp8_format": "fp8_e4m3fn", "use_fp8": True}, "loss": 1.0}])
+    old = new.copy()  # what the earlier run_row stored
+    old["format"] = pd.array(["NONE", "E5M2", "E4M3FN"], dtype="string")
+    old["seed"] = pd.array([42, 7, 42], dtype="Int64")
+    old["use_fp8"] = pd.array([False, False, True], dtype="boolean")
+    again = renormalize(old)
+    pd.testing.assert_frame_equal(again, new)
