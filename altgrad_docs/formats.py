@@ -268,7 +268,7 @@ def classify_format(name: object) -> FormatName:
         return FormatName(text, "other", int(re.sub(r"\D", "", text)), "an integer format, not a floating-point one")
     prefix = _PREFIX.match(text)
     stated = int(prefix.group(1)) if prefix and prefix.group(1) else None
-    m = _EXMY.match(text[prefix.end():] if prefix else text)
+    m = _EXMY.match((text[prefix.end():] if prefix else text).replace("_", ""))
     if m is None:
         return FormatName(raw.upper() or "unknown", "unknown", stated, "not a format this site knows")
     e, mant, suffix = int(m.group(1)), int(m.group(2)), (m.group(3) or "")

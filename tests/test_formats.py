@@ -85,6 +85,7 @@ NAMES = [
     ("float8_e4m3fn", "E4M3", "registry"), ("float8_e5m2", "E5M2", "registry"),
     ("torch.float8_e5m2", "E5M2", "registry"), ("fp8-e3m4", "E3M4", "registry"),
     ("float8_e4m3fnuz", "E4M3FNUZ", "variant"), ("E5M2FNUZ", "E5M2FNUZ", "variant"),
+    ("f8E4M3FN", "E4M3", "registry"), ("e4m3_fn", "E4M3", "registry"), ("float8_e5m2_fnuz", "E5M2FNUZ", "variant"),
     ("none", "", "baseline"), ("BF16", "BF16", "baseline"), ("bfloat16", "BF16", "baseline"),
     ("fp32", "FP32", "baseline"), ("torch.float16", "FP16", "baseline"), ("E5M10", "FP16", "baseline"),
     ("E8M0", "E8M0", "other"), ("float8_e8m0fnu", "E8M0", "other"), ("FP4_E2M1", "FP4_E2M1", "other"),
