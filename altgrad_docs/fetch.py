@@ -242,7 +242,7 @@ def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
     """For reused runs, a two-column history that gives the run table the same ``steps`` and
     ``best_loss`` as the real one: the real history's last ``_step`` (from the file's Parquet
     statistics) and the previous table's ``best_loss``; and the rest of what the run table
-    reads from a history (last good value, logging interval...: ``runs.history_facts``) from
+    reads from a history (last good value, logging interval...: ``run_facts.history_facts``) from
     the previous table, in ``meta["history_facts"]``. The real history file is copied, not
     read."""
     import numpy as np
@@ -262,7 +262,7 @@ def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
         record.meta["history_facts"] = facts
 
 
-#: Run-table columns made from a history (runs.history_facts) that a reused run keeps.
+#: Run-table columns made from a history (run_facts.history_facts) that a reused run keeps.
 FACT_COLUMNS = ("best_loss", "primary_metric", "last_good_loss", "last_good_step",
                 "nonfinite_step", "log_every")
 
@@ -277,9 +277,9 @@ def _plain(value: Any) -> Any:
 
 
 def _steps_of(record: RunRecord) -> float:
-    from .runs import _steps
+    from .run_facts import steps_trained
 
-    return _steps(record.summary, record.history)
+    return steps_trained(record.summary, record.history)
 
 
 def _last_step(path: Path) -> int | None:

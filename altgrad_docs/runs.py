@@ -4,14 +4,14 @@ Sources (W&B API, offline runs, snapshot) turn whatever they read into :class:`R
 objects; :func:`run_row` turns one record into one row of the run table whose columns are
 :data:`RUN_COLUMNS`. Analysis and the site only ever see these tables, never a W&B object.
 This module imports nothing of the project but the format registry (formats.py, the other
-half of the ground floor), which names formats, and the status rules (``analysis/status.py``,
-pure functions that import nothing of the project either), when a row is made.
+half of the ground floor), which names formats, and, when a row is made, ``run_facts.py``
+(history facts, the status decided by the pure rules of ``analysis/status.py``).
 
 Normalisation follows the data contract (shared/reference/data-contract.md): missing config
 keys take the contract's defaults, numbers that arrive as strings become NaN (``"NaN"`` and
 ``"inf"`` strings become the float they spell), old unprefixed metric names are read after
 the ``quantization/`` ones, and a run's ``status`` is decided from every signal it gives
-(W&B state, exit code, alerts, last loss, steps, failure reports: analysis/status.py) while
+(W&B state, exit code, alerts, last loss, steps, failure reports: run_facts.py) while
 the original W&B state is kept in ``state`` and the reason in ``status_reason``. Where the
 runs and the contract differ, the runs win: a config without ``seed`` has no seed (NaN, not
 42), and formats are read by meaning (:func:`normalize_format`).
@@ -345,98 +345,14 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_json_safe(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def _history_best_loss(history: pd.DataFrame) -> float:
-    import pandas as pd
-
-    if "loss" not in history:
-        return math.nan
-    finite = pd.to_numeric(history["loss"], errors="coerce")
-    finite = finite[np.isfinite(finite)]
-    return float(finite.min()) if len(finite) else math.nan
-
-
-def _steps(summary: Mapping[str, Any], history: pd.DataFrame) -> float:
-    """Steps trained: the last logged ``_step`` + 1, since W&B counts steps from 0.
-
-    A 400-step run logs steps 0..399 and reports 400; a run that hit NaN at step k
-    reports k + 1 (the failing step was taken).
-    """
-    step = to_float(summary.get("_step"))
-    if math.isnan(step) and "_step" in history and len(history):
-        step = float(history["_step"].max())
-    return step + 1
-
-
-def history_facts(record: RunRecord) -> dict[str, Any]:
-    """What the run table reads from a run's history: ``steps``, ``best_loss``, the primary
-    metric, its last value, last finite value and step, the first step of a non-finite
-    stretch that ends the run, and the logging interval.
-
-    A record may carry them ready-made in ``meta["history_facts"]`` (a run reused from an
-    earlier snapshot, whose history is not read again: fetch.py)."""
-    ready = record.meta.get("history_facts")
-    if ready:
-        return dict(ready)
-    from .analysis.status import log_interval, primary_metric
-
-    history, summary = record.history, record.summary
-    best = summary_metric(summary, "best_loss")
-    if math.isnan(best):
-        best = _history_best_loss(history)
-    metric = primary_metric([*history.columns, *summary])
-    steps = _steps(summary, history)
-    facts: dict[str, Any] = {"steps": steps, "best_loss": best, "primary_metric": metric,
-                             "last_value": math.nan, "last_good_loss": math.nan,
-                             "last_good_step": math.nan, "nonfinite_step": math.nan,
-                             "log_every": math.nan}
-    step_col = history["_step"].to_numpy(dtype="float64") if "_step" in history else np.array([])
-    facts["log_every"] = log_interval(step_col.tolist(), record.config)
-    if metric is None:
-        return facts
-    if metric in history and len(history):
-        order = np.argsort(step_col, kind="stable")
-        column = history[metric]
-        values = (column.to_numpy(dtype="float64", na_value=np.nan) if column.dtype.kind in "fiu"
-                  else np.array([to_float(v) for v in column.to_numpy()], dtype="float64"))[order]
-        at = step_col[order]
-        good = np.flatnonzero(np.isfinite(values))
-        facts["last_value"] = float(values[-1])
-        if len(good):
-            facts.update(last_good_loss=float(values[good[-1]]), last_good_step=float(at[good[-1]]))
-        after = good[-1] + 1 if len(good) else 0
-        if after < len(values):  # the run ends on non-finite values: where they start
-            facts["nonfinite_step"] = float(at[after])
-    if metric in summary:
-        facts["last_value"] = to_float(summary[metric])
-    return facts
-
-
-def _alerts(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [dict(a) for a in meta.get("alerts") or [] if isinstance(a, Mapping)]
-
-
-def _decided(record: RunRecord, state: str, facts: Mapping[str, Any]) -> Any:
-    from .analysis.status import Signals, decide
-
-    code = record.meta.get("exit_code")
-    nonfinite = to_float(facts.get("nonfinite_step"))
-    return decide(Signals(
-        state=state, exit_code=int(code) if isinstance(code, (int, np.integer)) else None,
-        alerts=tuple(_alerts(record.meta)), metric=facts.get("primary_metric"),
-        last_value=to_float(facts.get("last_value")),
-        collapse_step=int(nonfinite) if math.isfinite(nonfinite) else None,
-        last_step=to_float(facts.get("steps")) - 1, log_every=to_float(facts.get("log_every")),
-        max_steps=to_float(config_value(record.config, "max_steps")),
-        reports=tuple(r for r in record.meta.get("failure_reports") or [] if isinstance(r, Mapping)),
-    ))
-
-
 def run_row(record: RunRecord) -> dict[str, Any]:
     """One row of the run table (keys = RUN_COLUMNS) from one record."""
+    from .run_facts import alert_list, decided_status, history_facts
+
     meta, config, summary = record.meta, record.config, record.summary
     state = str(meta.get("state") or "running")
     facts = history_facts(record)
-    decided = _decided(record, state, facts)
+    decided = decided_status(record, state, facts)
     code = meta.get("exit_code")
     row: dict[str, Any] = {
         "format": normalize_format(config),
@@ -457,7 +373,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "status_reason": decided.reason,
         "status_signals": ",".join(decided.signals),
         "exit_code": to_float(code) if code is not None else math.nan,
-        "alerts": canonical_json(_alerts(meta)),
+        "alerts": canonical_json(alert_list(meta)),
         "primary_metric": facts.get("primary_metric") or "",
         "last_good_loss": facts["last_good_loss"],
         "last_good_step": facts["last_good_step"],
@@ -523,32 +439,6 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         else:
             df[col] = df[col].astype(dtype)
     return df.sort_values("run_id", kind="stable").reset_index(drop=True)
-
-
-def complete_table(df: pd.DataFrame) -> pd.DataFrame:
-    """A run table written before some RUN_COLUMNS existed, with them added: the status is
-    decided again from what the old table holds (W&B state, final loss), the other new
-    columns are left empty. A table that has them all is returned as it is."""
-    missing = [c for c in RUN_COLUMNS if c not in df]
-    if not missing or "state" not in df:
-        return df
-    from .analysis.status import Signals, decide
-
-    import pandas as pd
-
-    out = df.copy()
-    decided = [decide(Signals(state=str(state), metric="loss", last_value=to_float(loss)))
-               for state, loss in zip(out["state"], out["final_loss"] if "final_loss" in out
-                                      else [math.nan] * len(out))]
-    fill = {"status": [d.status for d in decided], "status_reason": [d.reason for d in decided],
-            "status_signals": [",".join(d.signals) for d in decided],
-            "alerts": "[]", "primary_metric": "loss" if "final_loss" in out else ""}
-    for col in missing:
-        out[col] = fill.get(col, pd.NA if RUN_COLUMNS[col] in ("Int64", "string") else math.nan)
-        out[col] = out[col].astype(RUN_COLUMNS[col])
-    if "status_reason" in missing:  # the old status was the state's: decide it too
-        out["status"] = pd.Series(fill["status"], index=out.index, dtype="string")
-    return out[[c for c in RUN_COLUMNS if c in out] + [c for c in out if c not in RUN_COLUMNS]]
 
 
 def tidy_history(history: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:

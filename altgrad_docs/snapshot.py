@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .runs import RUN_COLUMNS, RunRecord, complete_table, path_slug, run_row, runs_frame, tidy_history
+from .run_facts import complete_table
+from .runs import RUN_COLUMNS, RunRecord, path_slug, run_row, runs_frame, tidy_history
 from .tempdirs import alive, make_owned_dir, owner_pid, remove_stale
 from .userfiles import RefusedFile, copy_user_file
 
@@ -216,12 +217,13 @@ def _exact_text(value: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _table_code() -> bytes:
-    """The code that writes the run table: this file, ``runs.py`` and the status rules
-    (``analysis/status.py``) as bytes, and the versions of the libraries in between."""
-    from . import runs
+    """The code that writes the run table: this file, ``runs.py``, ``run_facts.py`` and the
+    status rules (``analysis/status.py``) as bytes, and the versions of the libraries in between."""
+    from . import run_facts, runs
     from .analysis import status
 
-    parts = [Path(__file__).read_bytes(), Path(runs.__file__).read_bytes(), Path(status.__file__).read_bytes()]
+    parts = [Path(m.__file__).read_bytes() for m in (runs, run_facts, status)]
+    parts.insert(0, Path(__file__).read_bytes())
     parts += [f"{dist} {v}".encode() for dist, v in _versions(("numpy", "pandas", "pyarrow")).items()]
     return b"\0".join(parts)
 
@@ -370,7 +372,7 @@ class Snapshot:
 
     def runs(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The run table (all RUN_COLUMNS, or the ones asked for). A table written before
-        some columns existed gets them (``runs.complete_table``: status decided again)."""
+        some columns existed gets them (``run_facts.complete_table``: status decided again)."""
         import pyarrow.parquet as pq
 
         path = self.path / RUNS_FILE

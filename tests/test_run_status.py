@@ -1,5 +1,5 @@
 """A run's status from every signal it gives (analysis/status.py), one rule per case, and the
-run table columns that carry it (runs.run_row, runs.complete_table, scorecard.crashed_mask)."""
+run table columns that carry it (runs.run_row, run_facts.complete_table, scorecard.crashed_mask)."""
 
 import json
 import math
@@ -10,7 +10,8 @@ import pytest
 
 from altgrad_docs.analysis.scorecard import crashed_mask
 from altgrad_docs.analysis.status import Signals, decide, log_interval, primary_metric, stop_alerts
-from altgrad_docs.runs import RUN_COLUMNS, RunRecord, complete_table, run_row, runs_frame
+from altgrad_docs.run_facts import complete_table
+from altgrad_docs.runs import RUN_COLUMNS, RunRecord, run_row, runs_frame
 
 STOP = {"title": "Training stopped: NaN loss", "text": "Loss was NaN for 10 consecutive steps",
         "level": "ERROR", "count": 1}
