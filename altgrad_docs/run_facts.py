@@ -80,6 +80,8 @@ def history_facts(record: RunRecord) -> dict[str, Any]:
             facts["nonfinite_step"] = float(at[after])
     if metric in summary:
         facts["last_value"] = to_float(summary[metric])
+    if math.isfinite(facts["last_value"]):  # rows that did not log the metric (eval rows) read NaN too
+        facts["nonfinite_step"] = math.nan
     return facts
 
 

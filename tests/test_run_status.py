@@ -105,6 +105,13 @@ def test_run_row_of_a_healthy_run_and_of_one_with_a_report():
     assert (reported["status"], reported["status_reason"]) == ("failed", "failure report: NaN/Inf loss at step 412")
 
 
+def test_rows_without_the_metric_at_the_end_are_no_collapse():
+    """An evaluation row after the last training row holds no loss: not a non-finite stretch."""
+    record = _record([5.0, 4.0, 3.0, math.nan], summary_loss=3.0, max_steps=4)
+    row = run_row(record)
+    assert (row["status"], row["last_good_step"]) == ("finished", 2.0) and math.isnan(row["nonfinite_step"])
+
+
 def test_a_table_written_before_the_status_columns_is_decided_again():
     old = runs_frame([run_row(_record([5.0, 4.0])), run_row(_record([5.0, 4.0], state="crashed"))])
     old.loc[0, "final_loss"] = math.nan  # an old table: a finished run whose last loss is NaN
