@@ -139,3 +139,15 @@ def test_failure_modes_lists_the_reports_of_no_run(runner, tmp_path):
     assert "1 failure report matches no run of this data" in text
     assert "- failure&#95;reports/&#95;unmatched/x--E7M0.md: format E7M0, collapse step 4, reason: NaN/Inf loss" in text
     assert "| E7M0     | -           | 43     | failure&#95;reports/&#95;unmatched/x--E7M0.md | 4 " in text
+
+
+def test_a_torn_run_is_warned_about_once_when_reports_are_matched(runner, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    source = runner / "wandb" / "offline-run-20261206_045511-gy9dapiz"
+    folder = tmp_path / "wandb" / source.name
+    folder.mkdir(parents=True)
+    data = (source / "run-gy9dapiz.wandb").read_bytes()
+    (folder / "run-gy9dapiz.wandb").write_bytes(data[: len(data) - 100])
+    snap = fetch_offline(tmp_path / "wandb", tmp_path / "snap", runner / "checkpoints-runner", progress=False).snapshot
+    assert sum("is torn at byte" in r.getMessage() for r in caplog.records) == 1
+    assert [p.name for p in snap.failure_reports("gy9dapiz")] == ["E7M0_20261206_045516_failure_report.md"]

@@ -284,11 +284,22 @@ class _InfoBuilder(_RunBuilder):
         return super().build()
 
 
+class _Silent(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
 def read_offline_run_info(path: str | Path) -> RunRecord:
-    """One run from one ``run-<id>.wandb`` file, with an empty history."""
+    """One run from one ``run-<id>.wandb`` file, with an empty history. Silent: a torn file
+    or a newer producer is warned about by the full read that follows (read_offline_run)."""
     builder = _InfoBuilder(Path(path))
-    for record in _records(Path(path)):
-        builder.add(record)
+    silent = _Silent()
+    LOG.addFilter(silent)
+    try:
+        for record in _records(Path(path)):
+            builder.add(record)
+    finally:
+        LOG.removeFilter(silent)
     return builder.build()
 
 
