@@ -19,6 +19,7 @@ reason when W&B cannot be reached.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -34,7 +35,8 @@ from .snapshot import (
     LISTING_KEY, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
     open_snapshot, restamp_snapshot, run_table_bytes, write_snapshot,
 )
-from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
+from .outdirs import check_snapshot_output
+from .sources.offline import find_failure_reports
 from .userfiles import read_user_bytes
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -48,6 +50,7 @@ class FetchResult:
     reused: int
     seconds: float
     changed: bool = True  # False: nothing changed, only fetched_at was re-stamped
+    skipped: int = 0  # runs found but left out (each named in a warning)
 
     @property
     def n_runs(self) -> int:
@@ -92,32 +95,82 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
                   progress: bool | None = None) -> FetchResult:
     """Snapshot every offline run under ``offline_dir`` (plus failure reports if given).
 
-    fetched_at is SOURCE_DATE_EPOCH or the newest run time, so the same input folder gives
-    a byte-identical snapshot.
+    ``out`` is checked before anything is written (``outdirs.check_snapshot_output``). A
+    resumed run's folders are merged (``sources.offline_folders``); a run that cannot be
+    read is left out with a warning, and when none can be read the fetch fails with the
+    first cause (the previous snapshot stays). fetched_at is SOURCE_DATE_EPOCH or the
+    newest run time, so the same input folder gives a byte-identical snapshot.
     """
+    from .sources.offline import OfflineRunError
+    from .sources.offline_folders import find_offline_runs, read_run
+
     started = time.monotonic()
+    check_snapshot_output(out, [("the --offline-dir folder", offline_dir),
+                                 ("the --checkpoints folder", checkpoints)])
+    runs = find_offline_runs(offline_dir, required=True)
     clean_leftovers(out)
-    files = offline_run_files(offline_dir)
-    run_ids = [p.stem.removeprefix("run-") for p in files]
-    reports = find_failure_reports(checkpoints, run_ids) if checkpoints else {}
+    reports = find_failure_reports(checkpoints, [r.run_id for r in runs]) if checkpoints else {}
     newest: list[str] = []
-    bar = Progress("reading offline runs", len(files), enabled=progress)
+    skipped: list[str] = []
+    folders: dict[str, str] = {}
+    bar = Progress("reading offline runs", len(runs), enabled=progress)
 
     def records() -> Iterator[RunRecord]:
-        for path in files:
-            record = read_offline_run(path)
+        for run in runs:
+            try:
+                record = read_run(run)
+            except OfflineRunError as exc:
+                LOG.warning("skipped run %s: %s", run.run_id, exc)
+                skipped.append(str(exc))
+                continue
+            finally:
+                bar.update()
+            if record.run_id in folders:
+                raise SnapshotError(
+                    f"run {record.run_id} is logged in {folders[record.run_id]} and in "
+                    f"{run.files[0].parent.name}, whose files name different ids, so they are "
+                    "not one run resumed. --> Do: move the copy you do not want out of "
+                    f"{offline_dir}, then fetch again.")
+            folders[record.run_id] = run.files[0].parent.name
             newest.append(record.meta.get("updated_at") or "")
-            bar.update()
             yield record
+        if not newest:
+            raise OfflineRunError(f"none of the {len(runs)} offline runs in {offline_dir} could "
+                                  f"be read, so no snapshot was written; the first: {skipped[0]}")
 
-    source = {"kind": "offline", "path": Path(offline_dir).name,
-              "checkpoints": Path(checkpoints).name if checkpoints else None}
+    source = {"kind": "offline", "path": Path(os.path.abspath(offline_dir)).name,
+              "checkpoints": Path(os.path.abspath(checkpoints)).name if checkpoints else None}
     try:
-        path = write_snapshot(records(), out, source=source, failure_reports=reports,
-                              fetched_at=lambda: _iso_or_none(max(newest, default="")))
+        path = _write(records(), out, source=source, failure_reports=reports,
+                      fetched_at=lambda: _iso_or_none(max(newest, default="")))
     finally:
         bar.close()
-    return FetchResult(open_snapshot(path), len(files), 0, time.monotonic() - started)
+    return FetchResult(open_snapshot(path), len(newest), 0, time.monotonic() - started,
+                       skipped=len(skipped))
+
+
+def _write(records: Iterable[RunRecord], out: str | Path, **options: Any) -> Path:
+    """``write_snapshot``; after an OS error (disk full, a read-only folder) the previous
+    snapshot is put back if the error came between the two renames of the swap."""
+    try:
+        return write_snapshot(records, out, **options)
+    except OSError:
+        try:
+            clean_leftovers(out)
+        except OSError:  # the next fetch puts it back (snapshot._recover_swap)
+            pass
+        raise
+
+
+def _check_unique(run_ids: list[str], project: str) -> None:
+    """W&B listed each run once (a run listed twice would stop the write without a fix)."""
+    seen: set[str] = set()
+    for run_id in run_ids:
+        if run_id in seen:
+            raise SnapshotError(f"W&B listed run {run_id} of {project} twice, so the listing "
+                                "is not one consistent view of the project (did runs change "
+                                "while it was read?). --> Do: fetch again.")
+        seen.add(run_id)
 
 
 def _iso_or_none(stamp: str) -> str | None:
@@ -141,6 +194,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     from .sources import wandb_api as wa
 
     started = time.monotonic()
+    check_snapshot_output(out, [("the --checkpoints folder", checkpoints)])
     clean_leftovers(out)  # of a fetch killed before, even if this one fails too
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None
@@ -150,6 +204,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
               "filters": wa.run_filters(states, filters)}
     previous = _previous(out, source)
     records = [r.record for r in listed]
+    _check_unique([r.run_id for r in records], project)
     reuse = {r.run_id: p for r in records if (p := _reusable(previous, r))}
     fresh = [r for r in listed if r.record.run_id not in reuse]
     reports = find_failure_reports(checkpoints, [r.run_id for r in records]) if checkpoints else {}
@@ -168,9 +223,9 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
         before_downloads()
     bar = Progress("fetching histories", len(fresh), enabled=progress)
     try:
-        path = write_snapshot(_with_histories(listed, reuse, wa.fetch_history, workers, bar),
-                              out, source=source, failure_reports=reports, fetched_at=fetched_at,
-                              reuse_history=reuse, listing=listing)
+        path = _write(_with_histories(listed, reuse, wa.fetch_history, workers, bar),
+                      out, source=source, failure_reports=reports, fetched_at=fetched_at,
+                      reuse_history=reuse, listing=listing)
     finally:
         bar.close()
     return FetchResult(open_snapshot(path), len(fresh), len(reuse), time.monotonic() - started)

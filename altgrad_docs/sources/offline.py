@@ -43,6 +43,10 @@ class OfflineRunError(ValueError):
     """A file is not a readable wandb run log."""
 
 
+class StepOutOfRange(OfflineRunError):
+    """A run logged a step that no int64 holds: that run is left out, not the fetch."""
+
+
 def iter_record_bytes(path: Path) -> Iterator[bytes]:
     """The raw record payloads of a run log, stopping cleanly at a torn chunk."""
     try:
@@ -137,6 +141,16 @@ def _json_value(text: str) -> Any:
         return text
 
 
+def _exact_step(item: Any) -> int | None:
+    """A history row's ``_step`` as logged: an integer exactly (never through float, which
+    rounds above 2**53); a float step truncated; None when it is no number."""
+    value = _json_value(item.value_json) if item.value_json else item.integer
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = to_float(value)
+    return int(number) if math.isfinite(number) else None
+
+
 def _history_number(item: Any) -> float | None:
     """A history value as float (NaN for non-numbers); None for media and dicts."""
     text = item.value_json
@@ -205,7 +219,7 @@ class _RunBuilder:
         for item in history.item:
             key = _key(item)
             if key == "_step":
-                step = int(to_float(_json_value(item.value_json)) if item.value_json else item.integer)
+                step = _exact_step(item)
             elif key == "_runtime":
                 self.runtime = np.fmax(self.runtime, to_float(_json_value(item.value_json)))
             elif not key.startswith("_"):
@@ -216,13 +230,24 @@ class _RunBuilder:
                     values.append(value)
         self.steps.append(step if step is not None else history.step.num or row)
 
+    def _step_column(self) -> np.ndarray:
+        """The steps as int64, exactly; a step no int64 holds makes the run unreadable."""
+        try:
+            return np.asarray(self.steps, dtype=np.int64)
+        except OverflowError:
+            bad = next(s for s in self.steps if not -2**63 <= s < 2**63)
+            raise StepOutOfRange(
+                f"run {self.meta['run_id']} ({self.path}) logged step {bad}, beyond what a 64-bit "
+                "integer holds: the run is left out. --> Do: log steps below 2**63 "
+                "(run.log(..., step=N)).") from None
+
     def _on_exit(self, exit_record: Any) -> None:
         self.exit_code = exit_record.exit_code
         self.runtime = np.fmax(self.runtime, float(exit_record.runtime or math.nan))
 
     def build(self) -> RunRecord:
         n = len(self.steps)
-        data: dict[str, np.ndarray] = {"_step": np.asarray(self.steps, dtype=np.int64)}
+        data: dict[str, np.ndarray] = {"_step": self._step_column()}
         for key in sorted(self.columns):
             rows, values = self.columns[key]
             column = np.full(n, np.nan)
@@ -257,23 +282,11 @@ def read_offline_run(path: str | Path) -> RunRecord:
 
 
 def offline_run_files(wandb_dir: str | Path) -> list[Path]:
-    """The newest ``run-*.wandb`` file per run id under ``wandb_dir`` (or ``wandb_dir/wandb``)."""
-    root = Path(wandb_dir)
-    if not root.is_dir():
-        raise OfflineRunError(f"offline run folder {root} does not exist. --> Do: pass the "
-                              "wandb/ folder that holds the offline-run-* folders.")
-    if not any(root.glob("offline-run-*")) and (root / "wandb").is_dir():
-        root = root / "wandb"
-    newest: dict[str, Path] = {}
-    for path in sorted(root.glob("offline-run-*/run-*.wandb")):
-        if not _readable(path, root, "offline run log"):
-            continue
-        run_id = path.stem.removeprefix("run-")
-        if run_id in newest:
-            LOG.warning("run %s has more than one offline folder; using %s, the newest, and "
-                        "ignoring %s.", run_id, path.parent.name, newest[run_id].parent.name)
-        newest[run_id] = path
-    return [newest[k] for k in sorted(newest)]
+    """Every readable ``run-*.wandb`` file under ``wandb_dir`` (or ``wandb_dir/wandb``), by
+    run id, a resumed run's folders oldest first (``offline_folders.find_offline_runs``)."""
+    from .offline_folders import find_offline_runs
+
+    return [path for run in find_offline_runs(wandb_dir) for path in run.files]
 
 
 def _readable(path: Path, root: Path, what: str) -> bool:
@@ -289,12 +302,11 @@ def _readable(path: Path, root: Path, what: str) -> bool:
 
 
 def read_offline_runs(wandb_dir: str | Path) -> Iterator[RunRecord]:
-    """Every offline run under ``wandb_dir``, one at a time, sorted by run id."""
-    for path in offline_run_files(wandb_dir):
-        try:
-            yield read_offline_run(path)
-        except OfflineRunError as exc:
-            LOG.warning("skipping %s: %s", path, exc)
+    """Every offline run under ``wandb_dir``, one at a time, sorted by run id; a resumed
+    run's folders merged (``offline_folders.read_runs``)."""
+    from .offline_folders import read_runs
+
+    yield from read_runs(wandb_dir)
 
 
 def find_failure_reports(checkpoints_dir: str | Path, run_ids: Iterable[str]) -> dict[str, list[Path]]:
