@@ -107,6 +107,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     started = time.monotonic()
     check_snapshot_output(out, [("the --offline-dir folder", offline_dir),
                                  ("the --checkpoints folder", checkpoints)])
+    _check_checkpoints(checkpoints)
     runs = find_offline_runs(offline_dir, required=True)
     clean_leftovers(out)
     reports = find_failure_reports(checkpoints, [r.run_id for r in runs]) if checkpoints else {}
@@ -120,11 +121,15 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
             try:
                 record = read_run(run)
             except OfflineRunError as exc:
-                LOG.warning("skipped run %s: %s", run.run_id, exc)
-                skipped.append(str(exc))
+                skipped.append(f"skipped run {run.run_id}: {exc}")
+                if newest:  # told at once; before the first readable run, only if one comes
+                    LOG.warning("%s", skipped[-1])
                 continue
             finally:
                 bar.update()
+            if not newest:
+                for line in skipped:
+                    LOG.warning("%s", line)
             if record.run_id in folders:
                 raise SnapshotError(
                     f"run {record.run_id} is logged in {folders[record.run_id]} and in "
@@ -136,7 +141,8 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
             yield record
         if not newest:
             raise OfflineRunError(f"none of the {len(runs)} offline runs in {offline_dir} could "
-                                  f"be read, so no snapshot was written; the first: {skipped[0]}")
+                                  f"be read, so no snapshot was written; the first: "
+                                  f"{skipped[0].split(': ', 1)[1]}")
 
     source = {"kind": "offline", "path": Path(os.path.abspath(offline_dir)).name,
               "checkpoints": Path(os.path.abspath(checkpoints)).name if checkpoints else None}
@@ -147,6 +153,16 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
         bar.close()
     return FetchResult(open_snapshot(path), len(newest), 0, time.monotonic() - started,
                        skipped=len(skipped))
+
+
+def _check_checkpoints(checkpoints: str | Path | None) -> None:
+    """A ``--checkpoints`` that is not a folder is a typo, not "no failure reports"."""
+    if checkpoints is not None and not Path(checkpoints).is_dir():
+        what = "is not a folder" if Path(checkpoints).exists() else "does not exist"
+        raise SnapshotError(f"--checkpoints {checkpoints} {what} (relative to {Path.cwd()}), so no "
+                            "failure report could be read; nothing was written. --> Do: pass the "
+                            "checkpoints/ folder that holds <run>/failure_reports/, or leave "
+                            "--checkpoints out.")
 
 
 def _write(records: Iterable[RunRecord], out: str | Path, **options: Any) -> Path:
@@ -195,6 +211,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
 
     started = time.monotonic()
     check_snapshot_output(out, [("the --checkpoints folder", checkpoints)])
+    _check_checkpoints(checkpoints)
     clean_leftovers(out)  # of a fetch killed before, even if this one fails too
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None

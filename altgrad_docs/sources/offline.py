@@ -52,11 +52,12 @@ def iter_record_bytes(path: Path) -> Iterator[bytes]:
     try:
         data = read_user_bytes(path, Path(path).parent)
     except RefusedFile as exc:
-        raise OfflineRunError(f"{exc} --> Do: put the run folder itself there.") from None
+        raise OfflineRunError(f"{exc} --> Do: put the run's file itself there, readable, "
+                              "not a link.") from None
     if data[: len(FILE_HEADER)] != FILE_HEADER:
         raise OfflineRunError(
-            f"{path} is not a wandb run log (bad header). --> Do: point --offline-dir at the "
-            "folder that holds the offline-run-* folders."
+            f"{path} is not a wandb run log (bad header). --> Do: copy the run's folder again "
+            "from where it was logged, or move the file out of the offline run folder."
         )
     pos, pending = len(FILE_HEADER), None
     while pos < len(data):

@@ -69,15 +69,18 @@ def find_offline_runs(wandb_dir: str | Path, *, required: bool = False) -> list[
     for folder in folders:
         files = sorted(folder.glob(RUN_FILES))
         if not files:
-            refused.append(f"{folder} holds no {RUN_FILES} file")
+            refused.append(f"{folder}: it holds no {RUN_FILES} file. --> Do: copy the run's folder "
+                           "again from where it was logged, with its .wandb file.")
         for path in files:
             why = _refused(path, root)
             if why:
                 refused.append(why)
                 continue
             parts.setdefault(path.stem.removeprefix("run-"), []).append(path)
-    if required and not parts:
+    if required and not parts:  # one line: the error names the first cause
         raise OfflineRunError(_none_found(root, folders, refused))
+    for why in refused:
+        LOG.warning("skipped %s", why)
     runs = []
     for run_id in sorted(parts):
         files = tuple(sorted(parts[run_id], key=_folder_order))
@@ -98,16 +101,14 @@ def _refused(path: Path, root: Path) -> str | None:
         check_user_file(path, root)
     except RefusedFile as exc:
         fix = next((f for k, f in _FIXES.items() if k in exc.reason), "check the file")
-        LOG.warning("skipped offline run log %s --> Do: %s.", exc, fix)
-        return f"{exc}"
+        return f"offline run log {exc} --> Do: {fix}."
     return None
 
 
 def _none_found(root: Path, folders: list[Path], refused: list[str]) -> str:
     if folders:
-        return (f"none of the {len(folders)} offline-run folders in {root} could be read (first: "
-                f"{refused[0]}). --> Do: check that the folders were copied whole, with their "
-                "run-*.wandb files, and are not links.")
+        return (f"none of the {len(folders)} offline-run folders in {root} could be read, so "
+                f"no snapshot was written; the first: {refused[0]}")
     online = sorted(p.name for p in root.glob("run-*") if p.is_dir())
     if online:
         return (f"no offline runs in {root}: it holds {len(online)} run-* folders of runs "
