@@ -103,6 +103,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     """
     from .sources.offline import OfflineRunError
     from .sources.offline_folders import find_offline_runs, read_run
+    from .sources.steps import StepOutOfRange
 
     started = time.monotonic()
     check_snapshot_output(out, [("the --offline-dir folder", offline_dir),
@@ -120,7 +121,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
         for run in runs:
             try:
                 record = read_run(run)
-            except OfflineRunError as exc:
+            except (OfflineRunError, StepOutOfRange) as exc:
                 skipped.append(f"skipped run {run.run_id}: {exc}")
                 if newest:  # told at once; before the first readable run, only if one comes
                     LOG.warning("%s", skipped[-1])
@@ -239,13 +240,15 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     if before_downloads is not None:
         before_downloads()
     bar = Progress("fetching histories", len(fresh), enabled=progress)
+    skipped: list[str] = []
     try:
-        path = _write(_with_histories(listed, reuse, wa.fetch_history, workers, bar),
+        path = _write(_with_histories(listed, reuse, wa.fetch_history, workers, bar, skipped),
                       out, source=source, failure_reports=reports, fetched_at=fetched_at,
                       reuse_history=reuse, listing=listing)
     finally:
         bar.close()
-    return FetchResult(open_snapshot(path), len(fresh), len(reuse), time.monotonic() - started)
+    return FetchResult(open_snapshot(path), len(fresh) - len(skipped), len(reuse),
+                       time.monotonic() - started, skipped=len(skipped))
 
 
 def _nothing_changed(previous: Snapshot, fetched_at: str, listing: str | None, reused: int,
@@ -344,11 +347,15 @@ def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], b
 
 
 def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,
-                    bar: Progress) -> Iterator[RunRecord]:
+                    bar: Progress, skipped: list[str] | None = None) -> Iterator[RunRecord]:
     """Records in listing order; histories downloaded ahead by at most 2 x workers runs.
 
-    On an error or an interrupt nothing more is started and nothing running is waited for
-    (a download stuck on a slow server would hold the exit up to its timeout)."""
+    A run whose history has a step no int64 holds is left out with a warning (its id is
+    added to ``skipped``). On an error or an interrupt nothing more is started and nothing
+    running is waited for (a download stuck on a slow server would hold the exit up to its
+    timeout)."""
+    from .sources.steps import StepOutOfRange
+
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="history")
     pending: deque[tuple[Any, Future | None]] = deque()
     queue = iter(listed)
@@ -366,8 +373,15 @@ def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, worke
                 return
             item, future = pending.popleft()
             if future is not None:
-                item.record.history = future.result()
-                bar.update()
+                try:
+                    item.record.history = future.result()
+                except StepOutOfRange as exc:
+                    LOG.warning("%s", exc)
+                    if skipped is not None:
+                        skipped.append(item.record.run_id)
+                    continue
+                finally:
+                    bar.update()
             yield item.record
     finally:
         pool.shutdown(wait=done, cancel_futures=True)

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..runs import RunRecord, to_float
 from ..userfiles import RefusedFile, check_user_file, read_user_bytes
+from .steps import exact_step, int64_steps
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -41,10 +42,6 @@ CHECKED_PRODUCER = (0, 31)
 
 class OfflineRunError(ValueError):
     """A file is not a readable wandb run log."""
-
-
-class StepOutOfRange(OfflineRunError):
-    """A run logged a step that no int64 holds: that run is left out, not the fetch."""
 
 
 def iter_record_bytes(path: Path) -> Iterator[bytes]:
@@ -142,16 +139,6 @@ def _json_value(text: str) -> Any:
         return text
 
 
-def _exact_step(item: Any) -> int | None:
-    """A history row's ``_step`` as logged: an integer exactly (never through float, which
-    rounds above 2**53); a float step truncated; None when it is no number."""
-    value = _json_value(item.value_json) if item.value_json else item.integer
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    number = to_float(value)
-    return int(number) if math.isfinite(number) else None
-
-
 def _history_number(item: Any) -> float | None:
     """A history value as float (NaN for non-numbers); None for media and dicts."""
     text = item.value_json
@@ -220,7 +207,7 @@ class _RunBuilder:
         for item in history.item:
             key = _key(item)
             if key == "_step":
-                step = _exact_step(item)
+                step = exact_step(_json_value(item.value_json) if item.value_json else item.integer)
             elif key == "_runtime":
                 self.runtime = np.fmax(self.runtime, to_float(_json_value(item.value_json)))
             elif not key.startswith("_"):
@@ -231,24 +218,14 @@ class _RunBuilder:
                     values.append(value)
         self.steps.append(step if step is not None else history.step.num or row)
 
-    def _step_column(self) -> np.ndarray:
-        """The steps as int64, exactly; a step no int64 holds makes the run unreadable."""
-        try:
-            return np.asarray(self.steps, dtype=np.int64)
-        except OverflowError:
-            bad = next(s for s in self.steps if not -2**63 <= s < 2**63)
-            raise StepOutOfRange(
-                f"run {self.meta['run_id']} ({self.path}) logged step {bad}, beyond what a 64-bit "
-                "integer holds: the run is left out. --> Do: log steps below 2**63 "
-                "(run.log(..., step=N)).") from None
-
     def _on_exit(self, exit_record: Any) -> None:
         self.exit_code = exit_record.exit_code
         self.runtime = np.fmax(self.runtime, float(exit_record.runtime or math.nan))
 
     def build(self) -> RunRecord:
         n = len(self.steps)
-        data: dict[str, np.ndarray] = {"_step": self._step_column()}
+        data: dict[str, np.ndarray] = {"_step": int64_steps(self.steps, self.meta["run_id"],
+                                                            str(self.path))}
         for key in sorted(self.columns):
             rows, values = self.columns[key]
             column = np.full(n, np.nan)

@@ -21,6 +21,7 @@ from typing import Iterator
 from ..runs import RunRecord, to_float
 from ..userfiles import RefusedFile, check_user_file
 from .offline import OfflineRunError, read_offline_run
+from .steps import StepOutOfRange
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 RUN_FOLDERS = "offline-run-*"
@@ -122,7 +123,7 @@ def _none_found(root: Path, folders: list[Path], refused: list[str]) -> str:
 def read_run(run: OfflineRun) -> RunRecord:
     """The run from all its files, merged (:func:`merge_parts`). A file that is not a run
     log raises :class:`OfflineRunError` for the run (a resumed run with a part missing
-    would be published with a gap)."""
+    would be published with a gap), a step no int64 holds ``steps.StepOutOfRange``."""
     if len(run.files) == 1:
         return read_offline_run(run.files[0])
     return merge_parts([read_offline_run(p) for p in run.files],
@@ -135,7 +136,7 @@ def read_runs(wandb_dir: str | Path) -> Iterator[RunRecord]:
     for run in find_offline_runs(wandb_dir):
         try:
             yield read_run(run)
-        except OfflineRunError as exc:
+        except (OfflineRunError, StepOutOfRange) as exc:
             LOG.warning("skipping run %s: %s", run.run_id, exc)
 
 
