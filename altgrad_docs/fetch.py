@@ -160,7 +160,9 @@ def _check_checkpoints(checkpoints: str | Path | None) -> None:
     """A ``--checkpoints`` that is not a folder is a typo, not "no failure reports"."""
     if checkpoints is not None and not Path(checkpoints).is_dir():
         what = "is not a folder" if Path(checkpoints).exists() else "does not exist"
-        raise SnapshotError(f"--checkpoints {checkpoints} {what} (relative to {Path.cwd()}), so no "
+        if not Path(checkpoints).is_absolute():
+            what += f" (in {Path.cwd()})"
+        raise SnapshotError(f"--checkpoints {checkpoints} {what}, so no "
                             "failure report could be read; nothing was written. --> Do: pass the "
                             "checkpoints/ folder that holds <run>/failure_reports/, or leave "
                             "--checkpoints out.")

@@ -198,3 +198,19 @@ def test_a_read_only_output_folder_is_one_line(runs, tmp_path, capsys, monkeypat
     monkeypatch.undo()
     assert _files(snap) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap", "work"]  # no temp folder
+
+
+def test_a_wandb_fetch_is_refused_before_it_connects(tmp_path, capsys, monkeypatch):
+    """The same checks for ``fetch --project``, made before wandb is asked anything (the
+    base URL is a closed port: a connection attempt would fail differently)."""
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "thesis.tex").write_text("mine")
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    before = _files(tmp_path)
+    for out, words in ((thesis, "not a snapshot"), (checkpoints, "is the --checkpoints folder itself")):
+        code, _, err = _fetch(capsys, "--project", "e/p", "--checkpoints", str(checkpoints), "--out", str(out))
+        _refused(code, err, words)
+    assert _files(tmp_path) == before

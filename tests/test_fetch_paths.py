@@ -140,3 +140,21 @@ def test_a_misspelt_checkpoints_folder_is_an_error(work, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--checkpoints" in err and "does not exist" in err and "--> Do:" in err
     assert not (work / "snap").exists()
+
+
+def test_a_run_id_in_two_unrelated_folders_is_an_error_with_its_fix(work, capsys):
+    """A run folder copied under another run's name (its file renamed): the run record
+    inside still names the first id. Not a resume (the folders' ids differ), so the fetch
+    stops, naming both folders and what to do; the previous snapshot stays."""
+    source = next((work / "wandb").glob(f"offline-run-*-{RUN_IDS[0]}"))
+    copy = work / "wandb" / "offline-run-20991231_235959-copy0001"
+    copy.mkdir()
+    shutil.copyfile(source / f"run-{RUN_IDS[0]}.wandb", copy / "run-copy0001.wandb")
+    write_snapshot([], work / "snap", source={"kind": "earlier"})
+    before = (work / "snap" / "manifest.json").read_bytes()
+    code = cli.main(["fetch", "--offline-dir", str(work / "wandb"), "--out", str(work / "snap")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert f"run {RUN_IDS[0]} is logged in {copy.name} and in {source.name}" in lines[0]
+    assert "--> Do: move the copy you do not want out of" in lines[0]
+    assert (work / "snap" / "manifest.json").read_bytes() == before
