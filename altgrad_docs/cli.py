@@ -155,9 +155,15 @@ def _render_inputs(config_file: str) -> list[tuple[str, str | None]]:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .outdirs import check_output
+    from .outdirs import OutputRefused, check_output
     from .site.tree import render_tree
 
+    config = Path(args.config_file)
+    if not config.is_file():
+        where = "" if config.is_absolute() else f" in {Path.cwd()}"
+        raise OutputRefused(f"-f/--config-file {config}: no such file{where}; nothing was "
+                            "written. --> Do: run in the site's folder (where its mkdocs.yml "
+                            "is), or pass -f path/to/mkdocs.yml.")
     check_output(args.out, _render_inputs(args.config_file), name="docs-tree")
     tree = render_tree(args.config_file, args.out)
     print(f"wrote {tree.n_files} files into {tree.root}; build with `mkdocs build` or "
@@ -166,14 +172,14 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _render_command(args: argparse.Namespace) -> int:
-    from mkdocs.exceptions import PluginError
+    from mkdocs.exceptions import ConfigurationError, PluginError
 
     from .outdirs import OutputRefused, os_error_line
     from .site.tree import TreeError
 
     try:
         return _render(args)
-    except (TreeError, PluginError, OutputRefused) as exc:
+    except (TreeError, PluginError, ConfigurationError, OutputRefused) as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -158,3 +158,22 @@ def test_a_run_id_in_two_unrelated_folders_is_an_error_with_its_fix(work, capsys
     assert f"run {RUN_IDS[0]} is logged in {copy.name} and in {source.name}" in lines[0]
     assert "--> Do: move the copy you do not want out of" in lines[0]
     assert (work / "snap" / "manifest.json").read_bytes() == before
+
+
+@pytest.mark.slow  # renders the fixture site's pages (about 10 s here)
+def test_render_with_relative_paths_from_another_folder(tmp_path):
+    from tests.site_fixtures import build_fixture_snapshot, mkdocs_env
+
+    snap = build_fixture_snapshot(tmp_path / "snap")
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    env = {**mkdocs_env(snap, tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    config = os.path.relpath(ROOT / "mkdocs.yml", cwd)
+    done = subprocess.run([sys.executable, "-m", "altgrad_docs.cli", "render", "-f", config, "--out",
+                           "../tree"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "tree" / "mkdocs.yml").is_file() and (tmp_path / "tree" / "docs" / "index.md").is_file()
+    missing = subprocess.run([sys.executable, "-m", "altgrad_docs.cli", "render", "--out", "tree"], cwd=cwd,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+    assert "no such file in" in missing.stderr and "--> Do:" in missing.stderr and not (cwd / "tree").exists()
