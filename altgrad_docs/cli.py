@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
-        if as_program and isinstance(exc, wandb_errors):
+        if as_program and wandb_errors:  # a W&B fetch that failed: nothing left to save
             _exit_without_wandb_teardown(2)
         return 2
     except KeyboardInterrupt as exc:

@@ -52,7 +52,7 @@ def step_column(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     the caller). A step that no int64 holds raises :class:`StepOutOfRange`."""
     try:  # ints (the usual case) in C; None, NaN, junk and big numbers below
         steps = np.array(values, dtype=np.int64)
-        if steps.ndim == 1:
+        if steps.ndim == 1 and not any(v is True or v is False for v in values):
             return steps, np.ones(len(steps), dtype=bool)
     except (TypeError, ValueError, OverflowError):
         pass
