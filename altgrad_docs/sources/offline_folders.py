@@ -32,6 +32,7 @@ _FIXES = {
     "no such file": "run the fetch again once nothing moves or deletes runs in that folder",
     "not a regular file": "put the run's .wandb file itself there",
     "outside": "put the run folder itself inside the offline run folder",
+    "cannot be opened": "make the file readable for you",
 }
 
 
