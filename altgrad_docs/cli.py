@@ -23,7 +23,6 @@ import signal
 import sys
 from collections import Counter
 from importlib import import_module
-from pathlib import Path
 from typing import Callable, Sequence
 
 from .runs import DEFAULT_STATES, STATES
@@ -125,46 +124,11 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render_inputs(config_file: str) -> list[tuple[str, str | None]]:
-    """What a render reads, so that ``render --out`` is none of them, inside or around one:
-    the config, its docs_dir, theme.custom_dir, templates/ and the snapshot."""
-    from mkdocs.utils import yaml_load
-
-    config = Path(config_file)
-    inputs: list[tuple[str, str | None]] = [("the config file", str(config))]
-    try:
-        with open(config, encoding="utf-8") as fh:
-            raw = yaml_load(fh) or {}
-    except Exception:  # noqa: BLE001 -- a broken config: the render itself names what is wrong
-        return inputs
-    base = config.parent
-
-    def table(value: object) -> dict:
-        return value if isinstance(value, dict) else {}
-
-    raw = table(raw)
-    theme, altgrad = table(raw.get("theme")), table(table(raw.get("extra")).get("altgrad"))
-    for what, value in (("the docs folder", raw.get("docs_dir", "docs")),
-                        ("the theme's custom_dir", theme.get("custom_dir")),
-                        ("the templates folder", "templates"),
-                        ("the snapshot", altgrad.get("snapshot") or "data/bundled"),
-                        ("the W&B snapshot", altgrad.get("wandb_snapshot") or "data/wandb")):
-        if isinstance(value, str) and value:
-            inputs.append((what, str(base / value)))
-    return inputs
-
-
 def _render(args: argparse.Namespace) -> int:
-    from .outdirs import OutputRefused, check_output
+    from .outdirs import check_render_output
     from .site.tree import render_tree
 
-    config = Path(args.config_file)
-    if not config.is_file():
-        where = "" if config.is_absolute() else f" in {Path.cwd()}"
-        raise OutputRefused(f"-f/--config-file {config}: no such file{where}; nothing was "
-                            "written. --> Do: run in the site's folder (where its mkdocs.yml "
-                            "is), or pass -f path/to/mkdocs.yml.")
-    check_output(args.out, _render_inputs(args.config_file), name="docs-tree")
+    check_render_output(args.config_file, args.out)
     tree = render_tree(args.config_file, args.out)
     print(f"wrote {tree.n_files} files into {tree.root}; build with `mkdocs build` or "
           f"`zensical build` there (see {tree.root / 'ENGINES.md'})")

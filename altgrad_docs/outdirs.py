@@ -149,6 +149,47 @@ def check_snapshot_output(out: str | os.PathLike,
     return out
 
 
+def check_render_output(config_file: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """``render --out``: the config exists, and ``out`` is no file and none of what the
+    render reads (:func:`render_inputs`), inside or around one. Whether a non-empty ``out``
+    is an earlier tree is ``site.tree.prepare_folder``'s check (its marker file)."""
+    config = Path(config_file)
+    if not config.is_file():
+        where = "" if config.is_absolute() else f" in {Path.cwd()}"
+        raise OutputRefused(f"-f/--config-file {config}: no such file{where}; nothing was "
+                            "written. --> Do: run in the site's folder (where its mkdocs.yml "
+                            "is), or pass -f path/to/mkdocs.yml.")
+    return check_output(out, render_inputs(config), name="docs-tree")
+
+
+def render_inputs(config_file: str | os.PathLike) -> list[tuple[str, str | None]]:
+    """What a render reads: the config, its docs_dir, theme.custom_dir, templates/ and the
+    snapshots (``extra.altgrad``, ``!ENV`` resolved as MkDocs does)."""
+    from mkdocs.utils import yaml_load
+
+    config = Path(config_file)
+    inputs: list[tuple[str, str | None]] = [("the config file", str(config))]
+    try:
+        with open(config, encoding="utf-8") as fh:
+            raw = yaml_load(fh)
+    except Exception:  # noqa: BLE001 -- a broken config: the render itself names what is wrong
+        return inputs
+
+    def table(value: object) -> dict:
+        return value if isinstance(value, dict) else {}
+
+    raw = table(raw)
+    theme, altgrad = table(raw.get("theme")), table(table(raw.get("extra")).get("altgrad"))
+    for what, value in (("the docs folder", raw.get("docs_dir", "docs")),
+                        ("the theme's custom_dir", theme.get("custom_dir")),
+                        ("the templates folder", "templates"),
+                        ("the snapshot", altgrad.get("snapshot") or "data/bundled"),
+                        ("the W&B snapshot", altgrad.get("wandb_snapshot") or "data/wandb")):
+        if isinstance(value, str) and value:
+            inputs.append((what, str(config.parent / value)))
+    return inputs
+
+
 #: The fix for an OS error while a snapshot is written, by errno name.
 _OS_FIXES = {
     "ENOSPC": "free space on the disk that holds {folder} (or pass --out a folder on another "
