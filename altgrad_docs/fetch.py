@@ -102,14 +102,15 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     newest run time, so the same input folder gives a byte-identical snapshot.
     """
     from .sources.offline import OfflineRunError
-    from .sources.offline_folders import find_offline_runs, read_run
+    from .sources.offline_folders import find_offline_runs, offline_root, read_run
     from .sources.steps import StepOutOfRange
 
     started = time.monotonic()
-    check_snapshot_output(out, [("the --offline-dir folder", offline_dir),
+    root = offline_root(offline_dir)  # the folder of the runs (``wandb/`` when given its parent)
+    check_snapshot_output(out, [("the --offline-dir folder", root),
                                  ("the --checkpoints folder", checkpoints)])
     _check_checkpoints(checkpoints)
-    runs = find_offline_runs(offline_dir, required=True)
+    runs = find_offline_runs(root, required=True)
     clean_leftovers(out)
     reports = find_failure_reports(checkpoints, [r.run_id for r in runs]) if checkpoints else {}
     newest: list[str] = []
@@ -145,7 +146,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
                                   f"be read, so no snapshot was written; the first: "
                                   f"{skipped[0].split(': ', 1)[1]}")
 
-    source = {"kind": "offline", "path": Path(os.path.abspath(offline_dir)).name,
+    source = {"kind": "offline", "path": Path(os.path.abspath(root)).name,
               "checkpoints": Path(os.path.abspath(checkpoints)).name if checkpoints else None}
     try:
         path = _write(records(), out, source=source, failure_reports=reports,

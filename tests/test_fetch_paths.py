@@ -93,6 +93,7 @@ def test_the_folder_above_wandb_works_too(work, capsys, monkeypatch):
     monkeypatch.chdir(work.parent)
     assert cli.main(["fetch", "--offline-dir", "work", "--out", "snap"]) == 0
     assert _snapshot_of(work.parent / "snap")[:2] == (RUN_IDS, 4)
+    assert open_snapshot(work.parent / "snap").manifest["source"]["path"] == "wandb"
 
 
 def _junk_runs(wandb: Path, n: int, body: bytes | None) -> None:
@@ -169,3 +170,13 @@ def test_render_without_a_config_here_is_one_line_and_writes_nothing(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"mkdocs.yml: no such file in {tmp_path}" in done.stderr and "--> Do:" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_folder_above_wandb_may_hold_the_snapshot(work, capsys, monkeypatch):
+    """``--offline-dir .`` in the project folder reads ``./wandb``: a snapshot beside it is
+    not inside the input (one inside ``wandb/`` still is)."""
+    monkeypatch.chdir(work)
+    assert cli.main(["fetch", "--offline-dir", ".", "--out", "data/snapshot"]) == 0
+    assert _snapshot_of(work / "data" / "snapshot")[:2] == (RUN_IDS, 4)
+    assert cli.main(["fetch", "--offline-dir", ".", "--out", "wandb/snap"]) == 2
+    assert "is inside the --offline-dir folder wandb" in capsys.readouterr().err
