@@ -108,7 +108,7 @@ def _junk_runs(wandb: Path, n: int, body: bytes | None) -> None:
     (lambda w: _junk_runs(w, 2, b"not a run log"), ("none of the 2 offline runs", "not a wandb run log")),
     (lambda w: _junk_runs(w, 2, None), ("none of the 2 offline-run folders", "it holds no run-*.wandb")),
     (lambda w: (w / "run-20260101_000000-abc").mkdir(parents=True), ("logged online", "--project")),
-    (lambda w: w.mkdir(), ("no offline-run-* folder",)),
+    (lambda w: w.mkdir(), ("it holds no offline-run-* folder",)),
     (lambda w: None, ("does not exist",)),
 ])
 def test_nothing_readable_fails_and_keeps_the_previous_snapshot(tmp_path, capsys, make, words):

@@ -116,9 +116,9 @@ def _none_found(root: Path, folders: list[Path], refused: list[str]) -> str:
         return (f"no offline runs in {root}: it holds {len(online)} run-* folders of runs "
                 "logged online, whose data are in W&B. --> Do: fetch them with --project "
                 "ENTITY/PROJECT, or pass the folder of your offline runs.")
-    return (f"no offline runs in {root}: no offline-run-* folder there or in {root / 'wandb'}. "
-            "--> Do: pass --offline-dir the wandb/ folder your training wrote (it holds "
-            "offline-run-* folders).")
+    return (f"no offline runs in {root}: it holds no offline-run-* folder. --> Do: pass "
+            "--offline-dir the wandb/ folder your training wrote (it holds offline-run-* "
+            "folders), or the folder above it.")
 
 
 def read_run(run: OfflineRun) -> RunRecord:
