@@ -112,7 +112,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     _check_checkpoints(checkpoints)
     runs = find_offline_runs(root, required=True)
     clean_leftovers(out)
-    reports = find_failure_reports(checkpoints, [r.run_id for r in runs]) if checkpoints else {}
+    reports = _reports(checkpoints, [r.run_id for r in runs])
     newest: list[str] = []
     skipped: list[str] = []
     folders: dict[str, str] = {}
@@ -167,6 +167,20 @@ def _check_checkpoints(checkpoints: str | Path | None) -> None:
                             "failure report could be read; nothing was written. --> Do: pass the "
                             "checkpoints/ folder that holds <run>/failure_reports/, or leave "
                             "--checkpoints out.")
+
+
+def _reports(checkpoints: str | Path | None, run_ids: list[str]) -> dict[str, list[Path]]:
+    """The failure reports under ``--checkpoints`` by run; none at all for runs that exist
+    is said (a folder of another study, or reports kept elsewhere, look the same)."""
+    if checkpoints is None:
+        return {}
+    found = find_failure_reports(checkpoints, run_ids)
+    if run_ids and not found:
+        LOG.warning("--checkpoints %s holds no failure report of any of the %d runs (looked for "
+                    "<run folder>/failure_reports/*.md). --> Do: pass the checkpoints/ folder of "
+                    "these runs, or leave --checkpoints out if no run wrote a report.",
+                    checkpoints, len(run_ids))
+    return found
 
 
 def _write(records: Iterable[RunRecord], out: str | Path, **options: Any) -> Path:
@@ -228,7 +242,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     _check_unique([r.run_id for r in records], project)
     reuse = {r.run_id: p for r in records if (p := _reusable(previous, r))}
     fresh = [r for r in listed if r.record.run_id not in reuse]
-    reports = find_failure_reports(checkpoints, [r.run_id for r in records]) if checkpoints else {}
+    reports = _reports(checkpoints, [r.run_id for r in records])
     fetched_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     listing = listing_sha256(records)
     if previous is not None and not fresh and _same_listing(previous, listing, reports):

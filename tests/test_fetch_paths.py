@@ -180,3 +180,15 @@ def test_the_folder_above_wandb_may_hold_the_snapshot(work, capsys, monkeypatch)
     assert _snapshot_of(work / "data" / "snapshot")[:2] == (RUN_IDS, 4)
     assert cli.main(["fetch", "--offline-dir", ".", "--out", "wandb/snap"]) == 2
     assert "is inside the --offline-dir folder wandb" in capsys.readouterr().err
+
+
+def test_a_checkpoints_folder_with_no_report_of_these_runs_is_said(work, tmp_path, capsys, caplog):
+    other = tmp_path / "other-study"
+    (other / "run-zzz99999" / "failure_reports").mkdir(parents=True)
+    (other / "run-zzz99999" / "failure_reports" / "a_failure_report.md").write_text(REPORT)
+    with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.altgrad"):
+        code = cli.main(["fetch", "--offline-dir", str(work / "wandb"), "--checkpoints", str(other),
+                         "--out", str(work / "snap")])
+    assert code == 0 and "4 runs" in capsys.readouterr().out
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        f"--checkpoints {other} holds no failure report of any of the 4 runs"]
