@@ -106,6 +106,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     from .sources.steps import StepOutOfRange
 
     started = time.monotonic()
+    _check_source_date_epoch()
     root = offline_root(offline_dir)  # the folder of the runs (``wandb/`` when given its parent)
     check_snapshot_output(out, [("the --offline-dir folder", root),
                                  ("the --checkpoints folder", checkpoints)])
@@ -169,6 +170,20 @@ def _check_checkpoints(checkpoints: str | Path | None) -> None:
                             "--checkpoints out.")
 
 
+def _check_source_date_epoch() -> None:
+    """``SOURCE_DATE_EPOCH`` (the snapshot's fetched_at when set) must be a date, told before
+    anything is fetched or written."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return
+    try:
+        datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise SnapshotError(f"SOURCE_DATE_EPOCH={epoch!r} is not a time (whole seconds since "
+                            "1970-01-01 UTC), so no snapshot was written. --> Do: unset it, or "
+                            "set it to e.g. $(git log -1 --format=%ct).") from None
+
+
 def _reports(checkpoints: str | Path | None, run_ids: list[str]) -> dict[str, list[Path]]:
     """The failure reports under ``--checkpoints`` by run; none at all for runs that exist
     is said (a folder of another study, or reports kept elsewhere, look the same)."""
@@ -230,6 +245,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     started = time.monotonic()
     check_snapshot_output(out, [("the --checkpoints folder", checkpoints)])
     _check_checkpoints(checkpoints)
+    _check_source_date_epoch()
     clean_leftovers(out)  # of a fetch killed before, even if this one fails too
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None

@@ -192,3 +192,12 @@ def test_a_checkpoints_folder_with_no_report_of_these_runs_is_said(work, tmp_pat
     assert code == 0 and "4 runs" in capsys.readouterr().out
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
         f"--checkpoints {other} holds no failure report of any of the 4 runs"]
+
+
+@pytest.mark.parametrize("epoch", ["abc", "1e30", "99999999999999999999"])
+def test_a_source_date_epoch_that_is_no_time_is_one_line(work, capsys, monkeypatch, epoch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+    code = cli.main(["fetch", "--offline-dir", str(work / "wandb"), "--out", str(work / "snap")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"SOURCE_DATE_EPOCH={epoch!r} is not a time" in err and "--> Do:" in err
+    assert not (work / "snap").exists()
