@@ -60,6 +60,7 @@ class RunInfo:
 class ReportMatch:
     by_run: dict[str, list[Path]] = field(default_factory=dict)
     unmatched: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line per unmatched report or bad folder
 
 
 def path_parts(text: Any) -> tuple[str, ...]:
@@ -150,12 +151,13 @@ def _names(runs: Iterable[RunInfo]) -> str:
     return ", ".join(f"{r.run_id} ({r.name})" if r.name else r.run_id for r in runs) or "none"
 
 
-def match_report(report: Path, root: Path, runs: dict[str, RunInfo]) -> str | None:
-    """The run id a report belongs to (module docstring), or None with a warning."""
+def match_report(report: Path, root: Path, runs: dict[str, RunInfo]) -> tuple[str | None, str | None]:
+    """The run id a report belongs to (module docstring), or None and why (naming the
+    report and the candidate runs, with the fix)."""
     folder = report.parent.parent
     legacy = _by_id(folder.name, runs)
     if legacy is not None:
-        return legacy
+        return legacy, None
     rel = folder.relative_to(root).parts if folder != root.parent else ()
     where = folder.absolute().parts
     scored = [(_suffix_len(r.checkpoint_dir, where), r) for r in runs.values()]
@@ -166,47 +168,51 @@ def match_report(report: Path, root: Path, runs: dict[str, RunInfo]) -> str | No
     by_format = [r for r in by_path if fmt is None or r.format == fmt]
     by_time = [r for r in by_format if _in_lifetime(r, when)]
     if len(by_time) == 1:
-        return by_time[0].run_id
+        return by_time[0].run_id, None
     shown = "/".join(rel) or folder.name
     if not by_path:
-        LOG.warning("failure report %s matches no run: no run's checkpoint_dir ends in %r. --> Do: "
-                    "fetch the run that wrote it too, or point --checkpoints at the folder its "
-                    "checkpoint_dir is relative to.", report, shown)
-    elif not by_format:
-        LOG.warning("failure report %s matches no run: it names format %s, the runs whose "
-                    "checkpoint_dir ends in %r are %s. --> Do: check the report belongs to these "
-                    "runs.", report, fmt, shown, _names(by_path))
-    elif not by_time:
-        LOG.warning("failure report %s matches no run: its time %s (read as UTC) is outside the "
-                    "lifetime of every candidate run: %s. --> Do: check the report belongs to "
-                    "these runs.", report, when and when.strftime("%Y-%m-%d %H:%M:%S"), _names(by_format))
-    else:
-        LOG.warning("failure report %s matches several runs, left unattached: %s (same "
-                    "checkpoint_dir %r, format and time). --> Do: give each run its own "
-                    "checkpoint_dir.", report, _names(by_time), shown)
-    return None
+        return None, (f"failure report {report} matches no run: no run's checkpoint_dir ends in "
+                      f"{shown!r}. --> Do: fetch the run that wrote it too, or point --checkpoints at "
+                      "the folder its checkpoint_dir is relative to.")
+    if not by_format:
+        return None, (f"failure report {report} matches no run: it names format {fmt}, the runs "
+                      f"whose checkpoint_dir ends in {shown!r} are {_names(by_path)}. --> Do: check "
+                      "the report belongs to these runs.")
+    if not by_time:
+        stamp = when.strftime("%Y-%m-%d %H:%M:%S") if when else "?"
+        return None, (f"failure report {report} matches no run: its time {stamp} (read as UTC) is "
+                      f"outside the lifetime of every candidate run: {_names(by_format)}. --> Do: "
+                      "check the report belongs to these runs.")
+    return None, (f"failure report {report} matches several runs, left unattached: "
+                  f"{_names(by_time)} (same checkpoint_dir {shown!r}, format and time). --> Do: give "
+                  "each run its own checkpoint_dir.")
 
 
-def match_failure_reports(checkpoints: str | Path, runs: Iterable[RunInfo]) -> ReportMatch:
-    """Every report under ``checkpoints`` matched to one of ``runs`` or left unmatched."""
+def match_failure_reports(checkpoints: str | Path, runs: Iterable[RunInfo], log: bool = True) -> ReportMatch:
+    """Every report under ``checkpoints`` matched to one of ``runs`` or left unmatched; the
+    problems (a missing or empty folder, each unmatched report) are logged as warnings, or
+    with ``log=False`` only kept in ``problems`` for the caller to word."""
     root = Path(checkpoints)
     result = ReportMatch()
     if not root.is_dir():
-        LOG.warning("--checkpoints folder %s does not exist: no failure report is attached. "
-                    "--> Do: pass the folder that holds the runs' checkpoint folders (or the "
-                    "trainer's working folder).", root)
-        return result
-    files = report_files(root)
-    if not files:
-        LOG.warning("--checkpoints folder %s holds no failure report (no %s/*.md below it). "
-                    "--> Do: pass the folder that holds the runs' checkpoint folders (or the "
-                    "trainer's working folder).", root, REPORTS_FOLDER)
-        return result
-    by_id = {r.run_id: r for r in runs}
-    for report in files:
-        owner = match_report(report, root, by_id)
-        if owner is None:
-            result.unmatched.append(report)
-        else:
-            result.by_run.setdefault(owner, []).append(report)
+        result.problems.append(f"--checkpoints folder {root} does not exist: no failure report is "
+                               "attached. --> Do: pass the folder that holds the runs' checkpoint "
+                               "folders (or the trainer's working folder).")
+    else:
+        files = report_files(root)
+        if not files:
+            result.problems.append(f"--checkpoints folder {root} holds no failure report (no "
+                                   f"{REPORTS_FOLDER}/*.md below it). --> Do: pass the folder that "
+                                   "holds the runs' checkpoint folders (or the trainer's working folder).")
+        by_id = {r.run_id: r for r in runs}
+        for report in files:
+            owner, problem = match_report(report, root, by_id)
+            if owner is None:
+                result.unmatched.append(report)
+                result.problems.append(problem or f"failure report {report} matches no run")
+            else:
+                result.by_run.setdefault(owner, []).append(report)
+    if log:
+        for problem in result.problems:
+            LOG.warning("%s", problem)
     return result
