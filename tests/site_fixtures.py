@@ -63,9 +63,6 @@ RUN_LOG = {
     "environment": {"host": "fixture-host", "python": "CPython 3.11.7", "os": "Linux"},
     "system": [{"time": 1.0, "cpu": 50.0, "proc.memory.rssMB": 400.0},
                {"time": 2.0, "cpu": 70.0, "proc.memory.rssMB": 420.0}],
-    "alerts": [{"title": "High bit stall rate", "text": f"stall at step {k}", "level": "WARN"} for k in range(3)]
-    + [{"title": "Training stopped: NaN loss", "text": "Loss was NaN for 10 consecutive steps", "level": "ERROR"}],
-    "n_alerts": 4,
     "console": ["Starting training...\n", "Step 29: loss=4.4\n", "<script>alert('console')</script>\n",
                 f"\x1b[31m{CONSOLE_LAST_WORDS}\x1b[0m\n"],
 }

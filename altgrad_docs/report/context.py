@@ -175,7 +175,12 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
                   factors: list[str] | None = None) -> dict[str, Any]:
     failures = ensure_failure_columns(failures)
     e7m0 = FORMATS["E7M0"]
-    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
+    no_run = ~failures["run_id"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool)
+    unmatched = [{"path": str(r["report_path"]), "format": str(r["format"]),
+                  "reason": r["reason"] if isinstance(r["reason"], str) and r["reason"] else "-",
+                  "collapse_step": r["collapse_step"]} for _, r in failures[no_run].iterrows()]
+    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": int((~no_run).sum()),
+                           "unmatched_reports": unmatched,
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
                                     "stall_band": stagnation_band(e7m0.man_bits)},
                            "storage": run_config.weight_storage(sc.completed(runs) if runs is not None else None)}
@@ -260,6 +265,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         "tested": [r for r in rows if r["status"] == stats.TESTED],
         "max_pairs": max((r["n"] for r in rows), default=0),
         "unpaired": [r for r in rows if r["design"] == "unpaired"],
+        "seeded": sc.seeded(done),  # False: no seeds logged, every comparison unpaired (Welch)
         "duplicates": [r for r in rows if r["duplicated_seeds"]],
         "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
@@ -345,4 +351,10 @@ def design_context(design: Any) -> dict[str, Any]:
         "left_out": _counts(left["reason"]) if len(left) else [],
         "n_left_out": len(left),
         "identical": design.identical_formats(),
+        "seeded": design.seeded,
+        "assumed_baseline": design.assumed_baseline,
+        "n_unseeded": int(design.runs.loc[design.runs["included"], "seed"].isna().sum()),
+        "n_included": int(design.runs["included"].sum()),
+        "spellings": [{"name": k, "level": level, "spellings": sp}
+                      for k, levels in design.spellings.items() for level, sp in levels.items()],
     }

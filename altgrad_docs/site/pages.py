@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 #: Columns of the Runs table: (run-table column, header).
 RUN_TABLE_COLUMNS = [
     ("name", "run"), ("run_id", "run id"), ("format", "format"), ("optimizer", "optimizer"),
-    ("seed", "seed"), ("status", "status"), ("steps", "steps"), ("final_loss", "final loss"),
+    ("seed", "seed"), ("status", "status"), ("status_reason", "why"), ("state", "W&B state"),
+    ("steps", "steps"), ("final_loss", "final loss"),
     ("final_val_loss", "final val loss"), ("bit_stall_final", "bit stall"),
     ("overflow_final", "overflow"), ("run_url", "W&B"),
 ]
@@ -157,6 +159,39 @@ def _key_value_table(tid: str, caption: str, mapping: dict[str, Any], units: boo
     return table(tid, caption, data, list(data), rows, collapsed=collapsed)
 
 
+def _finite(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def last_good(row: pd.Series, failure: dict[str, Any] | None) -> dict[str, Any]:
+    """The last finite value of the run's primary metric and its step, from the run table,
+    else from its failure report's loss table (a run that logged no loss); the best value."""
+    source, from_report = row, False
+    if _finite(row.get("last_good_loss")) is None and failure and _finite(failure.get("last_good_loss")) is not None:
+        source, from_report = failure, True
+    step = _finite(source.get("last_good_step"))
+    best = _finite(row.get("best_loss"))
+    if best is None and failure:
+        best = _finite(failure.get("best_loss"))
+    metric = row.get("primary_metric")
+    return {"metric": metric if isinstance(metric, str) and metric else "loss",
+            "value": _finite(source.get("last_good_loss")), "step": None if step is None else int(step),
+            "from_report": from_report, "best": best}
+
+
+def _alert_list(text: Any) -> list[dict[str, Any]]:
+    """The run table's ``alerts`` (JSON list) as a list of dicts; [] when absent."""
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else []
+    except ValueError:
+        return []
+    return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
+
+
 def _loads(text: str) -> dict[str, Any]:
     value = json.loads(text or "{}")
     return value if isinstance(value, dict) else {}
@@ -198,6 +233,7 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
         "rel": rel, "metrics": run_overview.key_metrics(run_overview.read_chart(files["json"])),
         "links": {r["run_id"]: Markup(run_link(r["run_id"], folder)) for r in rel.pair + rel.siblings},
+        "alerts": _alert_list(row.get("alerts")), "last_good": last_good(row, failure),
     })
     page.artifacts.add_figure(FigureArtifact(
         "fig-history", f"Training history of run {run_id}: loss (dotted line = collapse step; log or linear "
@@ -223,19 +259,8 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
 
 
 def _add_run_log(page: SitePage, cache: ArtifactCache, folder: str, log: dict[str, Any], console: bool) -> None:
-    """The run's environment, system metrics, alerts and console output (offline runs)."""
+    """The run's environment, system metrics and console output (offline runs)."""
     page.context["environment"] = log.get("environment") or {}
-    page.context["n_alerts"] = log.get("n_alerts", len(log.get("alerts") or []))
-    alerts = run_log.alert_groups(log.get("alerts") or [])
-    if alerts:
-        page.artifacts.add_table(table(
-            "tab-alerts", "The run's alerts (wandb.alert), grouped by title: how often, the first and last text.",
-            {"level": [a["level"] for a in alerts], "title": [a["title"] for a in alerts],
-             "count": [str(a["count"]) for a in alerts], "first": [a["first"] for a in alerts],
-             "last": [a["last"] for a in alerts]},
-            ["level", "title", "times", "first text", "last text"],
-            [[md_text(a["level"]), md_text(a["title"]), fmt_num(a["count"]), md_text(a["first"]), md_text(a["last"])]
-             for a in alerts]))
     rows = run_log.system_rows(log.get("system") or [])
     if rows:
         cols = ("key", "samples", "mean", "max", "last", "unit")

@@ -1,5 +1,5 @@
-"""A run's log beyond its metrics, as a run page shows it: system metrics summarised per
-key, alerts grouped by title, the console output's tail. Pure functions of the snapshot's
+"""A run's log beyond its metrics and alerts, as a run page shows it: system metrics
+summarised per key, the console output's tail. Pure functions of the snapshot's
 ``logs/<run_id>.json`` (``Snapshot.run_log``; written from offline runs by
 ``sources/offline.py``)."""
 
@@ -41,18 +41,6 @@ def system_rows(samples: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 values.setdefault(key, []).append(float(value))
     return [{"key": k, "samples": len(v), "mean": sum(v) / len(v), "max": max(v), "last": v[-1],
              "unit": system_unit(k)} for k, v in sorted(values.items())]
-
-
-def alert_groups(alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts grouped by (level, title) in order of first appearance: how many, the first
-    and the last text (a run raises the same alert at every step)."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for a in alerts:
-        key = (str(a.get("level", "")), str(a.get("title", "")))
-        g = groups.setdefault(key, {"level": key[0], "title": key[1], "count": 0, "first": a.get("text", "")})
-        g["count"] += 1
-        g["last"] = a.get("text", "")
-    return list(groups.values())
 
 
 def console_text(log: dict[str, Any]) -> str:

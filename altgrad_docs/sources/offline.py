@@ -28,6 +28,7 @@ import numpy as np
 
 from ..runs import RunRecord, to_float
 from ..userfiles import RefusedFile, check_user_file, read_user_bytes
+from .steps import exact_step, int64_steps
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -35,9 +36,7 @@ FILE_HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
 BLOCK_SIZE = 32 * 1024
 CHUNK_HEADER = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-#: A run log keeps at most this many alerts (the first ones and the last) and this many
-#: characters of console output (its tail).
-MAX_ALERTS = 100
+#: A run log keeps at most this many characters of console output (its tail).
 MAX_CONSOLE_CHARS = 2_000_000
 #: Newest producer major.minor this reader was checked against.
 CHECKED_PRODUCER = (0, 31)
@@ -52,11 +51,12 @@ def iter_record_bytes(path: Path) -> Iterator[bytes]:
     try:
         data = read_user_bytes(path, Path(path).parent)
     except RefusedFile as exc:
-        raise OfflineRunError(f"{exc} --> Do: put the run folder itself there.") from None
+        raise OfflineRunError(f"{exc} --> Do: put the run's file itself there, readable, "
+                              "not a link.") from None
     if data[: len(FILE_HEADER)] != FILE_HEADER:
         raise OfflineRunError(
-            f"{path} is not a wandb run log (bad header). --> Do: point --offline-dir at the "
-            "folder that holds the offline-run-* folders."
+            f"{path} is not a wandb run log (bad header). --> Do: copy the run's folder again "
+            "from where it was logged, or move the file out of the offline run folder."
         )
     pos, pending = len(FILE_HEADER), None
     while pos < len(data):
@@ -174,6 +174,7 @@ class _RunBuilder:
         self.config: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
         self.exit_code: int | None = None
+        self.alerts: dict[str, dict[str, Any]] = {}  # by title, in first-seen order
         self.runtime = math.nan  # the summary's _runtime is reset to 0 by bookkeeping records
         self.steps: list[int] = []
         self.columns: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
@@ -217,7 +218,7 @@ class _RunBuilder:
         for item in history.item:
             key = _key(item)
             if key == "_step":
-                step = int(to_float(_json_value(item.value_json)) if item.value_json else item.integer)
+                step = exact_step(_json_value(item.value_json) if item.value_json else item.integer)
             elif key == "_runtime":
                 self.runtime = np.fmax(self.runtime, to_float(_json_value(item.value_json)))
             elif not key.startswith("_"):
@@ -228,8 +229,15 @@ class _RunBuilder:
                     values.append(value)
         self.steps.append(step if step is not None else history.step.num or row)
 
-    # What W&B's run page shows beyond the metrics: the environment, system metrics, alerts
-    # and console output. Kept in meta["run_log"]; the snapshot writes it to logs/<run>.json.
+    def _on_alert(self, alert: Any) -> None:
+        """``wandb.alert`` records, one entry per title with its count and last text (the
+        trainer repeats "High bit stall rate" on every step)."""
+        title = str(alert.title)
+        entry = self.alerts.setdefault(title, {"title": title, "count": 0})
+        entry.update(text=str(alert.text), level=str(alert.level or ""), count=entry["count"] + 1)
+
+    # What W&B's run page shows beyond the metrics and alerts: the environment, system
+    # metrics and console output. Kept in meta["run_log"]; the snapshot writes it to logs/<run>.json.
     def _run_log(self) -> dict[str, Any]:
         return self.meta.setdefault("run_log", {})
 
@@ -251,14 +259,6 @@ class _RunBuilder:
                 sample[item.key] = value
         self._run_log().setdefault("system", []).append(sample)
 
-    def _on_alert(self, alert: Any) -> None:
-        log = self._run_log()
-        log["n_alerts"] = log.get("n_alerts", 0) + 1
-        alerts = log.setdefault("alerts", [])
-        if len(alerts) >= MAX_ALERTS:  # the first ones and the last one: a run's final word is often an alert
-            alerts.pop()
-        alerts.append({"title": alert.title, "text": alert.text, "level": alert.level})
-
     def _on_output_raw(self, output: Any) -> None:
         console = self._run_log().setdefault("console", [])
         console.append(output.line)
@@ -275,7 +275,8 @@ class _RunBuilder:
 
     def build(self) -> RunRecord:
         n = len(self.steps)
-        data: dict[str, np.ndarray] = {"_step": np.asarray(self.steps, dtype=np.int64)}
+        data: dict[str, np.ndarray] = {"_step": int64_steps(self.steps, self.meta["run_id"],
+                                                            str(self.path))}
         for key in sorted(self.columns):
             rows, values = self.columns[key]
             column = np.full(n, np.nan)
@@ -285,6 +286,7 @@ class _RunBuilder:
             "crashed" if self.exit_code is None else "finished" if self.exit_code == 0 else "failed"
         )
         self.meta["exit_code"] = self.exit_code
+        self.meta["alerts"] = list(self.alerts.values())
         if math.isfinite(self.runtime):
             self.summary["_runtime"] = float(self.runtime)
         stamp = to_float(self.summary.get("_timestamp"))
@@ -309,24 +311,50 @@ def read_offline_run(path: str | Path) -> RunRecord:
     return builder.build()
 
 
+class _InfoBuilder(_RunBuilder):
+    """A run without its history (config, last summary, times, exit): what matching failure
+    reports needs, at the cost of parsing the records (a tenth of a full read) but not
+    building the history or decoding every summary (the trainer writes one per row)."""
+
+    last_summary: Any = None
+
+    def _on_history(self, history: Any) -> None:
+        pass
+
+    def _on_summary(self, summary: Any) -> None:
+        self.last_summary = summary
+
+    def build(self) -> RunRecord:
+        if self.last_summary is not None:
+            _RunBuilder._on_summary(self, self.last_summary)
+        return super().build()
+
+
+class _Silent(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def read_offline_run_info(path: str | Path) -> RunRecord:
+    """One run from one ``run-<id>.wandb`` file, with an empty history. Silent: a torn file
+    or a newer producer is warned about by the full read that follows (read_offline_run)."""
+    builder = _InfoBuilder(Path(path))
+    silent = _Silent()
+    LOG.addFilter(silent)
+    try:
+        for record in _records(Path(path)):
+            builder.add(record)
+    finally:
+        LOG.removeFilter(silent)
+    return builder.build()
+
+
 def offline_run_files(wandb_dir: str | Path) -> list[Path]:
-    """The newest ``run-*.wandb`` file per run id under ``wandb_dir`` (or ``wandb_dir/wandb``)."""
-    root = Path(wandb_dir)
-    if not root.is_dir():
-        raise OfflineRunError(f"offline run folder {root} does not exist. --> Do: pass the "
-                              "wandb/ folder that holds the offline-run-* folders.")
-    if not any(root.glob("offline-run-*")) and (root / "wandb").is_dir():
-        root = root / "wandb"
-    newest: dict[str, Path] = {}
-    for path in sorted(root.glob("offline-run-*/run-*.wandb")):
-        if not _readable(path, root, "offline run log"):
-            continue
-        run_id = path.stem.removeprefix("run-")
-        if run_id in newest:
-            LOG.warning("run %s has more than one offline folder; using %s, the newest, and "
-                        "ignoring %s.", run_id, path.parent.name, newest[run_id].parent.name)
-        newest[run_id] = path
-    return [newest[k] for k in sorted(newest)]
+    """Every readable ``run-*.wandb`` file under ``wandb_dir`` (or ``wandb_dir/wandb``), by
+    run id, a resumed run's folders oldest first (``offline_folders.find_offline_runs``)."""
+    from .offline_folders import find_offline_runs
+
+    return [path for run in find_offline_runs(wandb_dir) for path in run.files]
 
 
 def _readable(path: Path, root: Path, what: str) -> bool:
@@ -342,12 +370,11 @@ def _readable(path: Path, root: Path, what: str) -> bool:
 
 
 def read_offline_runs(wandb_dir: str | Path) -> Iterator[RunRecord]:
-    """Every offline run under ``wandb_dir``, one at a time, sorted by run id."""
-    for path in offline_run_files(wandb_dir):
-        try:
-            yield read_offline_run(path)
-        except OfflineRunError as exc:
-            LOG.warning("skipping %s: %s", path, exc)
+    """Every offline run under ``wandb_dir``, one at a time, sorted by run id; a resumed
+    run's folders merged (``offline_folders.read_runs``)."""
+    from .offline_folders import read_runs
+
+    yield from read_runs(wandb_dir)
 
 
 def find_failure_reports(checkpoints_dir: str | Path, run_ids: Iterable[str]) -> dict[str, list[Path]]:
