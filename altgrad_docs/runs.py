@@ -372,15 +372,20 @@ def tidy_history(history: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+#: Layer types by parameter-name parts, checked in this order (nanoGPT and generic names:
+#: DistilBERT's q_lin/ffn.lin1, Llama's q_proj/mlp, BERT's attention/intermediate ...).
+_LAYER_PATTERNS = (
+    ("classifier", re.compile(r"(^|\.)(lm_head|classifier|pre_classifier|head|score|fc_out|output_layer)(\.|$)")),
+    ("embedding", re.compile(r"(^|\.)(wte|wpe|embed\w*|embeddings|tok_embeddings|position_embeddings)(\.|$)")),
+    ("attention", re.compile(r"attn|attention|(^|\.)(q|k|v|o|out|qkv|query|key|value)_?(lin|proj)?(\.|$)")),
+    ("mlp", re.compile(r"mlp|c_fc|ffn|feed_?forward|(^|\.)(fc\d|lin\d|w\d|intermediate|up_proj|down_proj|gate_proj)(\.|$)")),
+)
+
+
 def layer_type(param_name: str) -> str:
-    """attention / mlp / embedding / classifier / other, by nanoGPT parameter names."""
+    """attention / mlp / embedding / classifier / other, by nanoGPT and generic parameter names."""
     name = param_name.lower()
-    if "lm_head" in name:
-        return "classifier"
-    if "wte" in name or "wpe" in name:
-        return "embedding"
-    if "attn" in name:
-        return "attention"
-    if "mlp" in name or "c_fc" in name:
-        return "mlp"
+    for kind, pattern in _LAYER_PATTERNS:
+        if pattern.search(name):
+            return kind
     return "other"

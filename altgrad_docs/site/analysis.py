@@ -120,7 +120,8 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
             owners.append(run_id)
     design = infer_design(runs, options)
     analysis = analyse_runs(runs, reports=read_failure_reports(paths, owners, snapshot.path), design=design,
-                            traces=read_traces(snapshot, design.budgets(), also=also))
+                            traces=read_traces(snapshot, design.budgets(), also=also,
+                                               metric_map=design.metric_map))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,
@@ -132,7 +133,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
         "headline": headline(analysis),
-        "design": report_context.design_context(analysis.design),
+        "design": report_context.design_context(analysis.design, analysis.cumulative),
     }
 
 
@@ -146,10 +147,12 @@ def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]
     identical = {"identical": a.design.identical_formats() if a.design else []}
     return {
         "format_comparison": report_context.format_comparison(study, a.sweet_spot, link("format_comparison"),
-                                                              a.failures, a.metric, factors, base) | identical,
+                                                              a.failures, a.metric, factors, base,
+                                                              higher_is_better=a.higher_is_better) | identical,
         "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes")) | identical,
         "manifold_comparison": report_context.manifold_comparison(study, None, wandb_link, a.metric, factors,
-                                                                  base, identical["identical"]) | identical,
+                                                                  base, identical["identical"],
+                                                                  higher_is_better=a.higher_is_better) | identical,
         "formats": report_context.formats_page(),
     }
 
@@ -169,8 +172,10 @@ def headline(a: Analysis) -> dict[str, Any]:
         for (f, s), g in card.groupby(["format", "setting"], sort=False) if int(g["crashes"].sum())
     ] if len(card) else []
     identical = a.design.identical if a.design is not None else []
-    return {"benefit": claims.benefit_claim(a.paired, card, a.metric, identical=identical),
-            "sweet_spot": claims.sweet_spot_claim(card, a.metric), "crashes": crashes, "metric": a.metric,
+    higher = a.higher_is_better
+    return {"benefit": claims.benefit_claim(a.paired, card, a.metric, identical=identical, higher_is_better=higher),
+            "sweet_spot": claims.sweet_spot_claim(card, a.metric, higher_is_better=higher), "crashes": crashes,
+            "metric": a.metric, "higher_is_better": higher,
             "n_completed": int(card["n"].sum()) if len(card) else 0, "n_conditions": len(card)}
 
 
