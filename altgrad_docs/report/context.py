@@ -350,12 +350,14 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     return table(pd.DataFrame([{escape_md(k): escape_md(v) for k, v in r.items()} for r in rows]))
 
 
-def design_context(design: Any, cumulative: dict[str, bool] | None = None) -> dict[str, Any]:
+def design_context(design: Any, cumulative: dict[str, bool] | None = None,
+                   families: list[str] | None = None) -> dict[str, Any]:
     """What the home page and Methods say about the design (analysis/design.py): factors with
     their levels, constants, keys that follow the format/optimizer, a compact n-per-cell table,
     thin/unbalanced/missing cells, duplicates, runs of different lengths, runs left out; and
     which key is the primary metric, its direction and the rates (``cumulative``: rate key ->
-    read as cumulative since step 0, Analysis.cumulative)."""
+    read as cumulative since step 0, Analysis.cumulative; ``families``: the per-layer families
+    the runs logged)."""
     from altgrad_docs.analysis.design import level_text
     from altgrad_docs.analysis.metrics import describe
 
@@ -366,7 +368,8 @@ def design_context(design: Any, cumulative: dict[str, bool] | None = None) -> di
     return {
         "known": True, "explicit": design.explicit, "metric": design.metric,
         "metric_label": metric_label(design.metric), "baseline": design.baseline,
-        "metrics": describe(design.metric_map, cumulative), "higher_is_better": higher,
+        "metrics": describe(design.metric_map, cumulative) | {"families": list(families or [])},
+        "higher_is_better": higher,
         "direction": direction_words(higher),
         "factors": [{"name": k, "levels": [level_text(v) for v in lv]} for k, lv in design.factors.items()],
         "constants": [{"name": k, "value": level_text(v)} for k, v in sorted(design.constants.items())],

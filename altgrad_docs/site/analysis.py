@@ -133,8 +133,14 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
         "headline": headline(analysis),
-        "design": report_context.design_context(analysis.design, analysis.cumulative),
+        "design": report_context.design_context(analysis.design, analysis.cumulative, layer_families(analysis)),
     }
+
+
+def layer_families(a: Analysis) -> list[str]:
+    """The per-layer families the runs logged, in the pages' order."""
+    from ..analysis.layers import family_sort_key
+    return sorted(set(a.layers["family"].astype(str)), key=family_sort_key) if "family" in a.layers else []
 
 
 def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]]:

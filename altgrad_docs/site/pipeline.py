@@ -38,7 +38,7 @@ from . import analysis as site_analysis, pages as site_pages
 from .incremental import OpenFile, StableWriter, memory_for
 from .artifacts import PageArtifacts
 from ..report import catalog
-from ..report.bench_note import bench_note
+from ..report.bench_note import bench_nav, bench_note, from_bench
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
 from ..snapshot import Snapshot, SnapshotError, open_snapshot
@@ -113,7 +113,10 @@ def build(config: Any, open_file: OpenFile) -> None:
     except DesignError as exc:
         raise PluginError(f"altgrad: {exc}") from exc
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
-    context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
+    bench = from_bench(snapshot.manifest)  # bench text and nav only for data the bench made
+    config.nav = bench_nav(config.nav, bench)
+    context = {**context, "stale": stale, "from_bench": bench,
+               "bench_page": bench and (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
     env = make_environment(templates, compiled_templates(cache_root(source)))
     writer = StableWriter(open_file, memory_for(config.site_dir))
