@@ -4,7 +4,7 @@ A trainer logs per-parameter metrics as ``<family>/<parameter name>``, with or w
 ``train/`` prefix: ``grad_norm_l2/transformer.h.0.attn.c_attn.weight``,
 ``train/stable_rank/encoder.transformer.layer.0.ffn.lin1.weight``, the old ``stall/...``.
 A key is per-layer when its family is a known per-layer family (:data:`FAMILY_ORDER`) and its
-last part is not an aggregate (``mean``, ``min``, ...), or when its last part is a parameter
+last part is not an aggregate (``mean``, ``mean_ratio``, ``total``, ...), or when its last part is a parameter
 name, i.e. dotted as torch's ``named_parameters`` gives it (``tokens_per_sec`` under
 ``throughput/`` is no layer). The AltGrad trainer also writes ``grad_snr/<name with / for .>_{fp8,fp32,diff}``:
 family ``grad_snr_fp8`` etc., the name read back with dots. A family is every such prefix any
@@ -42,12 +42,13 @@ def split_layer_key(key: str) -> tuple[str, str] | None:
         if not m or "/" in family:
             return None
         return f"{family}_{m['variant']}", m["name"].replace("/", ".")
-    if "." not in rest and (family not in FAMILY_ORDER or rest in AGGREGATES):
+    if "." not in rest and (family not in FAMILY_ORDER or AGGREGATE.match(rest)):
         return None
     return family, rest
 
 
-AGGREGATES = frozenset({"mean", "min", "max", "std", "median", "sum", "mean_fp8", "mean_fp32", "mean_diff"})
+#: Names of aggregates over layers (``mean``, ``mean_ratio``, ``total``, ``max_fp8`` ...), never a layer.
+AGGREGATE = re.compile(r"^(mean|min|max|std|median|sum|total|count|avg|average)(_\w+)?$")
 
 
 def family_sort_key(family: str) -> tuple[int, str]:

@@ -172,8 +172,9 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
         FigureSpec("fig-forest", "manifold_comparison",
                    f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
                    "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
-                   _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
-                   (a.paired, run_cols)),
+                   _summary_figure(a, a.paired, sc.manifold_comparison,
+                                   lambda t, _, ax=None: S.plot_forest(t, ax=ax, higher_is_better=a.higher_is_better)),
+                   (a.paired, run_cols, a.higher_is_better)),
         FigureSpec("fig-bit-stall", "manifold_comparison",
                    "Bit-stall rate over training per format (log scale) per optimizer, with the alert threshold; "
                    "each panel states the update size below which round-to-nearest loses an update.",

@@ -42,8 +42,9 @@ def condition_label(fmt: str, setting: str = "", optimizer: str = "") -> str:
 
 
 def metric_label(metric: str) -> str:
-    """final_val_loss -> 'final val loss' (how tables and sentences name the metric)."""
-    return metric.replace("_", " ")
+    """final_val_loss -> 'final val loss', final_eval/f1_micro -> 'final eval/f1_micro' (how
+    tables and sentences name the metric: a logged key keeps its spelling)."""
+    return tables._metric_name(metric)
 
 
 def metric_unit(metric: str) -> str:

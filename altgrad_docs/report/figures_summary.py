@@ -23,11 +23,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
-def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None, higher_is_better: bool = False) -> Axes:
     """Paired delta (ManifoldAdamW - AdamW) per format: per-seed dots, mean, 95% t interval.
 
     ``comparison`` is ``analysis.scorecard.manifold_comparison(df)``. Left of 0 = the
-    manifold-aware optimizer reached the lower loss."""
+    manifold-aware optimizer reached the lower value: better for a loss, worse when
+    ``higher_is_better``."""
     ax = new_axes(ax, (5.0, 0.5 + 0.45 * max(1, len(comparison))))
     if len(comparison):
         unpaired = (comparison["design"] == "unpaired") if "design" in comparison else False
@@ -53,7 +54,9 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(len(rows)), [plain(f) for f in rows["format"]][::-1])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final loss"
-    ax.set_xlabel(f"Δ {metric}, ManifoldAdamW − AdamW (nats)\n< 0: manifold-aware better")
+    unit = " (nats)" if metric in ("final_loss", "final_val_loss", "final loss", "final val loss") else ""
+    ax.set_xlabel(f"Δ {metric}, ManifoldAdamW − AdamW{unit}\n{'> 0' if higher_is_better else '< 0'}: "
+                  "manifold-aware better")
     return ax
 
 

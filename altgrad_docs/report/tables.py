@@ -138,7 +138,7 @@ def manifold_stats_table(mc: pd.DataFrame) -> str:
     show = has_settings(mc)
     rows = [{
         "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
-        f"mean Δ {escape_md(str(r['metric']).replace('_', ' '))} (nats) [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
+        f"mean Δ {escape_md(_metric_name(str(r['metric'])))}{_unit(str(r['metric']))} [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
         "per-seed Δ": ", ".join(_sig(d) for d in r["deltas"]) or "—",
         "Hedges' g": _sig(r["hedges_g"]),
         "P(Manifold better)": (fmt_fraction(r["p_improve"], int(r["n_manifold"]) * int(r["n_adamw"]))
@@ -186,6 +186,17 @@ def _report_cell(r: pd.Series, run_link: RunLink) -> str:
     if target is None or not target.group(1).endswith("index.md"):  # a site page shows the report
         return escape_md(r["report_path"])
     return f"[report]({target.group(1)}#failure-report)"
+
+
+def _metric_name(metric: str) -> str:
+    """final_val_loss -> final val loss; a logged key keeps its spelling (report.context.metric_label)."""
+    if metric in ("final_loss", "final_val_loss") or not metric.startswith("final_"):
+        return metric.replace("_", " ")
+    return "final " + metric.removeprefix("final_")
+
+
+def _unit(metric: str) -> str:
+    return " (nats)" if metric in ("final_loss", "final_val_loss") else ""
 
 
 def layer_table(by_type: pd.DataFrame, pct: bool = True) -> str:
