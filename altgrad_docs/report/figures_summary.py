@@ -188,7 +188,11 @@ def _scale(values: np.ndarray, family: str, difference: bool):
 
 
 def _cell_text(v: float, family: str) -> str:
-    return fmt_fixed(v, 2) if family in PERCENT_FAMILIES else plain(f"{v:.2g}").replace("-", "\u2212")
+    """A cell's value, short enough for a narrow cell: 0.42, 1.8e14, −3e-05."""
+    if family in PERCENT_FAMILIES:
+        return fmt_fixed(v, 2)
+    text = f"{v:.2g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+    return text.replace("-", "\u2212")
 
 
 def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axes | None = None,
@@ -221,9 +225,8 @@ def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axe
     ax.set_xticks(range(len(table.columns)), list(table.columns), fontsize=8, rotation=30, ha="right",
                   rotation_mode="anchor")
     ax.set_yticks(range(len(labels)), [plain(s) for s in labels], fontsize=8)
-    label = f"Δ {family} (Manifold − AdamW)" if difference else (
-        "mean stall ratio" if family == "stall" else f"mean {family}")
-    ax.figure.colorbar(image, ax=ax, label=plain(label), shrink=0.8)
+    label = "Δ Manifold − AdamW" if difference else ("mean stall ratio" if family == "stall" else "mean")
+    ax.figure.colorbar(image, ax=ax, label=label, shrink=0.8)
     ax.set_title(plain(family), fontsize=9)
     return ax
 
@@ -242,12 +245,15 @@ def plot_layer_families(layer_df: pd.DataFrame, difference: bool = False, settin
         no_data(fig.add_subplot(), "no per-layer metrics (<family>/<param> keys) were logged")
         return fig
     panels = [(f, s) for f in families for s in cols]
-    ncols = len(cols) if len(cols) > 1 else min(2, len(panels))
+    n_types = int(long["layer_type"].nunique())
+    # side by side: the settings (compared), else two families unless five layer types need the width
+    ncols = len(cols) if len(cols) > 1 else (1 if n_types >= 5 else min(2, len(panels)))
     nrows = -(-len(panels) // ncols)
     rows_per_panel = max(1, long.groupby(["format", "optimizer"]).ngroups if not difference
                          else long["format"].nunique())
     height = 1.3 + 0.24 * rows_per_panel
-    fig = new_figure(figsize=(3.8 * ncols, height * nrows), layout="constrained")
+    width = 2.4 + 0.5 * n_types  # row labels, one column per layer type, the colour bar
+    fig = new_figure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for (family, setting), ax in zip(panels, axes):
         of_family = long[(long["family"] == family).to_numpy()]
