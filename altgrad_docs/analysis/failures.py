@@ -12,9 +12,10 @@ Two classifications sit side by side, and both are kept:
   divergence; else a bit-stall rate above ``bit_stall_threshold`` means the updates vanished
   (gradient_vanishing); else an underflow rate above 0.5 means underflow; else unknown.
   A rate that is cumulative since step 0 (``cumulative``: analysis.metrics) is read as its
-  window values, (k1 r1 - k0 r0) / (k1 - k0) between logged steps (k = step + 1, equal counts
-  per step); where those leave [0, 1] the counts per step are not recoverable and the rate is
-  left out, which the evidence says. A run whose loss stayed finite is classified as the trainer's
+  window values, (k1 r1 - k0 r0) / (k1 - k0) between logged steps before the collapse
+  (k = step + 1, equal counts per step; a counter may stop once the weights are NaN); where
+  those leave [0, 1] the counts per step are not recoverable and the rate is left out, which
+  the evidence says. A run whose loss stayed finite is classified as the trainer's
   monitor does (altgrad_docs/bench/monitor.py), on the logged rows: ``divergence`` when every
   loss of its last ``divergence_window`` steps is above its first loss; ``stagnation`` when
   the smoothed loss (the monitor's moving average, replayed on the logged rows) last improved
@@ -104,6 +105,9 @@ def _window_rate(trace: Trace, metric: str, cumulative: bool, notes: list[str]) 
     steps, values = steps[keep], np.asarray(values, dtype=float)[keep]
     if not cumulative:
         return steps, values
+    if trace.collapse_step is not None:  # a counter may stop counting once the loss is NaN: before it only
+        before = steps < float(trace.collapse_step)
+        steps, values = steps[before], values[before]
     if len(values) < 2:
         first = len(values) == 1 and steps[0] == 0  # the first step's value is its own window
         if not first:
