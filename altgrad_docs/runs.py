@@ -93,8 +93,26 @@ SITE_HISTORY_KEYS: tuple[str, ...] = (
     "overflow_rate",
     "underflow_rate",
 )
-#: Per-layer key prefixes the site reads from the history.
+#: Per-layer key prefixes the site reads from the history (any ``<family>/<param>`` key too:
+#: :func:`wanted_history_key`).
 LAYER_PREFIXES: tuple[str, ...] = ("stall/", "flips/")
+#: Keys of the train and the validation loss, as trainers spell them (analysis/metrics.py).
+TRAIN_LOSS_KEYS = ("loss", "train/loss", "train_loss", "training/loss", "train/avg_loss")
+VAL_LOSS_KEYS = ("val_loss", "eval/loss", "val/loss", "valid/loss", "validation/loss", "eval_loss")
+#: Prefixes of evaluation metrics (f1, accuracy ...: candidates for the primary metric).
+EVAL_KEY_PREFIXES = ("eval/", "val/", "valid/", "validation/", "test/")
+
+
+def wanted_history_key(key: str) -> bool:
+    """A history key the site reads: the site's own keys, the losses by any spelling, an
+    evaluation metric, or a per-layer metric (``[train/]<family>/<dotted.param>``, or
+    ``<family>/<param/with/slashes>_<variant>``: analysis/layers.py decides which are layers)."""
+    if key in SITE_HISTORY_KEYS or key in TRAIN_LOSS_KEYS or key in VAL_LOSS_KEYS:
+        return True
+    if key.startswith(EVAL_KEY_PREFIXES) or key.startswith(LAYER_PREFIXES):
+        return True
+    family, sep, rest = key.removeprefix("train/").partition("/")
+    return bool(sep and family and ("." in rest or "/" in rest))
 
 #: Config keys copied into columns, with the contract's default when missing.
 CONFIG_COLUMNS: dict[str, Any] = {

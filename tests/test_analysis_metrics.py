@@ -227,3 +227,14 @@ def test_bench_text_and_nav_follow_the_manifest_not_the_path():
     nav = [{"Home": "index.md"}, {"The bench (bundled data)": "bench.md"}, {"More": [{"Bench": "bench.md"}]}, "cite.md"]
     assert bench_nav(nav, keep=False) == [{"Home": "index.md"}, "cite.md"]
     assert bench_nav(nav, keep=True) is nav
+
+
+@pytest.mark.parametrize("key, wanted", [
+    ("loss", True), ("train/loss", True), ("eval/f1_micro", True), ("val_loss", True),
+    ("grad_norm_l2/transformer.h.0.attn.c_attn.weight", True), ("train/stable_rank/classifier.weight", True),
+    ("grad_snr/transformer/h/0/attn/c_attn/weight_fp8", True), ("stall/layer3", True),
+    ("quantization/bit_stall_rate", True), ("throughput_tokens_sec", False), ("bit_position/mean", False),
+    ("param_nan_count", False)])
+def test_the_api_fetch_keeps_every_key_the_site_reads_by_meaning(key, wanted):
+    from altgrad_docs.runs import wanted_history_key
+    assert wanted_history_key(key) is wanted

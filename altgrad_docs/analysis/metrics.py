@@ -30,11 +30,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from altgrad_docs.runs import METRIC_ALIASES
+from altgrad_docs.runs import EVAL_KEY_PREFIXES, METRIC_ALIASES, TRAIN_LOSS_KEYS, VAL_LOSS_KEYS
 
-TRAIN_LOSS_KEYS = ("loss", "train/loss", "train_loss", "training/loss", "train/avg_loss")
-VAL_LOSS_KEYS = ("val_loss", "eval/loss", "val/loss", "valid/loss", "validation/loss", "eval_loss")
-EVAL_PREFIXES = ("eval/", "val/", "valid/", "validation/", "test/", "eval_", "val_")
+EVAL_PREFIXES = (*EVAL_KEY_PREFIXES, "eval_", "val_")
 #: Task metrics, most wanted first, when no validation loss was logged.
 TASK_PREFERENCE = ("f1_micro", "f1", "micro_f1", "f1_macro", "f1_weighted", "f1_samples", "accuracy",
                    "acc", "subset_accuracy", "roc_auc_micro", "roc_auc", "auc", "pr_auc_micro")
