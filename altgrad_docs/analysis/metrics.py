@@ -39,9 +39,11 @@ TASK_PREFERENCE = ("f1_micro", "f1", "micro_f1", "f1_macro", "f1_weighted", "f1_
 #: Canonical rate -> its names, prefixed first (runs.METRIC_ALIASES).
 RATES = {"bit_stall": "quantization/bit_stall_rate", "overflow": "quantization/overflow_rate",
          "underflow": "quantization/underflow_rate"}
-_LOWER = re.compile(r"loss|perplexity|ppl|error|err\b|hamming|mse|mae|rmse|nll|wer|cer|bpc|bpb|coverage")
-_HIGHER = re.compile(r"f1|acc|auc|precision|recall|(^|_)ap($|_)|(^|_)map($|_)|score|r2|bleu|rouge|iou|dice|"
-                     r"exact_match|jaccard")
+#: Name parts (split at _ - . /) that say lower / higher is better.
+LOWER_PARTS = frozenset({"loss", "perplexity", "ppl", "error", "err", "hamming", "mse", "mae", "rmse", "nll",
+                         "wer", "cer", "bpc", "bpb", "coverage"})
+HIGHER_PARTS = frozenset({"f1", "acc", "accuracy", "auc", "precision", "recall", "ap", "map", "score", "r2",
+                          "bleu", "rouge", "iou", "dice", "jaccard", "match"})
 #: A cumulative rate of values in [0, 1], with equal counts per step, implies window values in
 #: [-TOLERANCE, 1 + TOLERANCE] between any two logged steps (looks_cumulative).
 TOLERANCE = 1e-3
@@ -55,10 +57,10 @@ class MetricError(ValueError):
 
 def direction_of(key: str) -> bool | None:
     """True: higher is better; False: lower is better; None: the name does not say."""
-    leaf = str(key).rsplit("/", 1)[-1].lower()
-    if _LOWER.search(leaf):
+    parts = set(re.split(r"[_\-./]", str(key).rsplit("/", 1)[-1].lower()))
+    if parts & LOWER_PARTS:
         return False
-    if _HIGHER.search(leaf):
+    if parts & HIGHER_PARTS:
         return True
     return None
 
