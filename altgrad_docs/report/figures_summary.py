@@ -168,6 +168,9 @@ def _layer_table(long: pd.DataFrame, difference: bool) -> tuple[pd.DataFrame, li
 
 
 PERCENT_FAMILIES = ("stall", "dead_neuron_frac")
+#: Widest per-layer figure, inches: Material's content column at a 1280 px window is ~690 px, so
+#: 7 pt text (cell values) stays >= 9 px on screen: 7 / 72 * 690 / 9 = 7.45 in.
+MAX_WIDTH = 7.4
 
 
 def _scale(values: np.ndarray, family: str, difference: bool):
@@ -246,23 +249,26 @@ def plot_layer_families(layer_df: pd.DataFrame, difference: bool = False, settin
         return fig
     panels = [(f, s) for f in families for s in cols]
     n_types = int(long["layer_type"].nunique())
-    # side by side: the settings (compared), else two families unless five layer types need the width
-    ncols = len(cols) if len(cols) > 1 else (1 if n_types >= 5 else min(2, len(panels)))
-    nrows = -(-len(panels) // ncols)
-    rows_per_panel = max(1, long.groupby(["format", "optimizer"]).ngroups if not difference
-                         else long["format"].nunique())
-    height = 1.3 + 0.24 * rows_per_panel
     width = 2.4 + 0.5 * n_types  # row labels, one column per layer type, the colour bar
-    fig = new_figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    for (family, setting), ax in zip(panels, axes):
+    # as many panels side by side as keep 7 pt text >= 9 px on a 1280 px page (MAX_WIDTH);
+    # the panels of one family (its settings) come one after another and share one scale
+    ncols = max(1, min(len(panels), int(MAX_WIDTH // width)))
+    nrows = -(-len(panels) // ncols)
+    tables = {}
+    for family, setting in panels:
         of_family = long[(long["family"] == family).to_numpy()]
-        made = [_layer_table(of_family[(of_family["setting"].astype(str) == s).to_numpy()]
-                             if s is not None and "setting" in of_family else of_family, difference) for s in cols]
-        values = np.concatenate([m[0].to_numpy(float).ravel() for m in made if m is not None] or [np.array([])])
         sub = of_family if setting is None or "setting" not in of_family \
             else of_family[(of_family["setting"].astype(str) == setting).to_numpy()]
-        plot_layer_heatmap(sub, difference, ax=ax, family=family, scale=_scale(values, family, difference))
+        tables[(family, setting)] = (sub, _layer_table(sub, difference))
+    rows = [len(t[1][0]) if t[1] is not None else 1 for t in tables.values()]
+    heights = [0.9 + 0.22 * max(rows[i * ncols:(i + 1) * ncols]) for i in range(nrows)]  # title, labels, rows
+    fig = new_figure(figsize=(width * ncols, sum(heights)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, height_ratios=heights)).ravel()
+    for (family, setting), ax in zip(panels, axes):
+        values = np.concatenate([t[0].to_numpy(float).ravel() for (f, _), (_, t) in tables.items()
+                                 if f == family and t is not None] or [np.array([])])
+        plot_layer_heatmap(tables[(family, setting)][0], difference, ax=ax, family=family,
+                           scale=_scale(values, family, difference))
         if setting is not None:
             ax.set_title(f"{plain(setting)}\n{ax.get_title()}", fontsize=8)
     for ax in axes[len(panels):]:
