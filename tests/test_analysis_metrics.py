@@ -238,3 +238,18 @@ def test_bench_text_and_nav_follow_the_manifest_not_the_path():
 def test_the_api_fetch_keeps_every_key_the_site_reads_by_meaning(key, wanted):
     from altgrad_docs.runs import wanted_history_key
     assert wanted_history_key(key) is wanted
+
+
+def test_report_contexts_take_the_direction_from_the_metric_when_no_design_says_it():
+    from altgrad_docs.report import context
+    runs = _runs([{"train/loss": 1.0, "eval/f1_micro": v} for v in (0.40, 0.50, 0.45, 0.55)],
+                 formats=["E5M2", "E5M2", "E4M3", "E4M3"], optimizers=["AdamW", "ManifoldAdamW"] * 2,
+                 seeds=[1, 1, 1, 1])
+    ctx = context.manifold_comparison(runs)
+    assert (ctx["metric"], ctx["higher_is_better"], ctx["direction"]["better"]) == ("final_eval/f1_micro", True, "higher")
+    assert ctx["metric_label"] == "final eval/f1_micro" and ctx["metric_unit"] == ""
+    from altgrad_docs.runs import runs_frame
+    table = runs_frame(runs.assign(steps=40, run_url="").to_dict("records"))
+    fc = context.format_comparison(table, "E4M3", lambda r: str(r["run_id"]), metric="final_eval/f1_micro")
+    assert fc["sweet_spot"]["median"] == 0.55 and fc["direction"]["better"] == "higher"
+    assert context.manifold_comparison(runs, metric="final_loss")["higher_is_better"] is False

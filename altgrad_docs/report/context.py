@@ -52,6 +52,15 @@ def metric_unit(metric: str) -> str:
     return "nats" if metric in ("final_loss", "final_val_loss") else ""
 
 
+def _higher(metric: str, higher_is_better: bool | None) -> bool:
+    """The direction given (the design's), else the one the metric's name says (lower when it
+    says nothing): callers of the plan's API pass a metric, not a design."""
+    if higher_is_better is not None:
+        return higher_is_better
+    from altgrad_docs.analysis.metrics import direction_of, key_of
+    return bool(direction_of(key_of(metric)))
+
+
 def direction_words(higher_is_better: bool) -> dict[str, str]:
     """The words a template needs for the metric's direction."""
     return {"better": "higher" if higher_is_better else "lower", "worse": "lower" if higher_is_better else "higher",
@@ -87,7 +96,7 @@ def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
 def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
                       failures: pd.DataFrame | None = None, metric: str = "final_loss",
                       factors: list[str] | None = None, baseline: str = "BF16",
-                      higher_is_better: bool = False) -> dict[str, Any]:
+                      higher_is_better: bool | None = None) -> dict[str, Any]:
     """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``
     (best first: lowest, or highest when ``higher_is_better``); the sweet spot is the best
     condition of the format ``sweet_spot``."""
@@ -95,6 +104,7 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
+    higher_is_better = _higher(metric, higher_is_better)
     comp = FormatComparator(df, names, higher_is_better=higher_is_better)
     ranked = comp.rank_conditions(metric)
     candidates = ranked[~ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
@@ -242,7 +252,8 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
                         run_link: RunLink | None = None, metric: str | None = None,
                         factors: list[str] | None = None, baseline: str = "BF16",
-                        identical: list[list[str]] | None = None, higher_is_better: bool = False) -> dict[str, Any]:
+                        identical: list[list[str]] | None = None,
+                        higher_is_better: bool | None = None) -> dict[str, Any]:
     """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting).
     ``identical``: groups of formats with bit-identical histories, counted once in ``counts``."""
     df, names = design_columns(sc.ensure_columns(df), factors)
@@ -251,6 +262,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         return {"has_data": False}
     layer_table = None if layers is None else layer_tables(df, names, layers)
     metric = metric or sc.default_metric(df)
+    higher_is_better = _higher(metric, higher_is_better)
     mc = sc.manifold_comparison(df, metric, names, higher_is_better=higher_is_better)
     card = sc.scorecard(df, metric, baseline, factors=names, higher_is_better=higher_is_better)
     links = tables.run_links(done, run_link) if run_link else None
