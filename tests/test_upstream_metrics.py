@@ -41,11 +41,11 @@ def test_classification_runs_take_eval_f1_micro_higher_is_better_and_none_failed
     assert a.failures.empty and int(a.card["crashes"].sum()) == 0 and int(a.card["n"].sum()) == 12
     assert a.runs["final_loss"].notna().all()  # train/loss read as the train loss
     paired = a.paired.set_index("format")
-    assert sorted(paired.index) == ["E5M2", "E7M0", "NONE"] and paired["mean_delta"].notna().all()
-    # the best condition is the one with the highest median f1
-    best = a.card.loc[a.card["median"].idxmax()]
-    assert (a.sweet_condition["format"], a.sweet_condition["median"]) == (best["format"], best["median"]) \
-        or best["format"] == "NONE"  # NONE is a baseline when the baseline rules know it (issue 22, values)
+    assert sorted(paired.index) == ["BF16", "E5M2", "E7M0"] and paired["mean_delta"].notna().all()
+    # the best 8-bit condition is the one with the highest median f1 (BF16 is the baseline)
+    fp8 = a.card[a.card["format"] != "BF16"]
+    best = fp8.loc[fp8["median"].idxmax()]
+    assert a.sweet_condition["median"] == best["median"] == fp8["median"].max()
     assert r["design"]["metrics"]["primary"] == "eval/f1_micro" and r["design"]["higher_is_better"] is True
     assert r["design"]["metrics"]["families"] == CLS_FAMILIES
     assert r["headline"]["higher_is_better"] is True

@@ -56,7 +56,7 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
     metric, factors, higher = design.metric, design.factor_names, design.higher_is_better
     study = at_budget(design.study(runs), traces, budgets, metric)
     done = sc.completed(study)
-    paired = sc.manifold_comparison(study, metric, factors, higher_is_better=higher)
+    paired = sc.manifold_comparison(study, metric, factors, paired=design.paired, higher_is_better=higher)
     spot = FormatComparator(study, factors, higher_is_better=higher).sweet_spot_condition(metric)
     cumulative = cumulative_rates(traces, design.metric_map.cumulative)
     return Analysis(
