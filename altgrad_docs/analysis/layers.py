@@ -67,6 +67,8 @@ def layer_families(history: pd.DataFrame) -> dict[str, dict[str, float]]:
         values = values[np.isfinite(values)]
         if len(values):
             family, name = split
-            by.setdefault(family, {}).setdefault(layer_type(name), []).append(float(values.mean()))
+            with np.errstate(over="ignore"):  # a mean of values near the float64 limit is inf, not a warning
+                mean = float(values.mean())
+            by.setdefault(family, {}).setdefault(layer_type(name), []).append(mean)
     return {f: {t: float(np.mean(v)) for t, v in sorted(types.items())}
             for f, types in sorted(by.items(), key=lambda kv: family_sort_key(kv[0]))}
