@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from altgrad_docs.analysis import metrics as M
+from altgrad_docs.analysis import rates as R
 from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.curves import Trace, make_trace
@@ -119,21 +120,21 @@ def _running_mean(per_step: np.ndarray) -> np.ndarray:
 def test_window_values_undo_a_running_mean():
     per_step = np.array([1.0, 0.5, 0.0, 0.25, 1.0])
     steps = np.arange(5, dtype=float)
-    assert M.window_values(steps, _running_mean(per_step)) == pytest.approx(per_step[1:])
+    assert R.window_values(steps, _running_mean(per_step)) == pytest.approx(per_step[1:])
     # logged every second step: the window is the mean of the steps between
-    assert M.window_values(steps[::2], _running_mean(per_step)[::2]) == pytest.approx([0.25, 0.625])
+    assert R.window_values(steps[::2], _running_mean(per_step)[::2]) == pytest.approx([0.25, 0.625])
 
 
 def test_looks_cumulative_rule():
     rng = np.random.default_rng(0)
     per_step = rng.uniform(0.9, 1.0, 200)
     steps = np.arange(200, dtype=float)
-    assert M.looks_cumulative(steps, _running_mean(per_step)) is True
-    assert M.looks_cumulative(steps, per_step) is False  # a per-window rate jumps late in training
-    assert M.looks_cumulative(steps[:5], _running_mean(per_step)[:5]) is None  # no change after step 10
-    assert M.looks_cumulative(steps, np.zeros(200)) is None  # constant: no evidence either way
-    assert M.decide_cumulative([True, None, True]) is True
-    assert M.decide_cumulative([True, False]) is False and M.decide_cumulative([None]) is False
+    assert R.looks_cumulative(steps, _running_mean(per_step)) is True
+    assert R.looks_cumulative(steps, per_step) is False  # a per-window rate jumps late in training
+    assert R.looks_cumulative(steps[:5], _running_mean(per_step)[:5]) is None  # no change after step 10
+    assert R.looks_cumulative(steps, np.zeros(200)) is None  # constant: no evidence either way
+    assert R.decide_cumulative([True, None, True]) is True
+    assert R.decide_cumulative([True, False]) is False and R.decide_cumulative([None]) is False
 
 
 def _collapsed_trace(loss: list[float], stall: list[float], overflow: list[float] | None = None,

@@ -24,7 +24,8 @@ from altgrad_docs.runs import METRIC_ALIASES
 
 from .layers import layer_families
 from .loss_replay import FiniteLoss, finite_loss
-from .metrics import RATES, MetricMap, looks_cumulative
+from .metrics import RATES, MetricMap
+from .rates import looks_cumulative
 
 #: Metrics a trace keeps (canonical names; old unprefixed names are read as aliases).
 TRACE_METRICS = (

@@ -36,7 +36,7 @@ import pandas as pd
 
 from .curves import Trace, make_trace
 from .loss_replay import DIVERGENCE_WINDOW, STAGNATION_MIN_DELTA, FiniteLoss, finite_loss
-from .metrics import TOLERANCE, window_values
+from .rates import TOLERANCE, window_values
 from .failure_reports import parse_failure_report, read_failure_reports
 from .scorecard import _num, completed, crashed_mask
 

@@ -12,7 +12,7 @@ classification script ``train/loss`` and ``eval/f1_micro``. The site reads metri
   loss-like (loss, perplexity, error, hamming, ...) lower is better; f1, accuracy, AUC,
   precision, recall, AP higher is better;
 * **rates**: ``quantization/bit_stall_rate`` etc. (old unprefixed names after them);
-  cumulative or per window as declared, else as :func:`looks_cumulative` reads the histories.
+  cumulative or per window as declared, else as ``rates.looks_cumulative`` reads the histories.
 
 ``extra.altgrad.metric`` (``ALTGRAD_METRIC``) names the primary metric's key; the metric map
 ``extra.altgrad.metrics`` (``ALTGRAD_METRICS``, JSON) may name ``train_loss``, ``primary``,
@@ -44,13 +44,6 @@ LOWER_PARTS = frozenset({"loss", "perplexity", "ppl", "error", "err", "hamming",
                          "wer", "cer", "bpc", "bpb", "coverage"})
 HIGHER_PARTS = frozenset({"f1", "acc", "accuracy", "auc", "precision", "recall", "ap", "map", "score", "r2",
                           "bleu", "rouge", "iou", "dice", "jaccard", "match"})
-#: A cumulative rate of values in [0, 1], with equal counts per step, implies window values in
-#: [-TOLERANCE, 1 + TOLERANCE] between any two logged steps (looks_cumulative).
-TOLERANCE = 1e-3
-#: Steps from which a change of a rate tells a running mean from a per-window value.
-CUMULATIVE_EVIDENCE_STEP = 10
-
-
 class MetricError(ValueError):
     """A metric option in mkdocs.yml that cannot be used (the message says which and how)."""
 
@@ -287,41 +280,6 @@ def infer_metric_map(runs: pd.DataFrame, ok: np.ndarray | None = None, metric: s
         higher, dsource = (bool(guess), "name") if guess is not None else (False, "assumed")
     return MetricMap(train_loss=train, primary=str(primary), higher_is_better=higher, source=source,
                      direction_source=dsource, rates=rates, cumulative=cumulative)
-
-
-def looks_cumulative(steps: np.ndarray, values: np.ndarray) -> bool | None:
-    """Whether a logged rate reads as a running mean since step 0 (``steps`` from 0).
-
-    Rule: a cumulative rate r of per-step values in [0, 1], each step adding the same count,
-    gives between logged steps s0 < s1 (k = s + 1 steps counted) the window value
-    w = (k1 r1 - k0 r0) / (k1 - k0), which lies in [0, 1]. A per-window rate that changes late
-    in training gives w far outside. True: every pair of logged steps gives w in
-    [-TOLERANCE, 1 + TOLERANCE] and some value changed at a step >= CUMULATIVE_EVIDENCE_STEP;
-    False: some pair gives w outside; None: no evidence (too short, or constant)."""
-    keep = np.isfinite(values) & np.isfinite(steps)
-    s, v = steps[keep].astype(float), values[keep].astype(float)
-    if len(v) < 2:
-        return None
-    w = window_values(s, v)
-    if ((w < -TOLERANCE) | (w > 1 + TOLERANCE)).any():
-        return False
-    changed = (np.abs(np.diff(v)) > 1e-12) & (s[1:] >= CUMULATIVE_EVIDENCE_STEP)
-    return True if changed.any() else None
-
-
-def window_values(steps: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per-window values between consecutive logged steps of a cumulative rate (equal counts
-    per step: k = step + 1 counted steps)."""
-    k = steps + 1.0
-    dk = np.diff(k)
-    with np.errstate(all="ignore"):
-        return np.where(dk > 0, (k[1:] * values[1:] - k[:-1] * values[:-1]) / dk, np.nan)
-
-
-def decide_cumulative(flags: Iterable[bool | None]) -> bool:
-    """A key is cumulative when some run shows it and none contradicts it."""
-    flags = [f for f in flags if f is not None]
-    return bool(flags) and all(flags)
 
 
 def describe(mmap: MetricMap, cumulative: Mapping[str, bool] | None = None) -> dict[str, Any]:

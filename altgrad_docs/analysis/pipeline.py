@@ -17,7 +17,8 @@ from .comparisons import FormatComparator, layer_frame
 from .curves import Trace, collect_traces
 from .design import Design, DesignOptions, identical_conditions, infer_design
 from .failures import failure_table
-from .metrics import RATES, decide_cumulative, with_metric_columns
+from .metrics import RATES, with_metric_columns
+from .rates import decide_cumulative
 
 
 @dataclass
