@@ -318,13 +318,6 @@ def summary_metric(summary: Mapping[str, Any], key: str) -> float:
     return math.nan
 
 
-def _train_loss(summary: Mapping[str, Any]) -> float:
-    """The final train loss: the summary value of the first of TRAIN_LOSS_KEYS logged
-    (``loss``; the classification trainer's ``train/loss``), NaN when none was."""
-    key = next((k for k in TRAIN_LOSS_KEYS if k in summary and summary[k] is not None), None)
-    return to_float(summary[key]) if key is not None else math.nan
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)  # 'nan', 'inf', '-inf'
@@ -345,14 +338,11 @@ def canonical_json(value: Any) -> str:
 
 
 def _history_best_loss(history: pd.DataFrame) -> float:
-    """The minimum finite train loss of a history, the train loss read by meaning (``loss``,
-    ``train/loss`` ...: the first of TRAIN_LOSS_KEYS logged)."""
     import pandas as pd
 
-    key = next((k for k in TRAIN_LOSS_KEYS if k in history), None)
-    if key is None:
+    if "loss" not in history:
         return math.nan
-    finite = pd.to_numeric(history[key], errors="coerce")
+    finite = pd.to_numeric(history["loss"], errors="coerce")
     finite = finite[np.isfinite(finite)]
     return float(finite.min()) if len(finite) else math.nan
 
@@ -382,7 +372,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "run_url": public_url(meta.get("url") or ""),
         "state": state,
         "steps": _steps(summary, record.history),
-        "final_loss": _train_loss(summary),
+        "final_loss": summary_metric(summary, "loss"),
         "best_loss": best,
         "bit_stall_final": summary_metric(summary, "quantization/bit_stall_rate"),
         "overflow_final": summary_metric(summary, "quantization/overflow_rate"),

@@ -254,11 +254,3 @@ def test_report_contexts_take_the_direction_from_the_metric_when_no_design_says_
     fc = context.format_comparison(table, "E4M3", lambda r: str(r["run_id"]), metric="final_eval/f1_micro")
     assert fc["sweet_spot"]["median"] == 0.55 and fc["direction"]["better"] == "higher"
     assert context.manifold_comparison(runs, metric="final_loss")["higher_is_better"] is False
-
-
-def test_the_run_table_reads_the_train_loss_by_meaning():
-    from altgrad_docs.runs import RunRecord, run_row
-    history = pd.DataFrame({"_step": [0, 5, 10], "train/loss": [3.0, 1.5, 1.7], "eval/f1_micro": [np.nan, np.nan, 0.4]})
-    row = run_row(RunRecord({"run_id": "c1", "state": "finished"}, {"fp8_format": "none"},
-                            {"train/loss": 1.7, "eval/f1_micro": 0.4, "_step": 10}, history))
-    assert (row["final_loss"], row["best_loss"]) == (1.7, 1.5)
