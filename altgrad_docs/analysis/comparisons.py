@@ -172,14 +172,15 @@ def layer_frame(traces: dict, runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     keys = ["format", "optimizer", *(["setting"] if "setting" in runs else [])]
     meta = runs.set_index(runs["run_id"].astype(str))[keys] if not runs.empty else None
+    known = {str(r): {k: str(v) for k, v in zip(keys, vals)}
+             for r, *vals in zip(meta.index, *(meta[k] for k in keys))} if meta is not None else {}
     for run_id, trace in traces.items():
-        if meta is None or run_id not in meta.index:
+        if run_id not in known:
             continue
         families = getattr(trace, "layers", None) or ({"stall": trace.layer_stall} if trace.layer_stall else {})
         for family, by_type in families.items():
             for ltype, value in by_type.items():
-                rows.append({**{k: str(meta.at[run_id, k]) for k in keys}, "run_id": run_id, "family": family,
-                             "layer_type": ltype, "value": value})
+                rows.append({**known[run_id], "run_id": run_id, "family": family, "layer_type": ltype, "value": value})
     return pd.DataFrame(rows, columns=[*keys, "run_id", *LAYER_COLUMNS])
 
 
