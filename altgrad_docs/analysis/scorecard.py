@@ -89,10 +89,16 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def crashed_mask(df: pd.DataFrame) -> np.ndarray:
-    """Failed, or finished with a non-finite final train loss (by meaning: ``loss``,
-    ``train/loss`` ..., metrics.final_values)."""
+    """Failed runs: status "failed" (decided from every signal: analysis/status.py), or
+    finished with a non-finite final loss, when ``loss`` is the run's primary metric (a run
+    table that says another key is, e.g. ``train/loss``, has no ``loss`` to judge by; a table
+    without that column reads the train loss by meaning: metrics.final_values)."""
     status = df["status"].astype("string").fillna("").to_numpy()
-    return (status == "failed") | ((status == "finished") & ~np.isfinite(final_values(df, "final_loss")))
+    judged = np.ones(len(df), dtype=bool)
+    if "primary_metric" in df:
+        metric = df["primary_metric"].astype("string").fillna("").to_numpy()
+        judged = (metric == "loss") | (metric == "")
+    return (status == "failed") | ((status == "finished") & judged & ~np.isfinite(final_values(df, "final_loss")))
 
 
 def _mean(values: pd.Series) -> float:

@@ -218,7 +218,9 @@ def _listed(run: Any) -> ListedRun:
 
 
 def site_keys(logged: Iterable[str]) -> list[str]:
-    """The history keys the site reads, out of the keys a run logged."""
+    """The history keys the site reads, out of the keys a run logged (``runs.wanted_history_key``):
+    SITE_HISTORY_KEYS, the losses by any spelling, evaluation metrics (candidates for the primary
+    metric) and every per-layer key (``grad_norm_l2/<param>``, ``train/grad_snr/<param>``...)."""
     logged = list(logged)
     return sorted(k for k in logged if wanted_history_key(k))
 
