@@ -95,7 +95,7 @@ def test_classification_site_states_the_metric_and_has_no_bench(snapshots, tmp_p
     assert "Primary metric: eval/f1_micro, final value (higher is better, from its name)" in methods
     assert "Train loss: train/loss" in methods
     assert "Per-layer metrics: " + ", ".join(CLS_FAMILIES) in methods
-    assert "(positive = ManifoldAdamW higher)" in manifold and "When ManifoldAdamW is higher" in manifold
+    assert "positive = ManifoldAdamW higher" in manifold and "When ManifoldAdamW is higher" in manifold
     assert "Every comparison on this page is in final eval/f1_micro (higher is better)" in text(
         "format-comparison/index.html")
     home = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
