@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)
     info = snap_sub.add_parser("info", help="print what a snapshot holds")
     info.add_argument("dir")
+    upgrade = snap_sub.add_parser("upgrade", help="write a snapshot of an older schema in this one, "
+                                  "in place (its files checked first)")
+    upgrade.add_argument("dir")
 
     bench = sub.add_parser("bench", help="run the demo FP8 experiment (altgrad_docs.bench)",
                            add_help=False)
@@ -103,6 +106,15 @@ def _info(args: argparse.Namespace) -> int:
     print(f"runs       {m.get('n_runs')} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))})")
     print(f"versions   {', '.join(f'{k} {v}' for k, v in sorted(m.get('versions', {}).items()))}")
     print(f"sha256     {snap.sha256}")
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from .snapshot import upgrade_snapshot
+
+    before, snap = upgrade_snapshot(args.dir)
+    print(f"{snap.path}: schema {before} -> {snap.version}; sha256 {snap.short_hash}"
+          if before != snap.version else f"{snap.path}: schema {snap.version} already; nothing to do")
     return 0
 
 
@@ -211,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fetch_guarded(args) if as_program else _fetch(args)
         if args.command == "render":
             return _render_command(args)
-        return _info(args)
+        return _upgrade(args) if args.snapshot_command == "upgrade" else _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
         if as_program and isinstance(exc, wandb_errors):

@@ -11,7 +11,9 @@ Caching, so that ``mkdocs serve`` reloads stay fast and never refetch:
 
 * a W&B project is fetched at most once per process (the data layer's snapshot cache);
 * analysis results and page artifacts are kept in memory by snapshot sha256, and the
-  analysis results on disk too (by snapshot and analysis-code hash);
+  analysis results on disk too (by snapshot and analysis-code hash); every build first checks
+  each snapshot file against that sha256 (``Snapshot.verify``: hashed once per process, then
+  a stat per file while it stays the same), so the caches are keyed on verified content;
 * figures are kept on disk (``.cache/altgrad/`` or ``ALTGRAD_CACHE_DIR``) by snapshot and
   drawing-code hash, so a warm ``mkdocs build`` draws nothing;
 * templates are re-rendered on every build (edits to ``templates/`` show at once).
@@ -41,7 +43,7 @@ from ..report import catalog
 from ..report.bench_note import bench_note
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
-from ..snapshot import Snapshot, SnapshotError, open_snapshot
+from ..snapshot import Snapshot, SnapshotError, open_snapshot, source_date
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -103,15 +105,18 @@ def build(config: Any, open_file: OpenFile) -> None:
     """Generate every page of the site into the MkDocs build (called by gen-files)."""
     source = DataSource.from_config(config)
     try:
+        source_date()  # before anything imports scipy: numpy's f2py reads it (int(), a traceback)
         snapshot, stale = load_snapshot(source)
-    except SnapshotError as exc:  # no snapshot at all: say which and how to make one
-        raise PluginError(f"altgrad: {exc}") from exc
-    reproducible_dates(snapshot)
+        snapshot.verify()  # every file is what the manifest says, before any cache keyed on it
+        reproducible_dates(snapshot)
+    except SnapshotError as exc:  # no snapshot, or not what its manifest says: one line
+        raise PluginError(f"altgrad: {exc}") from None
     templates = source.root / "templates"
     try:
         context, pages = pages_for(snapshot, cache_root(source), templates, source.design)
-    except DesignError as exc:
-        raise PluginError(f"altgrad: {exc}") from exc
+    except (DesignError, SnapshotError) as exc:  # a file changed while it was being read, too
+        cancel_drawing()
+        raise PluginError(f"altgrad: {exc}") from None
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
     context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
@@ -154,8 +159,8 @@ def load_snapshot(source: DataSource) -> tuple[Snapshot, str | None]:
 
 def reproducible_dates(snapshot: Snapshot) -> None:
     """Pin MkDocs' build date (sitemap, gzip) to the snapshot unless the caller set one."""
-    fetched = snapshot.manifest.get("fetched_at")
-    epoch = int(datetime.fromisoformat(fetched).timestamp()) if fetched else 0
+    fetched = snapshot.manifest.get("fetched_at")  # a date: checked when the snapshot was opened
+    epoch = int(datetime.fromisoformat(fetched.replace("Z", "+00:00")).timestamp()) if fetched else 0
     os.environ.setdefault("SOURCE_DATE_EPOCH", str(epoch))
 
 
