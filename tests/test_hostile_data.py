@@ -163,3 +163,58 @@ def test_two_pages_on_one_path_is_a_warning(caplog):
     with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
         pipeline.check_page_paths([page, page])
     assert "two pages on one path" in caplog.text
+
+
+# ---- values near the float limit (issue #20): finite-safe, never a crash -------------------
+from altgrad_docs.analysis import stats  # noqa: E402
+from tests.site_fixtures import FETCHED_AT, fixture_records  # noqa: E402
+from altgrad_docs.snapshot import write_snapshot  # noqa: E402
+
+FLOAT_MAX = np.finfo(np.float64).max
+
+
+@pytest.mark.filterwarnings("error:overflow:RuntimeWarning")
+def test_statistics_near_the_float_limit_do_not_overflow():
+    s = stats.summarize([1e308, 1e308, NAN])
+    assert (s.n, s.median, s.mean, s.max) == (2, 1e308, 1e308, 1e308)
+    assert stats.mean([FLOAT_MAX, FLOAT_MAX]) == FLOAT_MAX and stats.mean([1.0, 2.0]) == 1.5
+    assert stats.iqm([1e308] * 4) == 1e308
+    d = stats.paired_delta([1.5e308, 1.25e308, 1.0e308], [1.0, 2.0, 3.0])
+    assert d.mean == pytest.approx(1.25e308) and d.low == pytest.approx(0.629e308, rel=1e-2)
+    assert np.isnan(d.high)  # above the float limit: left out, not Inf
+    w = stats.welch_delta([1.5e308, 1.5e308], [-1.5e308, -1.5e308])
+    assert np.isnan(w.mean) and w.n == 4  # 3e308 does not fit a float
+    a, b = np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.25, 1.0])
+    big = 2.0 ** 1020
+    assert stats.hedges_g(a * big, b * big) == stats.hedges_g(a, b)  # unit-free: the same
+    assert stats.paired_delta(a, b) == stats.paired_delta(list(a), list(b))  # ordinary values: as before
+
+
+def test_figure_with_values_near_the_float_limit_is_cut_and_says_so(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [1.0, 1e308, 2.0])
+    paths = export.save_figure(fig, tmp_path / "fig", ("svg", "png"))
+    svg = paths["svg"].read_text()
+    ElementTree.fromstring(svg)
+    assert "values beyond ±1e+306 not shown" in svg and paths["png"].stat().st_size
+    assert ax.get_ylim() == (1.0, 1e306)
+
+
+@pytest.mark.slow
+def test_every_figure_copes_with_a_loss_of_1e308(tmp_path):
+    """Every run's loss 1e308 crashed every build (a figure worker: 'ValueError: arange')."""
+    records = fixture_records()
+    for record in records:
+        record.history["loss"] = 1e308
+        record.summary["loss"] = 1e308
+    snap = open_snapshot(write_snapshot(records, tmp_path / "s", source={"kind": "fixture"}, fetched_at=FETCHED_AT))
+    a = site_analysis.analyse(snap, snap.runs())["analysis"]
+    drawn = {spec.id: export.save_figure(spec.draw(), tmp_path / spec.id, ("svg",))["svg"]
+             for spec in catalog.figure_specs(a)}
+    assert "fig-crash-forensics" in drawn
+    assert "not shown" in drawn["fig-crash-forensics"].read_text()
+    finals = a.runs["final_loss"].dropna()
+    assert (finals == 1e308).all() and len(finals)
