@@ -55,11 +55,11 @@ def files_digest(files: Mapping[str, str]) -> str:
 def file_digest(path: Path) -> str:
     """sha256 of ``path``, hashed once per process while the file stays the same file."""
     key = os.path.abspath(path)
+    known = _KNOWN.get(key)
+    if known is not None and known[0] == _identity(os.stat(path)):
+        return known[1]  # a stat, no open: what a serve reload pays per file
     with open(path, "rb") as fh:
         before = _identity(os.fstat(fh.fileno()))
-        known = _KNOWN.get(key)
-        if known is not None and known[0] == before:
-            return known[1]
         h = hashlib.sha256()
         for chunk in iter(lambda: fh.read(BLOCK), b""):
             h.update(chunk)
