@@ -139,7 +139,7 @@ def test_site_builds_strict_with_broken_runs(snapshot, tmp_path):
 @pytest.mark.parametrize("run_id, slug", [
     ("abc123", "abc123"), ("ok_1-2", "ok_1-2"), (".hidden", "hidden-1692419006"),
     ("a/b", "a-b-c14cddc033"), ("..", "run-5ec1f7e700"), ("", "run-e3b0c44298"), ("-x", "x-a420962426"),
-    ("lr0.1-s1", "lr0.1-s1"), ("a..b", "a-b-f62b42414c"), ("a.", "a-5ab640fad5"), ("x" * 65, "x" * 32 + "-9537c5fdf1"),
+    ("lr0.1-s1", "lr0.1-s1"), ("AbCdEf12", "AbCdEf12-42d350854c"), ("a..b", "a-b-f62b42414c"), ("a.", "a-5ab640fad5"), ("x" * 65, "x" * 32 + "-9537c5fdf1"),
 ])
 def test_path_slug_is_stable_and_plain(run_id, slug):
     assert path_slug(run_id) == slug
@@ -163,6 +163,18 @@ def test_two_pages_on_one_path_is_a_warning(caplog):
     with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
         pipeline.check_page_paths([page, page])
     assert "two pages on one path" in caplog.text
+
+
+def test_two_pages_whose_paths_differ_only_in_case_is_a_warning(caplog):
+    pages = [SitePage(f"runs/{p}/index.md", "pages/run.md", {}) for p in ("abcdef12", "AbCdEf12")]
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
+        pipeline.check_page_paths(pages)
+    assert "two pages on one path, without regard to case" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):  # as path_slug names them
+        pipeline.check_page_paths([SitePage(f"runs/{path_slug(r)}/index.md", "pages/run.md", {})
+                                   for r in ("abcdef12", "AbCdEf12")])
+    assert not caplog.text
 
 
 # ---- values near the float limit (issue #20): finite-safe, never a crash -------------------

@@ -260,17 +260,18 @@ def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
 
 def check_page_paths(pages: list[site_pages.SitePage]) -> None:
     """Warn (so ``--strict`` fails) about a page MkDocs would leave out or two pages on one
-    path: MkDocs only logs an info line for a link to a page in a folder starting with a dot,
+    path (compared without regard to case): MkDocs only logs an info line for a link to a page in a folder starting with a dot,
     so a strict build would pass with broken links (run ids are made plain by
     ``runs.path_slug``; this is the net under it)."""
     seen: set[str] = set()
     for page in pages:
         parts = page.path.split("/")
-        if page.path in seen or any(not p or p.startswith(".") for p in parts):
+        twice = page.path.casefold() in seen  # one path on macOS and Windows file systems
+        if twice or any(not p or p.startswith(".") for p in parts):
             log.warning("altgrad: generated page %s cannot be published (%s): links to it would "
                         "break. --> Do: report this as a bug of altgrad-docs.", page.path,
-                        "two pages on one path" if page.path in seen else "empty or dot path segment")
-        seen.add(page.path)
+                        "two pages on one path, without regard to case" if twice else "empty or dot path segment")
+        seen.add(page.path.casefold())
 
 
 def write_pages(env: Any, pages: list[site_pages.SitePage], context: dict[str, Any],
