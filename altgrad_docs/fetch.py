@@ -184,12 +184,18 @@ def _nothing_changed(previous: Snapshot, fetched_at: str, listing: str | None, r
 
 
 def _previous(out: str | Path, source: dict[str, Any]) -> Snapshot | None:
-    """The snapshot at ``out`` if it came from the same project, server and filters."""
+    """The snapshot at ``out`` if it came from the same project, server and filters, and its
+    files are what its manifest says: a changed one is never reused (nor restamped as
+    unchanged), so a re-fetch is the fix the build's error names."""
     try:
         snap = open_snapshot(out)
-    except SnapshotError:
+        if snap.manifest.get("source") != source:
+            return None
+        snap.verify()
+    except SnapshotError as exc:
+        LOG.info("not reusing the snapshot at %s: %s", out, exc)
         return None
-    return snap if snap.manifest.get("source") == source else None
+    return snap
 
 
 def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:

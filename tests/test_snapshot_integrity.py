@@ -268,3 +268,22 @@ def test_strict_build_stops_with_one_line(name: str, snap: Path, tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and expect in errors[0] and "--> Do:" in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+# ---- the fix the error names works: a re-fetch never keeps a changed file ------------------
+@pytest.mark.slow
+def test_refetch_replaces_a_changed_file_instead_of_reusing_it(live_wandb, tmp_path):
+    from altgrad_docs.fetch import fetch_project
+    from benchmarks.synthetic import synthetic_records
+    from tests.fake_wandb import ENTITY
+
+    records = list(synthetic_records(3, 20, 4, np.random.default_rng(0), entity=ENTITY))
+    live_wandb.set_runs(records)
+    first = fetch_project(f"{ENTITY}/altgrad", tmp_path / "snap", progress=False)
+    _rewrite_parquet(first.snapshot.history_path(records[0].run_id), lambda f: _set(f, "loss", 0.5))
+    with pytest.raises(SnapshotError, match="is not the file the snapshot was written with"):
+        read_everything(tmp_path / "snap")
+    again = fetch_project(f"{ENTITY}/altgrad", tmp_path / "snap", progress=False)
+    assert (again.fetched, again.reused, again.changed) == (3, 0, True)
+    read_everything(tmp_path / "snap")
+    assert again.snapshot.sha256 == first.snapshot.sha256
