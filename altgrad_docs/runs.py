@@ -41,8 +41,8 @@ STATUS_OF_STATE = {
 
 #: The snapshot schema version (manifest ``schema_version``), the one constant of it: bump it
 #: whenever the meaning of a stored value changes (a run-table column, a history file's name
-#: or layout, a manifest key), note here what changed, and make snapshot.py migrate the
-#: previous version or refuse it (snapshot_schema.READABLE_FROM).
+#: or layout, a manifest key), note here what changed, and give the previous version a
+#: migration step (snapshot_read.Snapshot._migrate) or refuse it (snapshot_schema.READABLE_FROM).
 #: 1  steps = last logged _step (+ 1 only since commit e4b0bcf); files named by path_slug.
 #: 2  the manifest lists every file's sha256 (``files``) and each run's file name
 #:    (``runs.<id>.slug``); steps = last logged _step + 1; ids with capitals get a hash suffix.

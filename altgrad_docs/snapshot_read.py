@@ -138,19 +138,30 @@ class Snapshot:
             raise self._broken(rel, what, exc) from None
 
     def runs(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """The run table (all RUN_COLUMNS, or the ones asked for)."""
+        """The run table (all RUN_COLUMNS, or the ones asked for); of an older schema, as this
+        version reads it (:meth:`_migrate`)."""
         parquet = self._parquet(RUNS_FILE, "run table {path}")
-        names = parquet.schema_arrow.names
         wanted = list(RUN_COLUMNS) if columns is None else list(columns)
+        if self.version == SCHEMA_VERSION:
+            self._check_columns(parquet.schema_arrow.names, wanted)
+            return self._read(RUNS_FILE, "run table {path}", columns, parquet).to_pandas()
+        frame = self._migrate(self._read(RUNS_FILE, "run table {path}", None, parquet).to_pandas())
+        self._check_columns(list(frame.columns), wanted)
+        return frame if columns is None else frame[wanted]
+
+    def _check_columns(self, names: list[str], wanted: list[str]) -> None:
         missing = [c for c in wanted if c not in names]
         if missing:
             raise SnapshotError(f"run table {self.path / RUNS_FILE} lacks the column(s) {', '.join(missing)} "
                                 f"that this altgrad-docs reads --> Do: {self.fix}")
-        if self.version >= 2:
-            return self._read(RUNS_FILE, "run table {path}", columns, parquet).to_pandas()
-        frame = self._read(RUNS_FILE, "run table {path}", None, parquet).to_pandas()
-        frame["steps"] = self._v1_steps(frame)
-        return frame if columns is None else frame[list(columns)]
+
+    def _migrate(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """An older schema's run table as this version reads it, one version step at a time.
+        A column added or a meaning changed with a new SCHEMA_VERSION gets its step here (or
+        snapshot_schema.READABLE_FROM moves past the versions it cannot recover)."""
+        if self.version < 2 and {"steps", "summary_json", "run_id"} <= set(frame.columns):
+            frame["steps"] = self._v1_steps(frame)
+        return frame
 
     def _v1_steps(self, frame: pd.DataFrame) -> pd.Series:
         """Steps trained (last logged ``_step`` + 1) as this version computes them, from each
