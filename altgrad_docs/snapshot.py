@@ -229,11 +229,21 @@ def restamp_snapshot(snapshot: Snapshot, fetched_at: str, listing: str | None = 
     manifest.pop(LISTING_KEY, None)
     if listing:
         manifest[LISTING_KEY] = listing
-    target = snapshot.path / MANIFEST
-    remove_stale(snapshot.path, f".{target.name}.tmp-")
+    remove_stale(snapshot.path, f".{MANIFEST}.tmp-")
+    _write_manifest(snapshot.path, manifest)
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Replace the manifest of the snapshot at ``folder`` (by rename, as write_snapshot writes it)."""
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    _swap_file(folder / MANIFEST, lambda tmp: tmp.write_text(text))
+
+
+def _swap_file(target: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary sibling of ``target``, then rename it over ``target``."""
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        write(tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -251,22 +261,12 @@ def upgrade_snapshot(path: str | os.PathLike) -> tuple[int, Snapshot]:
     manifest = snap.current_manifest()
     runs, stored = snap.runs(), snap._read(RUNS_FILE, "run table {path}").to_pandas()
     if not runs.equals(stored):
-        target = snap.path / RUNS_FILE
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
+        def table(tmp: Path) -> None:
             _write_parquet(runs, tmp)
             manifest["files"][RUNS_FILE] = sha256_file(tmp)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _swap_file(snap.path / RUNS_FILE, table)
     manifest["sha256"] = files_digest(manifest["files"])
-    target = snap.path / MANIFEST
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _write_manifest(snap.path, manifest)
     return snap.version, open_snapshot(snap.path)
 
 

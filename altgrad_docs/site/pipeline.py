@@ -260,9 +260,10 @@ def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
 
 def check_page_paths(pages: list[site_pages.SitePage]) -> None:
     """Warn (so ``--strict`` fails) about a page MkDocs would leave out or two pages on one
-    path (compared without regard to case): MkDocs only logs an info line for a link to a page in a folder starting with a dot,
-    so a strict build would pass with broken links (run ids are made plain by
-    ``runs.path_slug``; this is the net under it)."""
+    path, compared without regard to case (one file on macOS and Windows): MkDocs only logs
+    an info line for a link to a page in a folder starting with a dot, so a strict build
+    would pass with broken links (run ids are made plain by ``runs.path_slug``; this is the
+    net under it)."""
     seen: set[str] = set()
     for page in pages:
         parts = page.path.split("/")
