@@ -104,8 +104,8 @@ def source_date() -> str | None:
     try:
         return datetime.fromtimestamp(int(epoch), tz=timezone.utc).isoformat()
     except (ValueError, OverflowError, OSError):
-        raise SnapshotError(f"SOURCE_DATE_EPOCH={epoch[:40]!r} is not a date as whole seconds since "
-                            "1970-01-01 UTC --> Do: unset it, or set it to e.g. $(git log -1 --format=%ct)."
+        raise SnapshotError(f"SOURCE_DATE_EPOCH={epoch[:40]!r} is not a time (whole seconds since "
+                            "1970-01-01 UTC) --> Do: unset it, or set it to e.g. $(git log -1 --format=%ct)."
                             ) from None
 
 

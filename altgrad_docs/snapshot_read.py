@@ -161,6 +161,8 @@ class Snapshot:
         snapshot_schema.READABLE_FROM moves past the versions it cannot recover)."""
         if self.version < 2 and {"steps", "summary_json", "run_id"} <= set(frame.columns):
             frame["steps"] = self._v1_steps(frame)
+        if self.version < 2 and {"format", "seed", "use_fp8", "config_json"} <= set(frame.columns):
+            frame = run_schema.renormalize(frame)  # formats and seeds by meaning
         return frame
 
     def _v1_steps(self, frame: pd.DataFrame) -> pd.Series:
@@ -168,8 +170,8 @@ class Snapshot:
         run's summary (else its history): schema 1 stored either that or one less."""
         import pandas as pd
 
-        LOG.info("altgrad: snapshot %s has schema version 1; steps are counted again as this version "
-                 "counts them (--> Do: to skip this, write it in schema %d: altgrad-docs snapshot upgrade %s)",
+        LOG.info("altgrad: snapshot %s has schema version 1; steps, formats and seeds are read again as "
+                 "this version reads them (--> Do: to skip this, write it in schema %d: altgrad-docs snapshot upgrade %s)",
                  self.path, SCHEMA_VERSION, shlex.quote(str(self.path)))
         steps = []
         for run_id, text in zip(frame["run_id"].astype(str), frame["summary_json"]):

@@ -187,7 +187,7 @@ def test_digest_is_kept_while_the_file_stays_the_same(snap: Path, monkeypatch):
 
 def test_source_date_epoch_not_a_number_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "abc")
-    with pytest.raises(SnapshotError, match=r"SOURCE_DATE_EPOCH='abc' is not a date .* --> Do: unset it"):
+    with pytest.raises(SnapshotError, match=r"SOURCE_DATE_EPOCH='abc' is not a time .* --> Do: unset it"):
         write_snapshot(_records()[:1], tmp_path / "s", source={"kind": "test"})
     assert not (tmp_path / "s").exists()
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
@@ -223,6 +223,16 @@ def test_schema_1_is_read_with_steps_counted_again_and_upgraded(snap: Path, shif
     read_everything(snap)
     pd.testing.assert_frame_equal(new.runs(), expected)
     assert (new.sha256 == old.sha256) is (shift == 0)  # the run table is written again only if it changed
+
+
+def test_schema_1_seeds_and_formats_are_read_by_meaning(tmp_path):
+    """Schema 1 stored seed 42 for a config without seed: read now as no seed (runs.renormalize)."""
+    records = _records()[:2]
+    del records[0].config["seed"]
+    path = write_snapshot(records, tmp_path / "s", source={"kind": "test"}, fetched_at=FETCHED_AT)
+    _rewrite_parquet(path / "runs.parquet", lambda f: f.assign(seed=f["seed"].fillna(42)))
+    _as_schema_1(path, 0)
+    assert open_snapshot(path).runs().set_index("run_id")["seed"].isna().tolist() == [True, False]
 
 
 def test_schema_1_with_a_changed_file_is_refused(snap: Path):
