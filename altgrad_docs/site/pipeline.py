@@ -110,6 +110,7 @@ def build(config: Any, open_file: OpenFile) -> None:
         snapshot.verify()  # every file is what the manifest says, before any cache keyed on it
         reproducible_dates(snapshot)
     except SnapshotError as exc:  # no snapshot, or not what its manifest says: one line
+        _FETCHED.pop((source.wandb_project, str(source.snapshot)), None)  # the next reload fetches again
         raise PluginError(f"altgrad: {exc}") from None
     templates = source.root / "templates"
     try:
