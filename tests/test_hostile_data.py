@@ -230,3 +230,15 @@ def test_every_figure_copes_with_a_loss_of_1e308(tmp_path):
     assert "not shown" in drawn["fig-crash-forensics"].read_text()
     finals = a.runs["final_loss"].dropna()
     assert (finals == 1e308).all() and len(finals)
+
+
+@pytest.mark.filterwarnings("error:overflow:RuntimeWarning")
+def test_run_chart_spanning_the_whole_float_range_has_no_nan_point():
+    steps = np.arange(10)
+    loss = np.where(steps % 2, FLOAT_MAX, -FLOAT_MAX)
+    data = runchart.chart_data(pd.DataFrame({"_step": steps, "loss": loss, "grad_norm": np.full(10, FLOAT_MAX)}))
+    svg = runchart.chart_svg(data).decode()
+    ElementTree.fromstring(svg)
+    points = svg.split('<polyline points="', 1)[1].split('"', 1)[0].split()
+    assert len(points) == 10 and not {"nan", "inf"} & set(svg.lower().replace(",", " ").split())
+    assert [p.split(",")[1] for p in points[:2]] == ["158.0", "14.0"]  # bottom, top of the panel
