@@ -113,9 +113,10 @@ class FetchOSError(Exception):
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .snapshot import open_snapshot
+    from .snapshot import SCHEMA_VERSION, open_snapshot
 
     snap = open_snapshot(args.dir)
+    snap.verify()  # the sha256 printed is that of the files as they are
     m = snap.manifest
     states = Counter(snap.runs(columns=["state"])["state"].tolist())
     print(f"snapshot   {snap.path}")
@@ -123,7 +124,9 @@ def _info(args: argparse.Namespace) -> int:
     print(f"fetched_at {m.get('fetched_at')}")
     print(f"runs       {m.get('n_runs')} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))})")
     print(f"versions   {', '.join(f'{k} {v}' for k, v in sorted(m.get('versions', {}).items()))}")
-    print(f"sha256     {snap.sha256}")
+    print(f"schema     {snap.version}" + ("" if snap.version == SCHEMA_VERSION else
+                                                  f" (this version writes {SCHEMA_VERSION}: snapshot upgrade)"))
+    print(f"sha256     {snap.sha256} ({len(snap.files)} files checked)")
     return 0
 
 
