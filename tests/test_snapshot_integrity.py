@@ -297,3 +297,19 @@ def test_refetch_replaces_a_changed_file_instead_of_reusing_it(live_wandb, tmp_p
     assert (again.fetched, again.reused, again.changed) == (3, 0, True)
     read_everything(tmp_path / "snap")
     assert again.snapshot.sha256 == first.snapshot.sha256
+
+
+def test_cli_upgrades_and_infos_a_schema_1_snapshot(snap: Path, capsys):
+    from altgrad_docs.cli import main
+
+    _as_schema_1(snap, -1)
+    assert main(["snapshot", "info", str(snap)]) == 0
+    assert f"schema     1 (this version writes {SCHEMA_VERSION}: snapshot upgrade)" in capsys.readouterr().out
+    assert main(["snapshot", "upgrade", str(snap)]) == 0
+    assert f"schema 1 -> {SCHEMA_VERSION}" in capsys.readouterr().out
+    assert main(["snapshot", "info", str(snap)]) == 0
+    assert f"schema     {SCHEMA_VERSION}\n" in capsys.readouterr().out
+    _rewrite_parquet(snap / H1, lambda f: _set(f, "loss", 0.5))
+    assert main(["snapshot", "info", str(snap)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not the file the snapshot was written with" in err
