@@ -159,6 +159,9 @@ class Snapshot:
         """An older schema's run table as this version reads it, one version step at a time.
         A column added or a meaning changed with a new SCHEMA_VERSION gets its step here (or
         snapshot_schema.READABLE_FROM moves past the versions it cannot recover)."""
+        LOG.info("altgrad: snapshot %s has schema version %d; its run table is read as this version "
+                 "reads it (--> Do: to skip this, write it in schema %d: altgrad-docs snapshot upgrade %s)",
+                 self.path, self.version, SCHEMA_VERSION, shlex.quote(str(self.path)))
         if self.version < 2 and {"steps", "summary_json", "run_id"} <= set(frame.columns):
             frame["steps"] = self._v1_steps(frame)
         if self.version < 2 and {"format", "seed", "use_fp8", "config_json"} <= set(frame.columns):
@@ -170,9 +173,6 @@ class Snapshot:
         run's summary (else its history): schema 1 stored either that or one less."""
         import pandas as pd
 
-        LOG.info("altgrad: snapshot %s has schema version 1; steps, formats and seeds are read again as "
-                 "this version reads them (--> Do: to skip this, write it in schema %d: altgrad-docs snapshot upgrade %s)",
-                 self.path, SCHEMA_VERSION, shlex.quote(str(self.path)))
         steps = []
         for run_id, text in zip(frame["run_id"].astype(str), frame["summary_json"]):
             try:
