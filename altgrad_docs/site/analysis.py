@@ -87,8 +87,8 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
     """:func:`analyse`, kept on disk by snapshot hash (of its verified files: the caller
     checked them, ``Snapshot.verify``), design options and the hash of the analysis code, so a
     warm build reads no history at all. The cache is this machine's own (a pickle); a cache
-    file that cannot be read is computed again. The warnings logged while analysing are not logged here but kept in
-    ``results["warnings"]`` (see :func:`replay_warnings`). ``also(run_id, history)`` is called
+    file that cannot be read is computed again. The warnings logged while analysing are not
+    logged here but kept in ``results["warnings"]`` (see :func:`replay_warnings`). ``also(run_id, history)`` is called
     with each history the analysis reads (none when its results are cached)."""
     h = hashlib.sha256(snapshot.sha256.encode())
     h.update(repr(options or DesignOptions()).encode())
