@@ -196,13 +196,17 @@ def test_source_date_epoch_not_a_number_is_one_line(tmp_path, monkeypatch):
 
 # ---- schema versions --------------------------------------------------------------------
 def _as_schema_1(path: Path, steps_shift: int) -> None:
-    """Rewrite a snapshot as the first writers left it: no files list, no slugs, version 1,
-    ``steps`` ``steps_shift`` from today's meaning (-1: before commit e4b0bcf)."""
+    """Rewrite a snapshot as the first writers left it: no files list, no slugs, files named
+    by the plain run id (AbCdEf12.parquet), version 1, ``steps`` ``steps_shift`` from today's
+    meaning (-1: before commit e4b0bcf)."""
     _rewrite_parquet(path / "runs.parquet", lambda f: f.assign(steps=f["steps"] + steps_shift))
     manifest = manifest_of(path)
     manifest.pop("files")
-    for entry in manifest["runs"].values():
-        entry.pop("slug")
+    for run_id, entry in manifest["runs"].items():
+        slug = entry.pop("slug")
+        (path / "history" / f"{slug}.parquet").rename(path / "history" / f"{run_id}.parquet")
+        if (path / "failure_reports" / slug).is_dir():
+            (path / "failure_reports" / slug).rename(path / "failure_reports" / run_id)
     write_manifest(path, {**manifest, "schema_version": 1, "sha256": content_hash(path)})
 
 
