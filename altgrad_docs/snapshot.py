@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .runs import SCHEMA_VERSION, RunRecord, path_slug, run_row, runs_frame, tidy_history
 from .snapshot_files import SnapshotError, files_digest, sha256_file
-from .snapshot_read import HISTORY_DIR, MANIFEST, REPORTS_DIR, RUNS_FILE, Snapshot, folder_files, open_snapshot
+from .snapshot_read import (HISTORY_DIR, MANIFEST, REPORTS_DIR, RUNS_FILE, UNMATCHED_REPORTS, Snapshot, folder_files,
+                            open_snapshot)
 from .tempdirs import alive, make_owned_dir, owner_pid, remove_stale
 from .userfiles import RefusedFile, copy_user_file
 
@@ -209,11 +210,13 @@ def _exact_text(value: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _table_code() -> bytes:
-    """The code that writes the run table: this file and ``runs.py`` as bytes, and the
-    versions of the libraries in between."""
-    from . import runs
+    """The code that writes the run table: this file, ``runs.py``, ``run_facts.py`` and the
+    status rules (``analysis/status.py``) as bytes, and the versions of the libraries in between."""
+    from . import run_facts, runs
+    from .analysis import status
 
-    parts = [Path(__file__).read_bytes(), Path(runs.__file__).read_bytes()]
+    parts = [Path(m.__file__).read_bytes() for m in (runs, run_facts, status)]
+    parts.insert(0, Path(__file__).read_bytes())
     parts += [f"{dist} {v}".encode() for dist, v in _versions(("numpy", "pandas", "pyarrow")).items()]
     return b"\0".join(parts)
 
@@ -300,14 +303,30 @@ def _write_contents(
             "history_sha256": digest,
             "slug": slug,
         }
-        for report in sorted(reports.get(run_id, [])):
-            dest = folder / REPORTS_DIR / slug / Path(report).name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            _copy_report(Path(report), dest)
-            files[dest.relative_to(folder).as_posix()] = sha256_file(dest)
+        _copy_reports(folder, run_id, reports.get(run_id, []), files)
+    _copy_reports(folder, UNMATCHED_REPORTS, reports.get(UNMATCHED_REPORTS, []), files)
     _write_parquet(runs_frame(rows), folder / RUNS_FILE)
     files[RUNS_FILE] = sha256_file(folder / RUNS_FILE)
     return dict(sorted(entries.items())), dict(sorted(files.items()))
+
+
+def stored_report_name(run_id: str, report: Path) -> tuple[str, str]:
+    """(folder, file name) of a failure report in the snapshot: the run's folder and the
+    report's name; an unmatched report is named by its checkpoint folder too (two runs'
+    reports may share a name)."""
+    if run_id == UNMATCHED_REPORTS:
+        return UNMATCHED_REPORTS, f"{report.parent.parent.name}--{report.name}"
+    return safe_run_id(run_id), report.name
+
+
+def _copy_reports(folder: Path, run_id: str, reports: Iterable[Path], files: dict[str, str]) -> None:
+    """Copy a run's reports into ``folder``, listing each in ``files`` with its sha256."""
+    for report in sorted(reports):
+        sub, name = stored_report_name(run_id, Path(report))
+        dest = folder / REPORTS_DIR / sub / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _copy_report(Path(report), dest)
+        files[dest.relative_to(folder).as_posix()] = sha256_file(dest)
 
 
 def _copy_report(report: Path, dest: Path) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import numpy as np
 
 from . import runs as run_schema
+from .run_facts import complete_table, steps_trained
 from .runs import RUN_COLUMNS, SCHEMA_VERSION, path_slug, to_float
 from .snapshot_files import SnapshotError, check_file, file_digest, files_digest, read_checked
 from .snapshot_schema import check_manifest, remake_hint
@@ -38,6 +39,10 @@ MANIFEST = "manifest.json"
 RUNS_FILE = "runs.parquet"
 HISTORY_DIR = "history"
 REPORTS_DIR = "failure_reports"
+#: Key of ``write_snapshot(failure_reports=...)`` and folder under REPORTS_DIR of the reports
+#: that match no run (sources/report_files.py). No run's folder can have this name:
+#: ``runs.path_slug`` never starts with ``_``.
+UNMATCHED_REPORTS = "_unmatched"
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 
 
@@ -166,6 +171,8 @@ class Snapshot:
             frame["steps"] = self._v1_steps(frame)
         if self.version < 2 and {"format", "seed", "use_fp8", "config_json"} <= set(frame.columns):
             frame = run_schema.renormalize(frame)  # formats and seeds by meaning
+        if self.version < 2:  # status_reason and the other facts: the status decided again
+            frame = complete_table(frame)
         return frame
 
     def _v1_steps(self, frame: pd.DataFrame) -> pd.Series:
@@ -182,7 +189,7 @@ class Snapshot:
             summary = summary if isinstance(summary, dict) else {}
             need_history = np.isnan(to_float(summary.get("_step")))
             history = self.history(run_id, []) if need_history else pd.DataFrame({"_step": []})
-            steps.append(run_schema._steps(summary, history))
+            steps.append(steps_trained(summary, history))
         values = pd.to_numeric(pd.Series(steps, index=frame.index, dtype="float64"))
         return values.where(np.isfinite(values) & (values == np.floor(values))).astype("Int64")
 
@@ -223,7 +230,14 @@ class Snapshot:
 
     def failure_reports(self, run_id: str) -> list[Path]:
         """The run's failure reports the manifest lists, each checked against it."""
-        prefix = f"{REPORTS_DIR}/{self.slugs[run_id]}/"
+        return self._reports_in(self.slugs[run_id])
+
+    def unmatched_reports(self) -> list[Path]:
+        """Failure reports that match no run of the snapshot (sources/report_files.py)."""
+        return self._reports_in(UNMATCHED_REPORTS)
+
+    def _reports_in(self, folder: str) -> list[Path]:
+        prefix = f"{REPORTS_DIR}/{folder}/"
         found = sorted(rel for rel in self.files if rel.startswith(prefix) and rel.endswith(".md")
                        and "/" not in rel[len(prefix):])
         for rel in found:
