@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ REPORTS_DIR = "failure_reports"
 #: ``runs.path_slug`` never starts with ``_``.
 UNMATCHED_REPORTS = "_unmatched"
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
+#: What a killed restamp or upgrade leaves at the top of a snapshot (snapshot._swap_file).
+_LEFTOVER = re.compile(r"\.[^/]+\.tmp-\d+")
 
 
 @dataclass
@@ -255,10 +258,11 @@ class Snapshot:
 
 
 def folder_files(folder: Path) -> dict[str, str]:
-    """Every file of a folder but the manifest: relative POSIX path -> sha256 (hashed once
-    per process while a file stays the same, snapshot_files.file_digest)."""
-    return {p.relative_to(folder).as_posix(): file_digest(p)
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    """Every file of a folder but the manifest and a killed writer's ``.<name>.tmp-<pid>``
+    beside it: relative POSIX path -> sha256 (hashed once per process while a file stays the
+    same, snapshot_files.file_digest)."""
+    return {p.relative_to(folder).as_posix(): file_digest(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST and not _LEFTOVER.fullmatch(p.relative_to(folder).as_posix())}
 
 
 def _contract_columns(table: pa.Table) -> bool:

@@ -239,6 +239,12 @@ def test_schema_1_seeds_and_formats_are_read_by_meaning(tmp_path):
     assert open_snapshot(path).runs().set_index("run_id")["seed"].isna().tolist() == [True, False]
 
 
+def test_schema_1_reads_beside_a_killed_restamp(snap: Path):
+    _as_schema_1(snap, 0)
+    (snap / ".manifest.json.tmp-4242").write_text("{")  # a restamp killed before its rename
+    read_everything(snap)
+
+
 def test_schema_1_with_a_changed_file_is_refused(snap: Path):
     _as_schema_1(snap, 0)
     _rewrite_parquet(snap / H1, lambda f: _set(f, "loss", 0.5))
