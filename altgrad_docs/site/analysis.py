@@ -44,11 +44,18 @@ REPORT_PAGES = {
 
 
 def code_files() -> list[Path]:
-    """Source files whose changes must invalidate the cached tables and analysis results
-    (with the snapshot reader's: how a stored value is read, e.g. an older schema migrated)."""
+    """Source files whose changes must invalidate the cached tables and analysis results."""
     package = Path(__file__).parent.parent
     return [Path(__file__), Path(__file__).with_name("traces.py"), *sorted((package / "analysis").glob("*.py")),
-            *sorted((package / "report").glob("*.py")), package / "runs.py", package / "snapshot_read.py"]
+            *sorted((package / "report").glob("*.py")), *reader_files()]
+
+
+def reader_files() -> list[Path]:
+    """The snapshot reader's sources: how a stored value is read (an older schema's run table
+    migrated, its status decided again), so part of every cache key beside the snapshot's."""
+    package = Path(__file__).parent.parent
+    return [package / "runs.py", package / "run_facts.py", package / "snapshot_read.py",
+            package / "analysis" / "status.py"]
 
 
 class _HeldWarnings(logging.Handler):

@@ -180,7 +180,7 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
     key = f"{snapshot.sha256}:{templates}:{design!r}"
     if key not in _PAGES:
         # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
-        run_code = site_pages.code_files()
+        run_code = site_pages.code_files() + site_analysis.reader_files()  # the run table's CSV too
         run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
         report_cache = site_pages.artifact_cache(cache_base, snapshot, run_code + site_analysis.code_files())
         runs = snapshot.runs()
