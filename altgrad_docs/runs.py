@@ -46,20 +46,34 @@ STATUS_OF_STATE = {
     "running": "running",
 }
 
+#: The snapshot schema version (manifest ``schema_version``), the one constant of it: bump it
+#: whenever the meaning of a stored value changes (a run-table column, a history file's name
+#: or layout, a manifest key), note here what changed, and give the previous version a
+#: migration step (snapshot_read.Snapshot._migrate) or refuse it (snapshot_schema.READABLE_FROM).
+#: 1  steps = last logged _step (+ 1 only since commit e4b0bcf); files named by path_slug.
+#: 2  the manifest lists every file's sha256 (``files``) and each run's file name
+#:    (``runs.<id>.slug``); steps = last logged _step + 1; ids with capitals get a hash suffix;
+#:    format, seed and use_fp8 by meaning (no seed is NaN, not 42: renormalize migrates them);
+#:    status decided from every signal, with status_reason and the other run_facts columns
+#:    (run_facts.complete_table migrates a table without them).
+SCHEMA_VERSION = 2
+
 #: Run ids used as they are in file names and page paths (W&B's own ids all are).
 _PLAIN_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*(?<!\.)")  # inner dots: lr0.1
 
 
 def path_slug(run_id: str) -> str:
     """A run id as a file name and URL path segment: the id itself when it is plain
-    (letters, digits, ``_-`` and single inner dots, such as ``lr0.1``; at most 64
+    (lowercase letters, digits, ``_-`` and single inner dots, such as ``lr0.1``; at most 64
     characters; no leading ``_-.``), else its plain characters plus a hash of the
-    whole id, so ``.hidden`` -> ``hidden-<10 hex>``: stable, and distinct ids stay distinct.
+    whole id, so ``.hidden`` -> ``hidden-<10 hex>``: stable, and distinct ids stay distinct,
+    also where file names are compared without regard to case (macOS, Windows):
+    ``AbCdEf12`` -> ``AbCdEf12-<10 hex>`` beside ``abcdef12``.
 
     MkDocs leaves out pages under a folder starting with a dot, a slash would nest folders,
     and ``?#%`` break links: W&B accepts such ids (``wandb.init(id=".hidden")``)."""
     run_id = str(run_id)
-    if len(run_id) <= 64 and _PLAIN_ID.fullmatch(run_id):
+    if len(run_id) <= 64 and _PLAIN_ID.fullmatch(run_id) and run_id == run_id.lower():
         return run_id
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run_id).strip("-_")[:32].strip("-_")
     return f"{stem or 'run'}-{hashlib.sha256(run_id.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"

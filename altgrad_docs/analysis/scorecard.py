@@ -102,8 +102,7 @@ def crashed_mask(df: pd.DataFrame) -> np.ndarray:
 
 
 def _mean(values: pd.Series) -> float:
-    x = stats.finite(values.to_numpy())
-    return float(x.mean()) if len(x) else math.nan
+    return stats.mean(values.to_numpy())
 
 
 def condition_frame(df: pd.DataFrame, metric: str, factors: list[str] | None = None) -> pd.DataFrame:

@@ -47,7 +47,15 @@ def code_files() -> list[Path]:
     """Source files whose changes must invalidate the cached tables and analysis results."""
     package = Path(__file__).parent.parent
     return [Path(__file__), Path(__file__).with_name("traces.py"), *sorted((package / "analysis").glob("*.py")),
-            *sorted((package / "report").glob("*.py"))]
+            *sorted((package / "report").glob("*.py")), *reader_files()]
+
+
+def reader_files() -> list[Path]:
+    """The snapshot reader's sources: how a stored value is read (an older schema's run table
+    migrated, its status decided again), so part of every cache key beside the snapshot's."""
+    package = Path(__file__).parent.parent
+    return [package / "runs.py", package / "run_facts.py", package / "snapshot_read.py",
+            package / "analysis" / "status.py"]
 
 
 class _HeldWarnings(logging.Handler):
@@ -83,10 +91,11 @@ def replay_warnings(results: dict[str, Any]) -> None:
 
 def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
                    options: DesignOptions | None = None, also: PerHistory | None = None) -> dict[str, Any]:
-    """:func:`analyse`, kept on disk by snapshot hash, design options and the hash of the
-    analysis code, so a warm build reads no history at all. The cache is this machine's own
-    (a pickle). The warnings logged while analysing are not logged here but kept in
-    ``results["warnings"]`` (see :func:`replay_warnings`). ``also(run_id, history)`` is called
+    """:func:`analyse`, kept on disk by snapshot hash (of its verified files: the caller
+    checked them, ``Snapshot.verify``), design options and the hash of the analysis code, so a
+    warm build reads no history at all. The cache is this machine's own (a pickle); a cache
+    file that cannot be read is computed again. The warnings logged while analysing are not
+    logged here but kept in ``results["warnings"]`` (see :func:`replay_warnings`). ``also(run_id, history)`` is called
     with each history the analysis reads (none when its results are cached)."""
     h = hashlib.sha256(snapshot.sha256.encode())
     h.update(repr(options or DesignOptions()).encode())
@@ -94,8 +103,12 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
         h.update(path.read_bytes())
     path = cache_dir / f"{h.hexdigest()[:24]}.pickle"
     if path.is_file():
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        except Exception as exc:  # cut short, or written by other library versions: not ours to keep
+            LOG.info("altgrad: analysis cache %s cannot be read (%s): computing it again", path,
+                     type(exc).__name__)
     LOG.info("altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
              "are cached for later builds)", len(runs), snapshot.short_hash)
     with _HeldWarnings(LOG) as held:

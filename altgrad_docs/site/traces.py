@@ -39,7 +39,7 @@ def read_traces(snapshot: Snapshot, budgets: dict[str, int], max_points: int = 3
         return _traces_of(snapshot, run_ids, budgets, max_points, also, metric_map)
     chunks = [run_ids[i::workers * 4] for i in range(workers * 4)]  # interleaved: even work per chunk
     with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
-        parts = pool.map(_traces_in_worker, [snapshot.path] * len(chunks), chunks,
+        parts = pool.map(_traces_in_worker, [snapshot] * len(chunks), chunks,
                          [{r: budgets[r] for r in c if r in budgets} for c in chunks],
                          [max_points] * len(chunks), [also] * len(chunks), [metric_map] * len(chunks))
         found = {run_id: trace for part in parts for run_id, trace in part.items()}
@@ -60,7 +60,11 @@ def _handed(histories, also: PerHistory | None):
         yield run_id, frame
 
 
-def _traces_in_worker(path: Path, run_ids: Sequence[str], budgets: dict[str, int],
+def _traces_in_worker(snapshot: Snapshot | Path, run_ids: Sequence[str], budgets: dict[str, int],
                       max_points: int, also: PerHistory | None,
                       metric_map: MetricMap | None = None) -> dict[str, Trace]:
-    return _traces_of(open_snapshot(path), run_ids, budgets, max_points, also, metric_map)
+    """In a worker: the snapshot as the parent opened it (its manifest, which the parent's
+    caches are keyed on, and its files' digests), so every file is checked against it."""
+    if not isinstance(snapshot, Snapshot):
+        snapshot = open_snapshot(snapshot)
+    return _traces_of(snapshot, run_ids, budgets, max_points, also, metric_map)
