@@ -11,19 +11,21 @@ Welch's t for unpaired runs), Holm-adjusted across the family. The exact Wilcoxo
 used for the claim: its smallest two-sided p is 2/2^n, so below 6 pairs it cannot reach 0.05,
 and after Holm across k comparisons it needs 2/2^n < 0.05/k (9 pairs for k = 8).
 
-* ``holds``: at least one improvement (mean delta < 0) whose Holm-adjusted p < 0.05;
+* ``holds``: at least one improvement (mean delta < 0; > 0 when higher is better, the
+  design's ``higher_is_better``) whose Holm-adjusted p < 0.05;
 * ``none``: no improvement holds; the largest mean improvement is given as "not
   distinguishable from no effect" (``best``);
 * ``no_data``: no 8-bit format has a comparison.
 
-Harms (mean delta > 0, Holm-adjusted p < 0.05) are listed in every branch.
+Harms (mean delta > 0, or < 0 when higher is better; Holm-adjusted p < 0.05) are listed in
+every branch.
 
 Conditions whose runs are bit-identical seed by seed (``Design.identical``: e.g. two formats
 with the same grid in the weights' range) are one comparison, not several: the family counts
 them once and the claim names them together.
 
-**Sweet spot.** A condition (format x optimizer x setting) of an 8-bit format with the lowest
-median of the primary metric over its finished runs. Conditions "within seed noise" of it are
+**Sweet spot.** A condition (format x optimizer x setting) of an 8-bit format with the best
+(lowest, or highest when higher is better) median of the primary metric over its finished runs. Conditions "within seed noise" of it are
 those whose seed range [min, max] overlaps the best condition's range: with few seeds a
 difference smaller than the spread of the seeds is not a ranking.
 """
@@ -71,13 +73,19 @@ class Effect:
     p: float  # t-test p (NaN: not testable)
     p_holm: float
     no_spread: bool  # every per-seed delta equal: the interval has no width, no t test
-    favour: int  # seeds on which ManifoldAdamW was lower (paired only)
+    favour: int  # seeds on which ManifoldAdamW was better: lower, or higher (paired only)
     holds: bool  # Holm-adjusted p < alpha
     same_as: tuple[str, ...] = ()  # formats whose runs were bit-identical to this one's here
+    higher_is_better: bool = False
+
+    @property
+    def gain(self) -> float:
+        """The mean delta signed so that positive is better."""
+        return self.mean if self.higher_is_better else -self.mean
 
     @property
     def direction(self) -> str:
-        return "improves" if self.mean < 0 else "harms" if self.mean > 0 else "none"
+        return "improves" if self.gain > 0 else "harms" if self.gain < 0 else "none"
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ def _reference_medians(card: pd.DataFrame | None) -> dict[tuple[str, str], float
     return {(str(r["format"]), _setting(r)): _f(r["median"]) for _, r in rows.iterrows()}
 
 
-def _effect(row: pd.Series, reference: dict[tuple[str, str], float], p_holm: float, alpha: float) -> Effect:
+def _effect(row: pd.Series, reference: dict[tuple[str, str], float], p_holm: float, alpha: float,
+            higher_is_better: bool = False) -> Effect:
     deltas = [d for d in (row.get("deltas") or []) if np.isfinite(_f(d))]
     mean, low, high = _f(row["mean_delta"]), _f(row["ci_low"]), _f(row["ci_high"])
     n = int(row["n_pairs"]) if row["design"] == "paired" else int(row["n_manifold"]) + int(row["n_adamw"])
@@ -109,8 +118,9 @@ def _effect(row: pd.Series, reference: dict[tuple[str, str], float], p_holm: flo
     no_spread = row["design"] == "paired" and n >= 2 and np.isfinite(low) and low == high
     return Effect(format=str(row["format"]), setting=_setting(row), n=n, design=str(row["design"]),
                   mean=mean, low=low, high=high, percent=percent, p=_f(row.get("t_p")),
-                  p_holm=p_holm, no_spread=bool(no_spread), favour=sum(1 for d in deltas if d < 0),
-                  holds=bool(np.isfinite(p_holm) and p_holm < alpha))
+                  p_holm=p_holm, no_spread=bool(no_spread),
+                  favour=sum(1 for d in deltas if (d > 0 if higher_is_better else d < 0)),
+                  holds=bool(np.isfinite(p_holm) and p_holm < alpha), higher_is_better=higher_is_better)
 
 
 def identical_comparisons(identical: Iterable[Iterable[tuple[str, str, str]]]) -> dict[tuple[str, str], list[str]]:
@@ -147,7 +157,8 @@ def _distinct(rows: pd.DataFrame, same: dict[tuple[str, str], list[str]]) -> tup
 
 def benefit_claim(paired: pd.DataFrame, card: pd.DataFrame | None = None, metric: str = "",
                   baselines: tuple[str, ...] = BASELINES, alpha: float = stats.ALPHA,
-                  identical: Iterable[Iterable[tuple[str, str, str]]] = ()) -> BenefitClaim:
+                  identical: Iterable[Iterable[tuple[str, str, str]]] = (),
+                  higher_is_better: bool = False) -> BenefitClaim:
     """Which 8-bit format benefits most from ManifoldAdamW (rules in the module docstring)."""
     rows = paired[~paired["format"].astype(str).isin(baselines)] if len(paired) else paired
     rows = rows[np.isfinite(pd.to_numeric(rows["mean_delta"], errors="coerce"))] if len(rows) else rows
@@ -159,14 +170,14 @@ def benefit_claim(paired: pd.DataFrame, card: pd.DataFrame | None = None, metric
     adjusted = stats.holm(pvals)
     family = int(sum(np.isfinite(pvals)))
     reference = _reference_medians(card)
-    effects = [replace(_effect(r, reference, adj, alpha), same_as=same)
+    effects = [replace(_effect(r, reference, adj, alpha, higher_is_better), same_as=same)
                for (_, r), adj, same in zip(rows.iterrows(), adjusted, also)]
-    winners = sorted((e for e in effects if e.holds and e.mean < 0), key=lambda e: e.mean)
-    harms = sorted((e for e in effects if e.holds and e.mean > 0), key=lambda e: -e.mean)
+    winners = sorted((e for e in effects if e.holds and e.gain > 0), key=lambda e: -e.gain)
+    harms = sorted((e for e in effects if e.holds and e.gain < 0), key=lambda e: e.gain)
     if winners:
         return BenefitClaim("holds", metric, family, alpha, winners, harms, None, effects)
-    improving = [e for e in effects if e.mean < 0]
-    best = min(improving, key=lambda e: e.mean) if improving else None
+    improving = [e for e in effects if e.gain > 0]
+    best = max(improving, key=lambda e: e.gain) if improving else None
     return BenefitClaim("none", metric, family, alpha, [], harms, best, effects)
 
 
@@ -191,7 +202,7 @@ class SweetSpotClaim:
 
 
 def sweet_spot_claim(card: pd.DataFrame, metric: str = "",
-                     baselines: tuple[str, ...] = BASELINES) -> SweetSpotClaim:
+                     baselines: tuple[str, ...] = BASELINES, higher_is_better: bool = False) -> SweetSpotClaim:
     """The best 8-bit condition by the primary metric and those within seed noise of it."""
     metric = metric or (str(card["metric"].iloc[0]) if len(card) and "metric" in card else "")
     if not len(card):
@@ -202,7 +213,8 @@ def sweet_spot_claim(card: pd.DataFrame, metric: str = "",
              for _, r in rows.iterrows() if np.isfinite(_f(r["median"]))]
     if not conds:
         return SweetSpotClaim("none", metric)
-    best = min(conds, key=lambda c: (c.median, c.format, c.optimizer, c.setting))
+    sign = -1.0 if higher_is_better else 1.0
+    best = min(conds, key=lambda c: (sign * c.median, c.format, c.optimizer, c.setting))
     near = [c for c in conds if c is not best and c.min <= best.max and best.min <= c.max]
-    near.sort(key=lambda c: (c.median, c.format, c.optimizer, c.setting))
+    near.sort(key=lambda c: (sign * c.median, c.format, c.optimizer, c.setting))
     return SweetSpotClaim("found", metric, best, near, len(conds))

@@ -42,8 +42,29 @@ def condition_label(fmt: str, setting: str = "", optimizer: str = "") -> str:
 
 
 def metric_label(metric: str) -> str:
-    """final_val_loss -> 'final val loss' (how tables and sentences name the metric)."""
-    return metric.replace("_", " ")
+    """final_val_loss -> 'final val loss', final_eval/f1_micro -> 'final eval/f1_micro' (how
+    tables and sentences name the metric: a logged key keeps its spelling)."""
+    return tables._metric_name(metric)
+
+
+def metric_unit(metric: str) -> str:
+    """'nats' for the cross-entropy losses (final_loss, final_val_loss), '' for any other metric."""
+    return "nats" if metric in ("final_loss", "final_val_loss") else ""
+
+
+def _higher(metric: str, higher_is_better: bool | None) -> bool:
+    """The direction given (the design's), else the one the metric's name says (lower when it
+    says nothing): callers of the plan's API pass a metric, not a design."""
+    if higher_is_better is not None:
+        return higher_is_better
+    from altgrad_docs.analysis.metrics import direction_of, key_of
+    return bool(direction_of(key_of(metric)))
+
+
+def direction_words(higher_is_better: bool) -> dict[str, str]:
+    """The words a template needs for the metric's direction."""
+    return {"better": "higher" if higher_is_better else "lower", "worse": "lower" if higher_is_better else "higher",
+            "sign_better": ">" if higher_is_better else "<"}
 
 
 def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
@@ -74,14 +95,17 @@ def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
 
 def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
                       failures: pd.DataFrame | None = None, metric: str = "final_loss",
-                      factors: list[str] | None = None, baseline: str = "BF16") -> dict[str, Any]:
-    """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``;
-    the sweet spot is the best condition of the format ``sweet_spot``."""
+                      factors: list[str] | None = None, baseline: str = "BF16",
+                      higher_is_better: bool | None = None) -> dict[str, Any]:
+    """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``
+    (best first: lowest, or highest when ``higher_is_better``); the sweet spot is the best
+    condition of the format ``sweet_spot``."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
-    comp = FormatComparator(df, names)
+    higher_is_better = _higher(metric, higher_is_better)
+    comp = FormatComparator(df, names, higher_is_better=higher_is_better)
     ranked = comp.rank_conditions(metric)
     candidates = ranked[~ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
     spot = _summary_of(candidates, sweet_spot)
@@ -92,14 +116,17 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
     rates = crash_rates(df, failures if failures is not None else comp_failures(df), names)
     failed = done[sc.crashed_mask(done)]
     status = df["status"].astype("string").fillna("")
-    card = sc.scorecard(df, metric, baseline, factors=names)
+    card = sc.scorecard(df, metric, baseline, factors=names, higher_is_better=higher_is_better)
     links = tables.run_links(done, run_link)
-    near = claims.sweet_spot_claim(card, metric)
-    improvement = math.nan
+    near = claims.sweet_spot_claim(card, metric, higher_is_better=higher_is_better)
+    improvement = math.nan  # percent better than the baseline (positive = better)
     if spot and base and np.isfinite(base["median"]) and base["median"] != 0:
-        improvement = float(100.0 * (base["median"] - spot["median"]) / abs(base["median"]))
+        gain = spot["median"] - base["median"] if higher_is_better else base["median"] - spot["median"]
+        improvement = float(100.0 * gain / abs(base["median"]))
     return {
         "has_data": True, "metric": metric, "metric_label": metric_label(metric),
+        "metric_unit": metric_unit(metric), "higher_is_better": higher_is_better,
+        "direction": direction_words(higher_is_better),
         "counts": {"runs": len(df), "completed": len(done), "failed": len(failed),
                    "excluded": int((~status.isin(["finished", "failed"])).sum()),
                    "formats": len(sc.sorted_formats(done["format"]))},
@@ -112,7 +139,8 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
         "settings": _setting_sections(card, links, baseline, metric),
         "near": _near(near, spot),
         "rank_loss_table": tables.ranking_table(ranked, metric_label(metric)),
-        "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final"), "bit stall", pct=True),
+        "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final", ascending=True),
+                                                 "bit stall", pct=True),
         "failures_table": tables.runs_table(_ordered(failed), run_link) if len(failed) else "",
         "crash_rates_table": tables.crash_rates_table(rates),
         "failed_groups": {"with": sum(r["k"] > 0 for r in rates), "of": len(rates)},
@@ -229,31 +257,33 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
                         run_link: RunLink | None = None, metric: str | None = None,
                         factors: list[str] | None = None, baseline: str = "BF16",
-                        identical: list[list[str]] | None = None) -> dict[str, Any]:
+                        identical: list[list[str]] | None = None,
+                        higher_is_better: bool | None = None) -> dict[str, Any]:
     """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting).
     ``identical``: groups of formats with bit-identical histories, counted once in ``counts``."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
-    layer_keys = [k for k in ("format", "optimizer", "setting", "layer_type", "stall") if layers is not None and k in layers]
-    layer_table = None if layers is None else tables.layer_table(
-        FormatComparator(df, names).compare_by_layer_type(layers[layer_keys]))
+    layer_table = None if layers is None else layer_tables(df, names, layers)
     metric = metric or sc.default_metric(df)
-    mc = sc.manifold_comparison(df, metric, names)
-    card = sc.scorecard(df, metric, baseline, factors=names)
+    higher_is_better = _higher(metric, higher_is_better)
+    mc = sc.manifold_comparison(df, metric, names, higher_is_better=higher_is_better)
+    card = sc.scorecard(df, metric, baseline, factors=names, higher_is_better=higher_is_better)
     links = tables.run_links(done, run_link) if run_link else None
-    rows = [_effect(r) for _, r in mc.iterrows()]
+    rows = [_effect(r, higher_is_better) for _, r in mc.iterrows()]
     groups = [[(f, o, s) for f in g] for g in identical or [] for o in ("AdamW", "ManifoldAdamW")
               for s in dict.fromkeys(mc["setting"])] if len(mc) else []
     return {
         "has_data": True, "metric": metric, "metric_label": metric_label(metric), "n_formats": len(mc),
+        "metric_unit": metric_unit(metric), "higher_is_better": higher_is_better,
+        "direction": direction_words(higher_is_better),
         "counts": distinct_counts(rows, identical or []),
         "n_settings": len(set(mc["setting"])) if len(mc) else 0,
         "results_table": tables.scorecard_table(card, links, baseline),
         "primary_table": tables.primary_table(card, metric_label(metric)),
         "settings": _setting_sections(card, links, baseline, metric),
-        "claim": claims.benefit_claim(mc, card, metric, identical=groups) if len(mc) else
+        "claim": claims.benefit_claim(mc, card, metric, identical=groups, higher_is_better=higher_is_better) if len(mc) else
         claims.BenefitClaim("no_data", metric, 0, stats.ALPHA),
         "optimizer_config": run_config.optimizer_differences(done),
         "storage": run_config.weight_storage(done),
@@ -272,6 +302,26 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
     }
 
 
+def layer_tables(df: pd.DataFrame, names: list[str], layers: pd.DataFrame) -> list[dict[str, Any]]:
+    """One table per per-layer family (analysis.comparisons.layer_frame): the mean per layer
+    type for each condition; [] when no run logged a per-layer metric."""
+    if layers is None or layers.empty:
+        return []
+    if "family" not in layers:  # the stall frame of layer_stall_frame
+        layers = layers.rename(columns={"stall": "value"}).assign(family="stall")
+    from altgrad_docs.analysis.layers import family_sort_key
+    out = []
+    comp = FormatComparator(df, names)
+    for family in sorted(set(layers["family"].astype(str)), key=family_sort_key):
+        sub = layers[(layers["family"] == family).to_numpy()]
+        keys = [k for k in ("format", "optimizer", "setting", "layer_type") if k in sub]
+        by_type = comp.compare_by_layer_type(sub[keys + ["value"]].rename(columns={"value": "stall"}))
+        pct = family in ("stall", "dead_neuron_frac")
+        out.append({"family": family, "table": tables.layer_table(by_type, pct=pct),
+                    "n_runs": int(sub["run_id"].nunique()) if "run_id" in sub else 0})
+    return out
+
+
 def distinct_counts(rows: list[dict[str, Any]], identical: list[list[str]]) -> dict[str, int]:
     """How many (format, setting) comparisons there are, help, hurt, are unclear or too few to
     test, a group of identical formats counted once (as its first member)."""
@@ -286,14 +336,14 @@ def distinct_counts(rows: list[dict[str, Any]], identical: list[list[str]]) -> d
             "too_few": sum(r["status"] == stats.TOO_FEW for r in kept), "merged": len(rows) - len(kept)}
 
 
-def _effect(r: pd.Series) -> dict[str, Any]:
-    """One (format, setting)'s paired result; direction only when the 95% CI excludes 0."""
+def _effect(r: pd.Series, higher_is_better: bool = False) -> dict[str, Any]:
+    """One (format, setting)'s paired result; direction only when the 95% CI excludes 0
+    (helps: ManifoldAdamW lower, or higher when ``higher_is_better``)."""
     lo, hi = r["ci_low"], r["ci_high"]
     direction = "unclear"
-    if np.isfinite(hi) and hi < 0:
-        direction = "helps"
-    elif np.isfinite(lo) and lo > 0:
-        direction = "hurts"
+    below, above = bool(np.isfinite(hi) and hi < 0), bool(np.isfinite(lo) and lo > 0)
+    if below or above:
+        direction = "helps" if above == higher_is_better else "hurts"
     n_text = (f"{r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}" if r["design"] == "paired"
               else f"{r['n_manifold']} vs {r['n_adamw']} runs, unpaired")
     return {"format": r["format"], "setting": r["setting"], "label": condition_label(r["format"], r["setting"]),
@@ -319,18 +369,27 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     return table(pd.DataFrame([{escape_md(k): escape_md(v) for k, v in r.items()} for r in rows]))
 
 
-def design_context(design: Any) -> dict[str, Any]:
+def design_context(design: Any, cumulative: dict[str, bool] | None = None,
+                   families: list[str] | None = None) -> dict[str, Any]:
     """What the home page and Methods say about the design (analysis/design.py): factors with
     their levels, constants, keys that follow the format/optimizer, a compact n-per-cell table,
-    thin/unbalanced/missing cells, duplicates, runs of different lengths, runs left out."""
+    thin/unbalanced/missing cells, duplicates, runs of different lengths, runs left out; and
+    which key is the primary metric, its direction and the rates (``cumulative``: rate key ->
+    read as cumulative since step 0, Analysis.cumulative; ``families``: the per-layer families
+    the runs logged)."""
     from altgrad_docs.analysis.design import level_text
+    from altgrad_docs.analysis.metrics import describe
 
     if design is None:
         return {"known": False}
     cells, left = design.cells, design.left_out
+    higher = bool(getattr(design, "higher_is_better", False))
     return {
         "known": True, "explicit": design.explicit, "metric": design.metric,
         "metric_label": metric_label(design.metric), "baseline": design.baseline,
+        "metrics": describe(design.metric_map, cumulative) | {"families": list(families or [])},
+        "higher_is_better": higher,
+        "direction": direction_words(higher),
         "factors": [{"name": k, "levels": [level_text(v) for v in lv]} for k, lv in design.factors.items()],
         "constants": [{"name": k, "value": level_text(v)} for k, v in sorted(design.constants.items())],
         "follows": [{"name": k, "what": v} for k, v in sorted(design.follows.items())],

@@ -12,7 +12,8 @@ import pandas as pd
 
 from altgrad_docs.analysis.stats import TESTED, TOO_FEW
 
-from .markdown import RunLink, escape_md, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct, interval_kind, table
+from .markdown import (RunLink, escape_md, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct, fmt_sig, interval_kind,
+                       table)
 
 
 def has_settings(df: pd.DataFrame) -> bool:
@@ -139,7 +140,7 @@ def manifold_stats_table(mc: pd.DataFrame) -> str:
     show = has_settings(mc)
     rows = [{
         "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
-        f"mean Δ {escape_md(str(r['metric']).replace('_', ' '))} (nats) [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
+        f"mean Δ {escape_md(_metric_name(str(r['metric'])))}{_unit(str(r['metric']))} [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
         "Hedges' g": _sig(r["hedges_g"]),
         "P(Manifold better)": (fmt_fraction(r["p_improve"], int(r["n_manifold"]) * int(r["n_adamw"]))
                                if fmt_num(r["p_improve"]) != "-" else "—"),
@@ -204,14 +205,27 @@ def _report_cell(r: pd.Series, run_link: RunLink) -> str:
     return f"[report]({target.group(1)}#failure-report)"
 
 
-def layer_table(by_type: pd.DataFrame) -> str:
-    """Mean stall per layer type (columns) for each condition (rows); '' when empty."""
+def _metric_name(metric: str) -> str:
+    """final_val_loss -> final val loss; a logged key keeps its spelling (report.context.metric_label)."""
+    if metric in ("final_loss", "final_val_loss") or not metric.startswith("final_"):
+        return metric.replace("_", " ")
+    return "final " + metric.removeprefix("final_")
+
+
+def _unit(metric: str) -> str:
+    return " (nats)" if metric in ("final_loss", "final_val_loss") else ""
+
+
+def layer_table(by_type: pd.DataFrame, pct: bool = True) -> str:
+    """Mean stall (or another per-layer family's value, ``pct`` False: 3 significant
+    digits) per layer type (columns) for each condition (rows); '' when empty."""
     if by_type.empty:
         return ""
     keys = ["format", "optimizer", *(["setting"] if has_settings(by_type) else [])]
     wide = by_type.pivot_table(index=keys, columns="layer_type", values="stall", sort=False)
+    show = fmt_pct if pct else fmt_sig
     rows = [{**{k: escape_md(v) for k, v in zip(keys, idx)},
-             **{escape_md(t): fmt_pct(wide.at[idx, t]) for t in wide.columns}} for idx in wide.index]
+             **{escape_md(t): show(wide.at[idx, t]) for t in wide.columns}} for idx in wide.index]
     return table(pd.DataFrame(rows))
 
 
