@@ -24,17 +24,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass
 from functools import partial
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from mkdocs.exceptions import PluginError
 
-from . import analysis as site_analysis, pages as site_pages
+from . import analysis as site_analysis, options as site_options, pages as site_pages
+from .markers import MARKER, fill_markers  # noqa: F401  (MARKER: re-exported for old imports)
 from .incremental import OpenFile, StableWriter, memory_for
 from .artifacts import PageArtifacts
 from ..report import catalog
@@ -42,10 +42,9 @@ from ..report.bench_note import bench_note
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
 from ..snapshot import Snapshot, SnapshotError, open_snapshot
+from ..templates_dir import template_path
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
-
-MARKER = re.compile(r"<!--\s*altgrad:([a-z_]+)\s*-->")
 
 _FETCHED: dict[tuple[str, str], tuple[Snapshot, str | None]] = {}
 _PAGES: dict[str, tuple[dict[str, Any], list[site_pages.SitePage]]] = {}
@@ -56,7 +55,7 @@ def finish_drawing() -> None:
     """Wait for the report figures of :func:`pages_for` and put their files in place.
 
     A cold build draws them in worker processes; the wait is put off for as long as nothing
-    reads the files: with the site's hooks (``docs/serve_hooks.py``: ``on_env``), until
+    reads the files: with the ``altgrad`` plugin (``altgrad_docs/plugin.py``: ``on_env``), until
     MkDocs has converted every page's Markdown, which the workers' drawing overlaps. A
     worker's error is raised here."""
     while _DRAWING:
@@ -82,48 +81,55 @@ class DataSource:
     wandb_project: str | None
     root: Path
     design: DesignOptions = DesignOptions()
+    templates: tuple[Path, ...] = ()  # the search path: the site's own folder, then the shipped one
 
     @classmethod
-    def from_config(cls, config: Any) -> DataSource:
+    def from_config(cls, config: Any, options: Mapping[str, Any] | None = None) -> DataSource:
         """``snapshot`` without a W&B project; ``wandb_snapshot`` (the cache) with one; the
-        study's design options (factors, ignore, filters, baseline, metric)."""
+        study's design options (factors, ignore, filters, baseline, metric). ``options``: the
+        plugin's (:mod:`.options`); without them, ``extra.altgrad`` (a site built by a
+        gen-files script, as before the plugin), checked the same way."""
         root = Path(config.config_file_path).resolve().parent
-        opts = dict((config.extra or {}).get("altgrad") or {})
+        try:
+            opts = dict(options) if options is not None else site_options.effective(
+                None, (config.extra or {}).get("altgrad"))
+            design = DesignOptions.from_config(opts)
+        except (DesignError, site_options.OptionsError) as exc:
+            raise PluginError(f"altgrad: {exc}") from exc
         project = opts.get("wandb_project") or None
         key = "wandb_snapshot" if project else "snapshot"
         default = "data/wandb" if project else "data/bundled"
-        try:
-            design = DesignOptions.from_config(opts)
-        except DesignError as exc:
-            raise PluginError(f"altgrad: {exc}") from exc
-        return cls(root / (opts.get(key) or default), project, root, design)
+        templates = tuple(template_path(root / (opts.get("templates") or "templates")))
+        return cls(root / (opts.get(key) or default), project, root, design, templates)
 
 
-def build(config: Any, open_file: OpenFile) -> None:
-    """Generate every page of the site into the MkDocs build (called by gen-files)."""
-    source = DataSource.from_config(config)
+def build(config: Any, open_file: OpenFile, options: Mapping[str, Any] | None = None) -> None:
+    """Generate every page of the site into the MkDocs build (called by the ``altgrad``
+    plugin with its checked options, or by a gen-files script without)."""
+    source = DataSource.from_config(config, options)
     try:
         snapshot, stale = load_snapshot(source)
     except SnapshotError as exc:  # no snapshot at all: say which and how to make one
         raise PluginError(f"altgrad: {exc}") from exc
     reproducible_dates(snapshot)
-    templates = source.root / "templates"
+    templates = list(source.templates)
     try:
         context, pages = pages_for(snapshot, cache_root(source), templates, source.design)
     except DesignError as exc:
         raise PluginError(f"altgrad: {exc}") from exc
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
-    context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
-    config.extra["altgrad_stamp"] = stamp(snapshot, stale)
+    docs = Path(config.docs_dir)
+    context = {**context, "stale": stale, "bench_page": (docs / "bench.md").is_file()}
+    config.extra["altgrad_stamp"] = {**stamp(snapshot, stale), "cite": (docs / "cite.md").is_file()}
     env = make_environment(templates, compiled_templates(cache_root(source)))
     writer = StableWriter(open_file, memory_for(config.site_dir))
-    if writer.memory.direct_assets:  # the hook adds figures by path and waits in on_env
+    if writer.memory.direct_assets:  # the plugin adds figures by path and waits in on_env
         writer.memory.pending = pending_figure_files()
     else:  # figures are copied into the build while the pages are written
         finish_drawing()
     check_page_paths(pages)
     write_pages(env, pages, context, writer)
-    fill_markers(env, Path(config.docs_dir), context, writer)
+    fill_markers(env, docs, context, writer, site_name=config.site_name)
     log.info("altgrad: %d pages from snapshot %s", len(pages), snapshot.short_hash)
 
 
@@ -168,7 +174,7 @@ def compiled_templates(cache_base: Path) -> Path:
     return cache_base / "jinja"
 
 
-def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = None,
+def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | list[Path] | None = None,
               design: DesignOptions | None = None) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
     """Analysis results and page artifacts for a snapshot, computed once per process."""
     key = f"{snapshot.sha256}:{templates}:{design!r}"
@@ -288,13 +294,3 @@ def _write_downloads(artifacts: PageArtifacts, prefix: str, writer: StableWriter
     for tab in artifacts.tables:
         for name, path in sorted(tab.files.items()):
             writer.copy(prefix + name, Path(path))
-
-
-def fill_markers(env: Any, docs_dir: Path, context: dict[str, Any], writer: StableWriter) -> None:
-    """Hand-written pages may hold ``<!-- altgrad:NAME -->``: replaced by partials/NAME.md."""
-    for path in sorted(docs_dir.glob("*.md")):
-        text = path.read_text(encoding="utf-8")
-        if not MARKER.search(text):
-            continue
-        filled = MARKER.sub(lambda m: render(env, f"partials/{m.group(1)}.md", **context), text)
-        writer.text(path.name, filled)

@@ -1,0 +1,130 @@
+"""The ``altgrad`` MkDocs plugin: checked options, and a site from ``plugins: [search, altgrad]``
+alone (no gen-files script, no hooks, no custom_dir, no extra CSS/JS or extensions listed)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from altgrad_docs.plugin import default_nav
+from altgrad_docs.site import bundle, options
+from tests.site_fixtures import FAILED_RUN_ID, build_fixture_snapshot, mkdocs_env
+
+MINIMAL = "site_name: My study\ntheme: material\nplugins:\n  - search\n  - altgrad:\n      snapshot: {snapshot}\n"
+
+
+@pytest.fixture(scope="module")
+def snap(tmp_path_factory):
+    base = tmp_path_factory.mktemp("plugin")
+    return build_fixture_snapshot(base / "snapshot"), base / "cache"
+
+
+def _site(tmp_path: Path, config: str, index: str | None = "# Home\n\nOur study.\n") -> Path:
+    (tmp_path / "docs").mkdir(parents=True)
+    (tmp_path / "mkdocs.yml").write_text(config)
+    if index is not None:
+        (tmp_path / "docs" / "index.md").write_text(index)
+    return tmp_path
+
+
+def _build(root: Path, cache: Path, snapshot: Path, **env: str) -> subprocess.CompletedProcess:
+    environ = mkdocs_env(snapshot, cache)
+    del environ["ALTGRAD_SNAPSHOT"]  # the config names it
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=root,
+                          env=environ | env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_minimal_config_builds_the_whole_site(snap, tmp_path):
+    snapshot, cache = snap
+    root = _site(tmp_path, MINIMAL.format(snapshot=snapshot))
+    result = _build(root, cache, snapshot)
+    assert result.returncode == 0, result.stderr[-3000:]
+    site = root / "site"
+    home = (site / "index.html").read_text()
+    assert "Headline findings" in home and "The snapshot holds 9 runs" in home  # no marker: added
+    assert 'id="altgrad-stamp"' in home and "assets/stylesheets/altgrad.css" in home
+    assert "assets/javascripts/runcharts.js" in home and (site / "assets/vendor/uplot/uPlot.iife.min.js").is_file()
+    nav = home.split('md-nav--primary', 1)[1].split("md-sidebar--secondary", 1)[0]
+    assert 'href="runs/"' in nav and "runs/a1e4m3s1" not in nav  # run pages behind the Runs index
+    assert 'href="format-comparison/"' in nav
+    report = (site / "format-comparison" / "index.html").read_text()
+    figures = re.findall(r'<img[^>]+src="(figures/fig-[^"]+\.svg)"', report)
+    assert figures and all((site / "format-comparison" / f).is_file() for f in figures)
+    run = (site / "runs" / FAILED_RUN_ID / "index.html").read_text()
+    assert 'data-src="figures/fig-history.json"' in run
+    assert (site / "runs" / FAILED_RUN_ID / "figures" / "fig-history.json").is_file()
+    for page in (home, report, run):  # admonitions, attribute lists and details are converted
+        text = re.sub(r"<(code|pre)>.*?</\1>", "", page, flags=re.S)
+        assert "!!! " not in text and "??? " not in text and "{: " not in text and "{#" not in text
+
+
+def test_a_mistyped_option_fails_the_build_naming_it(snap, tmp_path):
+    snapshot, cache = snap
+    config = MINIMAL.format(snapshot=snapshot) + "      wandb_projet: my-entity/my-study\n"
+    result = _build(_site(tmp_path, config), cache, snapshot)
+    assert result.returncode == 1
+    assert "'wandb_projet'" in result.stderr and "did you mean 'wandb_project'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_mistyped_key_in_the_deprecated_extra_altgrad_fails_too(snap, tmp_path):
+    snapshot, cache = snap
+    config = MINIMAL.format(snapshot=snapshot) + "extra:\n  altgrad:\n    basline: BF16\n"
+    result = _build(_site(tmp_path, config), cache, snapshot)
+    assert result.returncode == 1
+    assert "extra.altgrad.basline" in result.stderr and "did you mean 'baseline'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_value_of_the_wrong_form_is_a_one_line_error(snap, tmp_path):
+    snapshot, cache = snap
+    config = MINIMAL.format(snapshot=snapshot) + "      wandb_project: just-a-name\n"
+    result = _build(_site(tmp_path, config), cache, snapshot)
+    assert result.returncode == 1 and "must be ENTITY/PROJECT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_without_an_index_the_home_page_is_generated(snap, tmp_path):
+    snapshot, cache = snap
+    root = _site(tmp_path, MINIMAL.format(snapshot=snapshot), index=None)
+    (root / "docs" / "notes.md").write_text("# Notes\n")
+    result = _build(root, cache, snapshot)
+    assert result.returncode == 0, result.stderr[-3000:]
+    home = (root / "site" / "index.html").read_text()
+    assert "<h1 id=\"my-study\">My study" in home and "The snapshot holds 9 runs" in home
+    assert 'href="notes/"' in home  # hand-written pages follow the generated ones in the nav
+
+
+def test_options_merge_extra_plugin_and_environment():
+    legacy = {"snapshot": "old", "factors": "lr, wd", "metric": "loss"}
+    merged = options.effective({"snapshot": "new", "metric": None, "templates": "templates"}, legacy,
+                               {"ALTGRAD_FILTERS": '{"config.lr": 1}', "ALTGRAD_METRIC": ""})
+    assert merged["snapshot"] == "new" and merged["factors"] == ["lr", "wd"] and merged["metric"] == "loss"
+    assert merged["filters"] == {"config.lr": 1} and merged["templates"] == "templates"
+    with pytest.raises(options.OptionsError, match="environment variable ALTGRAD_FACTORS"):
+        options.effective({}, None, {"ALTGRAD_FACTORS": "[1, 2]"})
+
+
+def test_the_nearest_option_is_named():
+    assert "did you mean 'metric'" in options.unknown_key_error("metrc")
+    assert "did you mean" not in options.unknown_key_error("colour_scheme")
+
+
+def test_default_nav_leaves_run_pages_out():
+    files = SimpleNamespace(documentation_pages=lambda: [SimpleNamespace(src_uri=u) for u in (
+        "cite.md", "formats/index.md", "index.md", "runs/abc/index.md", "runs/index.md", "extra/more.md")])
+    assert default_nav(files) == ["index.md", "formats/index.md", "runs/index.md", "cite.md", "extra/more.md"]
+
+
+def test_a_missing_markdown_extension_is_named(monkeypatch):
+    monkeypatch.setattr(bundle, "MARKDOWN_EXTENSIONS", (("pymdownx.nonexistent", {}, "pymdown-extensions"),))
+    config = SimpleNamespace(markdown_extensions=[], mdx_configs={})
+    with pytest.raises(bundle.BundleError, match="pymdownx.nonexistent.*pip install pymdown-extensions"):
+        bundle.add_markdown_extensions(config)
