@@ -97,6 +97,7 @@ class AltgradPlugin(BasePlugin[site_options.AltgradOptions]):
             incremental.start_build(config, memory, [bundle.THEME_DIR])
         if config.nav is None:
             config.nav = default_nav(files)
+        keep_run_pages_out_of_nav(files)
         return files
 
     def on_env(self, env: Any, *, config: Any, files: Any) -> Any:
@@ -146,3 +147,13 @@ def default_nav(files: Any) -> list[Any]:
     generated = [p for p in NAV_PAGES if p in pages]
     hand = [p for p in pages if p != "index.md" and p not in generated and not p.startswith("runs/")]
     return (["index.md"] if "index.md" in pages else []) + generated + hand
+
+
+def keep_run_pages_out_of_nav(files: Any) -> None:
+    """Run pages are linked from the Runs index, never from the nav: marked so, MkDocs does
+    not list a thousand of them as pages missing from the nav."""
+    from mkdocs.structure.files import InclusionLevel
+
+    for file in files.documentation_pages():
+        if file.src_uri.startswith("runs/") and file.src_uri != "runs/index.md" and file.inclusion.is_in_nav():
+            file.inclusion = InclusionLevel.NOT_IN_NAV

@@ -41,6 +41,7 @@ from ..report import catalog
 from ..report.bench_note import bench_note
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
+from .. import __version__
 from ..snapshot import Snapshot, SnapshotError, open_snapshot
 from ..templates_dir import template_path
 
@@ -120,7 +121,8 @@ def build(config: Any, open_file: OpenFile, options: Mapping[str, Any] | None = 
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
     docs = Path(config.docs_dir)
     context = {**context, "stale": stale, "bench_page": (docs / "bench.md").is_file()}
-    config.extra["altgrad_stamp"] = {**stamp(snapshot, stale), "cite": (docs / "cite.md").is_file()}
+    config.extra["altgrad_stamp"] = {**stamp(snapshot, stale), "cite": (docs / "cite.md").is_file(),
+                                     "generator": f"altgrad-docs {__version__}"}
     env = make_environment(templates, compiled_templates(cache_root(source)))
     writer = StableWriter(open_file, memory_for(config.site_dir))
     if writer.memory.direct_assets:  # the plugin adds figures by path and waits in on_env
