@@ -42,9 +42,12 @@ def _build(root: Path, cache: Path, snapshot: Path, **env: str) -> subprocess.Co
 @pytest.mark.slow
 def test_a_minimal_config_builds_the_whole_site(snap, tmp_path):
     snapshot, cache = snap
-    root = _site(tmp_path, MINIMAL.format(snapshot=snapshot))
+    root = _site(tmp_path, MINIMAL.format(snapshot=snapshot) + "site_url: https://someone.github.io/study/\n")
     result = _build(root, cache, snapshot)
     assert result.returncode == 0, result.stderr[-3000:]
+    # a cold build says which stage it is in
+    assert "stage 1/3 (analysis: every history read once): analysing 9 runs" in result.stderr
+    assert "stage 2/3 (run pages and their charts): 9 runs" in result.stderr
     site = root / "site"
     home = (site / "index.html").read_text()
     assert "Headline findings" in home and "The snapshot holds 9 runs" in home  # no marker: added
@@ -59,6 +62,10 @@ def test_a_minimal_config_builds_the_whole_site(snap, tmp_path):
     run = (site / "runs" / FAILED_RUN_ID / "index.html").read_text()
     assert 'data-src="figures/fig-history.json"' in run
     assert (site / "runs" / FAILED_RUN_ID / "figures" / "fig-history.json").is_file()
+    # with site_url, the 404 page (served at any depth) links absolutely, and the sitemap lists pages
+    missing = (site / "404.html").read_text()
+    assert 'href="/study/assets/stylesheets/altgrad.css"' in missing and 'href="/study/."' in missing
+    assert f"https://someone.github.io/study/runs/{FAILED_RUN_ID}/" in (site / "sitemap.xml").read_text()
     for page in (home, report, run):  # admonitions, attribute lists and details are converted
         text = re.sub(r"<(code|pre)>.*?</\1>", "", page, flags=re.S)
         assert "!!! " not in text and "??? " not in text and "{: " not in text and "{#" not in text

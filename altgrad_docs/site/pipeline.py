@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from functools import partial
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from mkdocs.exceptions import PluginError
 
 from . import analysis as site_analysis, options as site_options, pages as site_pages
 from .markers import MARKER, fill_markers  # noqa: F401  (MARKER: re-exported for old imports)
 from .incremental import OpenFile, StableWriter, memory_for
+from .progress import SlowProgress, stage
 from .artifacts import PageArtifacts
 from ..report import catalog
 from ..report.bench_note import bench_note
@@ -60,7 +60,11 @@ def finish_drawing() -> None:
     MkDocs has converted every page's Markdown, which the workers' drawing overlaps. A
     worker's error is raised here."""
     while _DRAWING:
-        _DRAWING.pop().finish()
+        drawing = _DRAWING.pop()
+        if drawing.pending:
+            stage(3, f"waiting for {len(drawing.missing)} figures drawn on {max(drawing.workers, 1)} "
+                     "core(s) while the pages were converted")
+        drawing.finish()
 
 
 def cancel_drawing() -> None:
@@ -184,6 +188,7 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | list[Path]
         # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
         run_code = site_pages.code_files()
         run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
+        cold = not run_cache.root.is_dir()  # a first build: say which stage it is in
         report_cache = site_pages.artifact_cache(cache_base, snapshot, run_code + site_analysis.code_files())
         runs = snapshot.runs()
         results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis", design,
@@ -193,6 +198,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | list[Path]
         # report figures are drawn in worker processes while this one makes the run pages
         figures = catalog.figure_specs(results["analysis"])  # once: they hash every trace
         drawing = site_analysis.start_report_figures(results["analysis"], report_cache, figures)
+        if cold:
+            stage(2, f"{len(runs)} runs (each chart is made once, then cached)")
         progress = SlowProgress("run pages (charts are made once, then cached)", len(runs))
         try:
             run_pages = [site_pages.runs_page(runs)]
@@ -216,28 +223,6 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | list[Path]
         _PAGES.clear()  # one snapshot per process is enough to keep
         _PAGES[key] = (context, pages)
     return _PAGES[key]
-
-
-class SlowProgress:
-    """Logs how far a loop is, at most every ``every`` seconds: silent when it is quick.
-
-    A first build of 1,000 runs draws 1,000 figures (minutes); a warm one logs nothing.
-    Log lines, not the terminal bar of ``fetch.Progress``: they go where MkDocs' own output
-    goes (also in CI), between its log lines.
-    """
-
-    def __init__(self, what: str, total: int, every: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.what, self.total, self.every, self.clock = what, total, every, clock
-        self.done, self.start = 0, clock()
-        self.last = self.start
-
-    def step(self) -> None:
-        self.done += 1
-        now = self.clock()
-        if now - self.last >= self.every:
-            self.last = now
-            log.info("altgrad: %s %d/%d after %.0f s", self.what, self.done, self.total, now - self.start)
 
 
 def _collapse(traces: dict[str, Any], run_id: str) -> int | None:
