@@ -1,11 +1,12 @@
 """The site pipeline: load snapshot -> analyse -> figures and tables -> templates -> pages.
 
-:func:`build` is the only place that knows the order of the stages; ``docs/gen_pages.py``
-(the mkdocs-gen-files script) calls it on every build. Where the data come from is set in
-one place, ``extra.altgrad`` of ``mkdocs.yml``: ``snapshot`` (default ``data/bundled``),
+:func:`build` is the only place that knows the order of the stages; the ``altgrad`` MkDocs
+plugin (``altgrad_docs/plugin.py``) calls it on every build, as do ``altgrad-docs render``
+and a gen-files script of a site made before the plugin. Where the data come from is set in
+one place, the plugin's options (:mod:`.options`): ``snapshot`` (default ``data/bundled``),
 ``wandb_project`` and ``wandb_snapshot`` (where a project's snapshot is cached, default
 ``data/wandb``), each overridable by its environment variable (``ALTGRAD_SNAPSHOT``,
-``ALTGRAD_WANDB_PROJECT``, ``ALTGRAD_WANDB_SNAPSHOT``) through MkDocs' ``!ENV`` tag.
+``ALTGRAD_WANDB_PROJECT``, ``ALTGRAD_WANDB_SNAPSHOT``).
 
 Caching, so that ``mkdocs serve`` reloads stay fast and never refetch:
 
@@ -241,7 +242,7 @@ def snapshot_info(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
-    """What every page shows in its data stamp (read by overrides/main.html)."""
+    """What every page shows in its data stamp (read by altgrad_docs/theme/main.html)."""
     fetched = snapshot.manifest.get("fetched_at") or "unknown"
     return {"hash": snapshot.short_hash, "fetched_at": fetched[:10], "stale": stale}
 
