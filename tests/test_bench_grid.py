@@ -85,16 +85,20 @@ class _Enough(Exception):
     pass
 
 
-#: How far a retrained loss may be from the committed one within the first 100 steps of a run
-#: that trains normally (the main cell), in nats. float32 kernels (matrix products, reductions)
-#: round differently on different CPUs, so a retrained run drifts from the committed one once
-#: the first rounding differs (step 0 on some CPUs, step ~20 on others): measured over the whole
-#: main cell retrained on a second CPU, the largest drift by step 100 was MAX_DRIFT_SEEN
-#: (docs/bench.md, "Retraining on another CPU"); the bound leaves room above it.
-LOSS_DRIFT_BY_STEP_100 = 0.25
-#: Step 0 is one forward pass from the same initial weights: only the kernels' rounding differs.
+# What retraining on another CPU reproduces (docs/bench.md, "Retraining on another CPU"):
+# float32 kernels (matrix products, reductions) round differently on different CPUs, so a
+# retrained run drifts from the committed one once a rounding differs, from step 0 on. The
+# bounds below are set above what was measured when the whole main cell (108 runs) was
+# retrained on a second CPU (benchmarks/cpu_retrain.py, 2026-12-06).
+#: Step 0 is one forward pass from the same initial weights (measured: at most 1.9e-7, 1 ULP).
 STEP0_RELATIVE = 1e-5
-#: A run that fails by divergence fails a few steps earlier or later, never not at all.
+#: Any logged training loss by step 100, in nats (measured: median 0.17, largest 0.60).
+LOSS_DRIFT_BY_STEP_100 = 1.0
+#: The mean of the logged training losses of steps 0-100, in nats (measured: median 0.019,
+#: largest 0.21): the run learns as fast, whatever its batches' rounding.
+MEAN_LOSS_DRIFT_BY_STEP_100 = 0.35
+#: A run that fails by divergence fails a few steps earlier or later, never not at all
+#: (measured: the same step, 51).
 FAILURE_STEP_SLACK = 10
 
 
@@ -122,10 +126,12 @@ def test_bundled_snapshot_is_what_this_code_trains(cell):
     """One bundled run per cell, retrained here (first 100 steps, or until it failed), agrees
     with the committed history as far as any CPU can: bit for bit in what no float32 kernel
     computes (which steps are logged, which keys, the learning-rate schedule), step 0's loss
-    to STEP0_RELATIVE, every loss to LOSS_DRIFT_BY_STEP_100 nats (the main cell), and in the
-    outcome (the diverging run fails, by the same rule, within FAILURE_STEP_SLACK steps). On
-    the CPU that made the data, all of it is bit for bit. If this fails after a change to the
-    bench, regenerate data/bundled (the command is in docs/bench.md)."""
+    to STEP0_RELATIVE, the losses by step 100 to LOSS_DRIFT_BY_STEP_100 nats each and
+    MEAN_LOSS_DRIFT_BY_STEP_100 on average (the main cell), and in the outcome (the diverging
+    run fails, by the same rule, within FAILURE_STEP_SLACK steps). A change to the bench that
+    alters what it trains breaks these (then regenerate data/bundled: docs/bench.md); on the
+    CPU that made the data, everything is bit for bit (test_logged_metrics_... checks that
+    on one machine)."""
     import re
     from pathlib import Path
 
@@ -156,5 +162,6 @@ def test_bundled_snapshot_is_what_this_code_trains(cell):
         assert row["learning_rate"] == hist.at[step, "learning_rate"], step
     assert rows[0]["loss"] == pytest.approx(hist.at[0, "loss"], rel=STEP0_RELATIVE, abs=0)
     if cell == "main":
-        drift = max(abs(row["loss"] - hist.at[step, "loss"]) for step, row in rows.items())
-        assert drift <= LOSS_DRIFT_BY_STEP_100
+        drifts = [row["loss"] - hist.at[step, "loss"] for step, row in rows.items()]
+        assert max(abs(d) for d in drifts) <= LOSS_DRIFT_BY_STEP_100
+        assert abs(sum(drifts) / len(drifts)) <= MEAN_LOSS_DRIFT_BY_STEP_100
