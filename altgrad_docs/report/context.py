@@ -260,6 +260,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         "tested": [r for r in rows if r["status"] == stats.TESTED],
         "max_pairs": max((r["n"] for r in rows), default=0),
         "unpaired": [r for r in rows if r["design"] == "unpaired"],
+        "seeded": sc.seeded(done),  # False: no seeds logged, every comparison unpaired (Welch)
         "duplicates": [r for r in rows if r["duplicated_seeds"]],
         "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
@@ -345,4 +346,10 @@ def design_context(design: Any) -> dict[str, Any]:
         "left_out": _counts(left["reason"]) if len(left) else [],
         "n_left_out": len(left),
         "identical": design.identical_formats(),
+        "seeded": design.seeded,
+        "assumed_baseline": design.assumed_baseline,
+        "n_unseeded": int(design.runs.loc[design.runs["included"], "seed"].isna().sum()),
+        "n_included": int(design.runs["included"].sum()),
+        "spellings": [{"name": k, "level": level, "spellings": sp}
+                      for k, levels in design.spellings.items() for level, sp in levels.items()],
     }
