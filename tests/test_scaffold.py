@@ -96,3 +96,23 @@ def test_a_site_from_offline_runs_builds_at_once(tmp_path, upstream_runs):
     result = _build(root, tmp_path / "cache")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "The snapshot holds 4 runs" in (root / "site" / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_project_site_builds_from_w_and_b_at_once(tmp_path, fake_wandb):
+    """`new --project`: the first strict build fetches the project (the fake W&B on loopback)."""
+    from tests.conftest import wandb_env
+    from tests.fake_wandb import ENTITY
+    from tests.site_fixtures import fixture_records
+
+    server = fake_wandb(fixture_records(), project="study")
+    root = new_site(tmp_path / "s", project=f"{ENTITY}/study").root
+    env = wandb_env(tmp_path / "wandb", server.url, MPLBACKEND="Agg", NO_MKDOCS_2_WARNING="1",
+                    ALTGRAD_CACHE_DIR=str(tmp_path / "cache"))
+    env = {k: v for k, v in env.items() if not k.startswith(("ALTGRAD_SNAPSHOT", "ALTGRAD_WANDB", "SOURCE_DATE"))}
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert open_snapshot(root / "data" / "wandb").manifest["n_runs"] == 9
+    assert "The snapshot holds 9 runs" in (root / "site" / "index.html").read_text()
+
