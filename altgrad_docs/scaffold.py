@@ -63,6 +63,7 @@ def new_site(target: Path, *, project: str | None = None, snapshot: Path | None 
                             "pass a new or empty folder to `altgrad-docs new`.")
     if project is not None and not PROJECT.match(project):
         raise ScaffoldError(f"--project {project!r} is not ENTITY/PROJECT. --> Do: e.g. --project my-entity/my-study.")
+    existed = target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:
         data_note = write_data(target, project, snapshot, offline_dir, checkpoints)
@@ -77,8 +78,11 @@ def new_site(target: Path, *, project: str | None = None, snapshot: Path | None 
             path = target / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(env.get_template(template).render(**context), encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)  # it was empty: leave nothing half made
+    except BaseException:  # leave nothing half made: the folder as it was (absent, or empty)
+        for child in list(target.iterdir()) if existed else []:
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+        if not existed:
+            shutil.rmtree(target, ignore_errors=True)
         raise
     return NewSite(target, [name for _, name in FILES], data_note)
 

@@ -107,6 +107,8 @@ def test_options_merge_extra_plugin_and_environment():
     assert merged["filters"] == {"config.lr": 1} and merged["templates"] == "templates"
     with pytest.raises(options.OptionsError, match="environment variable ALTGRAD_FACTORS"):
         options.effective({}, None, {"ALTGRAD_FACTORS": "[1, 2]"})
+    with pytest.raises(options.OptionsError, match="must be a list of config keys"):
+        options.effective({}, None, {"ALTGRAD_IGNORE": '{"tags": true}'})
 
 
 def test_the_nearest_option_is_named():

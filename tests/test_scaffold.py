@@ -56,6 +56,10 @@ def test_a_project_site_names_the_project_and_copies_no_data(tmp_path):
     with pytest.raises(ScaffoldError, match="not ENTITY/PROJECT"):
         new_site(tmp_path / "t", project="my-study")
     assert not (tmp_path / "t").exists()
+    (tmp_path / "empty").mkdir()  # a failure leaves an empty folder the user made as it was
+    with pytest.raises(ScaffoldError, match="no snapshot|not a snapshot|manifest"):
+        new_site(tmp_path / "empty", snapshot=tmp_path / "missing")
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
 
 
 @pytest.mark.parametrize("remote, url", [

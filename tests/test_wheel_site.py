@@ -92,3 +92,18 @@ def test_the_installed_package_makes_a_site_that_builds(venv, tmp_path):
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert (tmp_path / "tree" / "overrides" / "main.html").is_file()
     assert (tmp_path / "tree" / "docs" / "assets" / "javascripts" / "runcharts.js").is_file()
+
+
+def test_the_installed_cli_makes_sites_from_a_snapshot_and_offline_runs(venv, tmp_path, upstream_runs):
+    """The other data sources of `new`, from the installed package (their builds are the
+    checkout's tests/test_scaffold.py: the same code)."""
+    made = _run(venv, ["altgrad-docs", "new", "a", "--snapshot", str(tmp_path / "a" / "x")], tmp_path)
+    assert made.returncode == 2 and "Traceback" not in made.stderr and not (tmp_path / "a").exists()
+    made = _run(venv, ["altgrad-docs", "new", "b", "--offline-dir", str(upstream_runs / "runner" / "wandb"),
+                       "--checkpoints", str(upstream_runs / "runner" / "checkpoints-runner")], tmp_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    made = _run(venv, ["altgrad-docs", "new", "c", "--snapshot", str(tmp_path / "b" / "data" / "snapshot")], tmp_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert (tmp_path / "c" / "data" / "snapshot" / "manifest.json").read_bytes() == \
+        (tmp_path / "b" / "data" / "snapshot" / "manifest.json").read_bytes()
+

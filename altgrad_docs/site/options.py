@@ -41,7 +41,7 @@ class Names(c.BaseConfigOption[Any]):
             return None
         if isinstance(value, str):
             text = value.strip()
-            value = _json(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+            value = _json(text) if text[:1] in '[{"' else [v.strip() for v in text.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ValidationError(f"must be a list of config keys, not {value!r}")
         return list(value)
