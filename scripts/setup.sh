@@ -27,9 +27,13 @@ total=$(grep -c '^[A-Za-z0-9]' "$lock")
 next "installing the $total pinned packages of $lock (a first install takes minutes)"
 # pip's own lines are counted into one line per package, "k/N name"; its errors pass through
 .venv/bin/python -m pip install --require-hashes -r "$lock" 2>&1 | awk -v total="$total" '
-  /^(Collecting|Requirement already satisfied)/ { n++; split($1 == "Collecting" ? $2 : $4, a, /[=<>;]/);
-    printf "setup:   %d/%d %s\n", n, total, a[1]; fflush(); next }
+  /^Ignoring / { total--; next }   # a pin for another Python version (the lock is universal)
+  /^(Collecting|Requirement already satisfied|Processing) / { n++
+    if ($1 == "Collecting") name = $2; else if ($1 == "Processing") { name = $2; sub(/.*\//, "", name); sub(/-[0-9].*/, "", name) }
+    else name = $4
+    split(name, a, /[=<>;]/); printf "setup:   %d/%d %s\n", n, total, a[1]; fflush(); next }
   /^Installing collected packages/ { print "setup:   unpacking and installing the downloaded packages"; fflush(); next }
+  /^WARNING: Location .* is ignored/ { next }   # a configured local index without that package
   /^(Successfully installed|Using cached|Downloading|Obtaining|Looking in|  )/ { next }
   { print; fflush() }'
 case ",$extras," in
