@@ -28,7 +28,7 @@ next "installing the $total pinned packages of $lock (a first install takes minu
 # pip's own lines are counted into one line per package, "k/N name"; its errors pass through
 .venv/bin/python -m pip install --require-hashes -r "$lock" 2>&1 | awk -v total="$total" '
   /^Ignoring / { total--; next }   # a pin for another Python version (the lock is universal)
-  /^(Collecting|Requirement already satisfied|Processing) / { n++
+  /^(Collecting |Requirement already satisfied: |Processing )/ { n++
     if ($1 == "Collecting") name = $2; else if ($1 == "Processing") { name = $2; sub(/.*\//, "", name); sub(/-[0-9].*/, "", name) }
     else name = $4
     split(name, a, /[=<>;]/); printf "setup:   %d/%d %s\n", n, total, a[1]; fflush(); next }
