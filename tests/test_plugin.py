@@ -92,8 +92,12 @@ def test_without_an_index_the_home_page_is_generated(snap, tmp_path):
     snapshot, cache = snap
     root = _site(tmp_path, MINIMAL.format(snapshot=snapshot), index=None)
     (root / "docs" / "notes.md").write_text("# Notes\n")
+    (root / "templates" / "pages").mkdir(parents=True)  # the site's own template, file by file
+    (root / "templates" / "pages" / "runs.md").write_text("# Our runs\n\n{{ n_runs }} runs, our way.\n")
     result = _build(root, cache, snapshot)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "9 runs, our way." in (root / "site" / "runs" / "index.html").read_text()
+    assert "Training history of run" in (root / "site" / "runs" / FAILED_RUN_ID / "index.html").read_text()
     home = (root / "site" / "index.html").read_text()
     assert "<h1 id=\"my-study\">My study" in home and "The snapshot holds 9 runs" in home
     assert 'href="notes/"' in home  # hand-written pages follow the generated ones in the nav
@@ -127,3 +131,13 @@ def test_a_missing_markdown_extension_is_named(monkeypatch):
     config = SimpleNamespace(markdown_extensions=[], mdx_configs={})
     with pytest.raises(bundle.BundleError, match="pymdownx.nonexistent.*pip install pymdown-extensions"):
         bundle.add_markdown_extensions(config)
+
+
+def test_the_sites_templates_come_first_then_the_shipped_ones(tmp_path):
+    from altgrad_docs.templates_dir import TEMPLATE_DIR, template_path
+
+    assert template_path(tmp_path / "none") == [TEMPLATE_DIR]  # a new site has no folder: no error
+    (tmp_path / "templates").mkdir()
+    assert template_path(tmp_path / "templates") == [tmp_path / "templates", TEMPLATE_DIR]
+    assert template_path(TEMPLATE_DIR) == [TEMPLATE_DIR]  # this repository: one folder, not twice
+
