@@ -252,7 +252,7 @@ def test_the_plans_narrower_frames_render(gen):
     text = gen.render_failure_modes(plan_failures)
     row = next(line for line in text.splitlines() if line.startswith("| E7M0"))
     assert [c.strip() for c in row.strip("|").split("|")] == [
-        "E7M0", "-", "-", "-", "412", "NaN/Inf loss", "6.910", "overflow", "-", "-"]
+        "E7M0", "-", "-", "-", "412", "NaN/Inf loss", "6.910", "-", "overflow", "-", "none"]
     assert "| overflow | 1 | 0 | E7M0 |" in text
     minimal = df[["format", "run_id", "run_url", "state", "steps", "final_loss", "best_loss", "bit_stall_final",
                   "overflow_final"]]

@@ -175,7 +175,12 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
                   factors: list[str] | None = None) -> dict[str, Any]:
     failures = ensure_failure_columns(failures)
     e7m0 = FORMATS["E7M0"]
-    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
+    no_run = ~failures["run_id"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool)
+    unmatched = [{"path": str(r["report_path"]), "format": str(r["format"]),
+                  "reason": r["reason"] if isinstance(r["reason"], str) and r["reason"] else "-",
+                  "collapse_step": r["collapse_step"]} for _, r in failures[no_run].iterrows()]
+    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": int((~no_run).sum()),
+                           "unmatched_reports": unmatched,
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
                                     "stall_band": stagnation_band(e7m0.man_bits)},
                            "storage": run_config.weight_storage(sc.completed(runs) if runs is not None else None)}
