@@ -1,7 +1,10 @@
 """A run's log beyond its metrics and alerts: read from real offline runs (sources/offline.py), kept in
 the snapshot (logs/<run>.json), summarised for the run page (site/run_log.py)."""
 
+import pytest
+
 from altgrad_docs.runs import RunRecord
+from altgrad_docs.site import options
 from altgrad_docs.site import run_log as rl
 from altgrad_docs.snapshot import open_snapshot, write_snapshot
 from altgrad_docs.sources.offline import read_offline_run
@@ -53,3 +56,6 @@ def test_run_page_shows_the_log_and_the_console_can_be_left_out(tmp_path):
     assert DataSource.from_config(config).console is False
     config.extra = {"altgrad": {}}
     assert DataSource.from_config(config).console is True
+    assert options.effective(None, {}, environ={"ALTGRAD_CONSOLE": "no"})["console"] is False
+    with pytest.raises(options.OptionsError, match="console.*not yes or no"):
+        options.effective(None, {"console": "maybe"}, environ={})
