@@ -17,6 +17,7 @@ from .comparisons import FormatComparator, layer_stall_frame
 from .curves import Trace, collect_traces
 from .design import Design, DesignOptions, identical_conditions, infer_design
 from .failures import failure_table
+from .findings import Findings, build_findings
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Analysis:
     formats: list[str] = field(default_factory=list)  # formats of completed runs, table order
     design: Design | None = None  # factors, cells, runs left out, identical conditions
     sweet_condition: dict | None = None  # the best condition by the primary metric, or None
+    findings: Findings | None = None  # every number the pages state, computed once (analysis/findings.py)
 
 
 def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = (),
@@ -54,7 +56,7 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
     done = sc.completed(study)
     paired = sc.manifold_comparison(study, metric, factors)
     spot = FormatComparator(study, factors).sweet_spot_condition(metric)
-    return Analysis(
+    out = Analysis(
         runs=study, traces=traces, metric=metric,
         card=sc.scorecard(study, metric, design.baseline, paired=paired, factors=factors), paired=paired,
         failures=failure_table(study, traces, list(reports)),
@@ -63,6 +65,8 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
         formats=sc.sorted_formats(done["format"]) if not done.empty else [],
         design=design, sweet_condition=spot,
     )
+    out.findings = build_findings(out, n_snapshot_runs=len(runs))
+    return out
 
 
 def at_budget(study: pd.DataFrame, traces: dict[str, Trace], budgets: dict[str, int], metric: str) -> pd.DataFrame:

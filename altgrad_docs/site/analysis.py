@@ -22,7 +22,7 @@ from ..analysis.failure_reports import read_failure_reports
 from ..analysis.design import DesignOptions, infer_design
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
-from ..report import catalog, claims, drawing
+from ..report import catalog, drawing
 from ..report import context as report_context
 from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
@@ -131,7 +131,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         "fp8_formats": sorted(set(fp8["format"].dropna())),
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
-        "headline": headline(analysis),
+        "findings": analysis.findings,  # every number the pages state (analysis/findings.py)
         "design": report_context.design_context(analysis.design),
     }
 
@@ -158,20 +158,6 @@ def failures_by_run(a: Analysis) -> dict[str, dict[str, Any]]:
     """run_id -> its row of the failure table (mode, reason, collapse step, evidence)."""
     rows = a.failures.dropna(subset=["run_id"]) if len(a.failures) else a.failures
     return {str(r["run_id"]): r.to_dict() for _, r in rows.iterrows()}
-
-
-def headline(a: Analysis) -> dict[str, Any]:
-    """What the home page claims, each a computed result (``report.claims``) that picks the
-    sentence: the best condition, which format benefits (Holm across formats), failures."""
-    card = a.card
-    crashes = [
-        {"format": str(f), "setting": str(s), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
-        for (f, s), g in card.groupby(["format", "setting"], sort=False) if int(g["crashes"].sum())
-    ] if len(card) else []
-    identical = a.design.identical if a.design is not None else []
-    return {"benefit": claims.benefit_claim(a.paired, card, a.metric, identical=identical),
-            "sweet_spot": claims.sweet_spot_claim(card, a.metric), "crashes": crashes, "metric": a.metric,
-            "n_completed": int(card["n"].sum()) if len(card) else 0, "n_conditions": len(card)}
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],
