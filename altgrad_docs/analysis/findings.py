@@ -303,8 +303,9 @@ def _robust(rows: list[Comparison], a: Any, cond: pd.DataFrame, higher: bool, al
                 ests.append((est, est.t_p))
         adjusted = stats.holm([p for _, p in ests])
         for c, (est, _), adj in zip(members, ests, adjusted):
-            alternatives[c.key].append(Alternative(definition, LABELS[definition], est.n, est.mean, est.low,
-                                                   est.high, adj))
+            if est.n:  # no trace holds this definition (e.g. a table without histories): not a check
+                alternatives[c.key].append(Alternative(definition, LABELS[definition], est.n, est.mean, est.low,
+                                                       est.high, adj))
     out = []
     it = iter(zip(members, exact, exact_holm))
     lookup = {c.key: (e, h) for c, e, h in it}

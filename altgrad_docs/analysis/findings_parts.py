@@ -110,10 +110,11 @@ class ConditionRate:
 
 def condition_rates(cond: pd.DataFrame) -> list[ConditionRate]:
     out = []
+    rank = {s: i for i, s in enumerate(sc.settings_of(cond))} if len(cond) else {}
     for (fmt, opt, setting), g in cond.groupby(["format", "optimizer", "setting"], sort=False):
         r = stats.crash_rate(int(g["crashed"].sum()), len(g))
         out.append(ConditionRate(str(fmt), str(opt), str(setting), r.k, r.n, r.low, r.high))
-    return out
+    return sorted(out, key=lambda r: (sc.format_sort_key(r.format), rank.get(r.setting, 0), r.optimizer))
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ def failure_comparisons(cond: pd.DataFrame) -> list[FailureComparison]:
         test = stats.failure_rate_test(km, len(m), ks, len(s))
         branch = "both_fail" if km and ks else "one_fails"
         out.append(FailureComparison(str(fmt), str(setting), km, len(m), ks, len(s), test.p, branch))
-    return sorted(out, key=lambda f: (sc.format_sort_key(f.format), f.setting))
+    rank = {s: i for i, s in enumerate(sc.settings_of(cond))} if len(cond) else {}
+    return sorted(out, key=lambda f: (sc.format_sort_key(f.format), rank.get(f.setting, 0)))
 
 
 @dataclass(frozen=True)

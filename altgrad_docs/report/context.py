@@ -17,6 +17,7 @@ from altgrad_docs.analysis import stats
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.design import design_columns
 from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_fractions, stagnation_band
+from altgrad_docs.analysis.findings import Findings
 from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
 
@@ -72,62 +73,66 @@ def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
     return out
 
 
+def condition_rates(f: Findings, failures: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Per condition (format x optimizer x setting, from the findings): k failed of n completed
+    runs with the Clopper-Pearson interval, and the collapse steps of that condition's failures."""
+    fail = ensure_failure_columns(failures) if failures is not None and len(failures) else None
+    out = []
+    for r in f.rates:
+        sub = pd.DataFrame()
+        if fail is not None:
+            sel = (fail["format"].astype(str) == r.format) & (fail["optimizer"].astype(str) == r.optimizer)
+            if "setting" in fail and r.setting:
+                sel &= fail["setting"].astype(str) == r.setting
+            sub = fail[sel.to_numpy()]
+        out.append({"format": r.format, "optimizer": r.optimizer, "setting": r.setting, "k": r.k, "n": r.n,
+                    "low": r.low, "high": r.high, "collapse": collapse_summary(sub)})
+    return out
+
+
 def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
                       failures: pd.DataFrame | None = None, metric: str = "final_loss",
-                      factors: list[str] | None = None, baseline: str = "BF16") -> dict[str, Any]:
+                      factors: list[str] | None = None, baseline: str = "BF16",
+                      findings: Findings | None = None) -> dict[str, Any]:
     """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``;
-    the sweet spot is the best condition of the format ``sweet_spot``."""
+    the sweet spot and every count from the findings (``findings``, else computed from ``df``).
+    A ``sweet_spot`` format other than the findings' best is the caller's choice: its best
+    condition is shown as given."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
+    f = findings if findings is not None else findings_of(df, metric, names, baseline)
     comp = FormatComparator(df, names)
     ranked = comp.rank_conditions(metric)
-    candidates = ranked[~ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
-    spot = _summary_of(candidates, sweet_spot)
-    spot_index = candidates.index[candidates["format"] == sweet_spot][:1]
-    rest = candidates.drop(index=spot_index)
-    second = _row_summary(rest.iloc[0]) if len(rest) else None
+    best = f.sweet_spot.best
+    if best is not None and sweet_spot in ("", None, best.format):
+        spot = {"format": best.format, "optimizer": best.optimizer, "setting": best.setting, "n": best.n,
+                "median": best.median, "min": best.min, "max": best.max, "text": best.text}
+    else:
+        candidates = ranked[~ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
+        spot = _summary_of(candidates, sweet_spot)
     base = _baseline_of(ranked, spot, baseline)
-    rates = crash_rates(df, failures if failures is not None else comp_failures(df), names)
+    failures = failures if failures is not None else comp_failures(df)
     failed = done[sc.crashed_mask(done)]
-    status = df["status"].astype("string").fillna("")
     card = sc.scorecard(df, metric, baseline, factors=names)
     links = tables.run_links(done, run_link)
-    near = claims.sweet_spot_claim(card, metric)
-    improvement = math.nan
-    if spot and base and np.isfinite(base["median"]) and base["median"] != 0:
-        improvement = float(100.0 * (base["median"] - spot["median"]) / abs(base["median"]))
     return {
-        "has_data": True, "metric": metric, "metric_label": metric_label(metric),
-        "counts": {"runs": len(df), "completed": len(done), "failed": len(failed),
-                   "excluded": int((~status.isin(["finished", "failed"])).sum()),
-                   "formats": len(sc.sorted_formats(done["format"]))},
-        "sweet_spot": spot, "sweet_spot_name": sweet_spot, "runner_up": second, "baseline": base,
-        "ranges_overlap": bool(spot and second and not (spot["max"] < second["min"] or second["max"] < spot["min"])),
-        "improvement_vs_baseline": improvement,
+        "has_data": True, "metric": metric, "metric_label": metric_label(metric), "f": f,
+        "counts": {"runs": f.counts.study_runs, "completed": f.counts.completed, "failed": f.counts.failed,
+                   "excluded": f.counts.left_out, "formats": len(f.counts.formats),
+                   "conditions": f.counts.conditions, "conditions_failed": f.counts.conditions_failed},
+        "sweet_spot": spot, "sweet_spot_name": sweet_spot, "baseline": base,
+        "spot_is_finding": bool(best is not None and spot is not None and spot.get("text")),
         "results_table": tables.runs_table(_ordered(df), run_link),
         "primary_table": tables.primary_table(card, metric_label(metric)),
         "scorecard_table": tables.scorecard_table(card, links, baseline),
         "settings": _setting_sections(card, links, baseline, metric),
-        "near": _near(near, spot),
         "rank_loss_table": tables.ranking_table(ranked, metric_label(metric)),
         "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final"), "bit stall", pct=True),
         "failures_table": tables.runs_table(_ordered(failed), run_link) if len(failed) else "",
-        "crash_rates_table": tables.crash_rates_table(rates),
-        "failed_groups": {"with": sum(r["k"] > 0 for r in rates), "of": len(rates)},
+        "crash_rates_table": tables.crash_rates_table(condition_rates(f, failures)),
     }
-
-
-def _near(claim: claims.SweetSpotClaim, spot: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The conditions within seed noise of the sweet spot (claims.sweet_spot_claim's rule),
-    when the claim's best condition is the sweet spot this page names; else none."""
-    best = claim.best
-    if not spot or best is None or (best.format, best.optimizer, best.setting) != (
-            spot["format"], spot["optimizer"], spot["setting"]):
-        return []
-    return [{"format": c.format, "optimizer": c.optimizer, "setting": c.setting, "median": c.median, "n": c.n}
-            for c in claim.near]
 
 
 def _baseline_of(ranked: pd.DataFrame, spot: dict[str, Any] | None, baseline: str) -> dict[str, Any] | None:
@@ -221,12 +226,24 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
     return sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
+def findings_of(df: pd.DataFrame, metric: str | None = None, factors: list[str] | None = None,
+                baseline: str | None = None) -> Findings:
+    """The findings of a bare run table (the ReportGenerator API, without a site analysis):
+    the same pipeline, with no histories (so no robustness check that needs one)."""
+    from altgrad_docs.analysis.design import DesignOptions
+    from altgrad_docs.analysis.pipeline import analyse
+
+    options = DesignOptions(factors=tuple(factors) if factors is not None else None, metric=metric,
+                            baseline=baseline)
+    return analyse(sc.ensure_columns(df), options=options).findings
+
+
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
                         run_link: RunLink | None = None, metric: str | None = None,
                         factors: list[str] | None = None, baseline: str = "BF16",
-                        identical: list[list[str]] | None = None) -> dict[str, Any]:
-    """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting).
-    ``identical``: groups of formats with bit-identical histories, counted once in ``counts``."""
+                        identical: list[list[str]] | None = None, findings: Findings | None = None) -> dict[str, Any]:
+    """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting): every
+    number and sentence from the findings (``findings``, else computed from ``df``)."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
@@ -235,66 +252,30 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
     layer_table = None if layers is None else tables.layer_table(
         FormatComparator(df, names).compare_by_layer_type(layers[layer_keys]))
     metric = metric or sc.default_metric(df)
-    mc = sc.manifold_comparison(df, metric, names)
+    f = findings if findings is not None else findings_of(df, metric, names, baseline)
     card = sc.scorecard(df, metric, baseline, factors=names)
     links = tables.run_links(done, run_link) if run_link else None
-    rows = [_effect(r) for _, r in mc.iterrows()]
-    groups = [[(f, o, s) for f in g] for g in identical or [] for o in ("AdamW", "ManifoldAdamW")
-              for s in dict.fromkeys(mc["setting"])] if len(mc) else []
     return {
-        "has_data": True, "metric": metric, "metric_label": metric_label(metric), "n_formats": len(mc),
-        "counts": distinct_counts(rows, identical or []),
-        "n_settings": len(set(mc["setting"])) if len(mc) else 0,
+        "has_data": True, "metric": metric, "metric_label": metric_label(metric), "f": f,
+        "n_settings": f.counts.settings,
         "results_table": tables.scorecard_table(card, links, baseline),
         "primary_table": tables.primary_table(card, metric_label(metric)),
         "settings": _setting_sections(card, links, baseline, metric),
-        "claim": claims.benefit_claim(mc, card, metric, identical=groups) if len(mc) else
-        claims.BenefitClaim("no_data", metric, 0, stats.ALPHA),
         "optimizer_config": run_config.optimizer_differences(done),
         "storage": run_config.weight_storage(done),
-        "stats_table": tables.manifold_stats_table(mc) if len(mc) else "",
-        "helps": [r for r in rows if r["direction"] == "helps"],
-        "hurts": [r for r in rows if r["direction"] == "hurts"],
-        "unclear": [r for r in rows if r["direction"] == "unclear"],
-        "too_few": [r for r in rows if r["status"] == stats.TOO_FEW],
-        "tested": [r for r in rows if r["status"] == stats.TESTED],
-        "max_pairs": max((r["n"] for r in rows), default=0),
-        "unpaired": [r for r in rows if r["design"] == "unpaired"],
-        "duplicates": [r for r in rows if r["duplicated_seeds"]],
-        "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
+        "stats_table": tables.comparisons_table(f) if f.comparisons else "",
+        "unpaired": [c for c in f.comparisons if c.design == "unpaired"],
+        "duplicates": _duplicates(df, names, metric),
+        "mantissa_bits": {fmt: FORMATS[fmt].man_bits for fmt in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
     }
 
 
-def distinct_counts(rows: list[dict[str, Any]], identical: list[list[str]]) -> dict[str, int]:
-    """How many (format, setting) comparisons there are, help, hurt, are unclear or too few to
-    test, a group of identical formats counted once (as its first member)."""
-    alias = {f: g[0] for g in identical for f in g}
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        seen.setdefault((alias.get(r["format"], r["format"]), r["setting"]), r)
-    kept = list(seen.values())
-    return {"n": len(kept), "helps": sum(r["direction"] == "helps" for r in kept),
-            "hurts": sum(r["direction"] == "hurts" for r in kept),
-            "unclear": sum(r["direction"] == "unclear" for r in kept),
-            "too_few": sum(r["status"] == stats.TOO_FEW for r in kept), "merged": len(rows) - len(kept)}
-
-
-def _effect(r: pd.Series) -> dict[str, Any]:
-    """One (format, setting)'s paired result; direction only when the 95% CI excludes 0."""
-    lo, hi = r["ci_low"], r["ci_high"]
-    direction = "unclear"
-    if np.isfinite(hi) and hi < 0:
-        direction = "helps"
-    elif np.isfinite(lo) and lo > 0:
-        direction = "hurts"
-    n_text = (f"{r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}" if r["design"] == "paired"
-              else f"{r['n_manifold']} vs {r['n_adamw']} runs, unpaired")
-    return {"format": r["format"], "setting": r["setting"], "label": condition_label(r["format"], r["setting"]),
-            "n": int(r["n_pairs"]), "n_text": n_text, "design": r["design"],
-            "mean": r["mean_delta"], "low": lo, "high": hi, "duplicated_seeds": list(r["duplicated_seeds"]),
-            "g": r["hedges_g"], "p_improve": r["p_improve"], "status": r["status"], "p_holm": r["p_holm"],
-            "direction": direction, "significant": bool(r["status"] == stats.TESTED and r["p_holm"] < stats.ALPHA)}
+def _duplicates(df: pd.DataFrame, names: list[str], metric: str) -> list[dict[str, Any]]:
+    """(format, setting) whose seeds one optimizer ran more than once (left out of the pairs)."""
+    mc = sc.manifold_comparison(df, metric, names)
+    return [{"label": condition_label(r["format"], r["setting"]), "duplicated_seeds": list(r["duplicated_seeds"])}
+            for _, r in mc.iterrows() if len(r["duplicated_seeds"])]
 
 
 def formats_page() -> dict[str, Any]:

@@ -10,9 +10,7 @@ import re
 
 import pandas as pd
 
-from altgrad_docs.analysis.stats import TESTED, TOO_FEW
-
-from .markdown import RunLink, escape_md, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct, interval_kind, table
+from .markdown import RunLink, escape_md, fmt_int, fmt_measured, fmt_num, fmt_pct, fmt_sig, interval_kind, table
 
 
 def has_settings(df: pd.DataFrame) -> bool:
@@ -110,7 +108,6 @@ def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None, basel
             f"Δ vs {baseline} (median)": fmt_num(r["delta_vs_baseline"]),
             "paired Δ Manifold−AdamW [95% CI]": (ci_cell(r["paired_delta"], r["paired_low"], r["paired_high"])
                                                  + f" (pairs = {r['paired_n']})") if r["paired_n"] else "-",
-            "P(improve)": fmt_num(r["p_improve"], 2),
             "stall": fmt_pct(r["stall_mean"]), "overflow": fmt_pct(r["overflow_mean"], 2),
             "underflow": fmt_pct(r["underflow_mean"], 2),
             **({"runs": _runs_cell(r["run_ids"], links)} if links is not None else {}),
@@ -118,32 +115,30 @@ def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None, basel
     return table(pd.DataFrame(rows))
 
 
-def design_cell(r) -> str:
-    if r["design"] == "paired":
-        return f"paired, {r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}"
-    return f"unpaired (Welch), {r['n_manifold']} vs {r['n_adamw']} runs"
+WORDING = {"holds": "significant, robust", "fragile": "significant, fragile",
+           "consistent": "consistent on every seed, not significant", "excludes_zero": "interval excludes 0",
+           "unclear": "no clear difference", "no_spread": "no spread: no test", "single": "one pair: no test"}
 
 
-def test_cell(r) -> str:
-    test = str(r["test"]).removesuffix(" (exact)")
-    if r["status"] == TOO_FEW:
-        return f"too few seeds to test (exact {test} cannot reach p < 0.05 here)"
-    if r["status"] == TESTED:
-        return f"exact {test} p = {fmt_num(r['p'])}, Holm p = {fmt_num(r['p_holm'])}"
-    return "no data"
-
-
-def manifold_stats_table(mc: pd.DataFrame) -> str:
-    show = has_settings(mc)
-    rows = [{
-        "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
-        f"mean Δ {escape_md(str(r['metric']).replace('_', ' '))} (nats) [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
-        "per-seed Δ": ", ".join(_sig(d) for d in r["deltas"]) or "—",
-        "Hedges' g": _sig(r["hedges_g"]),
-        "P(Manifold better)": (fmt_fraction(r["p_improve"], int(r["n_manifold"]) * int(r["n_adamw"]))
-                               if fmt_num(r["p_improve"]) != "-" else "—"),
-        "test": test_cell(r),
-    } for _, r in mc.iterrows()]
+def comparisons_table(f) -> str:
+    """Every ManifoldAdamW - AdamW comparison of the findings (analysis/findings.py) as printed:
+    effect and interval by the digits rule, seeds each way, the paired effect size, the family's
+    Holm-adjusted t p, the exact test (Holm across the same family) and the wording branch."""
+    show = any(c.setting for c in f.comparisons)
+    rows = []
+    for c in f.comparisons:
+        r = c.robustness
+        n_text = (f"{c.n} pair{'s' if c.n != 1 else ''}" + (f" ({c.lost} lost to failed runs)" if c.lost else "")
+                  if c.design == "paired" else f"{c.n} runs, unpaired (Welch)")
+        rows.append({
+            "format": escape_md(c.format), **({"setting": escape_md(c.setting or "-")} if show else {}),
+            "n": n_text, "Δ Manifold − AdamW [95% CI]": c.text,
+            "seeds Manifold / AdamW better": f"{c.favour} / {c.against}" if c.design == "paired" else "—",
+            "d_z (paired)": fmt_sig(c.dz, 2) if c.design == "paired" and c.n >= 3 else "—",
+            f"t test, Holm p (family of {f.family.size})": c.p_text if c.in_family else "not in the family",
+            "exact test p (Holm)": (f"{r.exact_p_text} ({r.exact_p_holm_text})" if r else "—"),
+            "reads": WORDING.get(c.branch, c.branch),
+        })
     return table(pd.DataFrame(rows))
 
 
@@ -154,7 +149,9 @@ def step_range(c: dict) -> str:
 
 def crash_rates_table(rates: list[dict]) -> str:
     show = any(r.get("setting") for r in rates)
-    rows = [{"format": escape_md(r["format"]), **_setting(r, show), "failed / runs [95% Clopper-Pearson]":
+    rows = [{"format": escape_md(r["format"]),
+             **({"optimizer": escape_md(r["optimizer"])} if "optimizer" in r else {}),
+             **_setting(r, show), "failed / runs [95% Clopper-Pearson]":
              rate_cell(r["k"], r["n"], r["low"], r["high"]),
              "collapse step median [min, max]": step_range(r["collapse"])}
             for r in rates]

@@ -146,10 +146,12 @@ def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]
     identical = {"identical": a.design.identical_formats() if a.design else []}
     return {
         "format_comparison": report_context.format_comparison(study, a.sweet_spot, link("format_comparison"),
-                                                              a.failures, a.metric, factors, base) | identical,
+                                                              a.failures, a.metric, factors, base,
+                                                              findings=a.findings) | identical,
         "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes")) | identical,
         "manifold_comparison": report_context.manifold_comparison(study, None, wandb_link, a.metric, factors,
-                                                                  base, identical["identical"]) | identical,
+                                                                  base, identical["identical"],
+                                                                  findings=a.findings) | identical,
         "formats": report_context.formats_page(),
     }
 
