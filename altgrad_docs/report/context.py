@@ -18,6 +18,7 @@ from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.design import design_columns
 from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_fractions, stagnation_band
 from altgrad_docs.analysis.findings import Findings
+from altgrad_docs.analysis.onset import failure_onset
 from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
 
@@ -45,32 +46,6 @@ def condition_label(fmt: str, setting: str = "", optimizer: str = "") -> str:
 def metric_label(metric: str) -> str:
     """final_val_loss -> 'final val loss' (how tables and sentences name the metric)."""
     return metric.replace("_", " ")
-
-
-def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
-                factors: list[str] | None = None) -> list[dict[str, Any]]:
-    """Per format and setting: k failed of n completed runs with the Clopper-Pearson interval
-    and the collapse steps of its failures (from ``failures`` when given)."""
-    runs, names = design_columns(sc.ensure_columns(runs), factors)
-    done = sc.completed(runs)
-    out = []
-    crashed = sc.crashed_mask(done) if not done.empty else np.array([], dtype=bool)
-    for fmt in sc.sorted_formats(done["format"]) if not done.empty else []:
-        is_fmt = (done["format"].astype("string") == fmt).fillna(False).to_numpy()
-        sub = done[is_fmt]
-        sub.attrs["factors"] = names
-        for setting in sc.settings_of(sub):
-            sel = is_fmt & (done["setting"].astype(str) == setting).to_numpy()
-            rate = stats.crash_rate(int(crashed[sel].sum()), int(sel.sum()))
-            fail = None
-            if failures is not None and len(failures):
-                fail = failures[(failures["format"].astype(str) == fmt).to_numpy()]
-                if "setting" in fail and names:
-                    fail = fail[(fail["setting"].astype(str) == setting).to_numpy()]
-            out.append({"format": fmt, "setting": setting, "k": rate.k, "n": rate.n, "low": rate.low,
-                        "high": rate.high,
-                        "collapse": collapse_summary(fail) if fail is not None else collapse_summary(pd.DataFrame())})
-    return out
 
 
 def condition_rates(f: Findings, failures: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -177,22 +152,31 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink,
-                  factors: list[str] | None = None) -> dict[str, Any]:
+                  factors: list[str] | None = None, findings: Findings | None = None,
+                  traces: dict | None = None) -> dict[str, Any]:
+    """Failure modes: every per-format or per-condition statement from that format's or
+    condition's runs only (rates from the findings, per condition); onset beside detection step."""
     failures = ensure_failure_columns(failures)
     e7m0 = FORMATS["E7M0"]
-    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures),
+    f = findings
+    if f is None and runs is not None and len(sc.completed(runs)):
+        f = findings_of(runs, None, factors)
+    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures), "f": f,
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
-                                    "stall_band": stagnation_band(e7m0.man_bits)},
-                           "storage": run_config.weight_storage(sc.completed(runs) if runs is not None else None)}
+                                    "stall_band": stagnation_band(e7m0.man_bits)}}
     if runs is not None and len(failures):
         by_run = dict(zip(*(lambda d: (d["run_id"].astype(str), d["setting"].astype(str)))(
             design_columns(sc.ensure_columns(runs), factors)[0])))
         failures = failures.assign(setting=[by_run.get(str(r), s) for r, s in
                                             zip(failures["run_id"], failures["setting"])])
-    rate_list = crash_rates(runs, failures, factors) if runs is not None else []
-    rates = {(r["format"], r["setting"]): r for r in rate_list}
-    ctx["e7m0"]["rate"] = rates.get(("E7M0", "")) or next((r for r in rate_list if r["format"] == "E7M0"), None)
+    failures = _with_onset(failures, traces or {})
+    rate_list = condition_rates(f, failures) if f is not None else []
     ctx["crash_rates_table"] = tables.crash_rates_table(rate_list) if rate_list else ""
+    e7m0_runs = sc.completed(runs)[sc.completed(runs)["format"].astype(str) == "E7M0"] if runs is not None else None
+    ctx["storage"] = run_config.weight_storage(e7m0_runs if e7m0_runs is not None and len(e7m0_runs) else None)
+    e7 = [r for r in rate_list if r["format"] == "E7M0"]
+    ctx["e7m0"]["rate"] = _pooled_rate(e7)
+    ctx["e7m0"]["per_condition"] = [r for r in e7 if r["k"]]
     if not len(failures):
         return ctx
     per_format = []
@@ -202,23 +186,54 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
             sub = failures[((failures["format"].astype(str) == fmt) & (settings == setting)).to_numpy()]
             per_format.append({
                 "format": fmt, "setting": setting, "label": condition_label(fmt, setting), "k": len(sub),
-                "rate": rates.get((fmt, setting)), "collapse": collapse_summary(sub),
+                "rates": [r for r in rate_list if r["format"] == fmt and r["setting"] == setting],
+                "collapse": collapse_summary(sub), "onset": collapse_summary(sub.assign(collapse_step=sub["onset_step"])),
                 "modes": _counts(sub["failure_mode"]), "history_modes": _counts(sub["history_mode"].dropna()),
+                "stagnation": _counts(sub["stagnation"][sub["stagnation"] != ""]),
                 "evidence": sorted({str(e) for e in sub["evidence"].dropna()}),
                 "reports": int(sub["report_path"].notna().sum()),
             })
+    e7m0_fail = failures[(failures["format"].astype(str) == "E7M0").to_numpy()]
+    plan_says = bool((failures["failure_mode"].fillna("unknown") != "unknown").any())
+    history_says = bool(failures["history_mode"].notna().any())
     ctx.update(
-        summary_table=tables.failures_table(failures, run_link),
-        per_format=per_format,
-        e7m0_failures=next((p for p in per_format if p["format"] == "E7M0"), None),
+        summary_table=tables.failures_table(failures, run_link, plan=plan_says, history=history_says),
+        per_format=per_format, plan_classifies=plan_says, history_classifies=history_says,
+        e7m0_failures={"k": len(e7m0_fail), "collapse": collapse_summary(e7m0_fail),
+                       "onset": collapse_summary(e7m0_fail.assign(collapse_step=e7m0_fail["onset_step"]))}
+        if len(e7m0_fail) else None,
         classification=[{"mode": m, "plan": int((failures["failure_mode"] == m).sum()),
                          "history": int((failures["history_mode"] == m).sum()),
                          "formats": sc.sorted_formats(failures.loc[(failures["failure_mode"] == m)
                                                                    | (failures["history_mode"] == m), "format"])}
-                        for m in MODES],
+                        for m in MODES if ((failures["failure_mode"] == m) | (failures["history_mode"] == m)).any()],
+        unclassified=int((failures["history_mode"].isna()).sum()),
         modes_present=sorted(set(failures["failure_mode"].dropna()) | set(failures["history_mode"].dropna())),
     )
     return ctx
+
+
+def _with_onset(failures: pd.DataFrame, traces: dict) -> pd.DataFrame:
+    """The failure table with each run's onset step and, for stagnation, how it ended."""
+    onsets = [failure_onset(traces.get(str(r)), _step(c), m)
+              for r, c, m in zip(failures["run_id"], failures["collapse_step"], failures["history_mode"])]
+    return failures.assign(onset_step=[o.onset_step for o in onsets], stagnation=[o.stagnation for o in onsets])
+
+
+def _step(value: Any) -> int | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(x) if math.isfinite(x) else None
+
+
+def _pooled_rate(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """k/n over every condition of one format (all its settings and optimizers), with its interval."""
+    if not rows:
+        return None
+    r = stats.crash_rate(sum(x["k"] for x in rows), sum(x["n"] for x in rows))
+    return {"k": r.k, "n": r.n, "low": r.low, "high": r.high, "conditions": len(rows)}
 
 
 def _counts(series: pd.Series) -> list[tuple[str, int]]:

@@ -153,19 +153,28 @@ def crash_rates_table(rates: list[dict]) -> str:
              **({"optimizer": escape_md(r["optimizer"])} if "optimizer" in r else {}),
              **_setting(r, show), "failed / runs [95% Clopper-Pearson]":
              rate_cell(r["k"], r["n"], r["low"], r["high"]),
-             "collapse step median [min, max]": step_range(r["collapse"])}
+             "detection step median [min, max]": step_range(r["collapse"])}
             for r in rates]
     return table(pd.DataFrame(rows))
 
 
-def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
+def failures_table(failures: pd.DataFrame, run_link: RunLink, plan: bool = True, history: bool = True) -> str:
+    """One row per failed run: the onset step (where the loss left its healthy range) beside the
+    detection step; a classification column only when it classifies something (``plan``,
+    ``history``); how a stagnation ended."""
     show = has_settings(failures)
+    onset = "onset_step" in failures
+    stagnation = "stagnation" in failures and bool((failures["stagnation"].fillna("") != "").any())
     rows = [{
         "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"] or "-"), **_setting(r, show),
         "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path") or "-"),
-        "collapse step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
-        "last good loss": fmt_num(r["best_loss"]), "mode (plan heuristic)": escape_md(r["failure_mode"]),
-        "mode (history)": escape_md(r["history_mode"] or "-"), "failure report": _report_cell(r, run_link),
+        **({"onset step": fmt_int(r["onset_step"])} if onset else {}),
+        "detection step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
+        "last good loss": fmt_num(r["best_loss"]),
+        **({"mode (plan heuristic)": escape_md(r["failure_mode"])} if plan else {}),
+        **({"mode (history)": escape_md(r["history_mode"] or "-")} if history else {}),
+        **({"stagnation": escape_md(r["stagnation"] or "-")} if stagnation else {}),
+        "failure report": _report_cell(r, run_link),
     } for _, r in failures.iterrows()]
     return table(pd.DataFrame(rows))
 
