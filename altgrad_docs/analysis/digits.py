@@ -81,6 +81,12 @@ def p_value(p: float | None) -> str:
     return text if "e" not in text else f"{p:.3f}"
 
 
+def p_phrase(p: float | None) -> str:
+    """'= 0.031' or '< 0.001', to follow "p" in a sentence; 'n/a' when untested."""
+    text = p_value(p)
+    return text if text.startswith("<") or text == "n/a" else f"= {text}"
+
+
 def percent(x: float, decimals: int = 0) -> str:
     """A proportion as a whole percent (rates with exact intervals do not support more)."""
     return "n/a" if not _ok(x) else f"{100 * x:.{decimals}f}%"

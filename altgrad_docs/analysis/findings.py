@@ -61,6 +61,10 @@ class Alternative:
     def p_text(self) -> str:
         return digits.p_value(self.p_holm)
 
+    @property
+    def p_is(self) -> str:
+        return digits.p_phrase(self.p_holm)
+
 
 @dataclass(frozen=True)
 class Robustness:
@@ -79,6 +83,10 @@ class Robustness:
     @property
     def exact_p_holm_text(self) -> str:
         return digits.p_value(self.exact_p_holm)
+
+    @property
+    def exact_p_is(self) -> str:
+        return digits.p_phrase(self.exact_p)
 
     @property
     def at_floor(self) -> bool:
@@ -126,6 +134,11 @@ class Comparison:
     @property
     def p_text(self) -> str:
         return digits.p_value(self.p_holm)
+
+    @property
+    def p_is(self) -> str:
+        """'= 0.0073' or '< 0.001': the family's adjusted p after the letter p."""
+        return digits.p_phrase(self.p_holm)
 
     @property
     def key(self) -> tuple[str, str]:

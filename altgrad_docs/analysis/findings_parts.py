@@ -134,6 +134,10 @@ class FailureComparison:
     def p_text(self) -> str:
         return digits.p_value(self.p)
 
+    @property
+    def p_is(self) -> str:
+        return digits.p_phrase(self.p)
+
 
 def failure_comparisons(cond: pd.DataFrame) -> list[FailureComparison]:
     """Every (format, setting) with runs of both optimizers and at least one failure."""

@@ -22,7 +22,7 @@ from altgrad_docs.analysis.onset import failure_onset
 from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
 
-from . import claims, run_config, tables
+from . import run_config, tables
 from .markdown import RunLink, escape_md, table
 
 
