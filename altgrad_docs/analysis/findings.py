@@ -136,6 +136,12 @@ class Comparison:
         return digits.p_value(self.p_holm)
 
     @property
+    def deltas_text(self) -> str:
+        """Every per-seed difference, at the precision of the comparison's interval."""
+        hw = (self.high - self.low) / 2 if math.isfinite(self.high - self.low) else None
+        return ", ".join(digits.number(d, hw) for d in self.deltas)
+
+    @property
     def p_is(self) -> str:
         """'= 0.0073' or '< 0.001': the family's adjusted p after the letter p."""
         return digits.p_phrase(self.p_holm)
@@ -252,7 +258,7 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
     better = 1.0 if higher else -1.0  # the sign of a ManifoldAdamW - AdamW difference that favours it
     factors = design.factor_names if design is not None else []
     cond = sc.condition_frame(a.runs, a.metric, factors)
-    rows = [_base(r, better) for _, r in a.paired.iterrows() if math.isfinite(_f(r["mean_delta"]))]
+    rows = [_base(r, better) for _, r in a.paired.iterrows()]
     rows = _members(rows, design.identical if design is not None else [])
     members = [c for c in rows if c.in_family]
     holm = dict(zip((c.key for c in members), stats.holm([c.t_p for c in members])))
@@ -301,11 +307,12 @@ def _robust(rows: list[Comparison], a: Any, cond: pd.DataFrame, higher: bool, al
             exact.append((_f(row["p"]), math.nan, "Mann-Whitney U (exact)"))
     exact_holm = stats.holm([e[0] for e in exact])
     alternatives: dict[tuple[str, str], list[Alternative]] = {c.key: [] for c in members}
+    pairs = {c.key: _pairs_of(cond, c) for c in members if c.design == "paired"}
     for definition in DEFINITIONS[1:]:
         ests = []
         for c in members:
             if c.design == "paired":
-                d = [finals[m][definition] - finals[s][definition] for _, m, s in _pairs_of(cond, c)]
+                d = [finals[m][definition] - finals[s][definition] for _, m, s in pairs[c.key]]
                 est = stats.paired_delta(d, [0.0] * len(d))
                 ests.append((est, stats.paired_t_p(d)))
             else:
@@ -345,6 +352,7 @@ def _robust(rows: list[Comparison], a: Any, cond: pd.DataFrame, higher: bool, al
 def branch_of(c: Comparison, alpha: float = ALPHA, better: float = -1.0) -> str:
     """The sentence a comparison gets (rules on Methods; one test per branch):
 
+    * ``no_pairs``: no pair with both runs finished (every pair lost to a failed run);
     * ``single``: fewer than 2 pairs (runs per arm): no interval;
     * ``no_spread``: every seed gave the same nonzero difference: no interval, no test;
     * ``holds``: Holm-adjusted t p < alpha and every robustness check agrees;
@@ -354,6 +362,8 @@ def branch_of(c: Comparison, alpha: float = ALPHA, better: float = -1.0) -> str:
     * ``excludes_zero``: not significant after Holm, but the 95% interval excludes 0;
     * ``unclear``: the interval includes 0.
     """
+    if not math.isfinite(c.mean):
+        return "no_pairs"
     if c.design == "paired" and c.n >= 2 and not math.isfinite(c.t_p) and c.mean != 0:
         return "no_spread"
     if not (math.isfinite(c.low) and math.isfinite(c.high)):

@@ -242,15 +242,24 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
 
 
 def findings_of(df: pd.DataFrame, metric: str | None = None, factors: list[str] | None = None,
-                baseline: str | None = None) -> Findings:
+                baseline: str | None = None, identical: list[list[str]] | None = None) -> Findings:
     """The findings of a bare run table (the ReportGenerator API, without a site analysis):
-    the same pipeline, with no histories (so no robustness check that needs one)."""
+    the same pipeline, with no histories (so no robustness check that needs one).
+    ``identical``: groups of formats whose runs are bit-identical (the site finds them from the
+    histories), counted once in the family."""
     from altgrad_docs.analysis.design import DesignOptions
+    from altgrad_docs.analysis.findings import build_findings
     from altgrad_docs.analysis.pipeline import analyse
 
     options = DesignOptions(factors=tuple(factors) if factors is not None else None, metric=metric,
                             baseline=baseline)
-    return analyse(sc.ensure_columns(df), options=options).findings
+    a = analyse(sc.ensure_columns(df), options=options)
+    if identical:
+        settings = sorted(set(a.runs["setting"].astype(str)))
+        a.design.identical = [[(f, o, s) for f in g] for g in identical for o in ("AdamW", "ManifoldAdamW")
+                              for s in settings]
+        a.findings = build_findings(a, n_snapshot_runs=len(df))
+    return a.findings
 
 
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
@@ -267,7 +276,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
     layer_table = None if layers is None else tables.layer_table(
         FormatComparator(df, names).compare_by_layer_type(layers[layer_keys]))
     metric = metric or sc.default_metric(df)
-    f = findings if findings is not None else findings_of(df, metric, names, baseline)
+    f = findings if findings is not None else findings_of(df, metric, names, baseline, identical)
     card = sc.scorecard(df, metric, baseline, factors=names)
     links = tables.run_links(done, run_link) if run_link else None
     return {

@@ -117,7 +117,8 @@ def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None, basel
 
 WORDING = {"holds": "significant, robust", "fragile": "significant, fragile",
            "consistent": "consistent on every seed, not significant", "excludes_zero": "interval excludes 0",
-           "unclear": "no clear difference", "no_spread": "no spread: no test", "single": "one pair: no test"}
+           "unclear": "no clear difference", "no_spread": "no spread: no test", "single": "one pair: no test",
+           "no_pairs": "no pair: every pair lost to a failed run"}
 
 
 def comparisons_table(f) -> str:
@@ -132,7 +133,7 @@ def comparisons_table(f) -> str:
                   if c.design == "paired" else f"{c.n} runs, unpaired (Welch)")
         rows.append({
             "format": escape_md(c.format), **({"setting": escape_md(c.setting or "-")} if show else {}),
-            "n": n_text, "Δ Manifold − AdamW [95% CI]": c.text,
+            "n": n_text, "Δ Manifold − AdamW [95% CI]": c.text, "per-seed Δ": c.deltas_text or "—",
             "seeds Manifold / AdamW better": f"{c.favour} / {c.against}" if c.design == "paired" else "—",
             "d_z (paired)": fmt_sig(c.dz, 2) if c.design == "paired" and c.n >= 3 else "—",
             f"t test, Holm p (family of {f.family.size})": c.p_text if c.in_family else "not in the family",
