@@ -70,7 +70,8 @@ def test_format_comparison_golden(gen):
     text = gen.render_format_comparison(df, "E5M2", failures=_failures(df))
     _check_golden("format_comparison.md", text)
     lo, hi = _t_interval(E5M2_DELTAS)
-    assert f"| {_sig3(np.mean(E5M2_DELTAS))} [{_sig3(lo)}, {_sig3(hi)}] " in text  # -0.117 [-0.306, 0.0731]
+    two = (f"{v:.2f}".replace("-", "\u2212") for v in (np.mean(E5M2_DELTAS), lo, hi))  # half-width 0.19: 2 decimals
+    assert "| {} [{}, {}] ".format(*two) in text  # -0.12 [-0.31, 0.07]
     adamw_train = np.median([_val("E5M2", False, s) + 0.1 for s in (1, 2, 3)])  # final_loss: the API default
     assert f"| E5M2     | {_sig3(adamw_train)} (3) " in text
     ci = st.binomtest(1, 2).proportion_ci(method="exact")  # E7M0 per condition: r10 crashed of 2, r13 failed of 2
@@ -113,7 +114,8 @@ def test_sweep_golden_pages_keep_the_learning_rates_apart(gen):
     for lr in (0.001, 0.01):
         deltas = [D.DELTA[lr][s] for s in (1, 2, 3, 4)]
         lo, hi = _t_interval(deltas)
-        cell = f"| {_sig3(np.mean(deltas))} [{_sig3(lo)}, {_sig3(hi)}] "
+        three = (f"{v:.3f}".replace("-", "\u2212") for v in (np.mean(deltas), lo, hi))  # half-width 0.026: 3 decimals
+        cell = "| {} [{}, {}] ".format(*three)
         assert cell in fc and cell in mc, lr
     pooled = np.mean([D.DELTA[lr][s] for lr in D.DELTA for s in (1, 2, 3, 4)])  # -0.05: exists at neither lr
     assert f" {_sig3(pooled)} [" not in fc + mc

@@ -144,7 +144,7 @@ def test_primary_table_zero_width_interval_says_no_spread():
 
 def test_primary_table_interval_and_missing_pairs():
     text = tables.primary_table(_card(paired_n=3, paired_delta=-0.117, paired_low=-0.306, paired_high=0.0731), "x")
-    assert "| −0.117 [−0.306, 0.0731] " in text
+    assert "| −0.12 [−0.31, 0.07] " in text  # half-width 0.19: two significant digits of it
     text = tables.primary_table(_card(), "x")
     assert [c.strip() for c in _lines(text)[2].strip("|").split("|")][3:5] == ["—", "0"]
 

@@ -202,15 +202,29 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
         e7m0_failures={"k": len(e7m0_fail), "collapse": collapse_summary(e7m0_fail),
                        "onset": collapse_summary(e7m0_fail.assign(collapse_step=e7m0_fail["onset_step"]))}
         if len(e7m0_fail) else None,
-        classification=[{"mode": m, "plan": int((failures["failure_mode"] == m).sum()),
-                         "history": int((failures["history_mode"] == m).sum()),
-                         "formats": sc.sorted_formats(failures.loc[(failures["failure_mode"] == m)
-                                                                   | (failures["history_mode"] == m), "format"])}
-                        for m in MODES if ((failures["failure_mode"] == m) | (failures["history_mode"] == m)).any()],
+        classification=_classification(failures, plan_says, history_says),
         unclassified=int((failures["history_mode"].isna()).sum()),
         modes_present=sorted(set(failures["failure_mode"].dropna()) | set(failures["history_mode"].dropna())),
     )
     return ctx
+
+
+def _classification(failures: pd.DataFrame, plan: bool, history: bool) -> list[dict[str, Any]]:
+    """Runs per mode by each classification that classifies something; modes no shown
+    classification gives are left out, and so are the formats only a hidden one names."""
+    shown = (failures["failure_mode"] if plan else None,
+             failures["history_mode"] if history else None)
+    out = []
+    for m in MODES:
+        hit = np.zeros(len(failures), dtype=bool)
+        for col in shown:
+            if col is not None:
+                hit |= (col == m).fillna(False).to_numpy()
+        if hit.any():
+            out.append({"mode": m, "plan": int((failures["failure_mode"] == m).sum()),
+                        "history": int((failures["history_mode"] == m).sum()),
+                        "formats": sc.sorted_formats(failures.loc[hit, "format"])})
+    return out
 
 
 def _with_onset(failures: pd.DataFrame, traces: dict) -> pd.DataFrame:

@@ -10,6 +10,8 @@ import re
 
 import pandas as pd
 
+from altgrad_docs.analysis import digits
+
 from .markdown import RunLink, escape_md, fmt_int, fmt_measured, fmt_num, fmt_pct, fmt_sig, interval_kind, table
 
 
@@ -24,8 +26,8 @@ def _setting(r, show: bool) -> dict[str, str]:
 
 
 def range_cell(median, lo, hi, n=None) -> str:
-    """'1.234 [1.100, 1.400]' (n = k appended when given)."""
-    text = f"{fmt_num(median)} [{fmt_num(lo)}, {fmt_num(hi)}]" if fmt_num(median) != "-" else "-"
+    """'1.23 [1.10, 1.40]' at the range's precision (analysis/digits.py); n = k appended when given."""
+    text = digits.spread(float(median), float(lo), float(hi)) if fmt_num(median) != "-" else "-"
     return f"{text} (n = {n})" if n is not None else text
 
 
@@ -33,8 +35,8 @@ def ci_cell(mean, lo, hi) -> str:
     if fmt_num(mean) == "-":
         return "-"
     if fmt_num(lo) == "-":
-        return f"{fmt_num(mean)} (no CI: n < 2)"
-    return f"{fmt_num(mean)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+        return f"{digits.number(float(mean))} (no CI: n < 2)"
+    return digits.estimate(float(mean), float(lo), float(hi))
 
 
 def rate_cell(k, n, lo, hi) -> str:
@@ -240,7 +242,7 @@ def interval_cell(mean, lo, hi, n: int) -> str:
         return f"{_sig(mean)} (no spread among {n} pairs)"
     if kind == "none":
         return f"{_sig(mean)} (no interval: {n} pair{'s' if n != 1 else ''})"
-    return f"{_sig(mean)} [{_sig(lo)}, {_sig(hi)}]"
+    return digits.estimate(float(mean), float(lo), float(hi))
 
 
 def primary_table(card: pd.DataFrame, metric_label: str) -> str:

@@ -126,7 +126,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         "analysis": analysis,
         "report_contexts": report_contexts(runs, analysis),
         "n_runs": len(runs),
-        "n_failed": int((runs["status"] == "failed").sum()),
+        "n_failed": analysis.findings.counts.failed,  # the findings' count (failed by every signal)
         "formats": sorted(set(runs["format"].dropna())),
         "fp8_formats": sorted(set(fp8["format"].dropna())),
         "optimizers": sorted(set(runs["optimizer"].dropna())),
