@@ -13,6 +13,7 @@ import scipy.stats as sps
 
 from altgrad_docs.analysis import digits, stats
 from altgrad_docs.analysis.pipeline import analyse
+from altgrad_docs.report.forest_svg import forest
 from altgrad_docs.report.generator import make_environment as report_environment
 from altgrad_docs.site.render import make_environment, render
 from altgrad_docs.templates_dir import TEMPLATE_DIR as TEMPLATES
@@ -32,7 +33,8 @@ def findings_of(cases: dict) -> object:
 
 
 def home(f) -> str:
-    return render(make_environment(TEMPLATES), "partials/findings.md", results={"findings": f})
+    return render(make_environment(TEMPLATES), "partials/findings.md",
+                  results={"findings": f, "headline_figure": forest(f)})
 
 
 # ---- wording rules -------------------------------------------------------------------------
@@ -143,11 +145,22 @@ def test_the_headline_at_a_level_best_for_neither_is_said(sweep):
 
 
 def test_the_home_page_is_a_real_markdown_list(sweep):
-    text = home(sweep)
+    text = home(sweep).split('<div class="altgrad-forest"')[0]  # the list, then the figure
     lines = [ln for ln in text.splitlines() if ln.strip()]
     assert all(ln.startswith("- ") for ln in lines), lines
     assert all(ln.rfind("- **") in (-1, 0) for ln in lines)  # no item glued to the one before
     assert not re.search(r";\S", html.unescape(text))  # lists inside sentences: "; " with a space
+
+
+def test_the_headline_figure_marks_the_fragile_comparison_and_links_its_page(sweep):
+    text = home(sweep)
+    svg = text[text.index("<svg"):text.index("</svg>")]
+    assert svg.count("<circle") == sweep.family.size == 4
+    assert svg.count('class="mark">fragile</text>') == 1  # E4M3 at lr 0.1 only
+    assert '<a href="manifold-vs-adamw/"' in text and "[every comparison explained](manifold-vs-adamw/index.md)" in text
+    g = forest(sweep)
+    row = next(r for r in g["rows"] if r["fragile"])
+    assert row["x_low"] < row["x_mean"] < row["x_high"] < g["x0"]  # the whole interval below zero
 
 
 def test_no_single_best_when_the_best_conditions_are_within_seed_noise(sweep):

@@ -23,6 +23,7 @@ from ..analysis.design import DesignOptions, infer_design
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
 from ..report import catalog, drawing
+from ..report.forest_svg import forest
 from ..report import context as report_context
 from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
@@ -132,6 +133,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
         "findings": analysis.findings,  # every number the pages state (analysis/findings.py)
+        "headline_figure": forest(analysis.findings),  # its layout on the home page
         "design": report_context.design_context(analysis.design),
     }
 
