@@ -209,3 +209,25 @@ def test_the_paired_effect_size_is_paired():
 def test_a_zero_effect_prints_zero_in_the_family_table(sweep):
     c = sweep.comparison("E5M2", "learning_rate=0.1")
     assert abs(c.mean) < 1e-12 and re.match(r"^0 \[", c.text)
+
+
+# ---- failure modes from runs: onset beside detection, how a stagnation ended ------------------
+
+def test_onset_is_where_the_loss_left_its_healthy_range_before_detection():
+    from altgrad_docs.analysis.onset import onset_step
+
+    steps = np.arange(0, 100, 10)
+    loss = np.array([5.0, 4.0, 3.0, 2.5, 2.4, 2.9, 4.0, 9.0, 50.0, np.nan])  # 2.9 > 2.4 * 1.1 from step 50
+    assert onset_step(steps, loss, detection=90) == 50
+    blip = np.array([5.0, 4.0, 3.0, 3.5, 2.5, 2.4, 2.45, 2.5, 2.6, np.nan])  # 3.5 left and came back
+    assert onset_step(steps, blip, detection=90) is None  # the last finite loss is still in range
+
+
+def test_stagnated_is_told_apart_from_stopped_while_recovering():
+    from altgrad_docs.analysis.onset import stagnation_kind
+
+    steps = np.arange(0, 200, 10)
+    flat = np.r_[np.linspace(5, 3, 10), 3.0 + 0.002 * np.arange(10) + 0.01 * (np.arange(10) % 2)]
+    falling = np.r_[np.linspace(5, 3, 10), np.linspace(3.0, 2.95, 10)]
+    assert stagnation_kind(steps, flat, best_at=90) == "stagnated"
+    assert stagnation_kind(steps, falling, best_at=90) == "stopped while recovering"
