@@ -45,6 +45,9 @@ def forest(f: Any) -> dict[str, Any] | None:
              "x_low": x(c.low), "x_high": x(c.high), "x_mean": x(c.mean), "kind": STYLE.get(c.branch, "unclear"),
              "text": c.text, "fragile": c.branch == "fragile"} for i, c in enumerate(members)]
     height = TOP + len(rows) * ROW + BOTTOM
-    ticks = [{"x": x(t), "text": digits.number(t, (hi - lo) / 2)} for t in _ticks(lo, hi)]
+    values = _ticks(lo, hi)
+    step = values[1] - values[0] if len(values) > 1 else 1.0
+    places = max(0, -math.floor(math.log10(step)))  # the tick step's own digit
+    ticks = [{"x": x(t), "text": "0" if t == 0 else f"{t:.{places}f}".replace("-", digits.MINUS)} for t in values]
     return {"rows": rows, "width": WIDTH, "height": height, "x0": x(0.0), "axis_y": TOP + len(rows) * ROW,
             "label_x": LABEL - 8, "ticks": ticks, "metric": f.family.metric}
