@@ -23,7 +23,7 @@ import signal
 import sys
 from collections import Counter
 from importlib import import_module
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .runs import DEFAULT_STATES, STATES
 
@@ -85,10 +85,28 @@ def _fetch(args: argparse.Namespace) -> int:
         print(f"nothing changed: {result.reused} runs reused; {result.snapshot.path} re-stamped "
               f"in {result.seconds:.1f} s; sha256 {result.snapshot.short_hash}")
         return 0
+    skipped = f"; {result.skipped} left out (see the warnings above)" if result.skipped else ""
     print(f"wrote {result.snapshot.path}: {result.n_runs} runs ({result.fetched} fetched, "
-          f"{result.reused} reused unchanged) in {result.seconds:.1f} s; "
+          f"{result.reused} reused unchanged{skipped}) in {result.seconds:.1f} s; "
           f"sha256 {result.snapshot.short_hash}")
     return 0
+
+
+def _fetch_command(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) -> int:
+    """``run(args)`` with any OS error (disk full, a read-only folder, a file that cannot be
+    read) as one line naming the path, the cause and the fix; the snapshot writer has left
+    the previous snapshot as it was (it swaps a new one in only when complete)."""
+    from .outdirs import os_error_line
+
+    try:
+        return run(args)
+    except OSError as exc:
+        raise FetchOSError(os_error_line(exc, args.out, "fetching into",
+                                         f"the previous snapshot at {args.out} is unchanged")) from None
+
+
+class FetchOSError(Exception):
+    """An OS error during a fetch, as its one line."""
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -107,8 +125,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from .outdirs import check_render_output
     from .site.tree import render_tree
 
+    check_render_output(args.config_file, args.out)
     tree = render_tree(args.config_file, args.out)
     print(f"wrote {tree.n_files} files into {tree.root}; build with `mkdocs build` or "
           f"`zensical build` there (see {tree.root / 'ENGINES.md'})")
@@ -116,14 +136,19 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _render_command(args: argparse.Namespace) -> int:
-    from mkdocs.exceptions import PluginError
+    from mkdocs.exceptions import ConfigurationError, PluginError
 
+    from .outdirs import OutputRefused, os_error_line
     from .site.tree import TreeError
 
     try:
         return _render(args)
-    except (TreeError, PluginError) as exc:
+    except (TreeError, PluginError, ConfigurationError, OutputRefused) as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"altgrad-docs: error: {os_error_line(exc, args.out, 'rendering into')}",
+              file=sys.stderr)
         return 2
 
 
@@ -203,18 +228,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sources.wandb_api import WandbSourceError
 
         wandb_errors = (WandbSourceError,)
-    errors = (SnapshotError, OfflineRunError, *wandb_errors)
+    errors = (SnapshotError, OfflineRunError, FetchOSError, *wandb_errors)
     try:
         if args.command == "fetch" and as_program and wandb_errors:
-            _exit_without_wandb_teardown(_fetch_guarded(args))
+            _exit_without_wandb_teardown(_fetch_command(args, _fetch_guarded))
         if args.command == "fetch":
-            return _fetch_guarded(args) if as_program else _fetch(args)
+            return _fetch_command(args, _fetch_guarded if as_program else _fetch)
         if args.command == "render":
             return _render_command(args)
         return _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
-        if as_program and isinstance(exc, wandb_errors):
+        if as_program and wandb_errors:  # a W&B fetch that failed: nothing left to save
             _exit_without_wandb_teardown(2)
         return 2
     except KeyboardInterrupt as exc:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .runs import DEFAULT_STATES, METRIC_ALIASES, run_row, runs_frame, tidy_history
+from .runs import DEFAULT_STATES, METRIC_ALIASES, normalize_format, run_row, runs_frame, tidy_history
 
 FORMAT_COLUMNS = ["format", "run_id", "run_url", "state", "steps", "final_loss", "best_loss",
                   "bit_stall_final", "overflow_final", "optimizer", "seed", "learning_rate",
@@ -140,7 +140,7 @@ class ExperimentDataLoader:
 
         table = self.runs()
         if formats is not None:
-            wanted = {str(f).strip().upper().removeprefix("FP8_") for f in formats}
+            wanted = {normalize_format({"fp8_format": f}) for f in formats}
             table = table[table["format"].isin(wanted)]
         study, factors = design_columns(table.reset_index(drop=True))
         extra = [k for k in factors if k not in FORMAT_COLUMNS] + (["setting"] if factors else [])
@@ -150,7 +150,7 @@ class ExperimentDataLoader:
         """optimizer, manifold_aware, run_id, final_loss, best_loss, bit_stall_final (then
         format, seed, state, run_url) of the runs of one format, both optimizers."""
         table = self.runs()
-        table = table[table["format"] == fmt.strip().upper().removeprefix("FP8_")]
+        table = table[table["format"] == normalize_format({"fp8_format": fmt})]
         return table.sort_values(["optimizer", "seed", "run_id"], kind="stable")[
             MANIFOLD_COLUMNS].reset_index(drop=True)
 

@@ -19,6 +19,7 @@ reason when W&B cannot be reached.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -34,7 +35,8 @@ from .snapshot import (
     LISTING_KEY, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
     open_snapshot, restamp_snapshot, run_table_bytes, write_snapshot,
 )
-from .sources.offline import find_failure_reports, offline_run_files, read_offline_run
+from .outdirs import check_snapshot_output
+from .sources.offline import find_failure_reports
 from .userfiles import read_user_bytes
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -48,6 +50,7 @@ class FetchResult:
     reused: int
     seconds: float
     changed: bool = True  # False: nothing changed, only fetched_at was re-stamped
+    skipped: int = 0  # runs found but left out (each named in a warning)
 
     @property
     def n_runs(self) -> int:
@@ -92,32 +95,131 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
                   progress: bool | None = None) -> FetchResult:
     """Snapshot every offline run under ``offline_dir`` (plus failure reports if given).
 
-    fetched_at is SOURCE_DATE_EPOCH or the newest run time, so the same input folder gives
-    a byte-identical snapshot.
+    ``out`` is checked before anything is written (``outdirs.check_snapshot_output``). A
+    resumed run's folders are merged (``sources.offline_folders``); a run that cannot be
+    read is left out with a warning, and when none can be read the fetch fails with the
+    first cause (the previous snapshot stays). fetched_at is SOURCE_DATE_EPOCH or the
+    newest run time, so the same input folder gives a byte-identical snapshot.
     """
+    from .sources.offline import OfflineRunError
+    from .sources.offline_folders import find_offline_runs, offline_root, read_run
+    from .sources.steps import StepOutOfRange
+
     started = time.monotonic()
+    _check_source_date_epoch()
+    root = offline_root(offline_dir)  # the folder of the runs (``wandb/`` when given its parent)
+    check_snapshot_output(out, [("the --offline-dir folder", root),
+                                 ("the --checkpoints folder", checkpoints)])
+    _check_checkpoints(checkpoints)
+    runs = find_offline_runs(root, required=True)
     clean_leftovers(out)
-    files = offline_run_files(offline_dir)
-    run_ids = [p.stem.removeprefix("run-") for p in files]
-    reports = find_failure_reports(checkpoints, run_ids) if checkpoints else {}
+    reports = _reports(checkpoints, [r.run_id for r in runs])
     newest: list[str] = []
-    bar = Progress("reading offline runs", len(files), enabled=progress)
+    skipped: list[str] = []
+    folders: dict[str, str] = {}
+    bar = Progress("reading offline runs", len(runs), enabled=progress)
 
     def records() -> Iterator[RunRecord]:
-        for path in files:
-            record = read_offline_run(path)
+        for run in runs:
+            try:
+                record = read_run(run)
+            except (OfflineRunError, StepOutOfRange) as exc:
+                skipped.append(f"skipped run {run.run_id}: {exc}")
+                if newest:  # told at once; before the first readable run, only if one comes
+                    LOG.warning("%s", skipped[-1])
+                continue
+            finally:
+                bar.update()
+            if not newest:
+                for line in skipped:
+                    LOG.warning("%s", line)
+            if record.run_id in folders:
+                raise SnapshotError(
+                    f"run {record.run_id} is logged in {folders[record.run_id]} and in "
+                    f"{run.files[0].parent.name}, whose files name different ids, so they are "
+                    "not one run resumed. --> Do: move the copy you do not want out of "
+                    f"{offline_dir}, then fetch again.")
+            folders[record.run_id] = run.files[0].parent.name
             newest.append(record.meta.get("updated_at") or "")
-            bar.update()
             yield record
+        if not newest:
+            raise OfflineRunError(f"none of the {len(runs)} offline runs in {offline_dir} could "
+                                  f"be read, so no snapshot was written; the first: "
+                                  f"{skipped[0].split(': ', 1)[1]}")
 
-    source = {"kind": "offline", "path": Path(offline_dir).name,
-              "checkpoints": Path(checkpoints).name if checkpoints else None}
+    source = {"kind": "offline", "path": Path(os.path.abspath(root)).name,
+              "checkpoints": Path(os.path.abspath(checkpoints)).name if checkpoints else None}
     try:
-        path = write_snapshot(records(), out, source=source, failure_reports=reports,
-                              fetched_at=lambda: _iso_or_none(max(newest, default="")))
+        path = _write(records(), out, source=source, failure_reports=reports,
+                      fetched_at=lambda: _iso_or_none(max(newest, default="")))
     finally:
         bar.close()
-    return FetchResult(open_snapshot(path), len(files), 0, time.monotonic() - started)
+    return FetchResult(open_snapshot(path), len(newest), 0, time.monotonic() - started,
+                       skipped=len(skipped))
+
+
+def _check_checkpoints(checkpoints: str | Path | None) -> None:
+    """A ``--checkpoints`` that is not a folder is a typo, not "no failure reports"."""
+    if checkpoints is not None and not Path(checkpoints).is_dir():
+        what = "is not a folder" if Path(checkpoints).exists() else "does not exist"
+        if not Path(checkpoints).is_absolute():
+            what += f" (in {Path.cwd()})"
+        raise SnapshotError(f"--checkpoints {checkpoints} {what}, so no "
+                            "failure report could be read; nothing was written. --> Do: pass the "
+                            "checkpoints/ folder that holds <run>/failure_reports/, or leave "
+                            "--checkpoints out.")
+
+
+def _check_source_date_epoch() -> None:
+    """``SOURCE_DATE_EPOCH`` (the snapshot's fetched_at when set) must be a date, told before
+    anything is fetched or written."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return
+    try:
+        datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise SnapshotError(f"SOURCE_DATE_EPOCH={epoch!r} is not a time (whole seconds since "
+                            "1970-01-01 UTC), so no snapshot was written. --> Do: unset it, or "
+                            "set it to e.g. $(git log -1 --format=%ct).") from None
+
+
+def _reports(checkpoints: str | Path | None, run_ids: list[str]) -> dict[str, list[Path]]:
+    """The failure reports under ``--checkpoints`` by run; none at all for runs that exist
+    is said (a folder of another study, or reports kept elsewhere, look the same)."""
+    if checkpoints is None:
+        return {}
+    found = find_failure_reports(checkpoints, run_ids)
+    if run_ids and not found:
+        LOG.warning("--checkpoints %s holds no failure report of any of the %d runs (looked for "
+                    "<run folder>/failure_reports/*.md). --> Do: pass the checkpoints/ folder of "
+                    "these runs, or leave --checkpoints out if no run wrote a report.",
+                    checkpoints, len(run_ids))
+    return found
+
+
+def _write(records: Iterable[RunRecord], out: str | Path, **options: Any) -> Path:
+    """``write_snapshot``; after an OS error (disk full, a read-only folder) the previous
+    snapshot is put back if the error came between the two renames of the swap."""
+    try:
+        return write_snapshot(records, out, **options)
+    except OSError:
+        try:
+            clean_leftovers(out)
+        except OSError:  # the next fetch puts it back (snapshot._recover_swap)
+            pass
+        raise
+
+
+def _check_unique(run_ids: list[str], project: str) -> None:
+    """W&B listed each run once (a run listed twice would stop the write without a fix)."""
+    seen: set[str] = set()
+    for run_id in run_ids:
+        if run_id in seen:
+            raise SnapshotError(f"W&B listed run {run_id} of {project} twice, so the listing "
+                                "is not one consistent view of the project (did runs change "
+                                "while it was read?). --> Do: fetch again.")
+        seen.add(run_id)
 
 
 def _iso_or_none(stamp: str) -> str | None:
@@ -141,6 +243,9 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     from .sources import wandb_api as wa
 
     started = time.monotonic()
+    check_snapshot_output(out, [("the --checkpoints folder", checkpoints)])
+    _check_checkpoints(checkpoints)
+    _check_source_date_epoch()
     clean_leftovers(out)  # of a fetch killed before, even if this one fails too
     states = list(states)
     entity = project.split("/")[0] if "/" in project else None
@@ -150,9 +255,10 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
               "filters": wa.run_filters(states, filters)}
     previous = _previous(out, source)
     records = [r.record for r in listed]
+    _check_unique([r.run_id for r in records], project)
     reuse = {r.run_id: p for r in records if (p := _reusable(previous, r))}
     fresh = [r for r in listed if r.record.run_id not in reuse]
-    reports = find_failure_reports(checkpoints, [r.run_id for r in records]) if checkpoints else {}
+    reports = _reports(checkpoints, [r.run_id for r in records])
     fetched_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     listing = listing_sha256(records)
     if previous is not None and not fresh and _same_listing(previous, listing, reports):
@@ -167,13 +273,15 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     if before_downloads is not None:
         before_downloads()
     bar = Progress("fetching histories", len(fresh), enabled=progress)
+    skipped: list[str] = []
     try:
-        path = write_snapshot(_with_histories(listed, reuse, wa.fetch_history, workers, bar),
-                              out, source=source, failure_reports=reports, fetched_at=fetched_at,
-                              reuse_history=reuse, listing=listing)
+        path = _write(_with_histories(listed, reuse, wa.fetch_history, workers, bar, skipped),
+                      out, source=source, failure_reports=reports, fetched_at=fetched_at,
+                      reuse_history=reuse, listing=listing)
     finally:
         bar.close()
-    return FetchResult(open_snapshot(path), len(fresh), len(reuse), time.monotonic() - started)
+    return FetchResult(open_snapshot(path), len(fresh) - len(skipped), len(reuse),
+                       time.monotonic() - started, skipped=len(skipped))
 
 
 def _nothing_changed(previous: Snapshot, fetched_at: str, listing: str | None, reused: int,
@@ -272,11 +380,15 @@ def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], b
 
 
 def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, workers: int,
-                    bar: Progress) -> Iterator[RunRecord]:
+                    bar: Progress, skipped: list[str] | None = None) -> Iterator[RunRecord]:
     """Records in listing order; histories downloaded ahead by at most 2 x workers runs.
 
-    On an error or an interrupt nothing more is started and nothing running is waited for
-    (a download stuck on a slow server would hold the exit up to its timeout)."""
+    A run whose history has a step no int64 holds is left out with a warning (its id is
+    added to ``skipped``). On an error or an interrupt nothing more is started and nothing
+    running is waited for (a download stuck on a slow server would hold the exit up to its
+    timeout)."""
+    from .sources.steps import StepOutOfRange
+
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="history")
     pending: deque[tuple[Any, Future | None]] = deque()
     queue = iter(listed)
@@ -294,8 +406,15 @@ def _with_histories(listed: list[Any], reuse: dict[str, Path], fetch: Any, worke
                 return
             item, future = pending.popleft()
             if future is not None:
-                item.record.history = future.result()
-                bar.update()
+                try:
+                    item.record.history = future.result()
+                except StepOutOfRange as exc:
+                    LOG.warning("%s", exc)
+                    if skipped is not None:
+                        skipped.append(item.record.run_id)
+                    continue
+                finally:
+                    bar.update()
             yield item.record
     finally:
         pool.shutdown(wait=done, cancel_futures=True)

@@ -9,6 +9,13 @@ two can never disagree. Conventions for the top exponent (see shared reference f
 * ``fn``: only S.1111.111 is NaN, no Inf (OCP E4M3).
 * ``finite``: every pattern is a number.
 * ``fixed``: E0M7, sign-magnitude fixed point with constant step 2^-7.
+* ``fnuz``: no Inf and no negative zero; the pattern 1.0000.000 is the only NaN (the
+  E4M3FNUZ / E5M2FNUZ variants of Graphcore and AMD; not in the AltGrad registry).
+
+A run names its format in free text (``FP8_E5M2``, ``fp8_e4m3fn``, ``float8_e5m2``, ``none``);
+:func:`classify_format` reads any such name as one :class:`FormatName`: a registry format, a
+16/32-bit baseline, a known format outside the registry (its facts when it has them), or
+unknown. Everything that names formats goes through it, so one format has one label.
 
 Overflow policy of the simulated quantiser: ``ieee`` formats round to +/-Inf past the
 rounding boundary above the max (as IEEE round-to-nearest-even does); every other format
@@ -19,12 +26,14 @@ simulation keeps values in FP32 containers, so NaN can appear even where the for
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-__all__ = ["FP8Format", "FORMATS", "FORMAT_NAMES", "BASELINES", "REFERENCE_FORMATS", "get_format", "format_facts"]
+__all__ = ["FP8Format", "FORMATS", "FORMAT_NAMES", "BASELINES", "REFERENCE_FORMATS", "VARIANT_FORMATS",
+           "FormatName", "classify_format", "get_format", "format_facts"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class FP8Format:
             return sign * math.inf if m == 0 else math.nan
         if self.convention == "fn" and e == top and m == (1 << self.man_bits) - 1:
             return math.nan
+        if self.convention == "fnuz" and sign < 0 and e == 0 and m == 0:
+            return math.nan  # the "negative zero" pattern
         scale = 2.0**self.man_bits
         if e == 0:
             return sign * (m / scale) * 2.0 ** (1 - self.bias)
@@ -76,7 +87,10 @@ class FP8Format:
             values = np.where(e == top, np.where(m == 0, np.inf, np.nan), values)
         if self.convention == "fn":
             values = np.where((e == top) & (m == scale - 1), np.nan, values)
-        return sign * values
+        values = sign * values
+        if self.convention == "fnuz":
+            values = np.where((sign < 0) & (e == 0) & (m == 0), np.nan, values)
+        return values
 
     @property
     def n_positive_patterns(self) -> int:
@@ -196,16 +210,103 @@ REFERENCE_FORMATS: dict[str, FP8Format] = {
 }
 
 
+#: 8-bit formats outside the registry whose facts are known (decoded like the registry).
+VARIANT_FORMATS: dict[str, FP8Format] = {
+    f.name: f for f in (FP8Format("E4M3FNUZ", 4, 3, 8, "fnuz"), FP8Format("E5M2FNUZ", 5, 2, 16, "fnuz"))
+}
+
+#: Spellings of "no 8-bit format": the run trained at its baseline precision.
+NO_FORMAT = frozenset({"", "NONE", "NULL", "OFF", "FALSE", "NO", "BASELINE", "DISABLED"})
+#: Spellings of the 16/32-bit baselines (PyTorch, NumPy and JAX dtype names included).
+BASELINE_SPELLINGS: dict[str, str] = {
+    "BF16": "BF16", "BFLOAT16": "BF16", "FP16": "FP16", "FLOAT16": "FP16", "HALF": "FP16", "F16": "FP16",
+    "FP32": "FP32", "FLOAT32": "FP32", "F32": "FP32", "SINGLE": "FP32", "TF32": "FP32",
+}
+#: Block-scaled formats by family name (elements of this many bits, shared scales).
+_BLOCK_FORMATS = {"NVFP4": 4, "MXFP4": 4, "MXFP6": 6, "MXFP8": 8, "MXINT8": 8}
+_PREFIX = re.compile(r"^(?:TORCH\.|JNP\.|NP\.|ML_DTYPES\.)?(?:(?:FLOAT|FP|F)(\d+)[_-]?)?")
+_EXMY = re.compile(r"^E(\d+)M(\d+)(FNUZ|FNU|FN|B\d+FNUZ)?$")
+
+
+@dataclass(frozen=True)
+class FormatName:
+    """What a run's format name means (:func:`classify_format`).
+
+    ``kind``: ``registry`` (an 8-bit format of the AltGrad registry), ``baseline`` (BF16,
+    FP16, FP32; ``none`` and friends also, with ``label`` ``""``: the run's own precision
+    decides), ``variant`` (an 8-bit format outside the registry with known facts:
+    E4M3FNUZ, E5M2FNUZ), ``other`` (recognised, but not an 8-bit element format: FP4/FP6,
+    E8M0 scales, block-scaled and integer formats), ``unknown``. ``what`` says it in words."""
+
+    label: str
+    kind: str
+    bits: int | None = None
+    what: str = ""
+    format: FP8Format | None = None
+
+    @property
+    def in_registry(self) -> bool:
+        return self.kind == "registry"
+
+
+def classify_format(name: object) -> FormatName:
+    """One format name, any spelling: ``E4M3``, ``FP8_E5M2``, ``fp8_e4m3fn`` (PyTorch's name
+    for OCP E4M3, = the registry's E4M3), ``float8_e5m2``, ``float8_e4m3fnuz``, ``bf16``,
+    ``none``, ``FP4_E2M1``, ``E8M0``, ``NVFP4``..."""
+    raw = "" if name is None else str(name).strip()
+    text = raw.upper().replace("-", "_").replace(" ", "")
+    if text in NO_FORMAT:
+        return FormatName("", "baseline", None, "no 8-bit format: the run's baseline precision")
+    if text in BASELINE_SPELLINGS or text.removeprefix("TORCH.") in BASELINE_SPELLINGS:
+        label = BASELINE_SPELLINGS[text.removeprefix("TORCH.")]
+        return FormatName(label, "baseline", 32 if label == "FP32" else 16, f"{label} baseline")
+    if text in _BLOCK_FORMATS:
+        bits = _BLOCK_FORMATS[text]
+        return FormatName(text, "other", bits, f"a block-scaled {bits}-bit format (shared scales), not an "
+                          "8-bit element format of the registry")
+    if re.fullmatch(r"U?INT\d+", text):
+        return FormatName(text, "other", int(re.sub(r"\D", "", text)), "an integer format, not a floating-point one")
+    prefix = _PREFIX.match(text)
+    stated = int(prefix.group(1)) if prefix and prefix.group(1) else None
+    m = _EXMY.match((text[prefix.end():] if prefix else text).replace("_", ""))
+    if m is None:
+        return FormatName(raw.upper() or "unknown", "unknown", stated, "not a format this site knows")
+    e, mant, suffix = int(m.group(1)), int(m.group(2)), (m.group(3) or "")
+    if e == 8 and mant == 0:
+        return FormatName("E8M0", "other", 8, "an exponent-only scale format (powers of two, the MX block "
+                          "scale), not an element format")
+    bits = 1 + e + mant
+    if stated is not None and stated != bits:
+        return FormatName(raw.upper(), "unknown", None, f"{stated} bits cannot hold E{e}M{mant} with a sign")
+    wide = {(5, 10): "FP16", (8, 7): "BF16", (8, 23): "FP32"}.get((e, mant))
+    if wide and not suffix:
+        return FormatName(wide, "baseline", bits, f"{wide} baseline")
+    if bits in (4, 6) and suffix in ("", "FN"):  # OCP MX element formats: FP4 E2M1, FP6 E2M3/E3M2
+        return FormatName(f"FP{bits}_E{e}M{mant}", "other", bits, f"a {bits}-bit format, not an 8-bit one")
+    if bits != 8:
+        return FormatName(raw.upper(), "unknown", bits, f"E{e}M{mant} is no {bits}-bit format this site knows")
+    base = f"E{e}M{mant}"
+    if suffix == "FNUZ" and base + "FNUZ" in VARIANT_FORMATS:
+        f = VARIANT_FORMATS[base + "FNUZ"]
+        return FormatName(f.name, "variant", 8, f"{base} with the fnuz convention (bias {f.bias}, max "
+                          f"{f.max_value:g}, no Inf, no -0), not the registry's {base}", f)
+    if base in FORMATS and (not suffix or (suffix == "FN" and FORMATS[base].convention == "fn")):
+        f = FORMATS[base]
+        return FormatName(base, "registry", 8, f"the registry's {base} ({f.convention}, max {f.max_value:g})", f)
+    return FormatName(base + suffix, "unknown", 8, f"{base} with a convention ({suffix or 'none'}) "
+                      "the registry does not have")
+
+
 def get_format(name: str) -> FP8Format:
-    """Look a format up by name, accepting the ``FP8_`` prefix (``FP8_E5M2`` = ``E5M2``)."""
-    key = name.upper().removeprefix("FP8_")
-    try:
-        return FORMATS[key]
-    except KeyError:
+    """Look a format up by any of its names (``FP8_E5M2``, ``fp8_e4m3fn``, ``float8_e5m2`` =
+    ``E5M2``...; see :func:`classify_format`): registry formats and the known variants."""
+    found = classify_format(name)
+    if found.format is None:
         raise KeyError(
             f"unknown FP8 format {name!r}: expected one of {', '.join(FORMAT_NAMES)} "
-            "(an optional 'FP8_' prefix is accepted)"
-        ) from None
+            "(prefixes 'FP8_' and 'float8_' are accepted; E4M3FN is E4M3)"
+        )
+    return found.format
 
 
 def format_facts() -> list[dict]:

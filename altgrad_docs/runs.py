@@ -3,13 +3,16 @@
 Sources (W&B API, offline runs, snapshot) turn whatever they read into :class:`RunRecord`
 objects; :func:`run_row` turns one record into one row of the run table whose columns are
 :data:`RUN_COLUMNS`. Analysis and the site only ever see these tables, never a W&B object.
-This module imports nothing of the project.
+This module imports nothing of the project but the format registry (formats.py, the other
+half of the ground floor), which names formats.
 
 Normalisation follows the data contract (shared/reference/data-contract.md): missing config
 keys take the contract's defaults, numbers that arrive as strings become NaN (``"NaN"`` and
 ``"inf"`` strings become the float they spell), old unprefixed metric names are read after
 the ``quantization/`` ones, and ``crashed``/``failed`` are both counted as failed runs while
-the original W&B state is kept in ``state``.
+the original W&B state is kept in ``state``. Where the runs and the contract differ, the runs
+win: a config without ``seed`` has no seed (NaN, not 42), and formats are read by meaning
+(:func:`normalize_format`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+
+from altgrad_docs.formats import classify_format
 
 if TYPE_CHECKING:  # imported where a frame is made: listing runs needs no pandas (fetch.py)
     import pandas as pd
@@ -226,16 +231,61 @@ def config_value(config: Mapping[str, Any], key: str) -> Any:
     return value
 
 
+#: Config keys that may name the precision a baseline run trained in (first found wins).
+PRECISION_KEYS = ("precision", "dtype", "compute_dtype", "amp_dtype", "autocast_dtype", "mixed_precision",
+                  "param_dtype", "torch_dtype")
+#: The precision of a baseline run whose config names none: the AltGrad trainer's (bf16 autocast).
+DEFAULT_BASELINE = "BF16"
+
+
+def baseline_precision(config: Mapping[str, Any]) -> str:
+    """The label of a run that trained without an 8-bit format: BF16/FP16/FP32 as the config's
+    precision key says (``dtype: float32``), else the trainer's default, BF16."""
+    for key in PRECISION_KEYS:
+        if key in config:
+            found = classify_format(config_value(config, key))
+            if found.kind == "baseline" and found.label:
+                return found.label
+    return DEFAULT_BASELINE
+
+
 def normalize_format(config: Mapping[str, Any]) -> str:
-    """The format label of a run: ``E5M2`` style, or ``BF16`` etc. for baselines."""
-    use_fp8 = to_bool(config_value(config, "use_fp8"), default=False)
+    """The format label of a run, by meaning (formats.classify_format): ``E5M2`` for
+    ``FP8_E5M2``, ``float8_e5m2`` or ``fp8_e5m2``; ``E4M3`` for PyTorch's ``fp8_e4m3fn``; the
+    baseline (BF16, FP16, FP32) when ``use_fp8`` is false or ``fp8_format`` is ``none``,
+    ``bf16``, ``fp32`` ... in any case; a name outside the registry keeps its own label
+    (``E4M3FNUZ``, ``FP4_E2M1``, ``NVFP4``), for the design to name and leave out."""
     raw = config_value(config, "fp8_format")
-    label = str(raw).strip().upper().removeprefix("FP8_") if raw not in (None, "") else ""
-    if not use_fp8 and "fp8_format" in config and "use_fp8" not in config and label:
-        use_fp8 = label[:1] == "E"  # old runs: a format named but no flag
-    if not use_fp8:
-        return label if label and not label.startswith("E") else "BF16"
-    return label or "unknown"
+    named = classify_format(raw) if raw not in (None, "") else None
+    flag = to_bool(config_value(config, "use_fp8"), default=False) if "use_fp8" in config else None
+    if named is None:
+        return "unknown" if flag else baseline_precision(config)
+    if named.kind == "baseline":  # fp8_format none / bf16 / fp32: the run's baseline precision
+        return named.label or baseline_precision(config)
+    if flag is False:  # the trainer's BF16 runs carry fp8_format E5M2 with use_fp8 false
+        return baseline_precision(config)
+    return named.label
+
+
+def assumed_precision(config: Mapping[str, Any]) -> str | None:
+    """Why a run was labelled the default baseline (BF16) without its config naming a
+    precision: ``'fp8_format "none"'`` or ``"use_fp8 false"``; None when the config names the
+    precision (``fp8_format: fp32``, ``dtype: bfloat16``) or the run is no baseline run."""
+    if normalize_format(config) != DEFAULT_BASELINE:
+        return None
+    raw = config_value(config, "fp8_format")
+    named = classify_format(raw) if raw not in (None, "") else None
+    if (named is not None and named.label == DEFAULT_BASELINE) or any(
+            classify_format(config_value(config, k)).label == DEFAULT_BASELINE for k in PRECISION_KEYS if k in config):
+        return None
+    if named is not None and named.kind == "baseline":
+        return f"fp8_format {json.dumps(str(raw))}"
+    return "use_fp8 false" if "use_fp8" in config else "no fp8_format"
+
+
+def is_baseline(label: str) -> bool:
+    """True for a baseline label (BF16, FP16, FP32) of :func:`normalize_format`."""
+    return classify_format(label).kind == "baseline"
 
 
 def optimizer_label(config: Mapping[str, Any]) -> str:
@@ -310,10 +360,13 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "overflow_final": summary_metric(summary, "quantization/overflow_rate"),
         "optimizer": optimizer_label(config),
         "manifold_aware": to_bool(config_value(config, "use_manifold_aware")),
-        "seed": to_float(config_value(config, "seed")) if "seed" in config else 42.0,
+        # no seed in the config: unknown (NaN), never the contract's 42 -- replicates of a
+        # trainer that logs none are not duplicates of one seed (analysis/design.py: seeded)
+        "seed": to_float(config_value(config, "seed")) if "seed" in config else math.nan,
         "status": STATUS_OF_STATE.get(state, state),
         "name": str(meta.get("name") or record.run_id),
-        "use_fp8": to_bool(config_value(config, "use_fp8")),
+        "use_fp8": (to_bool(config_value(config, "use_fp8")) if "use_fp8" in config
+                    else not is_baseline(normalize_format(config))),
         "final_val_loss": summary_metric(summary, "val_loss"),
         "underflow_final": summary_metric(summary, "quantization/underflow_rate"),
         "grad_norm_final": summary_metric(summary, "grad_norm"),
@@ -330,6 +383,32 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     for key, default in CONFIG_COLUMNS.items():
         row[key] = to_float(config_value(config, key)) if key in config else float(default)
     return row
+
+
+def renormalize(df: pd.DataFrame) -> pd.DataFrame:
+    """A run table written before formats and seeds were read by meaning (``format`` "NONE",
+    ``seed`` 42 for a config without seed, ``use_fp8`` false for an FP8 run without the flag),
+    with those three columns made again from each row's ``config_json`` as :func:`run_row`
+    makes them now: the migration of an older snapshot (a pure function of stored values)."""
+    import pandas as pd
+
+    out = df.copy()
+    configs = [_stored_config(c) for c in out["config_json"]]
+    out["format"] = pd.array([normalize_format(c) for c in configs], dtype="string")
+    seeds = [to_float(config_value(c, "seed")) if "seed" in c else math.nan for c in configs]
+    vals = pd.Series(seeds, index=out.index, dtype="float64")
+    out["seed"] = vals.where(np.isfinite(vals) & (vals == np.floor(vals))).astype("Int64")
+    out["use_fp8"] = pd.array([to_bool(config_value(c, "use_fp8")) if "use_fp8" in c
+                               else not is_baseline(normalize_format(c)) for c in configs], dtype="boolean")
+    return out
+
+
+def _stored_config(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

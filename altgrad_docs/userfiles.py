@@ -65,10 +65,11 @@ def _outside(path: Path, root: Path) -> bool:
 def check_user_file(path: str | os.PathLike, root: str | os.PathLike) -> Path:
     """``path`` if it may be read as a user file found under ``root``; else RefusedFile.
 
-    ``root`` itself may be a symlink (the user chose it); nothing below it may be."""
+    Both are taken as the user typed them: a relative ``path`` is relative to the working
+    folder, as for ``open()``, not to ``root`` (``wandb/offline-run-x/run-x.wandb`` under
+    ``wandb`` is one folder deep, never ``wandb/wandb/...``). ``root`` itself may be a
+    symlink (the user chose it); nothing below it may be."""
     path, root = Path(path), Path(root)
-    if not path.is_absolute():
-        path = root / path
     if _outside(path, root):
         raise RefusedFile(path, f"outside the folder {root.name or root}")
     rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root)))

@@ -329,3 +329,30 @@ def test_last_step_of_a_history_file(tmp_path, statistics):
     assert _last_step(path) == 7
     pq.write_table(pa.table({"_step": np.zeros(0, dtype=np.int64)}), path)
     assert _last_step(path) is None
+
+
+@pytest.mark.parametrize("exports", [True, False], ids=["parquet-export", "live-rows"])
+def test_steps_stay_exact_and_a_step_no_int64_holds_drops_that_run_only(live_wandb, tmp_path, caplog,
+                                                                        exports):
+    """Issue #20: rows at 2**62 + i stay as many steps (through float they were one); a run
+    with a step of 2**63 is left out with a warning naming it, the others are fetched."""
+    import logging
+
+    recs = _records(n=3, steps=20)
+    n, m = len(recs[0].history), len(recs[1].history)
+    recs[0].history = recs[0].history.assign(_step=np.arange(n, dtype=np.int64) + 2**62)
+    recs[1].history = recs[1].history.assign(_step=np.array([*range(m - 1), 2**63], dtype=np.uint64))
+    live_wandb.set_runs(recs)
+    live_wandb.exports = exports
+    try:
+        with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.altgrad"):
+            result = fetch_project(PROJECT, tmp_path / "snap", progress=False)
+    finally:
+        live_wandb.exports = True
+    assert sorted(result.snapshot.run_ids) == sorted([recs[0].run_id, recs[2].run_id])
+    assert (result.fetched, result.skipped) == (2, 1)
+    steps = result.snapshot.history(recs[0].run_id, ["loss"])["_step"].tolist()
+    assert steps == [2**62 + i for i in range(n)] and n > 10
+    assert [r.getMessage().split(" --> ")[0] for r in caplog.records] == [
+        f"run {recs[1].run_id} logged step {2**63}, beyond what a 64-bit integer holds: the run "
+        "is left out of the snapshot."]

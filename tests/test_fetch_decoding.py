@@ -186,3 +186,42 @@ def open_history(path: Path, run_id: str) -> np.ndarray:
     from altgrad_docs.snapshot import open_snapshot
 
     return open_snapshot(path).history(run_id, ["loss"])["loss"].to_numpy()
+
+
+# ---- steps, exactly (issue #20) --------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from altgrad_docs.sources.steps import StepOutOfRange, arrow_step_column, step_column  # noqa: E402
+
+INT64 = st.integers(-2**63, 2**63 - 1)
+NO_STEP = st.sampled_from([None, float("nan"), float("inf"), "NaN", "x", True, {}])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(INT64, INT64.map(str), NO_STEP), max_size=30))
+def test_steps_decode_exactly_or_not_at_all(values):
+    """Every integer step survives exactly (as int, or as JSON text of one), anything else
+    is no step; as a list of live rows and as a Parquet column alike."""
+    import pyarrow as pa
+
+    expected = [(int(v), True) if isinstance(v, (int, str)) and not isinstance(v, bool)
+                and str(v).lstrip("-").isdigit() else (0, False) for v in values]
+    steps, ok = step_column(values)
+    assert steps.dtype == np.int64 and ok.tolist() == [e[1] for e in expected]
+    assert steps[ok].tolist() == [e[0] for e in expected if e[1]]
+    ints = [int(v) if e[1] else None for v, e in zip(values, expected)]
+    for column in (pa.chunked_array([pa.array(ints, pa.int64())]),):
+        got, has = arrow_step_column(column)
+        assert has.tolist() == [e[1] for e in expected] and got[has].tolist() == steps[ok].tolist()
+
+
+@pytest.mark.parametrize("values", [[0, 2**63], ["9223372036854775808"], [-2**63 - 1], [1e19]])
+def test_a_step_no_int64_holds_is_named(values):
+    import pyarrow as pa
+
+    with pytest.raises(StepOutOfRange, match="beyond what a 64-bit integer holds"):
+        step_column(values)
+    if all(isinstance(v, int) and v >= 0 for v in values):
+        with pytest.raises(StepOutOfRange):
+            arrow_step_column(pa.chunked_array([pa.array(values, pa.uint64())]))

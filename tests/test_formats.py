@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from altgrad_docs.formats import FORMATS, format_facts, get_format
+from altgrad_docs.formats import FORMATS, VARIANT_FORMATS, classify_format, format_facts, get_format
 
 # (format, max, min_normal, min_positive, binades, distinct) from shared/reference/fp8-formats.md
 REFERENCE = [
@@ -76,3 +76,52 @@ def test_spacing_is_stiffness_in_normal_range_and_constant_below():
 def test_unknown_format_error_names_choices():
     with pytest.raises(KeyError, match="E0M7, E1M6"):
         get_format("E9M9")
+
+
+# Names by meaning (issue #20): aliases map to their format, variants keep their own facts,
+# other widths are recognised, the rest is named unknown.
+NAMES = [
+    ("E4M3", "E4M3", "registry"), ("FP8_E5M2", "E5M2", "registry"), ("fp8_e4m3fn", "E4M3", "registry"),
+    ("float8_e4m3fn", "E4M3", "registry"), ("float8_e5m2", "E5M2", "registry"),
+    ("torch.float8_e5m2", "E5M2", "registry"), ("fp8-e3m4", "E3M4", "registry"),
+    ("float8_e4m3fnuz", "E4M3FNUZ", "variant"), ("E5M2FNUZ", "E5M2FNUZ", "variant"),
+    ("f8E4M3FN", "E4M3", "registry"), ("e4m3_fn", "E4M3", "registry"), ("float8_e5m2_fnuz", "E5M2FNUZ", "variant"),
+    ("none", "", "baseline"), ("BF16", "BF16", "baseline"), ("bfloat16", "BF16", "baseline"),
+    ("fp32", "FP32", "baseline"), ("torch.float16", "FP16", "baseline"), ("E5M10", "FP16", "baseline"),
+    ("E8M0", "E8M0", "other"), ("float8_e8m0fnu", "E8M0", "other"), ("FP4_E2M1", "FP4_E2M1", "other"),
+    ("float4_e2m1fn", "FP4_E2M1", "other"), ("E3M2", "FP6_E3M2", "other"), ("NVFP4", "NVFP4", "other"),
+    ("MXFP8", "MXFP8", "other"), ("int8", "INT8", "other"),
+    ("E5M2FN", "E5M2FN", "unknown"), ("fp8_e2m1", "FP8_E2M1", "unknown"), ("E9M9", "E9M9", "unknown"),
+    ("float8_e4m3b11fnuz", "E4M3B11FNUZ", "unknown"), ("banana", "BANANA", "unknown"),
+]
+
+
+@pytest.mark.parametrize("name,label,kind", NAMES)
+def test_format_names_by_meaning(name, label, kind):
+    found = classify_format(name)
+    assert (found.label, found.kind) == (label, kind)
+    assert (found.format is not None) == (kind in ("registry", "variant"))
+
+
+def test_pytorch_e4m3fn_is_the_registry_e4m3():
+    assert get_format("fp8_e4m3fn") is FORMATS["E4M3"] and get_format("float8_e5m2") is FORMATS["E5M2"]
+
+
+@pytest.mark.parametrize("name,mx,mn_normal,mn_pos", [
+    ("E4M3FNUZ", 240.0, 2.0**-7, 2.0**-10), ("E5M2FNUZ", 57344.0, 2.0**-15, 2.0**-17)])
+def test_fnuz_variants_have_their_own_range(name, mx, mn_normal, mn_pos):
+    f = get_format(f"float8_{name.lower()}")
+    assert f is VARIANT_FORMATS[name] and f.convention == "fnuz"
+    assert (f.max_value, f.min_normal, f.min_positive, f.distinct_values) == (mx, mn_normal, mn_pos, 255)
+    assert math.isnan(f.decode(0x80)) and f.decode(0x00) == 0.0  # no -0: its pattern is the NaN
+    assert not np.isinf(f.all_values).any() and int(np.isnan(f.all_values).sum()) == 1
+    assert all(f.decode(p) == f.all_values[p] for p in range(256) if p != 0x80)
+    values = f.all_values[np.isfinite(f.all_values)]
+    assert np.array_equal(f.quantize(values), values)
+    assert f.quantize(np.array([1e9]))[0] == mx  # saturates
+
+
+def test_formats_outside_the_registry_are_no_registry_format():
+    for name in ("E8M0", "NVFP4", "FP4_E2M1", "banana"):
+        with pytest.raises(KeyError):
+            get_format(name)

@@ -284,9 +284,11 @@ def test_reports_render_as_text_through_python_markdown(gen):
     df["format"] = df["format"].replace("E7M0", HOSTILE_FORMAT)
     failures = _failures(df)
     failures["reason"] = "x <img src=x onerror=alert(1)> | `y`"
+    pages = []
     for text in (gen.render_format_comparison(df, failures=failures), gen.render_failure_modes(failures, runs_df=df),
                  gen.render_manifold_comparison(df)):
         html = markdown.markdown(text, extensions=["tables", "attr_list"])
+        pages.append(html)
         assert "<script" not in html and "<img" not in html and "<code>" not in html
         assert 'href="javascript' not in html
         for table in html.split("<table>")[1:]:
@@ -294,6 +296,9 @@ def test_reports_render_as_text_through_python_markdown(gen):
             header_cells = len(re.findall(r"<th[ >]", body.split("</thead>")[0]))
             for row in body.split("<tbody>")[1].split("<tr>")[1:]:
                 assert len(re.findall(r"<td[ >]", row)) == header_cells
+    # a format outside the registry is left out of the comparisons (issue #20) but named where
+    # the failures are listed: escaped there
+    html = "".join(pages)
     assert "&lt;script&gt;" in html and "E9M9 $x$" in html.replace("&#36;", "$")
 
 

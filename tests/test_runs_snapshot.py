@@ -27,7 +27,7 @@ def test_run_row_follows_the_contract():
     assert row["format"] == "E5M2" and row["optimizer"] == "ManifoldAdamW"
     assert row["status"] == "failed" and row["state"] == "crashed"
     assert math.isnan(row["final_loss"]) and row["best_loss"] == 2.0
-    assert row["bit_stall_final"] == 0.25 and row["steps"] == 3 and row["seed"] == 42.0
+    assert row["bit_stall_final"] == 0.25 and row["steps"] == 3 and math.isnan(row["seed"])  # no seed: unknown
     assert row["manifold_mantissa_bits"] == 2.0
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,8 +52,12 @@ def test_refused(tree, name, reason):
     assert str(tree) not in found.detail  # a page must not show local paths
 
 
-def test_regular_file_is_read_and_a_symlinked_root_is_allowed(tree, tmp_path):
-    assert read_user_bytes("ok.md", tree) == FAILURE_REPORT.encode()
+def test_regular_file_is_read_and_a_symlinked_root_is_allowed(tree, tmp_path, monkeypatch):
+    assert read_user_bytes(tree / "ok.md", tree) == FAILURE_REPORT.encode()
+    monkeypatch.chdir(tree.parent)  # relative paths are the working folder's, as typed
+    assert read_user_bytes(Path(tree.name) / "ok.md", tree.name) == FAILURE_REPORT.encode()
+    monkeypatch.chdir(tree)
+    assert read_user_bytes("ok.md", ".") == FAILURE_REPORT.encode()
     (tmp_path / "root-link").symlink_to(tree)
     assert read_user_text(tmp_path / "root-link" / "ok.md", tmp_path / "root-link").problems == ()
     copy_user_file(tree / "ok.md", tree, tmp_path / "copy.md")

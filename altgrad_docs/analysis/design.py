@@ -10,8 +10,15 @@ replicate), and the keys that define format and optimizer. A key with one value 
 a constant. A condition is format x optimizer x every factor; ``setting`` is the readable label
 of the factor levels ("" when there are none), a string column of the run table.
 
+Values equal as numbers are one level (``"1e-3"`` and 0.001; ``Design.spellings`` says which
+spellings were merged). Only formats of the registry and the baselines form conditions; runs
+naming any other format are left out with a warning (analysis/design_checks.py). Runs whose
+configs hold no seed are replicates, not duplicates: ``Design.seeded`` is False and the
+optimizer comparison is unpaired (Welch).
+
 Everything here is a pure function of the run table (and, for identical conditions, of one
-hash per run history). :class:`DesignOptions` holds the overrides of ``extra.altgrad``.
+hash per run history); its warnings are returned in ``Design.warnings`` for the site to log.
+:class:`DesignOptions` holds the overrides of ``extra.altgrad``.
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from altgrad_docs.formats import BASELINES
+from altgrad_docs.formats import BASELINES, classify_format
 from altgrad_docs.runs import STATUS_OF_STATE
 
+from . import design_checks as checks
 from .filters import FilterError, matches
 
 #: Bookkeeping the trainer writes into every config (data contract): never a factor.
@@ -82,9 +90,13 @@ class DesignOptions:
         if metric is not None and str(metric).removeprefix("final_") not in METRICS:
             raise DesignError(f"extra.altgrad.metric is {metric!r}; the site knows val_loss and loss "
                               "--> Do: set metric to val_loss or loss, or remove it.")
+        baseline = opts.get("baseline") or None
+        if baseline is not None and not isinstance(baseline, str):
+            raise DesignError(f"extra.altgrad.baseline is {baseline!r}; it must be one format name "
+                              "(BF16, FP16, FP32 or an 8-bit format) --> Do: fix mkdocs.yml or ALTGRAD_BASELINE.")
         return cls(factors=tuple(factors) if factors is not None else None,
                    ignore=tuple(_names(opts.get("ignore"), "ignore") or ()),
-                   filters=filters, baseline=opts.get("baseline") or None,
+                   filters=filters, baseline=baseline,
                    metric=METRICS[str(metric).removeprefix("final_")] if metric else None)
 
 
@@ -97,13 +109,19 @@ def _json(text: str, what: str) -> Any:
 
 
 def _names(value: Any, what: str) -> list[str] | None:
+    """A list of config keys: YAML list, JSON list, or comma-separated text. Anything else
+    (a JSON object or string, a number, a list of non-strings) is refused, naming the value."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
         text = value.strip()
-        value = _json(text, what) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+        json_like = text[:1] in '[{"' or text in ("true", "false", "null")
+        value = _json(text, what) if json_like else [v.strip() for v in text.split(",") if v.strip()]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise DesignError(f"extra.altgrad.{what} must be a list of config keys --> Do: fix mkdocs.yml.")
+        shown = json.dumps(value, default=str)
+        raise DesignError(f"extra.altgrad.{what} (ALTGRAD_{what.upper()}) is {shown[:120]}, not a list of "
+                          f"config keys --> Do: write a list such as [learning_rate, seed] in mkdocs.yml, or "
+                          f"ALTGRAD_{what.upper()}='learning_rate,seed' (or a JSON list).")
     return list(value)
 
 
@@ -133,6 +151,17 @@ class Design:
     lengths: pd.DataFrame
     explicit: bool = False  # factors given in extra.altgrad, not inferred
     identical: list[list[tuple[str, str, str]]] = field(default_factory=list)
+    #: every included run's config has a seed: runs can be paired by seed. False (a trainer
+    #: that logs no seed): replicates are told apart by run id only; comparisons are unpaired.
+    seeded: bool = True
+    #: key -> level text -> the spellings merged into it ("0.001" and "\"1e-3\""): one level.
+    spellings: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: warning lines (cause, value, "--> Do:") the site logs: formats outside the registry,
+    #: options that name no key or no run.
+    warnings: list[str] = field(default_factory=list)
+    #: runs read as the BF16 baseline though their configs name no precision (fp8_format none,
+    #: use_fp8 false): {"label", "n", "because"}; {} when none (design_checks.assumed_baseline)
+    assumed_baseline: dict[str, Any] = field(default_factory=dict)
 
     @property
     def factor_names(self) -> list[str]:
@@ -153,8 +182,16 @@ class Design:
         return out[["run_id", "name", "state", "format", "optimizer", "seed", "setting", "reason"]].reset_index(drop=True)
 
     @property
+    def paired(self) -> bool:
+        """Whether the optimizer comparison pairs runs by seed (else unpaired, Welch)."""
+        return self.seeded
+
+    @property
     def thin(self) -> pd.DataFrame:
-        """(format, setting) with fewer than 2 paired seeds."""
+        """(format, setting) with fewer than 2 paired seeds (none when runs have no seeds:
+        nothing is paired, which the pages say once)."""
+        if not self.seeded:
+            return self.pairs.iloc[0:0]
         return self.pairs[self.pairs["n_pairs"] < 2].reset_index(drop=True)
 
     def budgets(self) -> dict[str, int]:
@@ -176,7 +213,7 @@ class Design:
         """The run table of the study: filtered-out runs dropped, ``setting`` (string) and the
         factor columns added (a factor that is already a column keeps it)."""
         meta = self.runs.set_index("run_id")
-        keep = [rid for rid in runs["run_id"].astype(str) if meta.at[rid, "reason"] != "filtered out"]
+        keep = [rid for rid in runs["run_id"].astype(str) if meta.at[rid, "studied"]]
         out = runs[runs["run_id"].astype(str).isin(keep).to_numpy()].copy()
         ids = out["run_id"].astype(str)
         out["setting"] = pd.array([meta.at[r, "setting"] for r in ids], dtype="string")
@@ -236,11 +273,13 @@ def _config(text: Any) -> dict[str, Any]:
 
 
 def _canon(value: Any) -> str:
-    """Hashable, type-aware form of a config value (1 and 1.0 are one level; True is not 1)."""
+    """Hashable, type-aware form of a config value: values equal as numbers are one level (1,
+    1.0, "1e0"; 0.001 and "1e-3"); True is not 1."""
+    num = checks.number(value)
+    if num is not None:
+        return repr(num)
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(float(value))
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -297,7 +336,9 @@ def _filter_doc(r: pd.Series) -> dict[str, Any]:
 
 
 def _values(configs: list[dict[str, Any]], key: str) -> list[Any]:
-    return [c.get(key, DEFAULTS.get(key)) for c in configs]
+    """The key's level in each config (the contract default when missing; a string that spells
+    a number as that number: one value, one level)."""
+    return [checks.as_value(c.get(key, DEFAULTS.get(key))) for c in configs]
 
 
 def _function_of(groups: Iterable[Any], values: list[str]) -> bool:
@@ -402,9 +443,13 @@ def choose_metric(runs: pd.DataFrame, status: pd.Series, crashed: np.ndarray) ->
 
 
 def choose_baseline(formats: Iterable[str], wanted: str | None = None) -> str:
+    """``wanted`` (any spelling: bf16, float32, fp8_e5m2 ...) when it has runs, else BF16, then
+    FP16, then FP32 as present (BF16 when none is)."""
     present = set(formats)
     if wanted:
-        return wanted
+        label = classify_format(wanted).label or wanted
+        if label in present:
+            return label
     return next((b for b in ("BF16", "FP16", *BASELINES) if b in present), "BF16")
 
 
@@ -417,9 +462,11 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     df = ensure_columns(runs).reset_index(drop=True)
     status = df["status"].astype("string").fillna("").map(lambda s: STATUS_OF_STATE.get(s, s))
     studied = _studied(df, options.filters)
-    done = status.isin(["finished", "failed"]).to_numpy() & studied
     configs = [_config(c) for c in (df["config_json"] if "config_json" in df else [""] * len(df))]
     frame = df[["format", "optimizer", "seed"]].astype({"format": str, "optimizer": str})
+    known, format_reasons, warnings = checks.format_exclusions(frame["format"].tolist(), df["run_id"].astype(str).tolist())
+    known = np.array(known, dtype=bool) & studied
+    done = status.isin(["finished", "failed"]).to_numpy() & known
     factors, constants, follows, identity, bookkeeping, ignored = classify_keys(
         frame[done].reset_index(drop=True), [c for c, d in zip(configs, done) if d], options)
     crashed = np.zeros(len(df), dtype=bool)
@@ -431,22 +478,36 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
         "steps": pd.to_numeric(df["steps"], errors="coerce") if "steps" in df else np.nan,
         "max_steps": [_num(c.get("max_steps")) for c in configs], "crashed": crashed,
     })
-    level_rows = [{k: c.get(k, DEFAULTS.get(k)) for k in factors} for c in configs]
+    if options.factors is not None:  # a named key no run has is no factor (warned below)
+        factors = {k: v for k, v in factors.items() if any(k in c for c in configs)}
+    level_rows = [{k: checks.as_value(c.get(k, DEFAULTS.get(k))) for k in factors} for c in configs]
     meta["setting"] = [setting_label(lv) for lv in level_rows]
     for k in factors:
         meta[k] = [lv[k] for lv in level_rows]
     meta["_order"] = [tuple(level_key(lv[k]) for k in factors) for lv in level_rows]
     meta["included"] = done
-    meta["reason"] = np.where(~studied, "filtered out", np.where(done, "", status.astype(str)))
+    meta["studied"] = known
+    meta["reason"] = np.where(~studied, "filtered out", np.where(
+        ~known, [format_reasons.get(f, "") for f in meta["format"]], np.where(done, "", status.astype(str))))
     metric = METRICS.get(str(options.metric), options.metric) or choose_metric(df[done], status[done], crashed[done])
     baseline = choose_baseline(meta.loc[done, "format"], options.baseline)
+    if options.baseline:
+        wanted = classify_format(options.baseline).label or options.baseline
+        warnings.append(checks.baseline_warning(options.baseline, wanted, meta.loc[done, "format"], baseline))
+    warnings.extend(checks.option_warnings(options.factors, options.ignore, {k for c in configs for k in c}))
+    warnings.append(checks.filters_warning(options.filters, int(studied.sum()), len(df)))
     inc = meta[done]
     cells = _cells(inc, factors, format_sort_key)
     design = Design(factors=factors, constants=constants, follows=follows, identity=identity,
                     bookkeeping=bookkeeping, ignored=ignored, metric=metric, baseline=baseline, runs=meta,
                     cells=cells, pairs=_pairs(inc, factors, format_sort_key),
                     missing=_missing(inc, factors, cells), duplicates=_duplicates(inc, factors),
-                    lengths=_lengths(inc, factors), explicit=options.factors is not None)
+                    lengths=_lengths(inc, factors), explicit=options.factors is not None,
+                    seeded=bool(inc["seed"].notna().all()),
+                    spellings=checks.spellings([c for c, d in zip(configs, done) if d], [*factors, *constants],
+                                               _canon, level_text),
+                    warnings=[w for w in warnings if w],
+                    assumed_baseline=checks.assumed_baseline([c for c, d in zip(configs, done) if d]))
     if history_hashes:
         design.identical = identical_conditions(meta[done], history_hashes)
     return design

@@ -54,7 +54,7 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
     metric, factors = design.metric, design.factor_names
     study = at_budget(design.study(runs), traces, budgets, metric)
     done = sc.completed(study)
-    paired = sc.manifold_comparison(study, metric, factors)
+    paired = sc.manifold_comparison(study, metric, factors, paired=design.paired)
     spot = FormatComparator(study, factors).sweet_spot_condition(metric)
     out = Analysis(
         runs=study, traces=traces, metric=metric,

@@ -161,20 +161,29 @@ def settings_of(cond: pd.DataFrame) -> list[str]:
     return sorted(keys, key=lambda s: (keys[s], s))
 
 
+def seeded(df: pd.DataFrame) -> bool:
+    """Every run of the frame has a seed, so runs can be paired by seed (the rule of
+    ``Design.seeded``; a trainer that logs no seed gives False)."""
+    return bool(len(df) == 0 or pd.Series(_num(df["seed"])).notna().all()) if "seed" in df else False
+
+
 def manifold_comparison(df: pd.DataFrame, metric: str | None = None,
-                        factors: list[str] | None = None) -> pd.DataFrame:
+                        factors: list[str] | None = None, paired: bool | None = None) -> pd.DataFrame:
     """Per format and setting with runs of both optimizers: ManifoldAdamW - AdamW with a 95% t
     interval, Hedges' g, P(improvement), the exact test or "too few seeds to test", and
     Holm-adjusted p across all rows (formats x settings). Paired by seed within the setting
     (design "paired") when >= 2 seeds have both optimizers once; else Welch's interval over all
-    runs of the setting (design "unpaired"). Nothing is pooled across the levels of a factor."""
+    runs of the setting (design "unpaired"). Nothing is pooled across the levels of a factor.
+    ``paired`` is the design's choice (``Design.paired``); None: every completed run has a seed
+    (:func:`seeded`). Unpaired, every row is Welch's, with no pairs looked for."""
     metric = metric or default_metric(df)
     cond = condition_frame(df, metric, factors)
     names = cond.attrs["factors"]
+    paired = seeded(cond) if paired is None else paired
     rows = []
     for fmt in sorted_formats(cond["format"]):
         for setting in settings_of(cond[(cond["format"] == fmt).to_numpy()]):
-            rows.extend(_paired_row(cond, fmt, setting, metric, names))
+            rows.extend(_paired_row(cond, fmt, setting, metric, names, paired))
     out = pd.DataFrame(rows, columns=["format", *names, "setting", "metric", "design", "seeds", "n_manifold",
                                       "n_adamw", "n_pairs", "mean_delta", "ci_low", "ci_high", "hedges_g",
                                       "p_improve", "test", "p", "status", "t_p", "deltas", "duplicated_seeds"])
@@ -182,14 +191,19 @@ def manifold_comparison(df: pd.DataFrame, metric: str | None = None,
     return out
 
 
-def _paired_row(cond: pd.DataFrame, fmt: str, setting: str, metric: str, names: list[str]) -> list[dict]:
+def _paired_row(cond: pd.DataFrame, fmt: str, setting: str, metric: str, names: list[str],
+                paired: bool = True) -> list[dict]:
     man_all, std_all = arm_values(cond, fmt, setting)
     if not len(man_all) or not len(std_all):
         return []
     sub = _in(cond, fmt, setting)
-    man, std, seeds = paired_values(cond, fmt, setting)
-    d, design = stats.paired_delta(man, std), "paired"
-    if d.n < 2 and len(stats.finite(man_all)) >= 2 and len(stats.finite(std_all)) >= 2:
+    if paired:
+        man, std, seeds = paired_values(cond, fmt, setting)
+        d, design = stats.paired_delta(man, std), "paired"
+    else:  # no seeds: nothing to pair, every run of each arm counts
+        man, std, seeds = np.array([]), np.array([]), []
+        d, design = stats.welch_delta(man_all, std_all), "unpaired"
+    if paired and d.n < 2 and len(stats.finite(man_all)) >= 2 and len(stats.finite(std_all)) >= 2:
         d, design = stats.welch_delta(man_all, std_all), "unpaired"
     return [{
         "format": fmt, **{k: sub.iloc[0][k] for k in names}, "setting": setting, "metric": metric,
@@ -199,7 +213,7 @@ def _paired_row(cond: pd.DataFrame, fmt: str, setting: str, metric: str, names: 
         "hedges_g": stats.hedges_g(man_all, std_all), "p_improve": stats.prob_improvement(man_all, std_all),
         "test": d.exact_test, "p": d.exact_p, "status": d.status, "t_p": d.t_p,
         "deltas": (man - std).tolist() if design == "paired" else [],
-        "duplicated_seeds": paired_seeds(sub)[1],
+        "duplicated_seeds": paired_seeds(sub)[1] if paired else [],
     }]
 
 

@@ -123,6 +123,7 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     optimizers = [o for o in (sc.STANDARD, sc.MANIFOLD) if o in set(runs["optimizer"].dropna().astype(str))]
     per = " per setting" if settings_of(runs) is not None else ""
     dashed = "; dashed = baseline median" if set(BASELINES) & set(a.formats) else ""
+    unseeded = a.design is not None and not a.design.paired  # no seeds: every comparison unpaired
 
     def layers_of(sub: pd.DataFrame, _metric: str) -> pd.DataFrame:
         return a.layers[a.layers["run_id"].astype(str).isin(set(sub["run_id"].astype(str)))]
@@ -170,6 +171,9 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "Overflow (solid) and underflow (dotted) rate per format over training, median over runs "
                    "per optimizer.", grid(F.plot_over_under_flow), ("flow",) + all_key),
         FigureSpec("fig-forest", "manifold_comparison",
+                   f"Unpaired difference in final {a.metric.removeprefix('final_')} (mean ManifoldAdamW minus "
+                   "mean AdamW over all finished runs of a format; the runs hold no seed to pair by): diamond = "
+                   "difference, bar = 95% Welch t interval." if unseeded else
                    f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
                    "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
                    _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
@@ -215,8 +219,11 @@ def table_specs(a: Analysis) -> list[TableSpec]:
         TableSpec("tab-failures", "failure_modes", "Failed runs: collapse step, reason, classification.",
                   _flat(a.failures)),
         TableSpec("tab-paired", "manifold_comparison",
-                  "Every ManifoldAdamW - AdamW comparison as the pages state it: effect, 95% t interval, "
-                  "the family's Holm-adjusted t p, the exact test and every robustness check.",
+                  ("Every ManifoldAdamW - AdamW comparison as the pages state it, unpaired (no seeds): effect, 95% "
+                   "Welch t interval, the family's Holm-adjusted t p, the exact test and every robustness check."
+                   if a.design is not None and not getattr(a.design, "paired", True) else
+                   "Every ManifoldAdamW - AdamW comparison as the pages state it: effect, 95% t interval, "
+                   "the family's Holm-adjusted t p, the exact test and every robustness check."),
                   _flat(family_table(a.findings)) if a.findings is not None else _flat(a.paired)),
         TableSpec("tab-format-facts", "formats", "Facts of the 8-bit formats, computed from their bit patterns.",
                   facts),

@@ -303,6 +303,7 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
         "storage": run_config.weight_storage(done),
         "stats_table": tables.comparisons_table(f) if f.comparisons else "",
         "unpaired": [c for c in f.comparisons if c.design == "unpaired"],
+        "seeded": sc.seeded(done),  # False: no seeds logged, every comparison unpaired (Welch)
         "duplicates": _duplicates(df, names, metric),
         "mantissa_bits": {fmt: FORMATS[fmt].man_bits for fmt in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
@@ -364,4 +365,10 @@ def design_context(design: Any) -> dict[str, Any]:
         "left_out": _counts(left["reason"]) if len(left) else [],
         "n_left_out": len(left),
         "identical": design.identical_formats(),
+        "seeded": design.seeded,
+        "assumed_baseline": design.assumed_baseline,
+        "n_unseeded": int(design.runs.loc[design.runs["included"], "seed"].isna().sum()),
+        "n_included": int(design.runs["included"].sum()),
+        "spellings": [{"name": k, "level": level, "spellings": sp}
+                      for k, levels in design.spellings.items() for level, sp in levels.items()],
     }

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..runs import RunRecord, to_float
 from ..userfiles import RefusedFile, check_user_file, read_user_bytes
+from .steps import exact_step, int64_steps
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -48,11 +49,12 @@ def iter_record_bytes(path: Path) -> Iterator[bytes]:
     try:
         data = read_user_bytes(path, Path(path).parent)
     except RefusedFile as exc:
-        raise OfflineRunError(f"{exc} --> Do: put the run folder itself there.") from None
+        raise OfflineRunError(f"{exc} --> Do: put the run's file itself there, readable, "
+                              "not a link.") from None
     if data[: len(FILE_HEADER)] != FILE_HEADER:
         raise OfflineRunError(
-            f"{path} is not a wandb run log (bad header). --> Do: point --offline-dir at the "
-            "folder that holds the offline-run-* folders."
+            f"{path} is not a wandb run log (bad header). --> Do: copy the run's folder again "
+            "from where it was logged, or move the file out of the offline run folder."
         )
     pos, pending = len(FILE_HEADER), None
     while pos < len(data):
@@ -205,7 +207,7 @@ class _RunBuilder:
         for item in history.item:
             key = _key(item)
             if key == "_step":
-                step = int(to_float(_json_value(item.value_json)) if item.value_json else item.integer)
+                step = exact_step(_json_value(item.value_json) if item.value_json else item.integer)
             elif key == "_runtime":
                 self.runtime = np.fmax(self.runtime, to_float(_json_value(item.value_json)))
             elif not key.startswith("_"):
@@ -222,7 +224,8 @@ class _RunBuilder:
 
     def build(self) -> RunRecord:
         n = len(self.steps)
-        data: dict[str, np.ndarray] = {"_step": np.asarray(self.steps, dtype=np.int64)}
+        data: dict[str, np.ndarray] = {"_step": int64_steps(self.steps, self.meta["run_id"],
+                                                            str(self.path))}
         for key in sorted(self.columns):
             rows, values = self.columns[key]
             column = np.full(n, np.nan)
@@ -257,23 +260,11 @@ def read_offline_run(path: str | Path) -> RunRecord:
 
 
 def offline_run_files(wandb_dir: str | Path) -> list[Path]:
-    """The newest ``run-*.wandb`` file per run id under ``wandb_dir`` (or ``wandb_dir/wandb``)."""
-    root = Path(wandb_dir)
-    if not root.is_dir():
-        raise OfflineRunError(f"offline run folder {root} does not exist. --> Do: pass the "
-                              "wandb/ folder that holds the offline-run-* folders.")
-    if not any(root.glob("offline-run-*")) and (root / "wandb").is_dir():
-        root = root / "wandb"
-    newest: dict[str, Path] = {}
-    for path in sorted(root.glob("offline-run-*/run-*.wandb")):
-        if not _readable(path, root, "offline run log"):
-            continue
-        run_id = path.stem.removeprefix("run-")
-        if run_id in newest:
-            LOG.warning("run %s has more than one offline folder; using %s, the newest, and "
-                        "ignoring %s.", run_id, path.parent.name, newest[run_id].parent.name)
-        newest[run_id] = path
-    return [newest[k] for k in sorted(newest)]
+    """Every readable ``run-*.wandb`` file under ``wandb_dir`` (or ``wandb_dir/wandb``), by
+    run id, a resumed run's folders oldest first (``offline_folders.find_offline_runs``)."""
+    from .offline_folders import find_offline_runs
+
+    return [path for run in find_offline_runs(wandb_dir) for path in run.files]
 
 
 def _readable(path: Path, root: Path, what: str) -> bool:
@@ -289,12 +280,11 @@ def _readable(path: Path, root: Path, what: str) -> bool:
 
 
 def read_offline_runs(wandb_dir: str | Path) -> Iterator[RunRecord]:
-    """Every offline run under ``wandb_dir``, one at a time, sorted by run id."""
-    for path in offline_run_files(wandb_dir):
-        try:
-            yield read_offline_run(path)
-        except OfflineRunError as exc:
-            LOG.warning("skipping %s: %s", path, exc)
+    """Every offline run under ``wandb_dir``, one at a time, sorted by run id; a resumed
+    run's folders merged (``offline_folders.read_runs``)."""
+    from .offline_folders import read_runs
+
+    yield from read_runs(wandb_dir)
 
 
 def find_failure_reports(checkpoints_dir: str | Path, run_ids: Iterable[str]) -> dict[str, list[Path]]:

@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching _orjson to
     _orjson = None
 
 from ..runs import DEFAULT_STATES, LAYER_PREFIXES, SITE_HISTORY_KEYS, RunRecord, public_url, to_float
+from .steps import StepOutOfRange, arrow_step_column, step_column
 
 if TYPE_CHECKING:  # imported where a frame is made: listing runs needs no pandas (fetch.py)
     import pandas as pd
@@ -234,15 +235,26 @@ def fetch_history(listed: ListedRun) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame({"_step": np.zeros(0, dtype=np.int64)})
+    try:
+        return _history(listed)
+    except StepOutOfRange as exc:  # raised where the run is not known
+        raise StepOutOfRange(exc.step, listed.record.run_id) from None
+
+
+def _history(listed: ListedRun) -> pd.DataFrame:
     what = f"fetching the history of run {listed.record.run_id}"
     try:
         columns = _one_request_columns(listed.handle, listed.history_keys)
+    except StepOutOfRange:
+        raise
     except Exception as exc:
         raise wrap_failure(base_url(), what, exc) from None
     if columns is not None:
         return _frame(columns)
     try:
         exported = _exported_columns(listed.handle, listed.history_keys)
+    except StepOutOfRange:
+        raise
     except Exception as exc:  # wandb says "Failed to download history"; the cause says why
         raise wrap_failure(base_url(), what, exc.__cause__ or exc) from None
     if exported is not None:
@@ -281,7 +293,7 @@ def _one_request_columns(run: Any, keys: list[str]) -> dict[str, np.ndarray] | N
         parts.append(table)
     live = live_rows(history.get("liveData"))
     if live or not parts:
-        parts.append({name: _column([r.get(name) for r in live]) for name in ["_step", *keys]})
+        parts.append(_rows_columns(live, keys))
     return _merged(parts, keys)
 
 
@@ -361,7 +373,7 @@ def _read_export(url: str, keys: list[str]) -> dict[str, np.ndarray] | None:
         return None
     if "_step" not in table.column_names:
         return None
-    return {name: _arrow_column(table, name) for name in ["_step", *keys]}
+    return _part(arrow_step_column(table.column("_step")), {name: _arrow_column(table, name) for name in keys})
 
 
 def _merged(parts: list[dict[str, np.ndarray]], keys: list[str]) -> dict[str, np.ndarray]:
@@ -370,8 +382,9 @@ def _merged(parts: list[dict[str, np.ndarray]], keys: list[str]) -> dict[str, np
     if len(parts) == 1:
         return parts[0]
     columns = {name: np.concatenate([p[name] for p in parts]) for name in ["_step", *keys]}
-    finite = np.isfinite(columns["_step"])
-    columns = {name: values[finite] for name, values in columns.items()}
+    if columns["_step"].dtype.kind == "f":  # steps read as floats: rows without one dropped
+        finite = np.isfinite(columns["_step"])
+        columns = {name: values[finite] for name, values in columns.items()}
     order = np.argsort(columns["_step"], kind="stable")
     _, first = np.unique(columns["_step"][order], return_index=True)
     return {name: values[order[first]] for name, values in columns.items()}
@@ -397,7 +410,7 @@ def _exported_columns(run: Any, keys: list[str]) -> dict[str, np.ndarray] | None
     table = pa.concat_tables(tables, promote_options="permissive")
     if "_step" not in table.column_names:
         return None
-    return {name: _arrow_column(table, name) for name in ["_step", *keys]}
+    return _part(arrow_step_column(table.column("_step")), {name: _arrow_column(table, name) for name in keys})
 
 
 def _arrow_column(table: Any, name: str) -> np.ndarray:
@@ -416,17 +429,30 @@ def _arrow_column(table: Any, name: str) -> np.ndarray:
 
 def rows_to_frame(rows: list[dict[str, Any]], keys: list[str]) -> pd.DataFrame:
     """History rows (dicts; "NaN"/"Infinity" strings, None, junk) to _step + float64 columns."""
-    return _frame({name: _column([r.get(name) for r in rows]) for name in ["_step", *keys]})
+    return _frame(_rows_columns(rows, keys))
+
+
+def _rows_columns(rows: list[dict[str, Any]], keys: list[str]) -> dict[str, np.ndarray]:
+    return _part(step_column([r.get("_step") for r in rows]),
+                 {name: _column([r.get(name) for r in rows]) for name in keys})
 
 
 def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """_step + float64 columns; rows without a finite step dropped, _step as int64."""
+    """_step (int64, exact) + float64 columns."""
     import pandas as pd
 
-    keep = np.isfinite(columns["_step"])
-    if not keep.all():
-        columns = {name: values[keep] for name, values in columns.items()}
     return pd.DataFrame({**columns, "_step": columns["_step"].astype(np.int64)})
+
+
+def _part(steps: tuple[np.ndarray, np.ndarray], columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``_step`` and ``columns`` of the rows that have a step (``steps``: values, which)."""
+    values, ok = steps
+    if ok.all():
+        return {"_step": values, **columns}
+    return {"_step": values[ok], **{name: column[ok] for name, column in columns.items()}}
+
+
+
 
 
 def _column(values: list[Any]) -> np.ndarray:
