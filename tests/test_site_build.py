@@ -103,7 +103,7 @@ def test_home_states_findings_from_the_data(site_dir):
     from html import unescape
 
     text = " ".join(unescape(re.sub(r"<[^>]+>", "", html)).split())
-    assert "Best 8-bit condition by final validation loss: E4M3 with ManifoldAdamW, median 2.420 [2.397, 2.444]" in text
+    assert "Best 8-bit condition by final validation loss: E4M3 with ManifoldAdamW (2.420 [2.397, 2.444], median" in text
     # one family of 1 (E4M3: 2 pairs; E5M2 has 1 pair, no test), worded by the findings' rules
     assert "One family of 1 comparison (8-bit format × setting" in text
     assert "0 significant and robust, 0 significant but fragile" in text
