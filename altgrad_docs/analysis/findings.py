@@ -11,7 +11,7 @@ unpaired runs); baselines (BF16/FP16/FP32) are references, outside the family; c
 whose runs are bit-identical count once. Test: the paired t test behind the printed interval;
 correction: Holm across the members. The exact sign-flip test of the same pairs is Holm-
 corrected across the same members, and so is the t test under each other definition of
-"final" (analysis/robustness.py): that is the robustness of each member.
+"final" (analysis/robustness.py, analysis/findings_robust.py): that is the robustness of each member.
 
 **Units.** A condition is format x optimizer x setting everywhere; every per-format or
 per-condition number is computed from that format's or condition's runs only.
@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 
 from altgrad_docs.formats import BASELINES
@@ -32,70 +31,14 @@ from . import digits, stats
 from . import scorecard as sc
 from .findings_parts import (AtBest, ConditionRate, Counts, FailureComparison, SweetSpot, at_best,
                              condition_rates, counts_of, failure_comparisons, sweet_spot)
-from .robustness import DEFINITIONS, LABELS, finals_by_run, leave_one_out
+from .findings_robust import Robustness, robust
+from .robustness import DEFINITIONS
 
 MANIFOLD, STANDARD = sc.MANIFOLD, sc.STANDARD
 ALPHA = stats.ALPHA
 QUESTION = "Does ManifoldAdamW change the primary metric, per 8-bit format × setting?"
 #: Size words from the paired effect size |d_z| = |mean difference| / SD of the differences.
 SIZES = ((0.8, "large"), (0.5, "moderate"), (0.2, "small"), (0.0, "negligible"))
-
-
-@dataclass(frozen=True)
-class Alternative:
-    """The comparison with "final" defined another way (robustness.DEFINITIONS)."""
-
-    definition: str
-    label: str
-    n: int
-    mean: float
-    low: float
-    high: float
-    p_holm: float  # t test Holm-corrected across the family on this definition
-
-    @property
-    def text(self) -> str:
-        return digits.estimate(self.mean, self.low, self.high)
-
-    @property
-    def p_text(self) -> str:
-        return digits.p_value(self.p_holm)
-
-    @property
-    def p_is(self) -> str:
-        return digits.p_phrase(self.p_holm)
-
-
-@dataclass(frozen=True)
-class Robustness:
-    exact_p: float  # sign-flip permutation test (paired) or exact Mann-Whitney (unpaired)
-    exact_p_holm: float
-    exact_min_p: float  # the smallest p the exact test can give with these n
-    exact_test: str
-    alternatives: tuple[Alternative, ...] = ()
-    loso_break: tuple[int, float, float, float] | None = None  # (seed, mean, low, high)
-    breaks: tuple[str, ...] = ()  # "exact", a definition of final, "loso"
-
-    @property
-    def exact_p_text(self) -> str:
-        return digits.p_value(self.exact_p)
-
-    @property
-    def exact_p_holm_text(self) -> str:
-        return digits.p_value(self.exact_p_holm)
-
-    @property
-    def exact_p_is(self) -> str:
-        return digits.p_phrase(self.exact_p)
-
-    @property
-    def at_floor(self) -> bool:
-        """The exact p is the smallest its test can give with these n: no data could say more."""
-        return math.isfinite(self.exact_min_p) and math.isfinite(self.exact_p) and self.exact_p <= self.exact_min_p * (1 + 1e-9)
-
-    @property
-    def loso_text(self) -> str:
-        return "" if self.loso_break is None else digits.estimate(*self.loso_break[1:])
 
 
 @dataclass(frozen=True)
@@ -263,7 +206,7 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
     members = [c for c in rows if c.in_family]
     holm = dict(zip((c.key for c in members), stats.holm([c.t_p for c in members])))
     rows = [replace(c, p_holm=holm.get(c.key, math.nan)) for c in rows]
-    rows = _robust(rows, a, cond, higher, alpha)
+    rows = robust(rows, a, cond, higher, alpha)
     rows = [replace(c, size=_size(c.dz, c.n), branch=branch_of(c, alpha, better)) for c in rows]
     family = Family(QUESTION, a.metric, higher, "paired t test (Welch's t for unpaired runs)", "Holm", alpha,
                     tuple(c.key for c in rows if c.in_family))
@@ -274,79 +217,6 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
         at_best=at_best(cond, [t for t in tuning if t in factors], factors, higher, rows),
         failures=failure_comparisons(cond), rates=condition_rates(cond),
     )
-
-
-def _pairs_of(cond: pd.DataFrame, c: Comparison) -> list[tuple[int, str, str]]:
-    """(seed, ManifoldAdamW run, AdamW run) of the comparison's seeds."""
-    sub = cond[((cond["format"] == c.format) & (cond["setting"] == c.setting)).to_numpy()]
-    out = []
-    for seed in c.seeds:
-        at = sub[sub["seed"] == seed]
-        m, s = at[at["optimizer"] == MANIFOLD], at[at["optimizer"] == STANDARD]
-        if len(m) == 1 and len(s) == 1:
-            out.append((seed, str(m["run_id"].iloc[0]), str(s["run_id"].iloc[0])))
-    return out
-
-
-def _robust(rows: list[Comparison], a: Any, cond: pd.DataFrame, higher: bool, alpha: float) -> list[Comparison]:
-    """Exact test, other definitions of final and leave-one-seed-out for every family member."""
-    members = [c for c in rows if c.in_family]
-    if not members:
-        return rows
-    key = a.metric.removeprefix("final_")
-    failed = set(cond.loc[cond["crashed"].to_numpy(), "run_id"].astype(str))
-    budgets = a.design.budgets() if a.design is not None else {}
-    finals = finals_by_run(a.traces, list(cond["run_id"].astype(str)), key, failed, higher, budgets)
-    exact = []
-    for c in members:
-        if c.design == "paired":
-            sf = stats.sign_flip_test(c.deltas)
-            exact.append((sf.p, sf.min_p, "sign-flip permutation" + (" (exact)" if sf.exact else " (Monte Carlo)")))
-        else:
-            row = a.paired[(a.paired["format"] == c.format) & (a.paired["setting"] == c.setting)].iloc[0]
-            exact.append((_f(row["p"]), math.nan, "Mann-Whitney U (exact)"))
-    exact_holm = stats.holm([e[0] for e in exact])
-    alternatives: dict[tuple[str, str], list[Alternative]] = {c.key: [] for c in members}
-    pairs = {c.key: _pairs_of(cond, c) for c in members if c.design == "paired"}
-    for definition in DEFINITIONS[1:]:
-        ests = []
-        for c in members:
-            if c.design == "paired":
-                d = [finals[m][definition] - finals[s][definition] for _, m, s in pairs[c.key]]
-                est = stats.paired_delta(d, [0.0] * len(d))
-                ests.append((est, stats.paired_t_p(d)))
-            else:
-                sub = cond[((cond["format"] == c.format) & (cond["setting"] == c.setting)).to_numpy()]
-                vals = {o: [finals[r][definition] for r in sub.loc[sub["optimizer"] == o, "run_id"].astype(str)]
-                        for o in (MANIFOLD, STANDARD)}
-                est = stats.welch_delta(vals[MANIFOLD], vals[STANDARD])
-                ests.append((est, est.t_p))
-        adjusted = stats.holm([p for _, p in ests])
-        for c, (est, _), adj in zip(members, ests, adjusted):
-            if est.n:  # no trace holds this definition (e.g. a table without histories): not a check
-                alternatives[c.key].append(Alternative(definition, LABELS[definition], est.n, est.mean, est.low,
-                                                       est.high, adj))
-    out = []
-    it = iter(zip(members, exact, exact_holm))
-    lookup = {c.key: (e, h) for c, e, h in it}
-    for c in rows:
-        if not c.in_family:
-            out.append(c)
-            continue
-        (p, min_p, test), p_adj = lookup[c.key]
-        sign = float(np.sign(c.mean))
-        loso = leave_one_out(c.deltas, c.seeds).breaking(sign) if c.design == "paired" and sign else None
-        breaks = []
-        if not (math.isfinite(p_adj) and p_adj < alpha):
-            breaks.append("exact")
-        for alt in alternatives[c.key]:
-            if not (math.isfinite(alt.mean) and np.sign(alt.mean) == sign and alt.p_holm < alpha):
-                breaks.append(alt.definition)
-        if loso is not None:
-            breaks.append("loso")
-        out.append(replace(c, robustness=Robustness(p, p_adj, min_p, test, tuple(alternatives[c.key]), loso,
-                                                    tuple(breaks))))
-    return out
 
 
 def branch_of(c: Comparison, alpha: float = ALPHA, better: float = -1.0) -> str:
