@@ -231,3 +231,15 @@ def test_stagnated_is_told_apart_from_stopped_while_recovering():
     falling = np.r_[np.linspace(5, 3, 10), np.linspace(3.0, 2.95, 10)]
     assert stagnation_kind(steps, flat, best_at=90) == "stagnated"
     assert stagnation_kind(steps, falling, best_at=90) == "stopped while recovering"
+
+
+def test_tuning_factors_come_from_extra_altgrad(caplog):
+    from altgrad_docs.analysis.design import DesignOptions
+
+    assert DesignOptions.from_config({"tuning": "learning_rate, warmup"}).tuning == ("learning_rate", "warmup")
+    assert DesignOptions.from_config({}).tuning is None  # default: learning_rate
+    runs, hists = run_table()
+    assert analyse(runs, hists, options=DesignOptions(tuning=())).findings.at_best == []
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
+        f = analyse(runs, hists, options=DesignOptions(tuning=("batch_size",))).findings
+    assert f.at_best == [] and "extra.altgrad.tuning names batch_size, which is not a factor" in caplog.text

@@ -56,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Names that look like a run's identity (checked only for keys unique per run).
 IDENTITY = re.compile(r"(^|_)(name|dir|path|id|uuid|time|timestamp|date|stamp|url|host)s?$")
-DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric")
+DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric", "tuning")
 METRICS = {"val_loss": "final_val_loss", "loss": "final_loss"}
 
 
@@ -73,6 +73,9 @@ class DesignOptions:
     filters: Mapping[str, Any] | None = None
     baseline: str | None = None
     metric: str | None = None
+    #: factors that are tuning hyperparameters (each optimizer also compared at its own best
+    #: level; analysis/findings_parts.at_best); None: learning_rate
+    tuning: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, opts: Mapping[str, Any] | None) -> DesignOptions:
@@ -97,7 +100,8 @@ class DesignOptions:
         return cls(factors=tuple(factors) if factors is not None else None,
                    ignore=tuple(_names(opts.get("ignore"), "ignore") or ()),
                    filters=filters, baseline=baseline,
-                   metric=METRICS[str(metric).removeprefix("final_")] if metric else None)
+                   metric=METRICS[str(metric).removeprefix("final_")] if metric else None,
+                   tuning=tuple(t) if (t := _names(opts.get("tuning"), "tuning")) is not None else None)
 
 
 def _json(text: str, what: str) -> Any:

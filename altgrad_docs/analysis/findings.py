@@ -19,6 +19,7 @@ per-condition number is computed from that format's or condition's runs only.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
@@ -34,6 +35,7 @@ from .findings_parts import (AtBest, ConditionRate, Counts, FailureComparison, S
 from .findings_robust import Robustness, robust
 from .robustness import DEFINITIONS
 
+LOG = logging.getLogger("mkdocs.plugins.altgrad")
 MANIFOLD, STANDARD = sc.MANIFOLD, sc.STANDARD
 ALPHA = stats.ALPHA
 QUESTION = "Does ManifoldAdamW change the primary metric, per 8-bit format × setting?"
@@ -210,7 +212,12 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
     rows = [replace(c, size=_size(c.dz, c.n), branch=branch_of(c, alpha, better)) for c in rows]
     family = Family(QUESTION, a.metric, higher, "paired t test (Welch's t for unpaired runs)", "Holm", alpha,
                     tuple(c.key for c in rows if c.in_family))
-    tuning = list(tuning if tuning is not None else getattr(design, "tuning", None) or ["learning_rate"])
+    given = tuning is not None
+    tuning = list(tuning if given else getattr(design, "tuning", None) or ["learning_rate"])
+    for name in (t for t in tuning if given and t not in factors):
+        LOG.warning("extra.altgrad.tuning names %s, which is not a factor of these runs (factors: %s): no "
+                    "optimizer is compared at its best %s --> Do: name a factor, or remove it.", name,
+                    ", ".join(factors) or "none", name)
     return Findings(
         counts=counts_of(a.runs, cond, design, n_snapshot_runs),
         family=family, comparisons=rows, sweet_spot=sweet_spot(a.card, higher),

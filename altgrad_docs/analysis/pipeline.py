@@ -65,7 +65,7 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
         formats=sc.sorted_formats(done["format"]) if not done.empty else [],
         design=design, sweet_condition=spot,
     )
-    out.findings = build_findings(out, n_snapshot_runs=len(runs))
+    out.findings = build_findings(out, n_snapshot_runs=len(runs), tuning=options.tuning if options else None)
     return out
 
 

@@ -122,7 +122,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
     design = infer_design(runs, options)
     for message in design.warnings:  # formats outside the registry, options naming nothing
         LOG.warning("altgrad: %s", message)
-    analysis = analyse_runs(runs, reports=read_failure_reports(paths, owners, snapshot.path), design=design,
+    analysis = analyse_runs(runs, reports=read_failure_reports(paths, owners, snapshot.path), design=design, options=options,
                             traces=read_traces(snapshot, design.budgets(), also=also))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
