@@ -243,3 +243,22 @@ def test_tuning_factors_come_from_extra_altgrad(caplog):
     with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
         f = analyse(runs, hists, options=DesignOptions(tuning=("batch_size",))).findings
     assert f.at_best == [] and "extra.altgrad.tuning names batch_size, which is not a factor" in caplog.text
+
+
+def test_an_interval_that_excludes_zero_but_misses_holm_is_said_so():
+    d = [-0.3, -0.1, -0.35, -0.05, -0.28, 0.05]  # 5/6 seeds, t p ~0.047: the interval just excludes 0
+    noise = [0.05, -0.04, 0.03, -0.02, 0.01, -0.03]
+    cases = {"E4M3": {"last": d}, **{f: {"last": [n * k for n in noise]} for k, f in enumerate(("E5M2", "E3M4", "E2M5"), 1)}}
+    f = findings_of(cases)
+    c = f.comparison("E4M3", "")
+    assert sps.ttest_1samp(d, 0).pvalue < 0.05 and c.high < 0 and c.p_holm >= 0.05 and c.favour == 5
+    assert c.branch == "excludes_zero"
+    assert "the 95 % interval excludes 0, but the difference is not significant after correcting for 4 comparisons" in sentence(f, c)
+
+
+def test_a_comparison_whose_every_pair_lost_a_run_is_said_not_dropped():
+    f = findings_of({"E4M3": {"last": [-0.1, -0.2], "fail_adamw": (0, 1)},
+                     "E5M2": {"last": [-0.1, -0.2, -0.15]}})
+    c = f.comparison("E4M3", "")
+    assert c.branch == "no_pairs" and (c.n, c.lost) == (0, 2) and not c.in_family
+    assert "no seed where both optimizers finished (2 of 2 seed pairs lost to a failed run)" in sentence(f, c)
