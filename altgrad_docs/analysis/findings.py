@@ -67,6 +67,7 @@ class Comparison:
     size: str = ""
     deltas: tuple[float, ...] = ()
     seeds: tuple[int, ...] = ()
+    levels: tuple[tuple[str, Any], ...] = ()  # (factor, level) of the setting, for the download
 
     @property
     def lost(self) -> int:
@@ -167,7 +168,7 @@ def _size(dz: float, n: int) -> str:
     return next(word for bound, word in SIZES if abs(dz) >= bound)
 
 
-def _base(row: pd.Series, better_sign: float) -> Comparison:
+def _base(row: pd.Series, better_sign: float, factors: Iterable[str] = ()) -> Comparison:
     raw = [(_f(d), int(s)) for d, s in zip(row.get("deltas") or [], row.get("seeds") or [])]
     pairs = [(d, s) for d, s in raw if math.isfinite(d)]
     deltas = tuple(d for d, _ in pairs)
@@ -178,7 +179,8 @@ def _base(row: pd.Series, better_sign: float) -> Comparison:
         n_seeds=len(raw) if paired else n, mean=_f(row["mean_delta"]), low=_f(row["ci_low"]),
         high=_f(row["ci_high"]), t_p=_f(row.get("t_p")), dz=stats.paired_dz(deltas) if paired else math.nan,
         favour=sum(1 for d in deltas if d * better_sign > 0), against=sum(1 for d in deltas if d * better_sign < 0),
-        in_family=False, deltas=deltas, seeds=tuple(s for _, s in pairs))
+        in_family=False, deltas=deltas, seeds=tuple(s for _, s in pairs),
+        levels=tuple((k, row[k]) for k in factors if k in row.index))
 
 
 def _members(rows: list[Comparison], identical) -> list[Comparison]:
@@ -203,7 +205,7 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
     better = 1.0 if higher else -1.0  # the sign of a ManifoldAdamW - AdamW difference that favours it
     factors = design.factor_names if design is not None else []
     cond = sc.condition_frame(a.runs, a.metric, factors)
-    rows = [_base(r, better) for _, r in a.paired.iterrows()]
+    rows = [_base(r, better, factors) for _, r in a.paired.iterrows()]
     rows = _members(rows, design.identical if design is not None else [])
     members = [c for c in rows if c.in_family]
     holm = dict(zip((c.key for c in members), stats.holm([c.t_p for c in members])))
@@ -261,9 +263,11 @@ def family_table(f: Findings) -> pd.DataFrame:
         r = c.robustness
         alts = {a.definition: a for a in (r.alternatives if r else ())}
         rows.append({
-            "format": c.format, "setting": c.setting, "metric": f.family.metric, "design": c.design,
-            "in_family": c.in_family, "family_size": f.family.size if c.in_family else 0,
-            "same_as": ", ".join(c.same_as), "n": c.n, "pairs_lost_to_failed_runs": c.lost,
+            "format": c.format, **dict(c.levels), "setting": c.setting, "metric": f.family.metric,
+            "design": c.design, "in_family": c.in_family, "family_size": f.family.size if c.in_family else 0,
+            "same_as": ", ".join(c.same_as), "n_pairs": c.n if c.design == "paired" else 0,
+            "n_runs": c.n if c.design == "unpaired" else 2 * c.n, "pairs_lost_to_failed_runs": c.lost,
+            "per_seed_deltas": ";".join(repr(d) for d in c.deltas),
             "mean_delta": c.mean, "ci_low": c.low, "ci_high": c.high,
             "manifold_better_seeds": c.favour, "adamw_better_seeds": c.against, "paired_dz": c.dz,
             "t_p": c.t_p, "t_p_holm": c.p_holm, "exact_test": r.exact_test if r else "",

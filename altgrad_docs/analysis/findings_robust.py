@@ -111,8 +111,10 @@ def robust(rows: list[Any], a: Any, cond: pd.DataFrame, higher: bool, alpha: flo
             sf = stats.sign_flip_test(c.deltas)
             exact.append((sf.p, sf.min_p, "sign-flip permutation" + (" (exact)" if sf.exact else " (Monte Carlo)")))
         else:
-            row = a.paired[(a.paired["format"] == c.format) & (a.paired["setting"] == c.setting)].iloc[0]
-            exact.append((_f(row["p"]), math.nan, "Mann-Whitney U (exact)"))
+            sub = cond[((cond["format"] == c.format) & (cond["setting"] == c.setting)).to_numpy()]
+            arms = [stats.finite(sub.loc[(sub["optimizer"] == o).to_numpy(), "value"]) for o in (MANIFOLD, STANDARD)]
+            mw = stats.scipy_stats().mannwhitneyu(*arms, alternative="two-sided", method="exact").pvalue
+            exact.append((float(mw), stats.min_p_mannwhitney(len(arms[0]), len(arms[1])), "Mann-Whitney U (exact)"))
     exact_holm = stats.holm([e[0] for e in exact])
     alternatives: dict[tuple[str, str], list[Alternative]] = {c.key: [] for c in members}
     pairs = {c.key: _pairs_of(cond, c) for c in members if c.design == "paired"}
