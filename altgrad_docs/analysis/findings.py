@@ -30,7 +30,7 @@ from altgrad_docs.formats import BASELINES
 
 from . import digits, stats
 from . import scorecard as sc
-from .findings_parts import (AtBest, ConditionRate, Counts, FailureComparison, SweetSpot, at_best,
+from .findings_parts import (AtBest, ConditionRate, Counts, FailureComparison, SweetSpot, at_best, format_rates,
                              condition_rates, counts_of, failure_comparisons, sweet_spot)
 from .findings_robust import Robustness, robust
 from .robustness import DEFINITIONS
@@ -121,6 +121,31 @@ class Findings:
     at_best: list[AtBest] = field(default_factory=list)
     failures: list[FailureComparison] = field(default_factory=list)
     rates: list[ConditionRate] = field(default_factory=list)
+    by_format: dict[str, dict[str, Any]] = field(default_factory=dict)  # k/n over each format's conditions
+
+    @property
+    def pairs_lost(self) -> int:
+        """Seed pairs left out of the paired differences because a run of the pair failed."""
+        return sum(c.lost for c in self.comparisons)
+
+    @property
+    def tally(self) -> dict[str, int]:
+        """Family members per wording branch (every branch present, 0 when none)."""
+        out = dict.fromkeys(("holds", "fragile", "consistent", "excludes_zero", "unclear", "single", "no_spread"), 0)
+        for c in self.members():
+            out[c.branch] = out.get(c.branch, 0) + 1
+        return out
+
+    @property
+    def headline_at_best(self) -> list[AtBest]:
+        """Each optimizer at its best level where the headline's format was significant."""
+        h = self.headline
+        return [b for b in self.at_best if h is not None and b.format == h.format and b.headline_levels]
+
+    @property
+    def one_fails(self) -> list[FailureComparison]:
+        """The settings where one optimizer failed and the other did not."""
+        return [x for x in self.failures if x.branch == "one_fails"]
 
     def members(self) -> list[Comparison]:
         return [c for c in self.comparisons if c.in_family]
@@ -224,7 +249,7 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
         counts=counts_of(a.runs, cond, design, n_snapshot_runs),
         family=family, comparisons=rows, sweet_spot=sweet_spot(a.card, higher),
         at_best=at_best(cond, [t for t in tuning if t in factors], factors, higher, rows),
-        failures=failure_comparisons(cond), rates=condition_rates(cond),
+        failures=failure_comparisons(cond), rates=(rates := condition_rates(cond)), by_format=format_rates(rates),
     )
 
 

@@ -117,6 +117,17 @@ def condition_rates(cond: pd.DataFrame) -> list[ConditionRate]:
     return sorted(out, key=lambda r: (sc.format_sort_key(r.format), rank.get(r.setting, 0), r.optimizer))
 
 
+def format_rates(rates: list[ConditionRate]) -> dict[str, dict[str, Any]]:
+    """Per format: k/n failed over every one of its conditions (all settings and optimizers),
+    with the Clopper-Pearson interval and how many conditions that is."""
+    out = {}
+    for fmt in dict.fromkeys(r.format for r in rates):
+        rows = [r for r in rates if r.format == fmt]
+        rate = stats.crash_rate(sum(r.k for r in rows), sum(r.n for r in rows))
+        out[fmt] = {"k": rate.k, "n": rate.n, "low": rate.low, "high": rate.high, "conditions": len(rows)}
+    return out
+
+
 @dataclass(frozen=True)
 class FailureComparison:
     """Failed runs of the two optimizers in one (format, setting), compared by an exact test."""
@@ -177,6 +188,15 @@ class AtBest:
     @property
     def text(self) -> str:
         return digits.estimate(self.mean, self.low, self.high)
+
+    @property
+    def headline_best_for(self) -> str:
+        """Whether the level(s) of the significant comparisons here are best for "both"
+        optimizers, only "one", or "neither" ("" when no significant comparison is here)."""
+        if not self.headline_levels:
+            return ""
+        hits = sum(level in self.headline_levels for level in (self.manifold_level, self.adamw_level))
+        return ("neither", "one", "both")[hits]
 
 
 def _best_level(g: pd.DataFrame, factor: str, higher: bool) -> Any | None:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from altgrad_docs.analysis import scorecard as sc
-from altgrad_docs.analysis import stats
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.design import design_columns
 from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_fractions, stagnation_band
@@ -175,7 +174,7 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
     e7m0_runs = sc.completed(runs)[sc.completed(runs)["format"].astype(str) == "E7M0"] if runs is not None else None
     ctx["storage"] = run_config.weight_storage(e7m0_runs if e7m0_runs is not None and len(e7m0_runs) else None)
     e7 = [r for r in rate_list if r["format"] == "E7M0"]
-    ctx["e7m0"]["rate"] = _pooled_rate(e7)
+    ctx["e7m0"]["rate"] = f.by_format.get("E7M0") if f is not None else None
     ctx["e7m0"]["per_condition"] = [r for r in e7 if r["k"]]
     if not len(failures):
         return ctx
@@ -240,14 +239,6 @@ def _step(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return int(x) if math.isfinite(x) else None
-
-
-def _pooled_rate(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """k/n over every condition of one format (all its settings and optimizers), with its interval."""
-    if not rows:
-        return None
-    r = stats.crash_rate(sum(x["k"] for x in rows), sum(x["n"] for x in rows))
-    return {"k": r.k, "n": r.n, "low": r.low, "high": r.high, "conditions": len(rows)}
 
 
 def _counts(series: pd.Series) -> list[tuple[str, int]]:
