@@ -19,6 +19,7 @@ reason when W&B cannot be reached.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
@@ -32,11 +33,11 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
-    LISTING_KEY, REPORTS_DIR, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
+    LISTING_KEY, REPORTS_DIR, UNMATCHED_REPORTS, stored_report_name, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
     open_snapshot, restamp_snapshot, run_table_bytes, write_snapshot,
 )
 from .outdirs import check_snapshot_output
-from .sources.offline import find_failure_reports
+from .sources.report_files import RunInfo, match_failure_reports, run_info
 from .userfiles import read_user_bytes
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -113,7 +114,8 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
     _check_checkpoints(checkpoints)
     runs = find_offline_runs(root, required=True)
     clean_leftovers(out)
-    reports = _reports(checkpoints, [r.run_id for r in runs])
+    reports, about = (_matched_reports(checkpoints, [_offline_info(r) for r in runs])
+                      if checkpoints else ({}, {}))
     newest: list[str] = []
     skipped: list[str] = []
     folders: dict[str, str] = {}
@@ -140,6 +142,7 @@ def fetch_offline(offline_dir: str | Path, out: str | Path, checkpoints: str | P
                     "not one run resumed. --> Do: move the copy you do not want out of "
                     f"{offline_dir}, then fetch again.")
             folders[record.run_id] = run.files[0].parent.name
+            _attach(record, about)
             newest.append(record.meta.get("updated_at") or "")
             yield record
         if not newest:
@@ -184,20 +187,6 @@ def _check_source_date_epoch() -> None:
                             "set it to e.g. $(git log -1 --format=%ct).") from None
 
 
-def _reports(checkpoints: str | Path | None, run_ids: list[str]) -> dict[str, list[Path]]:
-    """The failure reports under ``--checkpoints`` by run; none at all for runs that exist
-    is said (a folder of another study, or reports kept elsewhere, look the same)."""
-    if checkpoints is None:
-        return {}
-    found = find_failure_reports(checkpoints, run_ids)
-    if run_ids and not found:
-        LOG.warning("--checkpoints %s holds no failure report of any of the %d runs (looked for "
-                    "<run folder>/failure_reports/*.md). --> Do: pass the checkpoints/ folder of "
-                    "these runs, or leave --checkpoints out if no run wrote a report.",
-                    checkpoints, len(run_ids))
-    return found
-
-
 def _write(records: Iterable[RunRecord], out: str | Path, **options: Any) -> Path:
     """``write_snapshot``; after an OS error (disk full, a read-only folder) the previous
     snapshot is put back if the error came between the two renames of the swap."""
@@ -229,6 +218,63 @@ def _iso_or_none(stamp: str) -> str | None:
     return when.astimezone(timezone.utc).isoformat()
 
 
+# ---- failure reports ----------------------------------------------------------------------
+def _matched_reports(checkpoints: str | Path, runs: list[RunInfo]
+                     ) -> tuple[dict[str, list[Path]], dict[str, list[dict[str, Any]]]]:
+    """Reports under ``checkpoints`` matched to ``runs`` (sources.report_files): run id ->
+    paths, unmatched ones under ``snapshot.UNMATCHED_REPORTS``; and per run the summary of
+    each report that parses (file, reason, collapse step), which the run's status reads.
+    When no report fits any run (a folder of another study, reports kept elsewhere, or none
+    at all) that is said once, naming the folder; else each report that fits no run, or
+    several, is named with its candidates."""
+    from .analysis.failure_reports import BrokenReport, parse_failure_report
+
+    match = match_failure_reports(checkpoints, runs, log=False)
+    if runs and not match.by_run:
+        stray = f"; {len(match.unmatched)} report(s) there fit no run" if match.unmatched else ""
+        LOG.warning("--checkpoints %s holds no failure report of any of the %d runs (looked for "
+                    "<checkpoint_dir>/failure_reports/*.md, by each run's checkpoint_dir, format and "
+                    "time, or <run id> folders%s). --> Do: pass the checkpoints folder of these runs "
+                    "(or the trainer's working folder), or leave --checkpoints out if no run wrote a "
+                    "report.", checkpoints, len(runs), stray)
+    else:
+        for problem in match.problems:
+            LOG.warning("%s", problem)
+    reports: dict[str, list[Path]] = dict(match.by_run)
+    if match.unmatched:
+        reports[UNMATCHED_REPORTS] = list(match.unmatched)
+    about: dict[str, list[dict[str, Any]]] = {}
+    for run_id, paths in match.by_run.items():
+        for path in sorted(paths):
+            try:
+                parsed = parse_failure_report(path, run_id)
+            except (BrokenReport, OSError):
+                continue  # the site warns about it when it reads the report
+            about.setdefault(run_id, []).append({"file": path.name, "reason": parsed["reason"],
+                                                 "collapse_step": parsed["collapse_step"]})
+    return reports, about
+
+
+def _offline_info(run: Any) -> RunInfo:
+    """RunInfo of an offline run (``offline_folders.OfflineRun``) from its records without
+    the history; a resumed run's lifetime runs from its first part's start to its last
+    part's end."""
+    from .sources.offline import read_offline_run_info
+
+    parts = [run_info(read_offline_run_info(path)) for path in run.files]
+    starts = [p.start for p in parts if p.start is not None]
+    ends = [p.end for p in parts if p.end is not None]
+    last = parts[-1]
+    return RunInfo(run_id=run.run_id, name=last.name, checkpoint_dir=last.checkpoint_dir,
+                   format=last.format, start=min(starts, default=None), end=max(ends, default=None))
+
+
+def _attach(record: RunRecord, about: dict[str, list[dict[str, Any]]]) -> None:
+    """A run's matched, readable failure reports into its meta (the status reads them)."""
+    if record.run_id in about:
+        record.meta["failure_reports"] = about[record.run_id]
+
+
 # ---- W&B API ------------------------------------------------------------------------------
 def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFAULT_STATES,
                   per_page: int = 200, workers: int = DEFAULT_WORKERS, timeout: int | None = None,
@@ -258,7 +304,10 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     _check_unique([r.run_id for r in records], project)
     reuse = {r.run_id: p for r in records if (p := _reusable(previous, r))}
     fresh = [r for r in listed if r.record.run_id not in reuse]
-    reports = _reports(checkpoints, [r.run_id for r in records])
+    reports, about = (_matched_reports(checkpoints, [run_info(r) for r in records])
+                      if checkpoints else ({}, {}))
+    for record in records:
+        _attach(record, about)
     fetched_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     listing = listing_sha256(records)
     if previous is not None and not fresh and _same_listing(previous, listing, reports):
@@ -314,17 +363,45 @@ def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:
 def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
     """For reused runs, a two-column history that gives the run table the same ``steps`` and
     ``best_loss`` as the real one: the real history's last ``_step`` (from the file's Parquet
-    statistics) and the previous table's ``best_loss``. The real history file is copied, not
+    statistics) and the previous table's ``best_loss``; and the rest of what the run table
+    reads from a history (last good value, logging interval...: ``run_facts.history_facts``) from
+    the previous table, in ``meta["history_facts"]``. The real history file is copied, not
     read."""
     import numpy as np
     import pandas as pd
 
-    best_loss = previous.runs(columns=["run_id", "best_loss"]).set_index("run_id")["best_loss"]
+    table = previous.runs(columns=["run_id", *FACT_COLUMNS]).set_index("run_id")
     for record in records:
         last = _last_step(previous.history_path(record.run_id))
         record.history = pd.DataFrame({
             "_step": np.array([] if last is None else [last], dtype=np.int64),
-            "loss": np.array([] if last is None else [best_loss[record.run_id]], dtype=np.float64)})
+            "loss": np.array([] if last is None else [table.at[record.run_id, "best_loss"]],
+                             dtype=np.float64)})
+        facts = {k: _plain(table.at[record.run_id, k]) for k in FACT_COLUMNS}
+        metric = facts["primary_metric"]
+        facts.update(steps=_steps_of(record), primary_metric=metric if isinstance(metric, str) and metric else None,
+                     last_value=math.nan if math.isfinite(facts["nonfinite_step"]) else facts["last_good_loss"])
+        record.meta["history_facts"] = facts
+
+
+#: Run-table columns made from a history (run_facts.history_facts) that a reused run keeps.
+FACT_COLUMNS = ("best_loss", "primary_metric", "last_good_loss", "last_good_step",
+                "nonfinite_step", "log_every")
+
+
+def _plain(value: Any) -> Any:
+    """A table cell as a plain value: NA -> NaN, numbers -> float, text as it is."""
+    import pandas as pd
+
+    if value is None or value is pd.NA:
+        return math.nan
+    return value if isinstance(value, str) else float(value)
+
+
+def _steps_of(record: RunRecord) -> float:
+    from .run_facts import steps_trained
+
+    return steps_trained(record.summary, record.history)
 
 
 def _last_step(path: Path) -> int | None:
@@ -375,7 +452,7 @@ def _report_files(previous: Snapshot) -> dict[tuple[str, str], bytes]:
 
 def _expected_reports(reports: dict[str, list[Path]]) -> dict[tuple[str, str], bytes]:
     """What write_snapshot would copy: per run, by file name, the last of the sorted paths."""
-    return {(path_slug(run_id), Path(p).name): read_user_bytes(p, Path(p).parent)
+    return {stored_report_name(run_id, Path(p)): read_user_bytes(p, Path(p).parent)
             for run_id, paths in reports.items() for p in sorted(paths)}
 
 

@@ -4,15 +4,17 @@ Sources (W&B API, offline runs, snapshot) turn whatever they read into :class:`R
 objects; :func:`run_row` turns one record into one row of the run table whose columns are
 :data:`RUN_COLUMNS`. Analysis and the site only ever see these tables, never a W&B object.
 This module imports nothing of the project but the format registry (formats.py, the other
-half of the ground floor), which names formats.
+half of the ground floor), which names formats, and, when a row is made, ``run_facts.py``
+(history facts, the status decided by the pure rules of ``analysis/status.py``).
 
 Normalisation follows the data contract (shared/reference/data-contract.md): missing config
 keys take the contract's defaults, numbers that arrive as strings become NaN (``"NaN"`` and
 ``"inf"`` strings become the float they spell), old unprefixed metric names are read after
-the ``quantization/`` ones, and ``crashed``/``failed`` are both counted as failed runs while
-the original W&B state is kept in ``state``. Where the runs and the contract differ, the runs
-win: a config without ``seed`` has no seed (NaN, not 42), and formats are read by meaning
-(:func:`normalize_format`).
+the ``quantization/`` ones, and a run's ``status`` is decided from every signal it gives
+(W&B state, exit code, alerts, last loss, steps, failure reports: run_facts.py) while
+the original W&B state is kept in ``state`` and the reason in ``status_reason``. Where the
+runs and the contract differ, the runs win: a config without ``seed`` has no seed (NaN, not
+42), and formats are read by meaning (:func:`normalize_format`).
 """
 
 from __future__ import annotations
@@ -85,10 +87,12 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "quantization/underflow_rate": ("quantization/underflow_rate", "underflow_rate"),
 }
 
-#: The history keys the site needs (per-layer ``stall/``, ``flips/`` keys come on top).
+#: The history keys the site needs (per-layer keys, LAYER_PREFIXES, come on top).
 SITE_HISTORY_KEYS: tuple[str, ...] = (
     "loss",
     "val_loss",
+    "train/loss",  # a trainer that logs its loss under train/ (analysis/status.PRIMARY_METRICS)
+    "eval/loss",
     "grad_norm",
     "learning_rate",
     "quantization/bit_stall_rate",
@@ -98,8 +102,21 @@ SITE_HISTORY_KEYS: tuple[str, ...] = (
     "overflow_rate",
     "underflow_rate",
 )
-#: Per-layer key prefixes the site reads from the history.
-LAYER_PREFIXES: tuple[str, ...] = ("stall/", "flips/")
+#: Per-layer metric families (``<family>/<parameter name>``) the site reads from the history:
+#: the contract's and those the AltGrad trainer logs (shared/upstream/README.md).
+LAYER_FAMILIES: tuple[str, ...] = (
+    "stall", "flips", "grad_norm_l2", "grad_norm_linf", "dead_neuron_frac", "grad_snr",
+    "grad_cos_sim", "stable_rank", "effective_rank",
+)
+#: Their key prefixes, bare and under ``train/``.
+LAYER_PREFIXES: tuple[str, ...] = tuple(f"{p}{f}/" for p in ("", "train/") for f in LAYER_FAMILIES)
+#: Any other ``<family>/<parameter name>`` key: the last part names a weight or bias.
+LAYER_KEY = re.compile(r"^(?:train/)?[A-Za-z0-9_]+/.+\.(?:weight|bias)(?:_[A-Za-z0-9]+)?$")
+
+
+def is_layer_key(key: str) -> bool:
+    """Whether a history key is a per-layer metric (LAYER_PREFIXES, or LAYER_KEY)."""
+    return key.startswith(LAYER_PREFIXES) or bool(LAYER_KEY.match(key))
 
 #: Config keys copied into columns, with the contract's default when missing.
 CONFIG_COLUMNS: dict[str, Any] = {
@@ -134,7 +151,16 @@ RUN_COLUMNS: dict[str, str] = {
     "optimizer": "string",
     "manifold_aware": "boolean",
     "seed": "Int64",
-    "status": "string",
+    "status": "string",  # decided from every signal (analysis/status.py), not the W&B state alone
+    "status_reason": "string",  # why: "stopped by trainer: NaN loss at step 19"; "" when finished
+    "status_signals": "string",  # every failure signal found, comma-separated (status.decide)
+    "exit_code": "Int64",  # from the offline run log; NA from the W&B API
+    "alerts": "string",  # JSON list of W&B alerts, one per title: {title, text, level, count}
+    "primary_metric": "string",  # the loss-like key the status and last good value read
+    "last_good_loss": "float64",  # last finite value of the primary metric
+    "last_good_step": "Int64",  # its step
+    "nonfinite_step": "Int64",  # first step of the non-finite stretch that ends the run
+    "log_every": "float64",  # logging interval in steps (median gap of the logged steps)
     "name": "string",
     "use_fp8": "boolean",
     "final_val_loss": "float64",
@@ -319,43 +345,23 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_json_safe(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def _history_best_loss(history: pd.DataFrame) -> float:
-    import pandas as pd
-
-    if "loss" not in history:
-        return math.nan
-    finite = pd.to_numeric(history["loss"], errors="coerce")
-    finite = finite[np.isfinite(finite)]
-    return float(finite.min()) if len(finite) else math.nan
-
-
-def _steps(summary: Mapping[str, Any], history: pd.DataFrame) -> float:
-    """Steps trained: the last logged ``_step`` + 1, since W&B counts steps from 0.
-
-    A 400-step run logs steps 0..399 and reports 400; a run that hit NaN at step k
-    reports k + 1 (the failing step was taken).
-    """
-    step = to_float(summary.get("_step"))
-    if math.isnan(step) and "_step" in history and len(history):
-        step = float(history["_step"].max())
-    return step + 1
-
-
 def run_row(record: RunRecord) -> dict[str, Any]:
     """One row of the run table (keys = RUN_COLUMNS) from one record."""
+    from .run_facts import alert_list, decided_status, history_facts
+
     meta, config, summary = record.meta, record.config, record.summary
     state = str(meta.get("state") or "running")
-    best = summary_metric(summary, "best_loss")
-    if math.isnan(best):
-        best = _history_best_loss(record.history)
+    facts = history_facts(record)
+    decided = decided_status(record, state, facts)
+    code = meta.get("exit_code")
     row: dict[str, Any] = {
         "format": normalize_format(config),
         "run_id": record.run_id,
         "run_url": public_url(meta.get("url") or ""),
         "state": state,
-        "steps": _steps(summary, record.history),
+        "steps": facts["steps"],
         "final_loss": summary_metric(summary, "loss"),
-        "best_loss": best,
+        "best_loss": facts["best_loss"],
         "bit_stall_final": summary_metric(summary, "quantization/bit_stall_rate"),
         "overflow_final": summary_metric(summary, "quantization/overflow_rate"),
         "optimizer": optimizer_label(config),
@@ -363,7 +369,16 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         # no seed in the config: unknown (NaN), never the contract's 42 -- replicates of a
         # trainer that logs none are not duplicates of one seed (analysis/design.py: seeded)
         "seed": to_float(config_value(config, "seed")) if "seed" in config else math.nan,
-        "status": STATUS_OF_STATE.get(state, state),
+        "status": decided.status,
+        "status_reason": decided.reason,
+        "status_signals": ",".join(decided.signals),
+        "exit_code": to_float(code) if code is not None else math.nan,
+        "alerts": canonical_json(alert_list(meta)),
+        "primary_metric": facts.get("primary_metric") or "",
+        "last_good_loss": facts["last_good_loss"],
+        "last_good_step": facts["last_good_step"],
+        "nonfinite_step": facts["nonfinite_step"],
+        "log_every": facts["log_every"],
         "name": str(meta.get("name") or record.run_id),
         "use_fp8": (to_bool(config_value(config, "use_fp8")) if "use_fp8" in config
                     else not is_baseline(normalize_format(config))),

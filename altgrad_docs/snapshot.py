@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .runs import RunRecord, path_slug, run_row, runs_frame, tidy_history
+from .run_facts import complete_table
+from .runs import RUN_COLUMNS, RunRecord, path_slug, run_row, runs_frame, tidy_history
 from .tempdirs import alive, make_owned_dir, owner_pid, remove_stale
 from .userfiles import RefusedFile, copy_user_file
 
@@ -43,6 +44,10 @@ MANIFEST = "manifest.json"
 RUNS_FILE = "runs.parquet"
 HISTORY_DIR = "history"
 REPORTS_DIR = "failure_reports"
+#: Key of ``write_snapshot(failure_reports=...)`` and folder under REPORTS_DIR of the reports
+#: that match no run (sources/report_files.py). No run's folder can have this name:
+#: ``runs.path_slug`` never starts with ``_``.
+UNMATCHED_REPORTS = "_unmatched"
 
 
 #: Manifest key of :func:`listing_sha256` (snapshots fetched from the W&B API only).
@@ -212,11 +217,13 @@ def _exact_text(value: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _table_code() -> bytes:
-    """The code that writes the run table: this file and ``runs.py`` as bytes, and the
-    versions of the libraries in between."""
-    from . import runs
+    """The code that writes the run table: this file, ``runs.py``, ``run_facts.py`` and the
+    status rules (``analysis/status.py``) as bytes, and the versions of the libraries in between."""
+    from . import run_facts, runs
+    from .analysis import status
 
-    parts = [Path(__file__).read_bytes(), Path(runs.__file__).read_bytes()]
+    parts = [Path(m.__file__).read_bytes() for m in (runs, run_facts, status)]
+    parts.insert(0, Path(__file__).read_bytes())
     parts += [f"{dist} {v}".encode() for dist, v in _versions(("numpy", "pandas", "pyarrow")).items()]
     return b"\0".join(parts)
 
@@ -266,12 +273,27 @@ def _write_contents(
             "history_rows": n_rows,
             "history_sha256": _sha256_file(hist_path),
         }
-        for report in sorted(reports.get(run_id, [])):
-            dest = folder / REPORTS_DIR / slug / Path(report).name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            _copy_report(Path(report), dest)
+        _copy_reports(folder, run_id, reports.get(run_id, []))
+    _copy_reports(folder, UNMATCHED_REPORTS, reports.get(UNMATCHED_REPORTS, []))
     _write_parquet(runs_frame(rows), folder / RUNS_FILE)
     return dict(sorted(entries.items()))
+
+
+def stored_report_name(run_id: str, report: Path) -> tuple[str, str]:
+    """(folder, file name) of a failure report in the snapshot: the run's folder and the
+    report's name; an unmatched report is named by its checkpoint folder too (two runs'
+    reports may share a name)."""
+    if run_id == UNMATCHED_REPORTS:
+        return UNMATCHED_REPORTS, f"{report.parent.parent.name}--{report.name}"
+    return safe_run_id(run_id), report.name
+
+
+def _copy_reports(folder: Path, run_id: str, reports: Iterable[Path]) -> None:
+    for report in sorted(reports):
+        sub, name = stored_report_name(run_id, Path(report))
+        dest = folder / REPORTS_DIR / sub / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _copy_report(Path(report), dest)
 
 
 def _copy_report(report: Path, dest: Path) -> None:
@@ -349,10 +371,16 @@ class Snapshot:
         return list(self.manifest["runs"])
 
     def runs(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """The run table (all RUN_COLUMNS, or the ones asked for)."""
+        """The run table (all RUN_COLUMNS, or the ones asked for). A table written before
+        some columns existed gets them (``run_facts.complete_table``: status decided again)."""
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.path / RUNS_FILE, columns=columns).to_pandas()
+        path = self.path / RUNS_FILE
+        names = set(pq.read_schema(path).names)
+        if all(c in names for c in (columns or RUN_COLUMNS)):
+            return pq.read_table(path, columns=columns).to_pandas()
+        table = complete_table(pq.read_table(path).to_pandas())
+        return table if columns is None else table[columns]
 
     def history_keys(self, run_id: str) -> list[str]:
         import pyarrow.parquet as pq
@@ -394,6 +422,11 @@ class Snapshot:
 
     def failure_reports(self, run_id: str) -> list[Path]:
         folder = self.path / REPORTS_DIR / safe_run_id(run_id)
+        return sorted(folder.glob("*.md")) if folder.is_dir() else []
+
+    def unmatched_reports(self) -> list[Path]:
+        """Failure reports that match no run of the snapshot (sources/report_files.py)."""
+        folder = self.path / REPORTS_DIR / UNMATCHED_REPORTS
         return sorted(folder.glob("*.md")) if folder.is_dir() else []
 
     def history_path(self, run_id: str) -> Path:

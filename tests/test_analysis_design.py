@@ -115,11 +115,14 @@ def test_duplicate_seed_is_counted_and_kept_out_of_the_pairs():
 
 def test_runs_of_different_lengths_are_flagged():
     specs = D.sweep_specs(formats=("E4M3",), seeds=(1, 2))
-    specs[0]["steps"] = 80  # e4m3alos1 stopped early but "finished"
+    specs[0].update(steps=80, config={"max_steps": 80})  # e4m3alos1 planned shorter and finished
     specs.append(D.spec("E4M3", True, 0.01, 3, state="failed", steps=40))  # failures stop early: not flagged
-    d = infer_design(D.table(specs))
+    specs.append(D.spec("E4M3", True, 0.01, 4, steps=60))  # stopped at 60 of 100: failed (issue 22), not flagged
+    table = D.table(specs)
+    assert table.set_index("run_id").at["e4m3mhis4", "status_reason"] == "stopped at step 59 of max_steps 100"
+    d = infer_design(table, DesignOptions(ignore=("max_steps",)))  # one study, planned at two lengths
     assert d.lengths[["format", "setting", "steps", "max_steps", "budget"]].values.tolist() == [
-        ["E4M3", LO, [80, 100], [100], 80]]
+        ["E4M3", LO, [80, 100], [80, 100], 80]]
     assert d.budgets() == {s["run_id"]: 80 for s in specs if s["lr"] == 0.001}
 
 
@@ -155,7 +158,7 @@ def test_metric_is_val_loss_unless_a_finished_run_lacks_it():
     specs = D.sweep_specs(formats=("E4M3",), seeds=(1, 2))
     early = D.spec("E4M3", True, 0.01, 3, state="failed", steps=10)  # failed before its first eval
     assert infer_design(D.table(specs + [early])).metric == "final_val_loss"
-    late = D.spec("E4M3", False, 0.01, 3, steps=20)  # finished, never evaluated
+    late = D.spec("E4M3", False, 0.01, 3, steps=20, config={"max_steps": 20})  # finished, never evaluated
     assert infer_design(D.table(specs + [late])).metric == "final_loss"
     assert infer_design(D.table(specs), DesignOptions(metric="final_loss")).metric == "final_loss"
 

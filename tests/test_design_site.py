@@ -24,7 +24,7 @@ FILTERS = {"tags": {"$nin": ["pilot"]}}
 def _specs() -> list[dict]:
     specs = D.sweep_specs(formats=("E4M3", "BF16"), seeds=(1, 2))
     specs += [D.spec("E4M3", False, 0.01, 1, run_id="e4m3dup1"),  # seed 1 twice in one condition
-              D.spec("E4M3", True, 0.001, 3, steps=80),  # finished after 80 of 100 steps
+              D.spec("E4M3", True, 0.001, 3, steps=80),  # "finished" after 80 of 100 steps: failed (issue 22)
               D.spec("E4M3", False, 0.001, 3, state="killed"),
               D.spec("BF16", False, 0.01, 3, tags=["pilot"])]
     return specs
@@ -60,8 +60,9 @@ def test_home_and_methods_state_the_design(built):
         assert "Unbalanced: conditions have 2 to 3 runs." in text
         assert "Duplicates (same seed twice in one condition; counted as runs, left out of the pairing, " \
                "never medianed): E4M3 · AdamW · learning_rate=0.01 seed 1 ×2." in text
-        assert "Runs of different lengths compared with each other: E4M3 · learning_rate=0.001 (steps 80, 100; " \
-               "final read within the first 80 steps)." in text
+        # a run that stopped at 80 of its 100 steps has failed (issue 22): no finished runs of
+        # different lengths are left to compare (tests/test_analysis_design.py has planned ones)
+        assert "Runs of different lengths" not in text
         assert "Runs left out (2): 1 filtered out, 1 killed." in text
         assert "Fewer than 2 paired seeds (no paired interval): E4M3 · learning_rate=0.01 (1)." in text
 

@@ -165,9 +165,11 @@ def test_design_context_for_the_home_page():
 def test_runs_of_different_lengths_are_compared_at_the_same_step_budget():
     specs = D.sweep_specs(formats=("E4M3",), seeds=(1, 2))
     specs = [s for s in specs if s["lr"] == 0.01]
-    specs[0]["steps"] = 80  # e4m3ahis1: AdamW seed 1 stopped at step 79
+    # e4m3ahis1: AdamW seed 1 planned for 80 steps (one stopped at 80 of 100 has failed: issue 22)
+    specs[0].update(steps=80, config={"max_steps": 80})
     recs = D.records(specs)
-    a = analyse(D.table(specs), [(r.run_id, r.history) for r in recs], options=DesignOptions(metric="loss"))
+    a = analyse(D.table(specs), [(r.run_id, r.history) for r in recs],
+                options=DesignOptions(metric="loss", ignore=("max_steps",)))
     at = {r.run_id: float(r.history.loc[79, "loss"]) for r in recs}
     assert a.runs.set_index("run_id")["metric_step_budget"].tolist() == [80] * 4
     assert a.runs.set_index("run_id").loc[list(at), "final_loss"].tolist() == pytest.approx(list(at.values()))

@@ -256,7 +256,7 @@ def test_the_plans_narrower_frames_render(gen):
     text = gen.render_failure_modes(plan_failures)
     row = next(line for line in text.splitlines() if line.startswith("| E7M0"))
     assert [c.strip() for c in row.strip("|").split("|")] == [
-        "E7M0", "-", "-", "-", "-", "412", "NaN/Inf loss", "6.910", "overflow", "-"]  # no history: no onset
+        "E7M0", "-", "-", "-", "-", "412", "NaN/Inf loss", "6.910", "-", "overflow", "none"]  # no history: no onset
     assert "| overflow | 1 | E7M0 |" in text  # the history column classifies nothing here: not shown
     minimal = df[["format", "run_id", "run_url", "state", "steps", "final_loss", "best_loss", "bit_stall_final",
                   "overflow_final"]]

@@ -38,8 +38,8 @@ UNDERFLOW_LIMIT = 0.5
 STAGNATION_WINDOW = 100  # the bench trainer's default (RunConfig); the others in loss_replay
 FAILURE_COLUMNS = [
     "run_id", "format", "optimizer", "setting", "seed", "name", "run_url", "state", "steps", "collapse_step",
-    "reason", "final_loss", "best_loss", "grad_sparsity", "failure_mode", "history_mode",
-    "evidence", "source", "report_path",
+    "reason", "final_loss", "best_loss", "last_good_loss", "last_good_step", "grad_sparsity",
+    "failure_mode", "history_mode", "evidence", "source", "report_path", "status_reason",
 ]
 
 __all__ = ["FailureAnalyzer", "classify_trace", "parse_failure_report", "MODES"]
@@ -170,6 +170,8 @@ class FailureAnalyzer:
             for key in ("final_loss", "best_loss"):
                 if row.get(key) is None or not np.isfinite(_flt(row.get(key))):
                     row[key] = report.get(key)
+            if not np.isfinite(_flt(row.get("last_good_loss"))):
+                row["last_good_step"], row["last_good_loss"] = last_good(report.get("loss_trend") or [])
         for row in rows:
             row["failure_mode"] = self.classify_failure_mode(row.get("reason"), row.get("grad_sparsity"))
         out = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
@@ -178,7 +180,7 @@ class FailureAnalyzer:
     @staticmethod
     def _wandb_row(r: pd.Series, traces: dict[str, Trace]) -> dict[str, Any]:
         row = {c: (r[c] if c in r.index else None) for c in FAILURE_COLUMNS}
-        row.update(collapse_step=None, reason=None, grad_sparsity=None, history_mode=None,
+        row.update(collapse_step=None, reason=_trainer_reason(r), grad_sparsity=None, history_mode=None,
                    evidence=None, source="wandb", report_path=None)
         trace = traces.get(str(r["run_id"]))
         if trace is not None:
@@ -191,10 +193,14 @@ class FailureAnalyzer:
             if cls["collapse_step"] is not None and not row.get("reason"):
                 kind = "NaN" if math.isnan(trace.collapse_value) else "Inf"
                 row["reason"] = f"{kind} loss at step {cls['collapse_step']} (history)"
+        if not row.get("reason") and isinstance(r.get("status_reason"), str) and r.get("status_reason"):
+            row["reason"] = r["status_reason"]  # W&B state, exit code, or a stop before max_steps
         return {k: (None if v is pd.NA else v) for k, v in row.items()}
 
     @staticmethod
     def _match(rows: list[dict], report: dict) -> dict | None:
+        if report.get("unmatched"):  # the fetch found no run, or several (sources/report_files.py)
+            return None
         if report.get("run_id"):
             hits = [r for r in rows if r.get("run_id") == report["run_id"]]
         else:
@@ -204,12 +210,28 @@ class FailureAnalyzer:
         return hits[0] if len(hits) == 1 else None
 
 
+def _trainer_reason(r: pd.Series) -> str | None:
+    """The run's status reason when it says why training ended (a stop alert, a failure
+    report, a non-finite loss: analysis/status.py); None when it only says that it ended
+    (W&B state, exit code, steps short of max_steps): the history then tells more."""
+    reason, signals = r.get("status_reason"), r.get("status_signals")
+    if not (isinstance(reason, str) and reason and isinstance(signals, str)):
+        return None
+    return reason if signals.split(",")[0] in ("alert", "report", "non_finite") else None
+
+
+def last_good(points: Iterable[tuple[Any, Any]]) -> tuple[int | None, float]:
+    """(step, value) of the last finite value among (step, value) points in step order, the
+    last good value before a collapse; (None, NaN) when none is finite."""
+    good = [(s, _flt(v)) for s, v in points if np.isfinite(_flt(v))]
+    return (good[-1][0], good[-1][1]) if good else (None, math.nan)
+
+
 def ensure_failure_columns(failures: pd.DataFrame) -> pd.DataFrame:
     """A failure table with every FAILURE_COLUMNS column: a frame in the plan's shape
-    (format, collapse_step, reason, last_good_loss) or extract_failures' output works too."""
+    (format, collapse_step, reason, last_good_loss) or extract_failures' output works too; a
+    column it lacks (the plan's has no best_loss) is left empty, never filled from another."""
     out = failures.copy()
-    if "best_loss" not in out and "last_good_loss" in out:
-        out["best_loss"] = out["last_good_loss"]
     for col in FAILURE_COLUMNS:
         if col not in out:
             out[col] = None

@@ -88,8 +88,15 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def crashed_mask(df: pd.DataFrame) -> np.ndarray:
+    """Failed runs: status "failed" (decided from every signal: analysis/status.py), or
+    finished with a non-finite final loss, when ``loss`` is the run's primary metric (a run
+    table that says another key is, e.g. ``train/loss``, has no ``loss`` to judge by)."""
     status = df["status"].astype("string").fillna("").to_numpy()
-    return (status == "failed") | ((status == "finished") & ~np.isfinite(_num(df["final_loss"])))
+    judged = np.ones(len(df), dtype=bool)
+    if "primary_metric" in df:
+        metric = df["primary_metric"].astype("string").fillna("").to_numpy()
+        judged = (metric == "loss") | (metric == "")
+    return (status == "failed") | ((status == "finished") & judged & ~np.isfinite(_num(df["final_loss"])))
 
 
 def _mean(values: pd.Series) -> float:

@@ -160,7 +160,12 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
     f = findings
     if f is None and runs is not None and len(sc.completed(runs)):
         f = findings_of(runs, None, factors)
-    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": len(failures), "f": f,
+    no_run = ~failures["run_id"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool)
+    unmatched = [{"path": str(r["report_path"]), "format": str(r["format"]),
+                  "reason": r["reason"] if isinstance(r["reason"], str) and r["reason"] else "-",
+                  "collapse_step": r["collapse_step"]} for _, r in failures[no_run].iterrows()]
+    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": int((~no_run).sum()), "f": f,
+                           "unmatched_reports": unmatched,
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
                                     "stall_band": stagnation_band(e7m0.man_bits)}}
     if runs is not None and len(failures):
@@ -178,6 +183,7 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
     ctx["e7m0"]["per_condition"] = [r for r in e7 if r["k"]]
     if not len(failures):
         return ctx
+    table_rows, failures = failures, failures[(~no_run).to_numpy()]  # a report of no run: in the table only
     per_format = []
     settings = failures["setting"].fillna("").astype(str)
     for fmt in sc.sorted_formats(failures["format"]):
@@ -196,7 +202,7 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
     plan_says = bool((failures["failure_mode"].fillna("unknown") != "unknown").any())
     history_says = bool(failures["history_mode"].notna().any())
     ctx.update(
-        summary_table=tables.failures_table(failures, run_link, plan=plan_says, history=history_says),
+        summary_table=tables.failures_table(table_rows, run_link, plan=plan_says, history=history_says),
         per_format=per_format, plan_classifies=plan_says, history_classifies=history_says,
         e7m0_failures={"k": len(e7m0_fail), "collapse": collapse_summary(e7m0_fail),
                        "onset": collapse_summary(e7m0_fail.assign(collapse_step=e7m0_fail["onset_step"]))}

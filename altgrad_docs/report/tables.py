@@ -161,6 +161,18 @@ def crash_rates_table(rates: list[dict]) -> str:
     return table(pd.DataFrame(rows))
 
 
+def _text(value) -> str | None:
+    """A text cell's value, None for a missing one (None, NaN, NA, "")."""
+    return value if isinstance(value, str) and value else None
+
+
+def last_good_cell(r) -> str:
+    """'2449 (step 5)': the last finite value of the primary metric before the collapse."""
+    value = fmt_num(r.get("last_good_loss"))
+    step = fmt_int(r.get("last_good_step"))
+    return value if value == "-" or step == "-" else f"{value} (step {step})"
+
+
 def failures_table(failures: pd.DataFrame, run_link: RunLink, plan: bool = True, history: bool = True) -> str:
     """One row per failed run: the onset step (where the loss left its healthy range) beside the
     detection step; a classification column only when it classifies something (``plan``,
@@ -169,14 +181,15 @@ def failures_table(failures: pd.DataFrame, run_link: RunLink, plan: bool = True,
     onset = "onset_step" in failures
     stagnation = "stagnation" in failures and bool((failures["stagnation"].fillna("") != "").any())
     rows = [{
-        "format": escape_md(r["format"]), "optimizer": escape_md(r["optimizer"] or "-"), **_setting(r, show),
-        "seed": fmt_int(r["seed"]), "run": run_link(r) if r.get("run_id") else escape_md(r.get("report_path") or "-"),
+        "format": escape_md(r["format"]), "optimizer": escape_md(_text(r["optimizer"]) or "-"), **_setting(r, show),
+        "seed": fmt_int(r["seed"]),
+        "run": run_link(r) if _text(r.get("run_id")) else escape_md(_text(r.get("report_path")) or "-"),
         **({"onset step": fmt_int(r["onset_step"])} if onset else {}),
-        "detection step": fmt_int(r["collapse_step"]), "reason": escape_md(r["reason"] or "-"),
-        "last good loss": fmt_num(r["best_loss"]),
+        "detection step": fmt_int(r["collapse_step"]), "reason": escape_md(_text(r["reason"]) or "-"),
+        "last good loss": last_good_cell(r), "best loss": fmt_num(r.get("best_loss")),
         **({"mode (plan heuristic)": escape_md(r["failure_mode"])} if plan else {}),
-        **({"mode (history)": escape_md(r["history_mode"] or "-")} if history else {}),
-        **({"stagnation": escape_md(r["stagnation"] or "-")} if stagnation else {}),
+        **({"mode (history)": escape_md(_text(r["history_mode"]) or "-")} if history else {}),
+        **({"stagnation": escape_md(_text(r["stagnation"]) or "-")} if stagnation else {}),
         "failure report": _report_cell(r, run_link),
     } for _, r in failures.iterrows()]
     return table(pd.DataFrame(rows))
@@ -186,11 +199,11 @@ _LINK_TARGET = re.compile(r"\]\(([^)]*)\)$")
 
 
 def _report_cell(r: pd.Series, run_link: RunLink) -> str:
-    """A link to the failure report shown on the run's site page ("-" without a report);
+    """A link to the failure report shown on the run's site page ("none" without a report);
     elsewhere (a standalone report linking W&B, a report of no run) its path in the snapshot."""
-    if not r.get("report_path"):
-        return "-"
-    target = _LINK_TARGET.search(run_link(r)) if r.get("run_id") else None
+    if not _text(r.get("report_path")):
+        return "none"
+    target = _LINK_TARGET.search(run_link(r)) if _text(r.get("run_id")) else None
     if target is None or not target.group(1).endswith("index.md"):  # a site page shows the report
         return escape_md(r["report_path"])
     return f"[report]({target.group(1)}#failure-report)"

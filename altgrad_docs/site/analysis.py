@@ -119,10 +119,16 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         for path in snapshot.failure_reports(run_id):
             paths.append(path)
             owners.append(run_id)
+    for path in snapshot.unmatched_reports():  # no run, or several: listed on their own
+        paths.append(path)
+        owners.append(None)
+    reports = read_failure_reports(paths, owners, snapshot.path)
+    for report in reports:
+        report["unmatched"] = report["run_id"] is None
     design = infer_design(runs, options)
     for message in design.warnings:  # formats outside the registry, options naming nothing
         LOG.warning("altgrad: %s", message)
-    analysis = analyse_runs(runs, reports=read_failure_reports(paths, owners, snapshot.path), design=design, options=options,
+    analysis = analyse_runs(runs, reports=reports, design=design, options=options,
                             traces=read_traces(snapshot, design.budgets(), also=also))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {

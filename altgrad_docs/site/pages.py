@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 #: Columns of the Runs table: (run-table column, header).
 RUN_TABLE_COLUMNS = [
     ("name", "run"), ("run_id", "run id"), ("format", "format"), ("optimizer", "optimizer"),
-    ("seed", "seed"), ("status", "status"), ("steps", "steps"), ("final_loss", "final loss"),
+    ("seed", "seed"), ("status", "status"), ("status_reason", "why"), ("state", "W&B state"),
+    ("steps", "steps"), ("final_loss", "final loss"),
     ("final_val_loss", "final val loss"), ("bit_stall_final", "bit stall"),
     ("overflow_final", "overflow"), ("run_url", "W&B"),
 ]
@@ -150,6 +152,39 @@ def _key_value_table(tid: str, caption: str, mapping: dict[str, Any]) -> Any:
     return table(tid, caption, {"key": keys, "value": [str(v) for v in values]}, ["key", "value"], rows)
 
 
+def _finite(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def last_good(row: pd.Series, failure: dict[str, Any] | None) -> dict[str, Any]:
+    """The last finite value of the run's primary metric and its step, from the run table,
+    else from its failure report's loss table (a run that logged no loss); the best value."""
+    source, from_report = row, False
+    if _finite(row.get("last_good_loss")) is None and failure and _finite(failure.get("last_good_loss")) is not None:
+        source, from_report = failure, True
+    step = _finite(source.get("last_good_step"))
+    best = _finite(row.get("best_loss"))
+    if best is None and failure:
+        best = _finite(failure.get("best_loss"))
+    metric = row.get("primary_metric")
+    return {"metric": metric if isinstance(metric, str) and metric else "loss",
+            "value": _finite(source.get("last_good_loss")), "step": None if step is None else int(step),
+            "from_report": from_report, "best": best}
+
+
+def _alert_list(text: Any) -> list[dict[str, Any]]:
+    """The run table's ``alerts`` (JSON list) as a list of dicts; [] when absent."""
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else []
+    except ValueError:
+        return []
+    return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
+
+
 def _loads(text: str) -> dict[str, Any]:
     value = json.loads(text or "{}")
     return value if isinstance(value, dict) else {}
@@ -182,6 +217,7 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
         "max_report_bytes": MAX_TEXT_BYTES,
         "collapse_step": collapse, "page_title": plain_title(f"Run {run_id}"),
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
+        "alerts": _alert_list(row.get("alerts")), "last_good": last_good(row, failure),
     })
 
     files = chart_files(cache, run_id, lambda: snapshot.history(run_id, runchart.HISTORY_KEYS))

@@ -164,6 +164,7 @@ class _RunBuilder:
         self.config: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
         self.exit_code: int | None = None
+        self.alerts: dict[str, dict[str, Any]] = {}  # by title, in first-seen order
         self.runtime = math.nan  # the summary's _runtime is reset to 0 by bookkeeping records
         self.steps: list[int] = []
         self.columns: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
@@ -218,6 +219,13 @@ class _RunBuilder:
                     values.append(value)
         self.steps.append(step if step is not None else history.step.num or row)
 
+    def _on_alert(self, alert: Any) -> None:
+        """``wandb.alert`` records, one entry per title with its count and last text (the
+        trainer repeats "High bit stall rate" on every step)."""
+        title = str(alert.title)
+        entry = self.alerts.setdefault(title, {"title": title, "count": 0})
+        entry.update(text=str(alert.text), level=str(alert.level or ""), count=entry["count"] + 1)
+
     def _on_exit(self, exit_record: Any) -> None:
         self.exit_code = exit_record.exit_code
         self.runtime = np.fmax(self.runtime, float(exit_record.runtime or math.nan))
@@ -235,6 +243,7 @@ class _RunBuilder:
             "crashed" if self.exit_code is None else "finished" if self.exit_code == 0 else "failed"
         )
         self.meta["exit_code"] = self.exit_code
+        self.meta["alerts"] = list(self.alerts.values())
         if math.isfinite(self.runtime):
             self.summary["_runtime"] = float(self.runtime)
         stamp = to_float(self.summary.get("_timestamp"))
@@ -256,6 +265,44 @@ def read_offline_run(path: str | Path) -> RunRecord:
     builder = _RunBuilder(Path(path))
     for record in _records(Path(path)):
         builder.add(record)
+    return builder.build()
+
+
+class _InfoBuilder(_RunBuilder):
+    """A run without its history (config, last summary, times, exit): what matching failure
+    reports needs, at the cost of parsing the records (a tenth of a full read) but not
+    building the history or decoding every summary (the trainer writes one per row)."""
+
+    last_summary: Any = None
+
+    def _on_history(self, history: Any) -> None:
+        pass
+
+    def _on_summary(self, summary: Any) -> None:
+        self.last_summary = summary
+
+    def build(self) -> RunRecord:
+        if self.last_summary is not None:
+            _RunBuilder._on_summary(self, self.last_summary)
+        return super().build()
+
+
+class _Silent(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def read_offline_run_info(path: str | Path) -> RunRecord:
+    """One run from one ``run-<id>.wandb`` file, with an empty history. Silent: a torn file
+    or a newer producer is warned about by the full read that follows (read_offline_run)."""
+    builder = _InfoBuilder(Path(path))
+    silent = _Silent()
+    LOG.addFilter(silent)
+    try:
+        for record in _records(Path(path)):
+            builder.add(record)
+    finally:
+        LOG.removeFilter(silent)
     return builder.build()
 
 
