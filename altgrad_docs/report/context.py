@@ -160,7 +160,9 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
     f = findings
     if f is None and runs is not None and len(sc.completed(runs)):
         f = findings_of(runs, None, factors)
-    no_run = ~failures["run_id"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool)
+    # a failure report matched to no run (the plan's narrow frames have neither a run nor a report)
+    no_run = (~failures["run_id"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool)
+              & failures["report_path"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool))
     unmatched = [{"path": str(r["report_path"]), "format": str(r["format"]),
                   "reason": r["reason"] if isinstance(r["reason"], str) and r["reason"] else "-",
                   "collapse_step": r["collapse_step"]} for _, r in failures[no_run].iterrows()]
