@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)
     info = snap_sub.add_parser("info", help="print what a snapshot holds")
     info.add_argument("dir")
+    upgrade = snap_sub.add_parser("upgrade", help="write a snapshot of an older schema in this one, "
+                                  "in place (its files checked first)")
+    upgrade.add_argument("dir")
 
     bench = sub.add_parser("bench", help="run the demo FP8 experiment (altgrad_docs.bench)",
                            add_help=False)
@@ -110,9 +113,10 @@ class FetchOSError(Exception):
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .snapshot import open_snapshot
+    from .snapshot import SCHEMA_VERSION, open_snapshot
 
     snap = open_snapshot(args.dir)
+    snap.verify()  # the sha256 printed is that of the files as they are
     m = snap.manifest
     states = Counter(snap.runs(columns=["state"])["state"].tolist())
     print(f"snapshot   {snap.path}")
@@ -120,7 +124,18 @@ def _info(args: argparse.Namespace) -> int:
     print(f"fetched_at {m.get('fetched_at')}")
     print(f"runs       {m.get('n_runs')} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))})")
     print(f"versions   {', '.join(f'{k} {v}' for k, v in sorted(m.get('versions', {}).items()))}")
-    print(f"sha256     {snap.sha256}")
+    print(f"schema     {snap.version}" + ("" if snap.version == SCHEMA_VERSION else
+                                                  f" (this version writes {SCHEMA_VERSION}: snapshot upgrade)"))
+    print(f"sha256     {snap.sha256} ({len(snap.files)} files checked)")
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from .snapshot import upgrade_snapshot
+
+    before, snap = upgrade_snapshot(args.dir)
+    print(f"{snap.path}: schema {before} -> {snap.version}; sha256 {snap.short_hash}"
+          if before != snap.version else f"{snap.path}: schema {snap.version} already; nothing to do")
     return 0
 
 
@@ -236,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fetch_command(args, _fetch_guarded if as_program else _fetch)
         if args.command == "render":
             return _render_command(args)
-        return _info(args)
+        return _upgrade(args) if args.snapshot_command == "upgrade" else _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
         if as_program and wandb_errors:  # a W&B fetch that failed: nothing left to save

@@ -33,8 +33,8 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from .runs import DEFAULT_STATES, RunRecord, path_slug
 from .snapshot import (
-    LISTING_KEY, REPORTS_DIR, UNMATCHED_REPORTS, stored_report_name, RUNS_FILE, Snapshot, SnapshotError, clean_leftovers, listing_sha256,
-    open_snapshot, restamp_snapshot, run_table_bytes, write_snapshot,
+    LISTING_KEY, REPORTS_DIR, UNMATCHED_REPORTS, stored_report_name, RUNS_FILE, Snapshot, SnapshotError,
+    clean_leftovers, listing_sha256, open_snapshot, restamp_snapshot, run_table_bytes, source_date, write_snapshot,
 )
 from .outdirs import check_snapshot_output
 from .sources.report_files import RunInfo, match_failure_reports, run_info
@@ -176,15 +176,7 @@ def _check_checkpoints(checkpoints: str | Path | None) -> None:
 def _check_source_date_epoch() -> None:
     """``SOURCE_DATE_EPOCH`` (the snapshot's fetched_at when set) must be a date, told before
     anything is fetched or written."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if not epoch:
-        return
-    try:
-        datetime.fromtimestamp(int(epoch), tz=timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        raise SnapshotError(f"SOURCE_DATE_EPOCH={epoch!r} is not a time (whole seconds since "
-                            "1970-01-01 UTC), so no snapshot was written. --> Do: unset it, or "
-                            "set it to e.g. $(git log -1 --format=%ct).") from None
+    source_date()  # the one line naming it, as the build says it (snapshot.source_date)
 
 
 def _write(records: Iterable[RunRecord], out: str | Path, **options: Any) -> Path:
@@ -341,12 +333,18 @@ def _nothing_changed(previous: Snapshot, fetched_at: str, listing: str | None, r
 
 
 def _previous(out: str | Path, source: dict[str, Any]) -> Snapshot | None:
-    """The snapshot at ``out`` if it came from the same project, server and filters."""
+    """The snapshot at ``out`` if it came from the same project, server and filters, and its
+    files are what its manifest says: a changed one is never reused (nor restamped as
+    unchanged), so a re-fetch is the fix the build's error names."""
     try:
         snap = open_snapshot(out)
-    except SnapshotError:
+        if snap.manifest.get("source") != source:
+            return None
+        snap.verify()
+    except SnapshotError as exc:
+        LOG.info("not reusing the snapshot at %s: %s", out, exc)
         return None
-    return snap if snap.manifest.get("source") == source else None
+    return snap
 
 
 def _reusable(previous: Snapshot | None, record: RunRecord) -> Path | None:

@@ -46,20 +46,34 @@ STATUS_OF_STATE = {
     "running": "running",
 }
 
+#: The snapshot schema version (manifest ``schema_version``), the one constant of it: bump it
+#: whenever the meaning of a stored value changes (a run-table column, a history file's name
+#: or layout, a manifest key), note here what changed, and give the previous version a
+#: migration step (snapshot_read.Snapshot._migrate) or refuse it (snapshot_schema.READABLE_FROM).
+#: 1  steps = last logged _step (+ 1 only since commit e4b0bcf); files named by path_slug.
+#: 2  the manifest lists every file's sha256 (``files``) and each run's file name
+#:    (``runs.<id>.slug``); steps = last logged _step + 1; ids with capitals get a hash suffix;
+#:    format, seed and use_fp8 by meaning (no seed is NaN, not 42: renormalize migrates them);
+#:    status decided from every signal, with status_reason and the other run_facts columns
+#:    (run_facts.complete_table migrates a table without them).
+SCHEMA_VERSION = 2
+
 #: Run ids used as they are in file names and page paths (W&B's own ids all are).
 _PLAIN_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*(?<!\.)")  # inner dots: lr0.1
 
 
 def path_slug(run_id: str) -> str:
     """A run id as a file name and URL path segment: the id itself when it is plain
-    (letters, digits, ``_-`` and single inner dots, such as ``lr0.1``; at most 64
+    (lowercase letters, digits, ``_-`` and single inner dots, such as ``lr0.1``; at most 64
     characters; no leading ``_-.``), else its plain characters plus a hash of the
-    whole id, so ``.hidden`` -> ``hidden-<10 hex>``: stable, and distinct ids stay distinct.
+    whole id, so ``.hidden`` -> ``hidden-<10 hex>``: stable, and distinct ids stay distinct,
+    also where file names are compared without regard to case (macOS, Windows):
+    ``AbCdEf12`` -> ``AbCdEf12-<10 hex>`` beside ``abcdef12``.
 
     MkDocs leaves out pages under a folder starting with a dot, a slash would nest folders,
     and ``?#%`` break links: W&B accepts such ids (``wandb.init(id=".hidden")``)."""
     run_id = str(run_id)
-    if len(run_id) <= 64 and _PLAIN_ID.fullmatch(run_id):
+    if len(run_id) <= 64 and _PLAIN_ID.fullmatch(run_id) and run_id == run_id.lower():
         return run_id
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run_id).strip("-_")[:32].strip("-_")
     return f"{stem or 'run'}-{hashlib.sha256(run_id.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
@@ -117,6 +131,26 @@ LAYER_KEY = re.compile(r"^(?:train/)?[A-Za-z0-9_]+/.+\.(?:weight|bias)(?:_[A-Za-
 def is_layer_key(key: str) -> bool:
     """Whether a history key is a per-layer metric (LAYER_PREFIXES, or LAYER_KEY)."""
     return key.startswith(LAYER_PREFIXES) or bool(LAYER_KEY.match(key))
+
+
+#: Keys of the train and the validation loss, as trainers spell them (analysis/metrics.py).
+TRAIN_LOSS_KEYS = ("loss", "train/loss", "train_loss", "training/loss", "train/avg_loss")
+VAL_LOSS_KEYS = ("val_loss", "eval/loss", "val/loss", "valid/loss", "validation/loss", "eval_loss")
+#: Prefixes of evaluation metrics (f1, accuracy ...: candidates for the primary metric).
+EVAL_KEY_PREFIXES = ("eval/", "val/", "valid/", "validation/", "test/")
+
+
+def wanted_history_key(key: str) -> bool:
+    """A history key the site reads: the site's own keys, the losses by any spelling, an
+    evaluation metric, or a per-layer metric (``[train/]<family>/<dotted.param>``, or
+    ``<family>/<param/with/slashes>_<variant>``: analysis/layers.py decides which are layers)."""
+    if key in SITE_HISTORY_KEYS or key in TRAIN_LOSS_KEYS or key in VAL_LOSS_KEYS:
+        return True
+    if key.startswith(EVAL_KEY_PREFIXES) or is_layer_key(key):
+        return True
+    family, sep, rest = key.removeprefix("train/").partition("/")
+    return bool(sep and family and ("." in rest or "/" in rest))
+
 
 #: Config keys copied into columns, with the contract's default when missing.
 CONFIG_COLUMNS: dict[str, Any] = {
@@ -466,15 +500,20 @@ def tidy_history(history: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+#: Layer types by parameter-name parts, checked in this order (nanoGPT and generic names:
+#: DistilBERT's q_lin/ffn.lin1, Llama's q_proj/mlp, BERT's attention/intermediate ...).
+_LAYER_PATTERNS = (
+    ("classifier", re.compile(r"(^|\.)(lm_head|classifier|pre_classifier|head|score|fc_out|output_layer)(\.|$)")),
+    ("embedding", re.compile(r"(^|\.)(wte|wpe|embed\w*|embeddings|tok_embeddings|position_embeddings)(\.|$)")),
+    ("attention", re.compile(r"attn|attention|(^|\.)(q|k|v|o|out|qkv|query|key|value)_?(lin|proj)?(\.|$)")),
+    ("mlp", re.compile(r"mlp|c_fc|ffn|feed_?forward|(^|\.)(fc\d|lin\d|w\d|intermediate|up_proj|down_proj|gate_proj)(\.|$)")),
+)
+
+
 def layer_type(param_name: str) -> str:
-    """attention / mlp / embedding / classifier / other, by nanoGPT parameter names."""
+    """attention / mlp / embedding / classifier / other, by nanoGPT and generic parameter names."""
     name = param_name.lower()
-    if "lm_head" in name:
-        return "classifier"
-    if "wte" in name or "wpe" in name:
-        return "embedding"
-    if "attn" in name:
-        return "attention"
-    if "mlp" in name or "c_fc" in name:
-        return "mlp"
+    for kind, pattern in _LAYER_PATTERNS:
+        if pattern.search(name):
+            return kind
     return "other"

@@ -2,17 +2,21 @@
 
 Layout of a snapshot folder::
 
-    manifest.json                  source, filters, fetched_at, versions, per-run entries, sha256;
-                                   from W&B also listing_sha256 (what the run table was made of)
+    manifest.json                  schema_version, source, filters, fetched_at, versions, per-run
+                                   entries (file name slug, history rows, updated_at), files
+                                   (every file's sha256), sha256 (the digest of files); from W&B
+                                   also listing_sha256 (what the run table was made of)
     runs.parquet                   the run table (columns = runs.RUN_COLUMNS)
-    history/<run_id>.parquet       one wide history table per run (_step + float64 metrics)
-    failure_reports/<run_id>/*.md  local failure reports of that run, copied verbatim
+    history/<slug>.parquet         one wide history table per run (_step + float64 metrics)
+    failure_reports/<slug>/*.md    local failure reports of that run, copied verbatim
 
 Same records in -> byte-identical folder out: Parquet is written with fixed settings, JSON
 with sorted keys, and no wall-clock time is stored unless the caller passes one
 (``fetched_at``; ``SOURCE_DATE_EPOCH`` overrides it). Reads are lazy: the run table is small,
 histories are read one run and only the asked columns at a time, so a snapshot of 1,000 runs
-x 10,000 steps never has to fit in memory.
+x 10,000 steps never has to fit in memory. Every file is checked against the sha256 the
+manifest lists when it is read (snapshot_files.py); a manifest of an older schema is checked
+and migrated as snapshot_schema.py says.
 """
 
 from __future__ import annotations
@@ -23,15 +27,14 @@ import io
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import numpy as np
-
-from .run_facts import complete_table
-from .runs import RUN_COLUMNS, RunRecord, path_slug, run_row, runs_frame, tidy_history
+from .runs import SCHEMA_VERSION, RunRecord, path_slug, run_row, runs_frame, tidy_history
+from .snapshot_files import SnapshotError, files_digest, sha256_file
+from .snapshot_read import (HISTORY_DIR, MANIFEST, REPORTS_DIR, RUNS_FILE, UNMATCHED_REPORTS, Snapshot, folder_files,
+                            open_snapshot)
 from .tempdirs import alive, make_owned_dir, owner_pid, remove_stale
 from .userfiles import RefusedFile, copy_user_file
 
@@ -39,26 +42,15 @@ if TYPE_CHECKING:  # imported where used: an unchanged re-fetch never needs them
     import pandas as pd
     import pyarrow as pa
 
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-RUNS_FILE = "runs.parquet"
-HISTORY_DIR = "history"
-REPORTS_DIR = "failure_reports"
-#: Key of ``write_snapshot(failure_reports=...)`` and folder under REPORTS_DIR of the reports
-#: that match no run (sources/report_files.py). No run's folder can have this name:
-#: ``runs.path_slug`` never starts with ``_``.
-UNMATCHED_REPORTS = "_unmatched"
-
 
 #: Manifest key of :func:`listing_sha256` (snapshots fetched from the W&B API only).
 LISTING_KEY = "listing_sha256"
 RESERVED_MANIFEST_KEYS = frozenset(
-    {"schema_version", "source", "fetched_at", "versions", "n_runs", "runs", "sha256", LISTING_KEY}
+    {"schema_version", "source", "fetched_at", "versions", "n_runs", "runs", "files", "sha256", LISTING_KEY}
 )
-
-
-class SnapshotError(RuntimeError):
-    """A snapshot folder is missing, incomplete or of an unknown version."""
+#: Re-exported: the reading side lives in snapshot_read.py, the file checks in snapshot_files.py.
+__all__ = ["SCHEMA_VERSION", "Snapshot", "SnapshotError", "content_hash", "listing_sha256", "open_snapshot",
+           "restamp_snapshot", "run_table_bytes", "write_snapshot"]
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -98,28 +90,28 @@ def _write_history(history: pd.DataFrame, path: Path) -> int:
     return len(tidy)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def content_hash(folder: Path) -> str:
-    """sha256 over every file but the manifest: relative path and bytes, in sorted order."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
-        rel = path.relative_to(folder).as_posix()
-        h.update(rel.encode() + b"\0" + _sha256_file(path).encode() + b"\n")
-    return h.hexdigest()
+    """sha256 over every file but the manifest: relative path and bytes, in sorted order
+    (the manifest's ``sha256`` of what is in ``folder``)."""
+    return files_digest(folder_files(folder))
+
+
+def source_date() -> str | None:
+    """``SOURCE_DATE_EPOCH`` as an ISO date, None when unset; an error naming it when it is not
+    a whole number of seconds (numpy, scipy and MkDocs read it too, and fail on it)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return None
+    try:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).isoformat()
+    except (ValueError, OverflowError, OSError):
+        raise SnapshotError(f"SOURCE_DATE_EPOCH={epoch[:40]!r} is not a time (whole seconds since "
+                            "1970-01-01 UTC) --> Do: unset it, or set it to e.g. $(git log -1 --format=%ct)."
+                            ) from None
 
 
 def _fetched_at(explicit: str | Callable[[], str | None] | None) -> str | None:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).isoformat()
-    return explicit() if callable(explicit) else explicit
+    return source_date() or (explicit() if callable(explicit) else explicit)
 
 
 def safe_run_id(run_id: str) -> str:
@@ -160,7 +152,7 @@ def write_snapshot(
     clean_leftovers(out)
     tmp = make_owned_dir(out.parent, f".{out.name}.tmp-")
     try:
-        manifest_runs = _write_contents(tmp, records, failure_reports or {}, reuse_history or {})
+        manifest_runs, files = _write_contents(tmp, records, failure_reports or {}, reuse_history or {})
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "source": source,
@@ -170,7 +162,8 @@ def write_snapshot(
             "runs": manifest_runs,
             **(extra or {}),
             **({LISTING_KEY: listing} if listing else {}),
-            "sha256": content_hash(tmp),
+            "files": files,
+            "sha256": files_digest(files),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _swap_in(tmp, out)
@@ -230,37 +223,72 @@ def _table_code() -> bytes:
 
 def restamp_snapshot(snapshot: Snapshot, fetched_at: str, listing: str | None = None) -> None:
     """Rewrite only the manifest of ``snapshot`` (same runs and sha256, a new ``fetched_at``,
-    ``versions`` and ``listing``), as write_snapshot would, swapped in by rename.
+    ``versions`` and ``listing``), as write_snapshot would, swapped in by rename; one of an
+    older schema is written in this one (its files, checked, and their names).
 
     For a re-fetch that found nothing changed: copying and re-hashing every history file
     would give the same files."""
-    manifest = dict(snapshot.manifest, fetched_at=_fetched_at(fetched_at), versions=_versions())
+    manifest = dict(snapshot.current_manifest(), fetched_at=_fetched_at(fetched_at), versions=_versions())
     manifest.pop(LISTING_KEY, None)
     if listing:
         manifest[LISTING_KEY] = listing
-    target = snapshot.path / MANIFEST
-    remove_stale(snapshot.path, f".{target.name}.tmp-")
+    remove_stale(snapshot.path, f".{MANIFEST}.tmp-")
+    _write_manifest(snapshot.path, manifest)
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Replace the manifest of the snapshot at ``folder`` (by rename, as write_snapshot writes it)."""
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    _swap_file(folder / MANIFEST, lambda tmp: tmp.write_text(text))
+
+
+def _swap_file(target: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary sibling of ``target``, then rename it over ``target``."""
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        write(tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def upgrade_snapshot(path: str | os.PathLike) -> tuple[int, Snapshot]:
+    """Write the snapshot at ``path`` in this schema, in place, if it is of an older one:
+    every file checked first; the run table written again only if this version reads other
+    values from it (a migrated column), so its hash stays when nothing changed; then the
+    manifest. Returns (the schema it had, the snapshot as now)."""
+    snap = open_snapshot(path)
+    if snap.version == SCHEMA_VERSION:
+        return snap.version, snap
+    snap.verify()
+    manifest = snap.current_manifest()
+    runs, stored = snap.runs(), snap._read(RUNS_FILE, "run table {path}").to_pandas()
+    if not runs.equals(stored):
+        def table(tmp: Path) -> None:
+            _write_parquet(runs, tmp)
+            manifest["files"][RUNS_FILE] = sha256_file(tmp)
+        _swap_file(snap.path / RUNS_FILE, table)
+    manifest["sha256"] = files_digest(manifest["files"])
+    _write_manifest(snap.path, manifest)
+    return snap.version, open_snapshot(snap.path)
+
+
 def _write_contents(
     folder: Path, records: Iterable[RunRecord], reports: dict[str, list[Path]],
     reuse: dict[str, Path],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Write the run table, histories and reports into ``folder``; the manifest's run
+    entries and its ``files`` (relative path -> sha256 of every file written)."""
     import pyarrow.parquet as pq
 
     (folder / HISTORY_DIR).mkdir()
-    rows, entries, slugs = [], {}, set()
+    rows, entries, slugs, files = [], {}, set(), {}
     for record in records:
         run_id, slug = record.run_id, safe_run_id(record.run_id)
-        if run_id in entries or slug in slugs:
-            raise SnapshotError(f"run {run_id!r} appears twice in the source (file name {slug})")
-        slugs.add(slug)
+        if run_id in entries or slug.lower() in slugs:
+            raise SnapshotError(f"run {run_id!r} appears twice in the source (file name {slug}) --> Do: "
+                                "give each run its own id, or leave one of them out of the source folder.")
+        slugs.add(slug.lower())
         hist_path = folder / HISTORY_DIR / f"{slug}.parquet"
         if run_id in reuse:
             shutil.copyfile(reuse[run_id], hist_path)
@@ -268,15 +296,18 @@ def _write_contents(
         else:
             n_rows = _write_history(record.history, hist_path)
         rows.append(run_row(record))
+        files[f"{HISTORY_DIR}/{slug}.parquet"] = digest = sha256_file(hist_path)
         entries[run_id] = {
             "updated_at": record.meta.get("updated_at") or "",
             "history_rows": n_rows,
-            "history_sha256": _sha256_file(hist_path),
+            "history_sha256": digest,
+            "slug": slug,
         }
-        _copy_reports(folder, run_id, reports.get(run_id, []))
-    _copy_reports(folder, UNMATCHED_REPORTS, reports.get(UNMATCHED_REPORTS, []))
+        _copy_reports(folder, run_id, reports.get(run_id, []), files)
+    _copy_reports(folder, UNMATCHED_REPORTS, reports.get(UNMATCHED_REPORTS, []), files)
     _write_parquet(runs_frame(rows), folder / RUNS_FILE)
-    return dict(sorted(entries.items()))
+    files[RUNS_FILE] = sha256_file(folder / RUNS_FILE)
+    return dict(sorted(entries.items())), dict(sorted(files.items()))
 
 
 def stored_report_name(run_id: str, report: Path) -> tuple[str, str]:
@@ -288,12 +319,14 @@ def stored_report_name(run_id: str, report: Path) -> tuple[str, str]:
     return safe_run_id(run_id), report.name
 
 
-def _copy_reports(folder: Path, run_id: str, reports: Iterable[Path]) -> None:
+def _copy_reports(folder: Path, run_id: str, reports: Iterable[Path], files: dict[str, str]) -> None:
+    """Copy a run's reports into ``folder``, listing each in ``files`` with its sha256."""
     for report in sorted(reports):
         sub, name = stored_report_name(run_id, Path(report))
         dest = folder / REPORTS_DIR / sub / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         _copy_report(Path(report), dest)
+        files[dest.relative_to(folder).as_posix()] = sha256_file(dest)
 
 
 def _copy_report(report: Path, dest: Path) -> None:
@@ -349,122 +382,3 @@ def _swap_in(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-@dataclass
-class Snapshot:
-    """A snapshot folder opened for reading. Nothing but the manifest is read up front."""
-
-    path: Path
-    manifest: dict[str, Any]
-
-    @property
-    def sha256(self) -> str:
-        return self.manifest["sha256"]
-
-    @property
-    def short_hash(self) -> str:
-        return self.sha256[:12]
-
-    @property
-    def run_ids(self) -> list[str]:
-        return list(self.manifest["runs"])
-
-    def runs(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """The run table (all RUN_COLUMNS, or the ones asked for). A table written before
-        some columns existed gets them (``run_facts.complete_table``: status decided again)."""
-        import pyarrow.parquet as pq
-
-        path = self.path / RUNS_FILE
-        names = set(pq.read_schema(path).names)
-        if all(c in names for c in (columns or RUN_COLUMNS)):
-            return pq.read_table(path, columns=columns).to_pandas()
-        table = complete_table(pq.read_table(path).to_pandas())
-        return table if columns is None else table[columns]
-
-    def history_keys(self, run_id: str) -> list[str]:
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(self.history_path(run_id))
-        return [n for n in schema.names if n != "_step"]
-
-    def history(self, run_id: str, keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """Per-step metrics of one run: ``_step`` plus the asked keys (NaN where absent)."""
-        import pandas as pd
-        import pyarrow.parquet as pq
-
-        path = self.history_path(run_id)
-        if keys is None:
-            return pq.read_table(path).to_pandas()
-        keys = list(keys)
-        parquet = pq.ParquetFile(path)  # one open for the schema and the columns
-        present = set(parquet.schema_arrow.names)
-        table = parquet.read(columns=["_step"] + [k for k in keys if k in present])
-        if not _contract_columns(table) or len(set(keys)) < len(keys) or "_step" in keys:
-            df = table.to_pandas()  # not the contract's columns: pandas' conversion as before
-            for key in keys:
-                if key not in df:
-                    df[key] = float("nan")
-            return df[["_step"] + keys]
-        # the contract's int64 _step + float64 metrics: numpy columns straight into one
-        # frame (to_pandas, then adding and reordering columns, cost 3x the read)
-        columns = {name: table.column(name).to_numpy() for name in table.column_names}
-        missing = np.full(table.num_rows, np.nan)
-        return pd.DataFrame({name: columns.get(name, missing) for name in ["_step"] + keys}, copy=True)
-
-    def iter_histories(
-        self, keys: Iterable[str] | None = None, run_ids: Iterable[str] | None = None
-    ) -> Iterator[tuple[str, pd.DataFrame]]:
-        """(run_id, history) one run at a time, so memory holds one run's columns."""
-        keys = list(keys) if keys is not None else None
-        for run_id in run_ids if run_ids is not None else self.run_ids:
-            yield run_id, self.history(run_id, keys)
-
-    def failure_reports(self, run_id: str) -> list[Path]:
-        folder = self.path / REPORTS_DIR / safe_run_id(run_id)
-        return sorted(folder.glob("*.md")) if folder.is_dir() else []
-
-    def unmatched_reports(self) -> list[Path]:
-        """Failure reports that match no run of the snapshot (sources/report_files.py)."""
-        folder = self.path / REPORTS_DIR / UNMATCHED_REPORTS
-        return sorted(folder.glob("*.md")) if folder.is_dir() else []
-
-    def history_path(self, run_id: str) -> Path:
-        """The history file of a run (named by ``runs.path_slug``)."""
-        if run_id not in self.manifest["runs"]:
-            raise KeyError(f"run {run_id!r} is not in the snapshot at {self.path}")
-        return self.path / HISTORY_DIR / f"{safe_run_id(run_id)}.parquet"
-
-
-
-def _contract_columns(table: pa.Table) -> bool:
-    """int64 ``_step`` without nulls and float64 metrics, no pandas metadata: what
-    ``_write_history`` writes, and what converts to numpy as to_pandas would convert it."""
-    import pyarrow as pa
-
-    metrics = table.schema.types[1:]
-    return (table.schema.names[:1] == ["_step"] and pa.types.is_int64(table.schema.types[0])
-            and not table.column("_step").null_count and all(pa.types.is_float64(t) for t in metrics)
-            and b"pandas" not in (table.schema.metadata or {}))
-
-
-def open_snapshot(path: str | os.PathLike) -> Snapshot:
-    """Open a snapshot folder; errors name the folder, the cause and the fix."""
-    path = Path(path)
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise SnapshotError(
-            f"no snapshot at {path}: {MANIFEST} is missing. "
-            "--> Make one with: altgrad-docs fetch --offline-dir wandb --out " + str(path)
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SnapshotError(f"snapshot manifest {manifest_path} is unreadable: {exc}") from exc
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise SnapshotError(
-            f"snapshot at {path} has schema version {version}, this altgrad-docs reads "
-            f"{SCHEMA_VERSION}. --> Re-fetch it with this version of altgrad-docs."
-        )
-    return Snapshot(path=path, manifest=manifest)

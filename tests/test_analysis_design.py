@@ -198,8 +198,10 @@ def test_options_from_mkdocs_config_and_env_strings():
     assert o == DesignOptions(factors=("learning_rate", "n_layer"), ignore=("dropout",),
                               filters={"config.learning_rate": {"$lt": 0.01}}, baseline="FP16", metric="final_loss")
     assert DesignOptions.from_config({"factors": None, "filters": ""}) == DesignOptions()
-    with pytest.raises(DesignError, match="metric"):
-        DesignOptions.from_config({"metric": "accuracy"})
+    # any logged key may be the primary metric (issue 22); a bad metric map is refused
+    assert DesignOptions.from_config({"metric": "eval/accuracy"}).metric == "final_eval/accuracy"
+    with pytest.raises(DesignError, match="direction"):
+        DesignOptions.from_config({"metrics": {"direction": "up"}})
     with pytest.raises(DesignError, match="JSON"):
         DesignOptions.from_config({"filters": "{nope"})
 

@@ -54,7 +54,7 @@ def test_home_and_methods_state_the_design(built):
         assert "Factors (inferred: config keys whose value differs between runs of one format and optimizer): " \
                "learning_rate (0.001, 0.01)." in text, page
         assert "A condition is format × optimizer × learning_rate: 8 conditions in 2 settings." in text
-        assert "Primary metric: final val loss (every finished run logged val_loss); baseline BF16." in text
+        assert "Primary metric: final val loss (every finished run logged val_loss), lower is better; baseline BF16." in text
         assert "Constants (one value in every run): batch_size = 32, max_steps = 100." in text
         assert "manifold_mantissa_bits follows the format" in text
         assert "Unbalanced: conditions have 2 to 3 runs." in text

@@ -140,6 +140,7 @@ def test_site_builds_strict_with_broken_runs(snapshot, tmp_path):
     ("abc123", "abc123"), ("ok_1-2", "ok_1-2"), (".hidden", "hidden-1692419006"),
     ("a/b", "a-b-c14cddc033"), ("..", "run-5ec1f7e700"), ("", "run-e3b0c44298"), ("-x", "x-a420962426"),
     ("lr0.1-s1", "lr0.1-s1"), ("a..b", "a-b-f62b42414c"), ("a.", "a-5ab640fad5"), ("x" * 65, "x" * 32 + "-9537c5fdf1"),
+    ("AbCdEf12", "AbCdEf12-42d350854c"), ("abcdef12", "abcdef12"),
 ])
 def test_path_slug_is_stable_and_plain(run_id, slug):
     assert path_slug(run_id) == slug
@@ -163,3 +164,82 @@ def test_two_pages_on_one_path_is_a_warning(caplog):
     with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
         pipeline.check_page_paths([page, page])
     assert "two pages on one path" in caplog.text
+
+
+def test_two_pages_whose_paths_differ_only_in_case_is_a_warning(caplog):
+    pages = [SitePage(f"runs/{p}/index.md", "pages/run.md", {}) for p in ("abcdef12", "AbCdEf12")]
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
+        pipeline.check_page_paths(pages)
+    assert "two pages on one path, without regard to case" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):  # as path_slug names them
+        pipeline.check_page_paths([SitePage(f"runs/{path_slug(r)}/index.md", "pages/run.md", {})
+                                   for r in ("abcdef12", "AbCdEf12")])
+    assert not caplog.text
+
+
+# ---- values near the float limit (issue #20): finite-safe, never a crash -------------------
+from altgrad_docs.analysis import stats  # noqa: E402
+from tests.site_fixtures import FETCHED_AT, fixture_records  # noqa: E402
+from altgrad_docs.snapshot import write_snapshot  # noqa: E402
+
+FLOAT_MAX = np.finfo(np.float64).max
+
+
+@pytest.mark.filterwarnings("error:overflow:RuntimeWarning")
+def test_statistics_near_the_float_limit_do_not_overflow():
+    s = stats.summarize([1e308, 1e308, NAN])
+    assert (s.n, s.median, s.mean, s.max) == (2, 1e308, 1e308, 1e308)
+    assert stats.mean([FLOAT_MAX, FLOAT_MAX]) == FLOAT_MAX and stats.mean([1.0, 2.0]) == 1.5
+    assert stats.iqm([1e308] * 4) == 1e308
+    d = stats.paired_delta([1.5e308, 1.25e308, 1.0e308], [1.0, 2.0, 3.0])
+    assert d.mean == pytest.approx(1.25e308) and d.low == pytest.approx(0.629e308, rel=1e-2)
+    assert np.isnan(d.high)  # above the float limit: left out, not Inf
+    w = stats.welch_delta([1.5e308, 1.5e308], [-1.5e308, -1.5e308])
+    assert np.isnan(w.mean) and w.n == 4  # 3e308 does not fit a float
+    a, b = np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.25, 1.0])
+    big = 2.0 ** 1020
+    assert stats.hedges_g(a * big, b * big) == stats.hedges_g(a, b)  # unit-free: the same
+    assert stats.paired_delta(a, b) == stats.paired_delta(list(a), list(b))  # ordinary values: as before
+
+
+def test_figure_with_values_near_the_float_limit_is_cut_and_says_so(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [1.0, 1e308, 2.0])
+    paths = export.save_figure(fig, tmp_path / "fig", ("svg", "png"))
+    svg = paths["svg"].read_text()
+    ElementTree.fromstring(svg)
+    assert "values beyond ±1e+306 not shown" in svg and paths["png"].stat().st_size
+    assert ax.get_ylim() == (1.0, 1e306)
+
+
+@pytest.mark.slow
+def test_every_figure_copes_with_a_loss_of_1e308(tmp_path):
+    """Every run's loss 1e308 crashed every build (a figure worker: 'ValueError: arange')."""
+    records = fixture_records()
+    for record in records:
+        record.history["loss"] = 1e308
+        record.summary["loss"] = 1e308
+    snap = open_snapshot(write_snapshot(records, tmp_path / "s", source={"kind": "fixture"}, fetched_at=FETCHED_AT))
+    a = site_analysis.analyse(snap, snap.runs())["analysis"]
+    drawn = {spec.id: export.save_figure(spec.draw(), tmp_path / spec.id, ("svg",))["svg"]
+             for spec in catalog.figure_specs(a)}
+    assert "fig-crash-forensics" in drawn
+    assert "not shown" in drawn["fig-crash-forensics"].read_text()
+    finals = a.runs["final_loss"].dropna()
+    assert (finals == 1e308).all() and len(finals)
+
+
+@pytest.mark.filterwarnings("error:overflow:RuntimeWarning")
+def test_run_chart_spanning_the_whole_float_range_has_no_nan_point():
+    steps = np.arange(10)
+    loss = np.where(steps % 2, FLOAT_MAX, -FLOAT_MAX)
+    data = runchart.chart_data(pd.DataFrame({"_step": steps, "loss": loss, "grad_norm": np.full(10, FLOAT_MAX)}))
+    svg = runchart.chart_svg(data).decode()
+    ElementTree.fromstring(svg)
+    points = svg.split('<polyline points="', 1)[1].split('"', 1)[0].split()
+    assert len(points) == 10 and not {"nan", "inf"} & set(svg.lower().replace(",", " ").split())
+    assert [p.split(",")[1] for p in points[:2]] == ["158.0", "14.0"]  # bottom, top of the panel

@@ -48,7 +48,7 @@ def test_missing_data_says_so_in_words(data):
     ax = F.plot_loss_curves(tr, df, "E0M7")
     assert len(ax.lines) == 0 and _texts(ax) == ["no data: no loss logged for E0M7"]
     assert _texts(S.plot_layer_heatmap(pd.DataFrame(columns=["format", "optimizer", "layer_type", "stall"]))) == [
-        "no data: no per-layer stall/<param> metrics were logged"]
+        "no data: no per-layer metrics (<family>/<param> keys) were logged"]
     assert "no data" in _texts(S.plot_forest(sc.manifold_comparison(df.iloc[0:0])))[0]
     assert "no data" in _texts(F.plot_stall(tr, df, "BF16"))[0]
     assert "no data" in _texts(F.plot_survival({}, df))[0]

@@ -124,8 +124,9 @@ def test_sweep_golden_pages_keep_the_learning_rates_apart(gen):
 
 def test_manifold_comparison_says_when_no_layer_metrics(gen):
     empty = layer_stall_frame({}, runs())
-    assert "No run logged per-layer `stall/<param>` metrics" in gen.render_manifold_comparison(runs(), layers=empty)
-    assert "Stall by layer type" not in gen.render_manifold_comparison(runs())
+    assert "No run logged per-layer metrics (`<family>/<parameter>` keys" in gen.render_manifold_comparison(
+        runs(), layers=empty)
+    assert "Per-layer metrics by layer type" not in gen.render_manifold_comparison(runs())
 
 
 def test_formats_page_golden(gen):

@@ -91,7 +91,21 @@ def test_optimizer_differences_within_formats_only():
                     {"use_manifold_aware": True, "lr": 0.1, "fp8_format": "E5M2", "run_name": "x"}],
                    ["AdamW", "AdamW", "ManifoldAdamW"], ["BF16", "E5M2", "E5M2"])
     assert run_config.optimizer_differences(frame) == {
-        "known": True, "differ": [{"key": "use_manifold_aware", "adamw": ["false"], "manifold": ["true"]}]}
+        "known": True, "differ": [{"key": "use_manifold_aware", "adamw": ["false"], "manifold": ["true"],
+                                   "formats": ["E5M2"], "everywhere": True}]}
+
+
+def test_optimizer_differences_leave_out_identity_keys_and_keep_shared_values():
+    """tags follow a run's identity; E5M2's ManifoldAdamW mantissa bits equal AdamW's (issue 22)."""
+    rows = [{"use_manifold_aware": m, "fp8_format": f, "tags": [f.lower()] + (["manifold-aware"] if m else []),
+             "manifold_mantissa_bits": ({"E5M2": 2, "E3M4": 4}[f] if m else 2)}
+            for f in ("E3M4", "E5M2") for m in (False, True)]
+    frame = _frame(rows, ["ManifoldAdamW" if r["use_manifold_aware"] else "AdamW" for r in rows],
+                   [r["fp8_format"] for r in rows])
+    differ = {d["key"]: d for d in run_config.optimizer_differences(frame)["differ"]}
+    assert sorted(differ) == ["manifold_mantissa_bits", "use_manifold_aware"]
+    assert differ["manifold_mantissa_bits"] == {"key": "manifold_mantissa_bits", "adamw": ["2"], "manifold": ["2", "4"],
+                                                "formats": ["E3M4"], "everywhere": False}
 
 
 def _compared(gen, optimizer_config):

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from altgrad_docs.runs import RunRecord
-from altgrad_docs.snapshot import open_snapshot, write_snapshot
+from altgrad_docs.snapshot import Snapshot, open_snapshot, write_snapshot
+from altgrad_docs.snapshot_files import sha256_file
 
 
 def reference_history(path, keys: list[str]) -> pd.DataFrame:
@@ -48,17 +49,25 @@ def test_history_columns_are_writable_copies(snapshot):
     assert np.isnan(got.loc[0, "b"]) and np.isnan(snapshot.history("run00001", ["a"]).loc[0, "a"])
 
 
-def test_history_outside_the_contract_goes_through_pandas(snapshot, tmp_path, monkeypatch):
+def _listing(snapshot: Snapshot, path) -> Snapshot:
+    """``snapshot`` with one more run, ``x``, whose history file is a copy of ``path``, listed
+    in the manifest with its sha256 (as a writer of such files would list it)."""
+    manifest = {**snapshot.manifest, "runs": {**snapshot.manifest["runs"], "x": {"slug": "x"}}}
+    (snapshot.path / "history" / "x.parquet").write_bytes(path.read_bytes())
+    manifest["files"] = {**manifest["files"], "history/x.parquet": sha256_file(path)}
+    return Snapshot(snapshot.path, manifest)
+
+
+def test_history_outside_the_contract_goes_through_pandas(snapshot, tmp_path):
     """A file written by pandas (its metadata keeps an index) or with an int64 metric:
     pandas converts it, as before."""
     path = tmp_path / "h.parquet"
     frame = pd.DataFrame({"_step": [0, 1], "loss": [1.0, None]}, index=pd.RangeIndex(7, 9))
     pq.write_table(pa.Table.from_pandas(frame), path)
-    monkeypatch.setattr(type(snapshot), "history_path", lambda self, run_id: path)
-    got = snapshot.history("x", ["loss", "missing"])
+    got = _listing(snapshot, path).history("x", ["loss", "missing"])
     pd.testing.assert_frame_equal(got, reference_history(path, ["loss", "missing"]))
     assert got.index.tolist() == [7, 8]
     pq.write_table(pa.table({"_step": [0, 1], "count": pa.array([3, None], pa.int64())}), path)
-    got = snapshot.history("x", ["count"])
+    got = _listing(snapshot, path).history("x", ["count"])
     pd.testing.assert_frame_equal(got, reference_history(path, ["count"]))
     assert got["count"].dtype == "float64" and np.isnan(got["count"].iloc[1])

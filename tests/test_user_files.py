@@ -15,6 +15,7 @@ from altgrad_docs.analysis.failure_reports import BrokenReport, parse_failure_re
 from altgrad_docs.site import pipeline
 from altgrad_docs.site.render import make_environment
 from altgrad_docs.snapshot import SnapshotError, open_snapshot, write_snapshot
+from tests.snapshot_edits import relist
 from altgrad_docs.sources.offline import find_failure_reports, offline_run_files
 from altgrad_docs.userfiles import (
     RefusedFile, check_user_file, copy_user_file, decode_text, read_user_bytes, read_user_text,
@@ -145,6 +146,7 @@ def hostile_report_snapshot(tmp_path_factory):
     for name, data in HOSTILE_REPORTS.items():
         (folder / name).write_bytes(data)
     (folder / "link_failure_report.md").symlink_to(base / "secret.md")  # planted after the fetch
+    relist(snap)  # and listed in the manifest (else the reader does not open them at all)
     return open_snapshot(snap)
 
 

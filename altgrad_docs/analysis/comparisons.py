@@ -16,6 +16,7 @@ from altgrad_docs.runs import layer_type
 
 from . import stats
 from .design import design_columns, level_key
+from .metrics import final_values
 from .scorecard import _num, completed, crashed_mask, ensure_columns, format_sort_key
 
 LAYER_TYPES = ("attention", "mlp", "embedding", "classifier", "other")
@@ -25,14 +26,17 @@ class FormatComparator:
     """Rank formats, find the sweet spot and compare against a baseline.
 
     ``df`` is the run table (columns of ``altgrad_docs.runs.RUN_COLUMNS``). Lower is better
-    for every loss metric; killed and running runs are left out of every summary.
+    unless ``higher_is_better`` (the design's primary metric is an f1, accuracy, ...): every
+    ranking, sweet spot and improvement follows it; killed and running runs are left out of
+    every summary.
     ``factors`` are the design's factors (default: inferred from the runs' configs, see
     analysis/design.py): with factors, every ranking is per format and setting, never pooled
     across the levels of a factor.
     """
 
-    def __init__(self, df: pd.DataFrame, factors: list[str] | None = None):
+    def __init__(self, df: pd.DataFrame, factors: list[str] | None = None, higher_is_better: bool = False):
         self.df, self.factors = design_columns(ensure_columns(df), factors)
+        self.higher_is_better = higher_is_better
 
     def _finished(self) -> pd.DataFrame:
         runs = completed(self.df)
@@ -53,7 +57,8 @@ class FormatComparator:
         runs = self._finished() if finished_only else completed(self.df)
         cols = [*by, *self.factors, *(["setting"] if self.factors else []), "n", "median", "min", "max"]
         rows = []
-        if not runs.empty and metric in runs:
+        if not runs.empty and (metric in runs or "summary_json" in runs):
+            runs = runs.assign(**{metric: final_values(runs, metric)})
             for key, g in self._groups(runs, by):
                 s = stats.summarize(_num(g[metric]))
                 rows.append({**key, "n": s.n, "median": s.median, "min": s.min, "max": s.max})
@@ -62,26 +67,31 @@ class FormatComparator:
         out.insert(0, "rank", out["median"].rank(method="min", ascending=ascending).to_numpy())
         return out.reset_index(drop=True)
 
-    def rank_by_metric(self, metric: str, ascending: bool = True, finished_only: bool = True) -> pd.DataFrame:
+    def rank_by_metric(self, metric: str, ascending: bool | None = None, finished_only: bool = True) -> pd.DataFrame:
         """Formats ranked by the median of ``metric`` (finished runs unless told otherwise),
         both optimizers together (the plan's ranking; :meth:`rank_conditions` splits them).
 
         Columns: rank, format, (the factor columns and setting, when the design has factors:
         one row per format and setting), n (runs with a finite value), median, min, max.
-        Rows without any finite value come last with rank NaN.
+        Rows without any finite value come last with rank NaN. ``ascending`` None: best
+        first by the comparator's direction.
         """
-        return self._ranked(metric, ["format"], ascending, finished_only)
+        return self._ranked(metric, ["format"], self._ascending(ascending), finished_only)
 
-    def rank_conditions(self, metric: str, ascending: bool = True, finished_only: bool = True) -> pd.DataFrame:
-        """Conditions (format x optimizer x setting) ranked by the median of ``metric``."""
-        return self._ranked(metric, ["format", "optimizer"], ascending, finished_only)
+    def rank_conditions(self, metric: str, ascending: bool | None = None, finished_only: bool = True) -> pd.DataFrame:
+        """Conditions (format x optimizer x setting) ranked by the median of ``metric``, best first."""
+        return self._ranked(metric, ["format", "optimizer"], self._ascending(ascending), finished_only)
+
+    def _ascending(self, ascending: bool | None) -> bool:
+        return (not self.higher_is_better) if ascending is None else ascending
 
     def sweet_spot_condition(self, metric: str = "final_loss", exclude_crashed: bool = True,
                              include_baselines: bool = False) -> dict | None:
-        """The condition with the lowest median ``metric`` (its rank row as a dict), or None.
+        """The condition with the best (lowest, or highest when ``higher_is_better``) median
+        ``metric`` (its rank row as a dict), or None.
 
         Baselines (BF16/FP16/FP32) are references, not candidates, unless asked for."""
-        ranked = self.rank_conditions(metric, True, finished_only=exclude_crashed)
+        ranked = self.rank_conditions(metric, None, finished_only=exclude_crashed)
         if not include_baselines:
             ranked = ranked[~ranked["format"].isin(BASELINES)]
         ranked = ranked[ranked["n"] > 0]
@@ -104,8 +114,9 @@ class FormatComparator:
 
     def compute_improvement(self, baseline_format: str, test_format: str, metric: str = "final_loss",
                             setting: str | None = None) -> float:
-        """Percent by which test_format's median is lower than baseline_format's:
-        100 * (base - test) / |base|. Positive = better for a loss. NaN when either is missing.
+        """Percent by which test_format's median is better than baseline_format's:
+        100 * (base - test) / |base| (lower is better), 100 * (test - base) / |base| when
+        ``higher_is_better``. Positive = better. NaN when either is missing.
         With several settings, ``setting`` says which (never pooled)."""
         ranked = self.rank_by_metric(metric)
         if self.factors:
@@ -118,7 +129,8 @@ class FormatComparator:
         base, test = ranked.get(baseline_format, math.nan), ranked.get(test_format, math.nan)
         if not (np.isfinite(base) and np.isfinite(test)) or base == 0:
             return math.nan
-        return float(100.0 * (base - test) / abs(base))
+        gain = (test - base) if self.higher_is_better else (base - test)
+        return float(100.0 * gain / abs(base))
 
     def compare_by_layer_type(self, layer_metrics_df: pd.DataFrame) -> pd.DataFrame:
         """Mean of every numeric metric per layer type (attention/mlp/embedding/classifier/other).
@@ -150,16 +162,31 @@ class FormatComparator:
         return out.drop(columns=["_f", "_t"]).reset_index(drop=True)
 
 
-def layer_stall_frame(traces: dict, runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per run and layer type with its mean stall ratio (from Trace.layer_stall),
-    ready for compare_by_layer_type. Empty when no run logged per-layer stall."""
+LAYER_COLUMNS = ["family", "layer_type", "value"]
+
+
+def layer_frame(traces: dict, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run, per-layer family (Trace.layers: grad_norm_l2, stall, ...) and layer
+    type with the mean over training. Empty when no run logged a per-layer metric; a family
+    no run logged has no row."""
     rows = []
     keys = ["format", "optimizer", *(["setting"] if "setting" in runs else [])]
     meta = runs.set_index(runs["run_id"].astype(str))[keys] if not runs.empty else None
+    known = {str(r): {k: str(v) for k, v in zip(keys, vals)}
+             for r, *vals in zip(meta.index, *(meta[k] for k in keys))} if meta is not None else {}
     for run_id, trace in traces.items():
-        if meta is None or run_id not in meta.index:
+        if run_id not in known:
             continue
-        for ltype, value in trace.layer_stall.items():
-            rows.append({**{k: str(meta.at[run_id, k]) for k in keys}, "run_id": run_id, "layer_type": ltype,
-                         "stall": value})
-    return pd.DataFrame(rows, columns=[*keys, "run_id", "layer_type", "stall"])
+        families = getattr(trace, "layers", None) or ({"stall": trace.layer_stall} if trace.layer_stall else {})
+        for family, by_type in families.items():
+            for ltype, value in by_type.items():
+                rows.append({**known[run_id], "run_id": run_id, "family": family, "layer_type": ltype, "value": value})
+    return pd.DataFrame(rows, columns=[*keys, "run_id", *LAYER_COLUMNS])
+
+
+def layer_stall_frame(traces: dict, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run and layer type with its mean stall ratio (the ``stall`` family of
+    :func:`layer_frame`), ready for compare_by_layer_type. Empty when no run logged it."""
+    frame = layer_frame(traces, runs)
+    frame = frame[(frame["family"] == "stall").to_numpy()].drop(columns="family")
+    return frame.rename(columns={"value": "stall"}).reset_index(drop=True)

@@ -20,9 +20,12 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from altgrad_docs.runs import METRIC_ALIASES, layer_type
+from altgrad_docs.runs import METRIC_ALIASES
 
+from .layers import layer_families
 from .loss_replay import FiniteLoss, finite_loss
+from .metrics import RATES, MetricMap
+from .rates import looks_cumulative
 
 #: Metrics a trace keeps (canonical names; old unprefixed names are read as aliases).
 TRACE_METRICS = (
@@ -42,7 +45,8 @@ PLOT_METRICS = ("loss", "val_loss", "quantization/bit_stall_rate")
 #: 150 dpi: 510 columns; the axes inside are narrower), so MinMaxLTTB's envelope is the
 #: drawn one. tests/test_plot_downsampling.py checks the panel and the picture.
 PLOT_POINTS = 1020
-FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate")
+FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate",
+                    "quantization/underflow_rate")
 STALL_PREFIX = "stall/"
 #: History columns left out of the history hash: wall-clock speed differs between identical runs.
 UNHASHED = ("throughput_tokens_sec", "step_time_ms")
@@ -59,6 +63,10 @@ class Trace:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     forensics: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     layer_stall: dict[str, float] = field(default_factory=dict)  # layer type -> mean stall
+    #: per-layer family (grad_norm_l2, stall, ...) -> layer type -> mean over training (layers.py)
+    layers: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: rate -> whether its logged values read as a running mean since step 0 (metrics.looks_cumulative)
+    cumulative: dict[str, bool | None] = field(default_factory=dict)
     history_hash: str = ""  # sha256 of the logged values (identical conditions share it)
     at_budget: dict[str, float] = field(default_factory=dict)  # metric -> last logged value within a step budget
     #: PLOT_METRICS for drawing when the strided curve left rows out: finite points only,
@@ -91,13 +99,15 @@ def _floats(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
-def metric_column(history: pd.DataFrame, metric: str) -> np.ndarray | None:
-    """The values of a metric, reading old unprefixed names after the prefixed one.
+def metric_column(history: pd.DataFrame, metric: str,
+                  aliases: dict[str, tuple[str, ...]] | None = None) -> np.ndarray | None:
+    """The values of a metric, reading its other names (``aliases``: the metric map's, else
+    the old unprefixed names after the prefixed one) in order.
 
     None only when no name of the metric is a column: a column logged but never finite
     (a loss NaN from step 0) is returned as it is, so that the run counts as collapsed."""
     found = None
-    for name in METRIC_ALIASES.get(metric, (metric,)):
+    for name in (aliases or {}).get(metric) or METRIC_ALIASES.get(metric, (metric,)):
         if name in history:
             values = _floats(history[name])
             if not np.isnan(values).all():
@@ -138,13 +148,15 @@ def _compact(a: np.ndarray, small: type) -> np.ndarray:
     return a if big or tiny else a.astype(small)
 
 
-def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarray | None = None) -> int | None:
+def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarray | None = None,
+                  *evaluated: np.ndarray | None) -> int | None:
     """The step at which the training loss stopped being finite; None when it never did.
 
     A wide history has NaN both for "logged NaN" and for "not logged at this step", so a NaN
     counts only in the tail after the last finite loss, and rows of that tail holding a
-    finite val_loss (evaluation-only rows) are skipped. +/-Inf always counts. A loss logged
-    but never finite (NaN from step 0) collapsed at the first step.
+    finite val_loss or other evaluation metric (``evaluated``: evaluation-only rows) are
+    skipped. +/-Inf always counts. A loss logged but never finite (NaN from step 0)
+    collapsed at the first step.
     """
     if loss is None or not len(loss):
         return None
@@ -153,25 +165,32 @@ def collapse_step(steps: np.ndarray, loss: np.ndarray | None, val_loss: np.ndarr
         return int(steps[0])
     tail = np.zeros(len(loss), dtype=bool)
     tail[(finite_idx[-1] + 1) if len(finite_idx) else 0:] = True
-    if val_loss is not None:
-        tail &= ~np.isfinite(val_loss)
+    for values in (val_loss, *evaluated):
+        if values is not None:
+            tail &= ~np.isfinite(values)
     hits = np.flatnonzero(np.isinf(loss) | tail)
     return int(steps[hits[0]]) if len(hits) else None
 
 
 def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window: int = 50,
-               budget: int | None = None, n_plot: int = PLOT_POINTS) -> Trace:
+               budget: int | None = None, n_plot: int = PLOT_POINTS,
+               aliases: dict[str, tuple[str, ...]] | None = None, primary: str | None = None) -> Trace:
     """A Trace of one history frame (``_step`` + metric columns); with ``budget`` (a number of
-    steps) also the last value of loss and val_loss logged at a step below it, so that runs of
-    different lengths are compared at the same step budget. ``n_plot``: points per drawn curve."""
+    steps) also the last value of loss, val_loss (and ``primary``) logged at a step below it, so
+    that runs of different lengths are compared at the same step budget. ``n_plot``: points per
+    drawn curve; ``aliases``: canonical metric -> history names (``MetricMap.aliases``);
+    ``primary``: the primary metric's key, kept as a curve of its own when it is no loss."""
     steps = pd.to_numeric(history.get("_step", pd.Series(dtype="float64")), errors="coerce").to_numpy()
     keep = np.isfinite(steps)
     if not keep.all():
         history = history.loc[keep]
     steps = steps[keep].astype(np.int64)
-    columns = {m: metric_column(history, m) for m in TRACE_METRICS}
+    columns = {m: metric_column(history, m, aliases) for m in TRACE_METRICS}
+    if primary and primary not in columns and primary not in (aliases or {}).get("loss", ("loss",)) \
+            and primary not in (aliases or {}).get("val_loss", ("val_loss",)):
+        columns[primary] = metric_column(history, primary)
     loss = columns["loss"]
-    collapse = collapse_step(steps, loss, columns["val_loss"])
+    collapse = collapse_step(steps, loss, columns["val_loss"], *(columns[k] for k in columns if k not in TRACE_METRICS))
     trace = Trace(run_id, int(steps[-1]) if len(steps) else None, collapse)
     if collapse is not None:
         trace.collapse_value = float(loss[_index_of(steps, collapse)])
@@ -195,10 +214,15 @@ def make_trace(run_id: str, history: pd.DataFrame, max_points: int = 300, window
             values = columns[metric]
             if values is not None:
                 trace.forensics[metric] = (steps[near] - end, values[near])
-    trace.layer_stall = _layer_stall(history)
+    trace.layers = layer_families(history)
+    trace.layer_stall = dict(trace.layers.get("stall", {}))
+    for rate in RATES.values():
+        if columns.get(rate) is not None:
+            trace.cumulative[rate] = looks_cumulative(steps.astype(float), columns[rate])
     trace.history_hash = history_hash(history)
     if budget is not None:
-        trace.at_budget = {m: value_within(steps, columns[m], budget) for m in ("loss", "val_loss")}
+        trace.at_budget = {m: value_within(steps, columns[m], budget) for m in columns
+                           if m in ("loss", "val_loss") or m not in TRACE_METRICS}
     return trace
 
 
@@ -238,26 +262,17 @@ def _index_of(steps: np.ndarray, step: int | None) -> int:
     return int(hits[0]) if len(hits) else -1
 
 
-def _layer_stall(history: pd.DataFrame) -> dict[str, float]:
-    """Mean per-layer stall ratio over training, averaged within each layer type."""
-    by_type: dict[str, list[float]] = {}
-    for col in history.columns:
-        if not str(col).startswith(STALL_PREFIX):
-            continue
-        values = _floats(history[col])
-        values = values[np.isfinite(values)]
-        if len(values):
-            by_type.setdefault(layer_type(str(col)[len(STALL_PREFIX):]), []).append(float(values.mean()))
-    return {k: float(np.mean(v)) for k, v in sorted(by_type.items())}
-
-
 def collect_traces(
     histories: Iterable[tuple[str, pd.DataFrame]], max_points: int = 300, window: int = 50,
-    budgets: dict[str, int] | None = None,
+    budgets: dict[str, int] | None = None, metric_map: MetricMap | None = None,
 ) -> dict[str, Trace]:
-    """Traces of every run, reading one history at a time (``budgets``: run_id -> step budget)."""
+    """Traces of every run, reading one history at a time (``budgets``: run_id -> step budget;
+    ``metric_map``: which key is the train loss, the primary metric and each rate)."""
     budgets = budgets or {}
-    return {run_id: make_trace(run_id, frame, max_points, window, budgets.get(str(run_id)))
+    aliases = metric_map.aliases() if metric_map is not None else None
+    primary = metric_map.primary if metric_map is not None else None
+    return {run_id: make_trace(run_id, frame, max_points, window, budgets.get(str(run_id)),
+                               aliases=aliases, primary=primary)
             for run_id, frame in histories}
 
 

@@ -37,6 +37,7 @@ from altgrad_docs.runs import STATUS_OF_STATE
 
 from . import design_checks as checks
 from .filters import FilterError, matches
+from .metrics import MetricError, MetricMap, infer_metric_map, metric_options, train_loss_key, with_metric_columns
 
 #: Bookkeeping the trainer writes into every config (data contract): never a factor.
 BOOKKEEPING = frozenset({
@@ -56,8 +57,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Names that look like a run's identity (checked only for keys unique per run).
 IDENTITY = re.compile(r"(^|_)(name|dir|path|id|uuid|time|timestamp|date|stamp|url|host)s?$")
-DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric", "tuning")
-METRICS = {"val_loss": "final_val_loss", "loss": "final_loss"}
+DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric", "metrics", "tuning")
 
 
 class DesignError(ValueError):
@@ -66,13 +66,15 @@ class DesignError(ValueError):
 
 @dataclass(frozen=True)
 class DesignOptions:
-    """``extra.altgrad`` overrides: factors (explicit list), ignore, filters, baseline, metric."""
+    """``extra.altgrad`` overrides: factors (explicit list), ignore, filters, baseline, metric
+    (the primary metric's key) and metrics (the metric map, analysis/metrics.py)."""
 
     factors: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
     filters: Mapping[str, Any] | None = None
     baseline: str | None = None
     metric: str | None = None
+    metrics: Mapping[str, Any] | None = None
     #: factors that are tuning hyperparameters (each optimizer also compared at its own best
     #: level; analysis/findings_parts.at_best); None: learning_rate
     tuning: tuple[str, ...] | None = None
@@ -89,10 +91,10 @@ class DesignOptions:
         if filters is not None and not isinstance(filters, Mapping):
             raise DesignError("extra.altgrad.filters must be a mapping (a W&B filter such as "
                               "{'config.learning_rate': {'$in': [0.001]}}) --> Do: fix mkdocs.yml.")
-        metric = opts.get("metric") or None
-        if metric is not None and str(metric).removeprefix("final_") not in METRICS:
-            raise DesignError(f"extra.altgrad.metric is {metric!r}; the site knows val_loss and loss "
-                              "--> Do: set metric to val_loss or loss, or remove it.")
+        try:
+            metric, metrics = metric_options(opts)
+        except MetricError as exc:
+            raise DesignError(str(exc)) from exc
         baseline = opts.get("baseline") or None
         if baseline is not None and not isinstance(baseline, str):
             raise DesignError(f"extra.altgrad.baseline is {baseline!r}; it must be one format name "
@@ -100,7 +102,7 @@ class DesignOptions:
         return cls(factors=tuple(factors) if factors is not None else None,
                    ignore=tuple(_names(opts.get("ignore"), "ignore") or ()),
                    filters=filters, baseline=baseline,
-                   metric=METRICS[str(metric).removeprefix("final_")] if metric else None,
+                   metric=metric, metrics=metrics or None,
                    tuning=tuple(t) if (t := _names(opts.get("tuning"), "tuning")) is not None else None)
 
 
@@ -145,7 +147,7 @@ class Design:
     identity: list[str]  # keys unique per run (names, paths, ids, timestamps)
     bookkeeping: list[str]  # bookkeeping keys present in the configs
     ignored: list[str]  # keys of extra.altgrad.ignore present in the configs
-    metric: str  # run-table column: final_val_loss or final_loss
+    metric: str  # run-table column of the primary metric: final_val_loss, final_loss, final_<key>
     baseline: str
     runs: pd.DataFrame
     cells: pd.DataFrame
@@ -166,6 +168,8 @@ class Design:
     #: runs read as the BF16 baseline though their configs name no precision (fp8_format none,
     #: use_fp8 false): {"label", "n", "because"}; {} when none (design_checks.assumed_baseline)
     assumed_baseline: dict[str, Any] = field(default_factory=dict)
+    higher_is_better: bool = False  # the primary metric's direction (analysis/metrics.py)
+    metric_map: MetricMap = field(default_factory=MetricMap)  # which key means what
 
     @property
     def factor_names(self) -> list[str]:
@@ -435,15 +439,25 @@ def setting_label(levels: Mapping[str, Any]) -> str:
 
 
 def choose_metric(runs: pd.DataFrame, status: pd.Series, crashed: np.ndarray) -> str:
-    """final_val_loss when every finished, non-crashed run logged one; else final_loss.
+    """The run-table column of the primary metric: the first candidate (a validation loss,
+    then an evaluation task metric, then the train loss; analysis/metrics.py) that every
+    finished, non-crashed run logged with a finite final value (final_val_loss, final_loss or
+    final_<key>).
 
     A run that failed before its first evaluation has no val_loss: it is a failure and does
     not change the metric."""
-    if "final_val_loss" not in runs:
-        return "final_loss"
-    ok = (status == "finished").to_numpy() & ~crashed
-    vals = pd.to_numeric(runs["final_val_loss"], errors="coerce").to_numpy(dtype=float)[ok]
-    return "final_val_loss" if len(vals) and np.isfinite(vals).all() else "final_loss"
+    return choose_metric_map(runs, status, crashed).column
+
+
+def choose_metric_map(runs: pd.DataFrame, status: pd.Series, crashed: np.ndarray,
+                      options: DesignOptions | None = None) -> MetricMap:
+    """The study's metric map: declared in ``options`` (metric, metrics), else inferred."""
+    options = options or DesignOptions()
+    ok = (pd.Series(status).astype(str) == "finished").to_numpy() & ~np.asarray(crashed, dtype=bool)
+    try:
+        return infer_metric_map(runs, ok, options.metric, options.metrics)
+    except MetricError as exc:
+        raise DesignError(str(exc)) from exc
 
 
 def choose_baseline(formats: Iterable[str], wanted: str | None = None) -> str:
@@ -464,6 +478,7 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
 
     options = options or DesignOptions()
     df = ensure_columns(runs).reset_index(drop=True)
+    df = with_metric_columns(df, MetricMap(train_loss=train_loss_key(df, options.metrics)))
     status = df["status"].astype("string").fillna("").map(lambda s: STATUS_OF_STATE.get(s, s))
     studied = _studied(df, options.filters)
     configs = [_config(c) for c in (df["config_json"] if "config_json" in df else [""] * len(df))]
@@ -493,7 +508,8 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     meta["studied"] = known
     meta["reason"] = np.where(~studied, "filtered out", np.where(
         ~known, [format_reasons.get(f, "") for f in meta["format"]], np.where(done, "", status.astype(str))))
-    metric = METRICS.get(str(options.metric), options.metric) or choose_metric(df[done], status[done], crashed[done])
+    metric_map = choose_metric_map(df[done], status[done], crashed[done], options)
+    metric = metric_map.column
     baseline = choose_baseline(meta.loc[done, "format"], options.baseline)
     if options.baseline:
         wanted = classify_format(options.baseline).label or options.baseline
@@ -511,7 +527,8 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
                     spellings=checks.spellings([c for c, d in zip(configs, done) if d], [*factors, *constants],
                                                _canon, level_text),
                     warnings=[w for w in warnings if w],
-                    assumed_baseline=checks.assumed_baseline([c for c, d in zip(configs, done) if d]))
+                    assumed_baseline=checks.assumed_baseline([c for c, d in zip(configs, done) if d]),
+                    higher_is_better=metric_map.higher_is_better, metric_map=metric_map)
     if history_hashes:
         design.identical = identical_conditions(meta[done], history_hashes)
     return design

@@ -18,6 +18,7 @@ from altgrad_docs.runs import STATUS_OF_STATE
 
 from . import stats
 from .design import design_columns, level_key, paired_seeds
+from .metrics import final_values
 
 MANIFOLD, STANDARD = "ManifoldAdamW", "AdamW"
 #: Order of formats in every table: the FP8 registry (E0M7 .. E7M0), then the baselines.
@@ -90,18 +91,18 @@ def completed(df: pd.DataFrame) -> pd.DataFrame:
 def crashed_mask(df: pd.DataFrame) -> np.ndarray:
     """Failed runs: status "failed" (decided from every signal: analysis/status.py), or
     finished with a non-finite final loss, when ``loss`` is the run's primary metric (a run
-    table that says another key is, e.g. ``train/loss``, has no ``loss`` to judge by)."""
+    table that says another key is, e.g. ``train/loss``, has no ``loss`` to judge by; a table
+    without that column reads the train loss by meaning: metrics.final_values)."""
     status = df["status"].astype("string").fillna("").to_numpy()
     judged = np.ones(len(df), dtype=bool)
     if "primary_metric" in df:
         metric = df["primary_metric"].astype("string").fillna("").to_numpy()
         judged = (metric == "loss") | (metric == "")
-    return (status == "failed") | ((status == "finished") & judged & ~np.isfinite(_num(df["final_loss"])))
+    return (status == "failed") | ((status == "finished") & judged & ~np.isfinite(final_values(df, "final_loss")))
 
 
 def _mean(values: pd.Series) -> float:
-    x = stats.finite(values.to_numpy())
-    return float(x.mean()) if len(x) else math.nan
+    return stats.mean(values.to_numpy())
 
 
 def condition_frame(df: pd.DataFrame, metric: str, factors: list[str] | None = None) -> pd.DataFrame:
@@ -115,7 +116,7 @@ def condition_frame(df: pd.DataFrame, metric: str, factors: list[str] | None = N
         "run_id": runs["run_id"].astype(str).to_numpy(), "format": runs["format"].astype(str).to_numpy(),
         "optimizer": runs["optimizer"].astype(str).to_numpy(), "setting": runs["setting"].astype(str).to_numpy(),
         "seed": _num(runs["seed"]), "crashed": crashed,
-        "value": np.where(crashed, np.nan, _num(runs[metric])), "stall": _num(runs["bit_stall_final"]),
+        "value": np.where(crashed, np.nan, final_values(runs, metric)), "stall": _num(runs["bit_stall_final"]),
         "overflow": _num(runs["overflow_final"]), "underflow": _num(runs["underflow_final"]),
         **{k: runs[k].to_numpy() for k in names},
     })
@@ -175,14 +176,17 @@ def seeded(df: pd.DataFrame) -> bool:
 
 
 def manifold_comparison(df: pd.DataFrame, metric: str | None = None,
-                        factors: list[str] | None = None, paired: bool | None = None) -> pd.DataFrame:
+                        factors: list[str] | None = None, paired: bool | None = None,
+                        higher_is_better: bool = False) -> pd.DataFrame:
     """Per format and setting with runs of both optimizers: ManifoldAdamW - AdamW with a 95% t
     interval, Hedges' g, P(improvement), the exact test or "too few seeds to test", and
     Holm-adjusted p across all rows (formats x settings). Paired by seed within the setting
     (design "paired") when >= 2 seeds have both optimizers once; else Welch's interval over all
     runs of the setting (design "unpaired"). Nothing is pooled across the levels of a factor.
     ``paired`` is the design's choice (``Design.paired``); None: every completed run has a seed
-    (:func:`seeded`). Unpaired, every row is Welch's, with no pairs looked for."""
+    (:func:`seeded`). Unpaired, every row is Welch's, with no pairs looked for.
+    The delta is always ManifoldAdamW minus AdamW in the metric's own units; P(improvement)
+    is the chance that a ManifoldAdamW run is better: lower, or higher when ``higher_is_better``."""
     metric = metric or default_metric(df)
     cond = condition_frame(df, metric, factors)
     names = cond.attrs["factors"]
@@ -190,7 +194,7 @@ def manifold_comparison(df: pd.DataFrame, metric: str | None = None,
     rows = []
     for fmt in sorted_formats(cond["format"]):
         for setting in settings_of(cond[(cond["format"] == fmt).to_numpy()]):
-            rows.extend(_paired_row(cond, fmt, setting, metric, names, paired))
+            rows.extend(_paired_row(cond, fmt, setting, metric, names, paired, higher_is_better))
     out = pd.DataFrame(rows, columns=["format", *names, "setting", "metric", "design", "seeds", "n_manifold",
                                       "n_adamw", "n_pairs", "mean_delta", "ci_low", "ci_high", "hedges_g",
                                       "p_improve", "test", "p", "status", "t_p", "deltas", "duplicated_seeds"])
@@ -199,7 +203,7 @@ def manifold_comparison(df: pd.DataFrame, metric: str | None = None,
 
 
 def _paired_row(cond: pd.DataFrame, fmt: str, setting: str, metric: str, names: list[str],
-                paired: bool = True) -> list[dict]:
+                paired: bool = True, higher_is_better: bool = False) -> list[dict]:
     man_all, std_all = arm_values(cond, fmt, setting)
     if not len(man_all) or not len(std_all):
         return []
@@ -217,7 +221,8 @@ def _paired_row(cond: pd.DataFrame, fmt: str, setting: str, metric: str, names: 
         "design": design, "seeds": seeds,
         "n_manifold": len(stats.finite(man_all)), "n_adamw": len(stats.finite(std_all)),
         "n_pairs": d.n if design == "paired" else 0, "mean_delta": d.mean, "ci_low": d.low, "ci_high": d.high,
-        "hedges_g": stats.hedges_g(man_all, std_all), "p_improve": stats.prob_improvement(man_all, std_all),
+        "hedges_g": stats.hedges_g(man_all, std_all), "p_improve": (stats.prob_improvement(std_all, man_all) if higher_is_better
+                                                            else stats.prob_improvement(man_all, std_all)),
         "test": d.exact_test, "p": d.exact_p, "status": d.status, "t_p": d.t_p,
         "deltas": (man - std).tolist() if design == "paired" else [],
         "duplicated_seeds": paired_seeds(sub)[1] if paired else [],
@@ -225,7 +230,8 @@ def _paired_row(cond: pd.DataFrame, fmt: str, setting: str, metric: str, names: 
 
 
 def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16",
-              paired: pd.DataFrame | None = None, factors: list[str] | None = None) -> pd.DataFrame:
+              paired: pd.DataFrame | None = None, factors: list[str] | None = None,
+              higher_is_better: bool = False) -> pd.DataFrame:
     """One row per condition (format x optimizer x setting): n, crashes (Clopper-Pearson),
     median [min, max] of the metric over finished runs, median delta vs the baseline format of
     the same setting (same optimizer when it has runs, else any), the paired delta (on the
@@ -239,7 +245,7 @@ def scorecard(df: pd.DataFrame, metric: str | None = None, baseline: str = "BF16
             "paired_high", "p_improve", "stall_mean", "overflow_mean", "underflow_mean", "run_ids"]
     if cond.empty:
         return pd.DataFrame(columns=cols)
-    paired = paired if paired is not None else manifold_comparison(df, metric, names)
+    paired = paired if paired is not None else manifold_comparison(df, metric, names, higher_is_better=higher_is_better)
     paired = paired.set_index(["format", "setting"])
     rows = []
     for (fmt, opt, setting), grp in cond.groupby(["format", "optimizer", "setting"], sort=False):

@@ -7,14 +7,16 @@ exact tests only where they can reach p < 0.05, otherwise the explicit status
 :data:`TOO_FEW`; Holm's step-down correction across formats.
 
 Every function takes plain sequences of numbers and ignores non-finite values (a crashed
-run has no final loss; it is counted by :func:`crash_rate`, never averaged in).
+run has no final loss; it is counted by :func:`crash_rate`, never averaged in). Values near
+the float limit (a loss of 1e308) are combined scaled by a power of two (:func:`_scale`, exact),
+so a mean or a difference never overflows to Inf: a result that does not fit a float is NaN.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -41,6 +43,34 @@ def finite(values: Iterable[float]) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
+#: Values above this magnitude are scaled before they are summed or subtracted.
+_HUGE = 2.0 ** 1000
+
+
+def _scale(*arrays: np.ndarray) -> float:
+    """1.0, or a power of two ``s`` that brings every finite value below 2 in magnitude when
+    one is above :data:`_HUGE` (~1e301): dividing by it is exact, and sums, means and
+    differences of the scaled values cannot overflow. Scale-free results (p, g) are unchanged."""
+    top = max((float(np.max(np.abs(a))) for a in arrays if len(a)), default=0.0)
+    return 1.0 if top <= _HUGE else math.ldexp(1.0, math.frexp(top)[1] - 1)
+
+
+def _unscaled(value: float, scale: float) -> float:
+    """A mean, median or difference of scaled values in the values' units; NaN where the
+    result does not fit a float (left out rather than shown as Inf)."""
+    out = float(value) * scale if math.isfinite(value) else float(value)
+    return out if math.isfinite(out) or not math.isfinite(value) else math.nan
+
+
+def mean(values: Iterable[float]) -> float:
+    """Mean of the finite values (NaN when there are none), computed without overflow."""
+    x = finite(values)
+    if not len(x):
+        return math.nan
+    s = _scale(x)
+    return _unscaled(float((x / s).mean()), s)
+
+
 @dataclass(frozen=True)
 class Summary:
     """n, median and range of the finite values of one condition."""
@@ -59,7 +89,9 @@ def summarize(values: Iterable[float]) -> Summary:
     x = finite(values)
     if not len(x):
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
-    return Summary(len(x), float(np.median(x)), float(x.min()), float(x.max()), float(x.mean()))
+    s = _scale(x)
+    return Summary(len(x), _unscaled(float(np.median(x / s)), s), float(x.min()), float(x.max()),
+                   _unscaled(float((x / s).mean()), s))
 
 
 @dataclass(frozen=True)
@@ -131,6 +163,11 @@ def paired_delta(x: Sequence[float], y: Sequence[float], confidence: float = 0.9
     exact = "Wilcoxon signed-rank (exact)"
     if n == 0:
         return Delta(0, math.nan, math.nan, math.nan, "paired t", math.nan, exact, math.nan, NO_DATA)
+    scale = _scale(a, b)
+    if scale != 1.0:  # near the float limit: the same computation on exactly scaled values
+        got = paired_delta(a / scale, b / scale, confidence)
+        return replace(got, mean=_unscaled(got.mean, scale), low=_unscaled(got.low, scale),
+                       high=_unscaled(got.high, scale))
     d = a - b
     mean = float(d.mean())
     if n < 2:
@@ -155,6 +192,11 @@ def welch_delta(x: Sequence[float], y: Sequence[float], confidence: float = 0.95
     exact = "Mann-Whitney U (exact)"
     if not len(a) or not len(b):
         return Delta(len(a) + len(b), math.nan, math.nan, math.nan, "Welch t", math.nan, exact, math.nan, NO_DATA)
+    scale = _scale(a, b)
+    if scale != 1.0:  # near the float limit: the same computation on exactly scaled values
+        got = welch_delta(a / scale, b / scale, confidence)
+        return replace(got, mean=_unscaled(got.mean, scale), low=_unscaled(got.low, scale),
+                       high=_unscaled(got.high, scale))
     mean = float(a.mean() - b.mean())
     low = high = t_p = math.nan
     if len(a) >= 2 and len(b) >= 2:
@@ -174,6 +216,8 @@ def hedges_g(x: Sequence[float], y: Sequence[float]) -> float:
     nx, ny = len(a), len(b)
     if nx < 2 or ny < 2:
         return math.nan
+    scale = _scale(a, b)  # g has no unit: the same for exactly scaled values
+    a, b = a / scale, b / scale
     pooled = math.sqrt(((nx - 1) * a.var(ddof=1) + (ny - 1) * b.var(ddof=1)) / (nx + ny - 2))
     if pooled == 0:
         return math.nan
@@ -210,7 +254,10 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 def iqm(values: Iterable[float]) -> float:
     """Interquartile mean (rliable's aggregate): mean of the middle 50% of the values."""
     x = finite(values)
-    return float(scipy_stats().trim_mean(x, 0.25)) if len(x) else math.nan
+    if not len(x):
+        return math.nan
+    s = _scale(x)
+    return _unscaled(float(scipy_stats().trim_mean(x / s, 0.25)), s)
 
 
 def bootstrap_ci(

@@ -1,5 +1,10 @@
 """What a report page says about data that come from the project's training bench.
 
+Whether they do is the snapshot manifest's to say (:func:`from_bench`: its ``bench`` entry or
+its source's ``producer``, both written by ``altgrad-docs bench``), never the snapshot's path:
+any other snapshot (a W&B project, a user's offline runs) gets no bench text and no bench
+entry in the nav (:func:`bench_nav`).
+
 Bench runs are a simulation (FP32 master weights, weights rounded in the forward pass, no
 scaling, a tiny model), and a reader must know that before reading any number. The facts
 come from the snapshot manifest's ``bench`` entry (written by ``altgrad-docs bench``) and
@@ -12,6 +17,32 @@ import json
 from typing import Any, Mapping
 
 import pandas as pd
+
+
+BENCH_PRODUCER = "altgrad-docs bench"
+BENCH_PAGE = "bench.md"
+
+
+def from_bench(manifest: Mapping[str, Any] | None) -> bool:
+    """True when the snapshot was made by ``altgrad-docs bench`` (the bundled one is)."""
+    manifest = manifest or {}
+    source = manifest.get("source") or {}
+    return bool(manifest.get("bench")) or (isinstance(source, Mapping) and source.get("producer") == BENCH_PRODUCER)
+
+
+def bench_nav(nav: Any, keep: bool) -> Any:
+    """The nav of mkdocs.yml without its entries for the bench page (``keep`` False), in any
+    nesting MkDocs allows (a list of pages, titles -> page or section)."""
+    if keep or nav is None:
+        return nav
+    if isinstance(nav, list):
+        out = [bench_nav(item, keep) for item in nav]
+        return [item for item in out if item is not None]
+    if isinstance(nav, Mapping):
+        out = {k: bench_nav(v, keep) for k, v in nav.items()}
+        out = {k: v for k, v in out.items() if v is not None and v != []}
+        return out or None
+    return None if str(nav) == BENCH_PAGE else nav
 
 
 def gpt_parameters(n_layer: int, n_embd: int, vocab_size: int, block_size: int) -> int:

@@ -20,6 +20,7 @@ import pandas as pd
 from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis.facts import facts_frame
 from altgrad_docs.analysis.findings import family_table
+from altgrad_docs.analysis.layers import family_sort_key
 from altgrad_docs.analysis.pipeline import Analysis
 from altgrad_docs.formats import BASELINES
 
@@ -125,8 +126,8 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
     dashed = "; dashed = baseline median" if set(BASELINES) & set(a.formats) else ""
     unseeded = a.design is not None and not a.design.paired  # no seeds: every comparison unpaired
 
-    def layers_of(sub: pd.DataFrame, _metric: str) -> pd.DataFrame:
-        return a.layers[a.layers["run_id"].astype(str).isin(set(sub["run_id"].astype(str)))]
+    families = sorted(set(a.layers["family"].astype(str)), key=family_sort_key) if "family" in a.layers else []
+    layer_names = ", ".join(families) or "none logged"
 
     def grid(plot, **kw):
         panels = _faceted(runs, fp8)
@@ -176,20 +177,22 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    "difference, bar = 95% Welch t interval." if unseeded else
                    f"Paired difference in final {a.metric.removeprefix('final_')} (ManifoldAdamW minus AdamW, "
                    "same format and seed): open circles = seeds, diamond = mean, bar = 95% t interval.",
-                   _summary_figure(a, a.paired, sc.manifold_comparison, lambda t, _, ax=None: S.plot_forest(t, ax=ax)),
-                   (a.paired, run_cols)),
+                   _summary_figure(a, a.paired, sc.manifold_comparison,
+                                   lambda t, _, ax=None: S.plot_forest(t, ax=ax, higher_is_better=a.higher_is_better)),
+                   (a.paired, run_cols, a.higher_is_better)),
         FigureSpec("fig-bit-stall", "manifold_comparison",
                    "Bit-stall rate over training per format (log scale) per optimizer, with the alert threshold; "
                    "each panel states the update size below which round-to-nearest loses an update.",
                    grid(F.plot_stall), ("stall",) + all_key),
         FigureSpec("fig-layer-stall", "manifold_comparison",
-                   f"Mean stall ratio per layer type and condition{per} (from per-layer stall/ metrics).",
-                   _summary_figure(a, a.layers, layers_of, lambda t, _, ax=None: S.plot_layer_heatmap(t, ax=ax)),
+                   f"Mean of each per-layer metric the runs logged ({layer_names}) per layer type and "
+                   f"condition{per}; panels of one metric share one colour scale.",
+                   lambda: S.plot_layer_families(a.layers, settings=settings_of(runs)),
                    (a.layers, run_cols)),
         FigureSpec("fig-layer-stall-difference", "manifold_comparison",
-                   f"Per-layer-type stall{per}, ManifoldAdamW minus AdamW (blue = less stall with manifold-aware).",
-                   _summary_figure(a, a.layers, layers_of,
-                                   lambda t, _, ax=None: S.plot_layer_heatmap(t, difference=True, ax=ax)),
+                   f"Each per-layer metric ({layer_names}) per layer type{per}, ManifoldAdamW minus AdamW "
+                   "(blue = lower with manifold-aware).",
+                   lambda: S.plot_layer_families(a.layers, difference=True, settings=settings_of(runs)),
                    (a.layers, "diff", run_cols)),
         FigureSpec("fig-number-lines", "formats",
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",

@@ -43,8 +43,29 @@ def condition_label(fmt: str, setting: str = "", optimizer: str = "") -> str:
 
 
 def metric_label(metric: str) -> str:
-    """final_val_loss -> 'final val loss' (how tables and sentences name the metric)."""
-    return metric.replace("_", " ")
+    """final_val_loss -> 'final val loss', final_eval/f1_micro -> 'final eval/f1_micro' (how
+    tables and sentences name the metric: a logged key keeps its spelling)."""
+    return tables._metric_name(metric)
+
+
+def metric_unit(metric: str) -> str:
+    """'nats' for the cross-entropy losses (final_loss, final_val_loss), '' for any other metric."""
+    return "nats" if metric in ("final_loss", "final_val_loss") else ""
+
+
+def _higher(metric: str, higher_is_better: bool | None) -> bool:
+    """The direction given (the design's), else the one the metric's name says (lower when it
+    says nothing): callers of the plan's API pass a metric, not a design."""
+    if higher_is_better is not None:
+        return higher_is_better
+    from altgrad_docs.analysis.metrics import direction_of, key_of
+    return bool(direction_of(key_of(metric)))
+
+
+def direction_words(higher_is_better: bool) -> dict[str, str]:
+    """The words a template needs for the metric's direction."""
+    return {"better": "higher" if higher_is_better else "lower", "worse": "lower" if higher_is_better else "higher",
+            "sign_better": ">" if higher_is_better else "<"}
 
 
 def condition_rates(f: Findings, failures: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -67,17 +88,18 @@ def condition_rates(f: Findings, failures: pd.DataFrame | None) -> list[dict[str
 def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
                       failures: pd.DataFrame | None = None, metric: str = "final_loss",
                       factors: list[str] | None = None, baseline: str = "BF16",
-                      findings: Findings | None = None) -> dict[str, Any]:
-    """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``;
-    the sweet spot and every count from the findings (``findings``, else computed from ``df``).
-    A ``sweet_spot`` format other than the findings' best is the caller's choice: its best
-    condition is shown as given."""
+                      findings: Findings | None = None, higher_is_better: bool | None = None) -> dict[str, Any]:
+    """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``
+    (best first: lowest, or highest when ``higher_is_better``); the sweet spot and every count
+    from the findings (``findings``, else computed from ``df``). A ``sweet_spot`` format other
+    than the findings' best is the caller's choice: its best condition is shown as given."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
+    higher_is_better = _higher(metric, higher_is_better)
     f = findings if findings is not None else findings_of(df, metric, names, baseline)
-    comp = FormatComparator(df, names)
+    comp = FormatComparator(df, names, higher_is_better=higher_is_better)
     ranked = comp.rank_conditions(metric)
     best = f.sweet_spot.best
     if best is not None and sweet_spot in ("", None, best.format):
@@ -89,10 +111,12 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
     base = _baseline_of(ranked, spot, baseline)
     failures = failures if failures is not None else comp_failures(df)
     failed = done[sc.crashed_mask(done)]
-    card = sc.scorecard(df, metric, baseline, factors=names)
+    card = sc.scorecard(df, metric, baseline, factors=names, higher_is_better=higher_is_better)
     links = tables.run_links(done, run_link)
     return {
         "has_data": True, "metric": metric, "metric_label": metric_label(metric), "f": f,
+        "metric_unit": metric_unit(metric), "higher_is_better": higher_is_better,
+        "direction": direction_words(higher_is_better),
         "counts": {"runs": f.counts.study_runs, "completed": f.counts.completed, "failed": f.counts.failed,
                    "excluded": f.counts.left_out, "formats": len(f.counts.formats),
                    "conditions": f.counts.conditions, "conditions_failed": f.counts.conditions_failed},
@@ -103,7 +127,8 @@ def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
         "scorecard_table": tables.scorecard_table(card, links, baseline),
         "settings": _setting_sections(card, links, baseline, metric),
         "rank_loss_table": tables.ranking_table(ranked, metric_label(metric)),
-        "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final"), "bit stall", pct=True),
+        "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final", ascending=True),
+                                                 "bit stall", pct=True),
         "failures_table": tables.runs_table(_ordered(failed), run_link) if len(failed) else "",
         "crash_rates_table": tables.crash_rates_table(condition_rates(f, failures)),
     }
@@ -278,22 +303,24 @@ def findings_of(df: pd.DataFrame, metric: str | None = None, factors: list[str] 
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
                         run_link: RunLink | None = None, metric: str | None = None,
                         factors: list[str] | None = None, baseline: str = "BF16",
-                        identical: list[list[str]] | None = None, findings: Findings | None = None) -> dict[str, Any]:
+                        identical: list[list[str]] | None = None, findings: Findings | None = None,
+                        higher_is_better: bool | None = None) -> dict[str, Any]:
     """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting): every
     number and sentence from the findings (``findings``, else computed from ``df``)."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
-    layer_keys = [k for k in ("format", "optimizer", "setting", "layer_type", "stall") if layers is not None and k in layers]
-    layer_table = None if layers is None else tables.layer_table(
-        FormatComparator(df, names).compare_by_layer_type(layers[layer_keys]))
+    layer_table = None if layers is None else layer_tables(df, names, layers)
     metric = metric or sc.default_metric(df)
+    higher_is_better = _higher(metric, higher_is_better)
     f = findings if findings is not None else findings_of(df, metric, names, baseline, identical)
-    card = sc.scorecard(df, metric, baseline, factors=names)
+    card = sc.scorecard(df, metric, baseline, factors=names, higher_is_better=higher_is_better)
     links = tables.run_links(done, run_link) if run_link else None
     return {
         "has_data": True, "metric": metric, "metric_label": metric_label(metric), "f": f,
+        "metric_unit": metric_unit(metric), "higher_is_better": higher_is_better,
+        "direction": direction_words(higher_is_better),
         "n_settings": f.counts.settings,
         "results_table": tables.scorecard_table(card, links, baseline),
         "primary_table": tables.primary_table(card, metric_label(metric)),
@@ -316,6 +343,26 @@ def _duplicates(df: pd.DataFrame, names: list[str], metric: str) -> list[dict[st
             for _, r in mc.iterrows() if len(r["duplicated_seeds"])]
 
 
+def layer_tables(df: pd.DataFrame, names: list[str], layers: pd.DataFrame) -> list[dict[str, Any]]:
+    """One table per per-layer family (analysis.comparisons.layer_frame): the mean per layer
+    type for each condition; [] when no run logged a per-layer metric."""
+    if layers is None or layers.empty:
+        return []
+    if "family" not in layers:  # the stall frame of layer_stall_frame
+        layers = layers.rename(columns={"stall": "value"}).assign(family="stall")
+    from altgrad_docs.analysis.layers import family_sort_key
+    out = []
+    comp = FormatComparator(df, names)
+    for family in sorted(set(layers["family"].astype(str)), key=family_sort_key):
+        sub = layers[(layers["family"] == family).to_numpy()]
+        keys = [k for k in ("format", "optimizer", "setting", "layer_type") if k in sub]
+        by_type = comp.compare_by_layer_type(sub[keys + ["value"]].rename(columns={"value": "stall"}))
+        pct = family in ("stall", "dead_neuron_frac")
+        out.append({"family": family, "table": tables.layer_table(by_type, pct=pct),
+                    "n_runs": int(sub["run_id"].nunique()) if "run_id" in sub else 0})
+    return out
+
+
 def formats_page() -> dict[str, Any]:
     """Context of the formats page: the facts computed from the bit patterns and the
     16-bit references, as Markdown tables."""
@@ -332,18 +379,27 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     return table(pd.DataFrame([{escape_md(k): escape_md(v) for k, v in r.items()} for r in rows]))
 
 
-def design_context(design: Any) -> dict[str, Any]:
+def design_context(design: Any, cumulative: dict[str, bool] | None = None,
+                   families: list[str] | None = None) -> dict[str, Any]:
     """What the home page and Methods say about the design (analysis/design.py): factors with
     their levels, constants, keys that follow the format/optimizer, a compact n-per-cell table,
-    thin/unbalanced/missing cells, duplicates, runs of different lengths, runs left out."""
+    thin/unbalanced/missing cells, duplicates, runs of different lengths, runs left out; and
+    which key is the primary metric, its direction and the rates (``cumulative``: rate key ->
+    read as cumulative since step 0, Analysis.cumulative; ``families``: the per-layer families
+    the runs logged)."""
     from altgrad_docs.analysis.design import level_text
+    from altgrad_docs.analysis.metrics import describe
 
     if design is None:
         return {"known": False}
     cells, left = design.cells, design.left_out
+    higher = bool(getattr(design, "higher_is_better", False))
     return {
         "known": True, "explicit": design.explicit, "metric": design.metric,
         "metric_label": metric_label(design.metric), "baseline": design.baseline,
+        "metrics": describe(design.metric_map, cumulative) | {"families": list(families or [])},
+        "higher_is_better": higher,
+        "direction": direction_words(higher),
         "factors": [{"name": k, "levels": [level_text(v) for v in lv]} for k, lv in design.factors.items()],
         "constants": [{"name": k, "value": level_text(v)} for k, v in sorted(design.constants.items())],
         "follows": [{"name": k, "what": v} for k, v in sorted(design.follows.items())],

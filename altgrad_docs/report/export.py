@@ -38,6 +38,9 @@ RC = {"svg.hashsalt": CREATOR, "svg.fonttype": "path", "pdf.fonttype": 42, "save
       # characters each), so one character past Latin-1 (the minus sign, ≤, Δ) embedded a
       # second copy of the font; 42 keeps one subset per font (measured: 0.3 s a figure)
       "ps.fonttype": 42}
+#: A linear axis shows data up to this magnitude: matplotlib's margins and ticks overflow
+#: near the float limit (a loss of 1e308: "ValueError: arange"); beyond, the axis is cut here.
+AXIS_LIMIT = 1e306
 
 
 def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
@@ -56,6 +59,7 @@ def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS)
     engine = fig.get_layout_engine()
     try:
         with matplotlib.rc_context(RC):
+            keep_in_range(fig)
             if formats:
                 lay_out(fig, formats[0])
             for ext in formats:
@@ -70,6 +74,25 @@ def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS)
     finally:
         fig.set_layout_engine(engine)
     return out
+
+
+def keep_in_range(fig: Figure) -> None:
+    """Cut every autoscaled linear axis whose data pass :data:`AXIS_LIMIT` at that limit,
+    and say so in the panel: the values beyond are left out, never a crash."""
+    for ax in fig.axes:
+        cut = False
+        for name, lim in (("x", ax.dataLim.intervalx), ("y", ax.dataLim.intervaly)):
+            lo, hi = (float(v) for v in lim)
+            scaled = getattr(ax, f"get_autoscale{name}_on")()
+            if (not scaled or getattr(ax, f"get_{name}scale")() != "linear"
+                    or not (np.isfinite(lo) and np.isfinite(hi)) or max(abs(lo), abs(hi)) <= AXIS_LIMIT):
+                continue
+            lo, hi = (float(np.clip(v, -AXIS_LIMIT, AXIS_LIMIT)) for v in (lo, hi))
+            getattr(ax, f"set_{name}lim")(lo - abs(lo) * 0.1 if lo == hi else lo, hi)
+            cut = True
+        if cut:
+            ax.text(0.99, 0.01, f"values beyond \u00b1{AXIS_LIMIT:.0e} not shown", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=7, color="0.3")
 
 
 def lay_out(fig: Figure, ext: str) -> None:

@@ -162,6 +162,10 @@ def _counted_title(ax: Axes, fmt: str, counts: dict[str, int], extra: Sequence[s
     ax.set_title("\n".join([plain(fmt), n, *extra]), fontsize=8)
 
 
+#: Trace metrics in nats (cross-entropy); any other primary metric is drawn without a unit.
+NATS = ("loss", "val_loss")
+
+
 def plot_loss_curves(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, metric: str = "loss",
                      baseline: str | None = "BF16", ax: Axes | None = None) -> Axes:
     """Loss of one format over steps on a log axis (the formats differ by a few hundredths of
@@ -179,7 +183,7 @@ def plot_loss_curves(traces: dict[str, Trace], runs: pd.DataFrame, fmt: str, met
     plain_log_ticks(ax)
     _counted_title(ax, fmt, counts)
     ax.set_xlabel("step")
-    ax.set_ylabel(f"{metric} (nats, log)")
+    ax.set_ylabel(f"{metric} ({'nats, ' if metric in NATS else ''}log)")
     legend(ax)
     return ax
 
@@ -214,7 +218,7 @@ def plot_loss_end(traces: dict[str, Trace], runs: pd.DataFrame, optimizer: str, 
         return no_data(ax, f"no {metric} logged for {optimizer} after step {start:.0f}", title=optimizer)
     ax.set_title(plain(f"{optimizer}: last {100 * fraction:.0f}% of steps"), fontsize=8)
     ax.set_xlabel("step")
-    ax.set_ylabel(f"{metric} (nats)")
+    ax.set_ylabel(f"{metric} (nats)" if metric in NATS else metric)
     legend(ax)
     return ax
 

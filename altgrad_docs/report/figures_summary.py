@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from altgrad_docs.analysis.comparisons import LAYER_TYPES
+from altgrad_docs.analysis.layers import family_sort_key
 from altgrad_docs.analysis.scorecard import MANIFOLD, STANDARD, format_sort_key
 from altgrad_docs.formats import BASELINES, FORMATS
 
@@ -22,11 +23,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
-def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None, higher_is_better: bool = False) -> Axes:
     """Paired delta (ManifoldAdamW - AdamW) per format: per-seed dots, mean, 95% t interval.
 
     ``comparison`` is ``analysis.scorecard.manifold_comparison(df)``. Left of 0 = the
-    manifold-aware optimizer reached the lower loss."""
+    manifold-aware optimizer reached the lower value: better for a loss, worse when
+    ``higher_is_better``."""
     ax = new_axes(ax, (5.0, 0.5 + 0.45 * max(1, len(comparison))))
     if len(comparison):
         unpaired = (comparison["design"] == "unpaired") if "design" in comparison else False
@@ -52,7 +54,9 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(len(rows)), [plain(f) for f in rows["format"]][::-1])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final loss"
-    ax.set_xlabel(f"Δ {metric}, ManifoldAdamW − AdamW (nats)\n< 0: manifold-aware better")
+    unit = " (nats)" if metric in ("final_loss", "final_val_loss", "final loss", "final val loss") else ""
+    ax.set_xlabel(f"Δ {metric}, ManifoldAdamW − AdamW{unit}\n{'> 0' if higher_is_better else '< 0'}: "
+                  "manifold-aware better")
     return ax
 
 
@@ -114,43 +118,6 @@ def plot_loss_vs_mantissa(card: pd.DataFrame, ax: Axes | None = None, runs: pd.D
     return ax
 
 
-def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axes | None = None) -> Axes:
-    """Mean stall per layer type (columns) and format x optimizer (rows); with
-    ``difference=True`` one row per format: ManifoldAdamW minus AdamW. ``layer_df`` is
-    ``analysis.comparisons.layer_stall_frame(traces, runs)``."""
-    ax = new_axes(ax, (5.0, 3.2))
-    if layer_df.empty:
-        return no_data(ax, "no per-layer stall/<param> metrics were logged")
-    table = layer_df.groupby(["format", "optimizer", "layer_type"])["stall"].mean().unstack("layer_type")
-    cols = [c for c in LAYER_TYPES if c in table.columns]
-    table = table[cols]
-    if difference:
-        wide = table.unstack("optimizer")
-        if MANIFOLD not in wide.columns.get_level_values(1) or STANDARD not in wide.columns.get_level_values(1):
-            return no_data(ax, "per-layer stall was not logged for both optimizers of any format")
-        table = (wide.xs(MANIFOLD, axis=1, level=1) - wide.xs(STANDARD, axis=1, level=1)).dropna(how="all")
-        if table.empty:
-            return no_data(ax, "no format has per-layer stall for both optimizers")
-        labels = list(table.index)
-        order = sorted(range(len(labels)), key=lambda i: format_sort_key(labels[i]))
-        lim = max(1e-9, float(np.nanmax(np.abs(table.to_numpy()))))
-        cmap, vmin, vmax, cbar = "RdBu_r", -lim, lim, "Δ stall (Manifold − AdamW)"
-    else:
-        labels = [f"{f} · {o}" for f, o in table.index]
-        order = sorted(range(len(labels)), key=lambda i: (format_sort_key(table.index[i][0]), table.index[i][1]))
-        cmap, vmin, vmax, cbar = "viridis", 0.0, 1.0, "mean stall ratio"
-    data = table.to_numpy(float)[order]
-    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-    for (i, j), v in np.ndenumerate(data):
-        if math.isfinite(v):
-            ax.text(j, i, fmt_fixed(v, 2), ha="center", va="center", fontsize=7,
-                    color="white" if not difference and v < 0.5 else "black")
-    ax.set_xticks(range(len(cols)), cols, fontsize=8)
-    ax.set_yticks(range(len(order)), [plain(labels[i]) for i in order], fontsize=8)
-    ax.figure.colorbar(image, ax=ax, label=cbar, shrink=0.8)
-    return ax
-
-
 def plot_number_lines(formats: list[str] | None = None, ax: Axes | None = None) -> Axes:
     """Every positive finite value of each format on a log2 axis (one row per format), the
     smallest normal marked; the spacing of the ticks is the format's precision."""
@@ -169,3 +136,141 @@ def plot_number_lines(formats: list[str] | None = None, ax: Axes | None = None) 
     ax.set_xlabel("log2 of the positive values (▼ = smallest normal)")
     ax.set_ylim(-0.6, len(names) - 0.2)
     return ax
+
+
+def _layer_long(layer_df: pd.DataFrame) -> pd.DataFrame:
+    """A layer frame in the long form (family, value): ``layer_frame`` as it is, or the stall
+    frame of ``layer_stall_frame`` (column ``stall``) as the family "stall"."""
+    if "family" in layer_df:
+        return layer_df
+    return layer_df.rename(columns={"stall": "value"}).assign(family="stall")
+
+
+def _layer_table(long: pd.DataFrame, difference: bool) -> tuple[pd.DataFrame, list[str]] | None:
+    """(rows x layer types, row labels) of one family: format · optimizer, or per format the
+    ManifoldAdamW - AdamW difference; None when there is nothing (no pair, for a difference)."""
+    if long.empty:
+        return None
+    table = long.groupby(["format", "optimizer", "layer_type"])["value"].mean().unstack("layer_type")
+    table = table[[c for c in LAYER_TYPES if c in table.columns]]
+    if difference:
+        wide = table.unstack("optimizer")
+        opts = set(wide.columns.get_level_values(1))
+        if MANIFOLD not in opts or STANDARD not in opts:
+            return None
+        table = (wide.xs(MANIFOLD, axis=1, level=1) - wide.xs(STANDARD, axis=1, level=1)).dropna(how="all")
+        if table.empty:
+            return None
+        order = sorted(range(len(table)), key=lambda i: format_sort_key(table.index[i]))
+        return table.iloc[order], [str(table.index[i]) for i in order]
+    order = sorted(range(len(table)), key=lambda i: (format_sort_key(table.index[i][0]), table.index[i][1]))
+    return table.iloc[order], [f"{table.index[i][0]} · {table.index[i][1]}" for i in order]
+
+
+PERCENT_FAMILIES = ("stall", "dead_neuron_frac")
+#: Widest per-layer figure, inches: Material's content column at a 1280 px window is ~690 px, so
+#: 7 pt text (cell values) stays >= 9 px on screen: 7 / 72 * 690 / 9 = 7.45 in.
+MAX_WIDTH = 7.4
+
+
+def _scale(values: np.ndarray, family: str, difference: bool):
+    """(cmap, norm) shared by every panel of one family: [0, 1] for the fractions, a log scale
+    for positive values spanning more than two decades, a symmetric one for differences."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    finite = values[np.isfinite(values)]
+    if difference:
+        lim = max(1e-9, float(np.abs(finite).max())) if len(finite) else 1.0
+        return "RdBu_r", Normalize(-lim, lim)
+    if family in PERCENT_FAMILIES:
+        return "viridis", Normalize(0.0, 1.0)
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    if lo > 0 and hi / lo > 100:
+        return "viridis", LogNorm(lo, hi)
+    return "viridis", Normalize(lo, hi if hi > lo else lo + 1e-9)
+
+
+def _cell_text(v: float, family: str) -> str:
+    """A cell's value, short enough for a narrow cell: 0.42, 1.8e14, −3e-05."""
+    if family in PERCENT_FAMILIES:
+        return fmt_fixed(v, 2)
+    text = f"{v:.2g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+    return text.replace("-", "\u2212")
+
+
+def plot_layer_heatmap(layer_df: pd.DataFrame, difference: bool = False, ax: Axes | None = None,
+                       family: str | None = None, scale=None) -> Axes:
+    """The mean of one per-layer family (default: stall, else the first logged) per layer type
+    (columns) and format x optimizer (rows); with ``difference=True`` one row per format:
+    ManifoldAdamW minus AdamW. ``layer_df`` is ``analysis.comparisons.layer_frame`` (or the
+    older ``layer_stall_frame``); ``scale`` = (cmap, norm) shared with the panels it is compared
+    with (``plot_layer_families``)."""
+    ax = new_axes(ax, (5.0, 3.2))
+    long = _layer_long(layer_df)
+    families = sorted(set(long["family"].astype(str)), key=family_sort_key) if len(long) else []
+    if not families:
+        return no_data(ax, "no per-layer metrics (<family>/<param> keys) were logged")
+    family = family or ("stall" if "stall" in families else families[0])
+    made = _layer_table(long[(long["family"] == family).to_numpy()], difference)
+    if made is None:
+        return no_data(ax, f"{family} was not logged per layer for both optimizers of any format"
+                       if difference else f"no per-layer {family} metrics were logged")
+    table, labels = made
+    data = table.to_numpy(float)
+    cmap, norm = scale or _scale(data, family, difference)
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, norm=norm, aspect="auto")
+    for (i, j), v in np.ndenumerate(data):
+        if math.isfinite(v):
+            shade = float(norm(v)) if math.isfinite(float(norm(v))) else 0.5
+            dark = shade < 0.5 if not difference else abs(shade - 0.5) > 0.35
+            ax.text(j, i, _cell_text(v, family), ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
+    ax.set_xticks(range(len(table.columns)), list(table.columns), fontsize=8, rotation=30, ha="right",
+                  rotation_mode="anchor")
+    ax.set_yticks(range(len(labels)), [plain(s) for s in labels], fontsize=8)
+    label = "Δ Manifold − AdamW" if difference else ("mean stall ratio" if family == "stall" else "mean")
+    ax.figure.colorbar(image, ax=ax, label=label, shrink=0.8)
+    ax.set_title(plain(family), fontsize=9)
+    return ax
+
+
+def plot_layer_families(layer_df: pd.DataFrame, difference: bool = False, settings: list[str] | None = None):
+    """One heatmap per per-layer family the runs logged (and per setting, when ``settings``
+    names several: one column each). Panels of one family share one colour scale; a family
+    nobody logged has no panel. Returns the Figure."""
+    from .figures import new_figure
+
+    long = _layer_long(layer_df)
+    families = sorted(set(long["family"].astype(str)), key=family_sort_key) if len(long) else []
+    cols = settings if settings else [None]
+    if not families:
+        fig = new_figure(figsize=(5.0, 2.6), layout="constrained")
+        no_data(fig.add_subplot(), "no per-layer metrics (<family>/<param> keys) were logged")
+        return fig
+    panels = [(f, s) for f in families for s in cols]
+    n_types = int(long["layer_type"].nunique())
+    width = 2.4 + 0.5 * n_types  # row labels, one column per layer type, the colour bar
+    # as many panels side by side as keep 7 pt text >= 9 px on a 1280 px page (MAX_WIDTH);
+    # the panels of one family (its settings) come one after another and share one scale
+    ncols = max(1, min(len(panels), int(MAX_WIDTH // width)))
+    nrows = -(-len(panels) // ncols)
+    tables = {}
+    for family, setting in panels:
+        of_family = long[(long["family"] == family).to_numpy()]
+        sub = of_family if setting is None or "setting" not in of_family \
+            else of_family[(of_family["setting"].astype(str) == setting).to_numpy()]
+        tables[(family, setting)] = (sub, _layer_table(sub, difference))
+    rows = [len(t[1][0]) if t[1] is not None else 1 for t in tables.values()]
+    heights = [0.9 + 0.22 * max(rows[i * ncols:(i + 1) * ncols]) for i in range(nrows)]  # title, labels, rows
+    fig = new_figure(figsize=(width * ncols, sum(heights)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, height_ratios=heights)).ravel()
+    for (family, setting), ax in zip(panels, axes):
+        values = np.concatenate([t[0].to_numpy(float).ravel() for (f, _), (_, t) in tables.items()
+                                 if f == family and t is not None] or [np.array([])])
+        plot_layer_heatmap(tables[(family, setting)][0], difference, ax=ax, family=family,
+                           scale=_scale(values, family, difference))
+        if setting is not None:
+            ax.set_title(f"{plain(setting)}\n{ax.get_title()}", fontsize=8)
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    return fig

@@ -21,6 +21,14 @@ FP32_MASTER, QUANTIZED, MIXED = "fp32_master", "quantized", "mixed"
 _NOT_SETTINGS = {"optimizer", "run_name", "checkpoint_dir", "launch_time", "seed", "name", "run_id"}
 
 
+def _follows_identity(key: str) -> bool:
+    """Keys that follow a run's identity (its tags, names, paths, bookkeeping: the design's
+    BOOKKEEPING and IDENTITY rules) describe the run, never an optimizer."""
+    from altgrad_docs.analysis.design import BOOKKEEPING, IDENTITY
+
+    return key in _NOT_SETTINGS or key in BOOKKEEPING or bool(IDENTITY.search(key))
+
+
 def _configs(df: pd.DataFrame) -> list[dict[str, Any]]:
     if "config_json" not in df:
         return []
@@ -67,9 +75,12 @@ def optimizer_differences(df: pd.DataFrame | None, follows: frozenset[str] = fro
     """Config keys whose values tell the optimizers' runs apart *within a format* (formats run
     under both AdamW and ManifoldAdamW only, so a baseline run under one optimizer alone tells
     nothing): keys where no AdamW run of the format shares a value with any of its ManifoldAdamW
-    runs, each with the values its AdamW and ManifoldAdamW runs have (sorted, as text).
-    Keys that identify a run, or ``follows`` (keys that follow the format), are left out.
-    ``known`` is False when the runs carry no config."""
+    runs, each with the values its AdamW and ManifoldAdamW runs have (sorted, as text) in every
+    format run under both (a value shared in one format is kept: ManifoldAdamW's
+    manifold_mantissa_bits of E5M2 may equal AdamW's), and ``formats``, the formats where the
+    key tells the optimizers apart (all of them: ``everywhere``). Keys that follow a run's
+    identity (tags, names, paths, bookkeeping), or ``follows`` (keys that follow the format),
+    are left out. ``known`` is False when the runs carry no config."""
     configs = _configs(df) if df is not None else []
     if not any(configs) or "optimizer" not in df or "format" not in df:
         return {"known": False, "differ": []}
@@ -78,15 +89,18 @@ def optimizer_differences(df: pd.DataFrame | None, follows: frozenset[str] = fro
         by_key = values.setdefault(fmt, {}).setdefault(opt, {})
         for k, v in cfg.items():
             by_key.setdefault(k, set()).add(_text(v))
-    both = [v for v in values.values() if "AdamW" in v and "ManifoldAdamW" in v]
-    differ: dict[str, dict[str, set[str]]] = {}
-    for arms in both:
+    both = {f: v for f, v in values.items() if "AdamW" in v and "ManifoldAdamW" in v}
+    apart: dict[str, list[str]] = {}
+    for fmt, arms in sorted(both.items()):
         std, man = arms["AdamW"], arms["ManifoldAdamW"]
         for k in sorted(set(std) | set(man)):
-            if k in _NOT_SETTINGS or k in follows or std.get(k, {"(not set)"}) & man.get(k, {"(not set)"}):
+            if _follows_identity(k) or k in follows or std.get(k, {"(not set)"}) & man.get(k, {"(not set)"}):
                 continue  # a value both optimizers' runs share (bookkeeping, a sweep) tells nothing apart
-            d = differ.setdefault(k, {"adamw": set(), "manifold": set()})
-            d["adamw"] |= std.get(k, {"(not set)"})
-            d["manifold"] |= man.get(k, {"(not set)"})
-    return {"known": bool(both), "differ": [{"key": k, "adamw": sorted(v["adamw"]), "manifold": sorted(v["manifold"])}
-                                            for k, v in sorted(differ.items())]}
+            apart.setdefault(k, []).append(fmt)
+    differ = []
+    for k, fmts in sorted(apart.items()):
+        adamw = set().union(*(arms["AdamW"].get(k, {"(not set)"}) for arms in both.values()))
+        manifold = set().union(*(arms["ManifoldAdamW"].get(k, {"(not set)"}) for arms in both.values()))
+        differ.append({"key": k, "adamw": sorted(adamw), "manifold": sorted(manifold), "formats": fmts,
+                       "everywhere": len(fmts) == len(both)})
+    return {"known": bool(both), "differ": differ}

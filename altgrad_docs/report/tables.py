@@ -209,14 +209,16 @@ def _report_cell(r: pd.Series, run_link: RunLink) -> str:
     return f"[report]({target.group(1)}#failure-report)"
 
 
-def layer_table(by_type: pd.DataFrame) -> str:
-    """Mean stall per layer type (columns) for each condition (rows); '' when empty."""
+def layer_table(by_type: pd.DataFrame, pct: bool = True) -> str:
+    """Mean stall (or another per-layer family's value, ``pct`` False: 3 significant
+    digits) per layer type (columns) for each condition (rows); '' when empty."""
     if by_type.empty:
         return ""
     keys = ["format", "optimizer", *(["setting"] if has_settings(by_type) else [])]
     wide = by_type.pivot_table(index=keys, columns="layer_type", values="stall", sort=False)
+    show = fmt_pct if pct else fmt_sig
     rows = [{**{k: escape_md(v) for k, v in zip(keys, idx)},
-             **{escape_md(t): fmt_pct(wide.at[idx, t]) for t in wide.columns}} for idx in wide.index]
+             **{escape_md(t): show(wide.at[idx, t]) for t in wide.columns}} for idx in wide.index]
     return table(pd.DataFrame(rows))
 
 

@@ -48,7 +48,15 @@ def code_files() -> list[Path]:
     """Source files whose changes must invalidate the cached tables and analysis results."""
     package = Path(__file__).parent.parent
     return [Path(__file__), Path(__file__).with_name("traces.py"), *sorted((package / "analysis").glob("*.py")),
-            *sorted((package / "report").glob("*.py"))]
+            *sorted((package / "report").glob("*.py")), *reader_files()]
+
+
+def reader_files() -> list[Path]:
+    """The snapshot reader's sources: how a stored value is read (an older schema's run table
+    migrated, its status decided again), so part of every cache key beside the snapshot's."""
+    package = Path(__file__).parent.parent
+    return [package / "runs.py", package / "run_facts.py", package / "snapshot_read.py",
+            package / "analysis" / "status.py"]
 
 
 class _HeldWarnings(logging.Handler):
@@ -84,10 +92,11 @@ def replay_warnings(results: dict[str, Any]) -> None:
 
 def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
                    options: DesignOptions | None = None, also: PerHistory | None = None) -> dict[str, Any]:
-    """:func:`analyse`, kept on disk by snapshot hash, design options and the hash of the
-    analysis code, so a warm build reads no history at all. The cache is this machine's own
-    (a pickle). The warnings logged while analysing are not logged here but kept in
-    ``results["warnings"]`` (see :func:`replay_warnings`). ``also(run_id, history)`` is called
+    """:func:`analyse`, kept on disk by snapshot hash (of its verified files: the caller
+    checked them, ``Snapshot.verify``), design options and the hash of the analysis code, so a
+    warm build reads no history at all. The cache is this machine's own (a pickle); a cache
+    file that cannot be read is computed again. The warnings logged while analysing are not
+    logged here but kept in ``results["warnings"]`` (see :func:`replay_warnings`). ``also(run_id, history)`` is called
     with each history the analysis reads (none when its results are cached)."""
     h = hashlib.sha256(snapshot.sha256.encode())
     h.update(repr(options or DesignOptions()).encode())
@@ -95,8 +104,12 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
         h.update(path.read_bytes())
     path = cache_dir / f"{h.hexdigest()[:24]}.pickle"
     if path.is_file():
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        except Exception as exc:  # cut short, or written by other library versions: not ours to keep
+            LOG.info("altgrad: analysis cache %s cannot be read (%s): computing it again", path,
+                     type(exc).__name__)
     LOG.info("altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
              "are cached for later builds)", len(runs), snapshot.short_hash)
     with _HeldWarnings(LOG) as held:
@@ -129,7 +142,8 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
     for message in design.warnings:  # formats outside the registry, options naming nothing
         LOG.warning("altgrad: %s", message)
     analysis = analyse_runs(runs, reports=reports, design=design, options=options,
-                            traces=read_traces(snapshot, design.budgets(), also=also))
+                            traces=read_traces(snapshot, design.budgets(), also=also,
+                                               metric_map=design.metric_map))
     fp8 = runs[runs["use_fp8"].fillna(False)]
     return {
         "analysis": analysis,
@@ -142,8 +156,14 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
         "findings": analysis.findings,  # every number the pages state (analysis/findings.py)
         "headline_figure": forest(analysis.findings),  # its layout on the home page
-        "design": report_context.design_context(analysis.design),
+        "design": report_context.design_context(analysis.design, analysis.cumulative, layer_families(analysis)),
     }
+
+
+def layer_families(a: Analysis) -> list[str]:
+    """The per-layer families the runs logged, in the pages' order."""
+    from ..analysis.layers import family_sort_key
+    return sorted(set(a.layers["family"].astype(str)), key=family_sort_key) if "family" in a.layers else []
 
 
 def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]]:
@@ -157,12 +177,13 @@ def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]
     return {
         "format_comparison": report_context.format_comparison(study, a.sweet_spot, link("format_comparison"),
                                                               a.failures, a.metric, factors, base,
-                                                              findings=a.findings) | identical,
+                                                              findings=a.findings, higher_is_better=a.higher_is_better) | identical,
         "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes"), factors,
                                                       findings=a.findings, traces=a.traces) | identical,
         "manifold_comparison": report_context.manifold_comparison(study, None, wandb_link, a.metric, factors,
                                                                   base, identical["identical"],
-                                                                  findings=a.findings) | identical,
+                                                                  findings=a.findings,
+                                                                  higher_is_better=a.higher_is_better) | identical,
         "formats": report_context.formats_page(),
     }
 

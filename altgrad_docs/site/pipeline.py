@@ -11,7 +11,9 @@ Caching, so that ``mkdocs serve`` reloads stay fast and never refetch:
 
 * a W&B project is fetched at most once per process (the data layer's snapshot cache);
 * analysis results and page artifacts are kept in memory by snapshot sha256, and the
-  analysis results on disk too (by snapshot and analysis-code hash);
+  analysis results on disk too (by snapshot and analysis-code hash); every build first checks
+  each snapshot file against that sha256 (``Snapshot.verify``: hashed once per process, then
+  a stat per file while it stays the same), so the caches are keyed on verified content;
 * figures are kept on disk (``.cache/altgrad/`` or ``ALTGRAD_CACHE_DIR``) by snapshot and
   drawing-code hash, so a warm ``mkdocs build`` draws nothing;
 * templates are re-rendered on every build (edits to ``templates/`` show at once).
@@ -38,10 +40,10 @@ from . import analysis as site_analysis, pages as site_pages
 from .incremental import OpenFile, StableWriter, memory_for
 from .artifacts import PageArtifacts
 from ..report import catalog
-from ..report.bench_note import bench_note
+from ..report.bench_note import bench_nav, bench_note, from_bench
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
-from ..snapshot import Snapshot, SnapshotError, open_snapshot
+from ..snapshot import Snapshot, SnapshotError, open_snapshot, source_date
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -103,17 +105,24 @@ def build(config: Any, open_file: OpenFile) -> None:
     """Generate every page of the site into the MkDocs build (called by gen-files)."""
     source = DataSource.from_config(config)
     try:
+        source_date()  # before anything imports scipy: numpy's f2py reads it (int(), a traceback)
         snapshot, stale = load_snapshot(source)
-    except SnapshotError as exc:  # no snapshot at all: say which and how to make one
-        raise PluginError(f"altgrad: {exc}") from exc
-    reproducible_dates(snapshot)
+        snapshot.verify()  # every file is what the manifest says, before any cache keyed on it
+        reproducible_dates(snapshot)
+    except SnapshotError as exc:  # no snapshot, or not what its manifest says: one line
+        _FETCHED.pop((source.wandb_project, str(source.snapshot)), None)  # the next reload fetches again
+        raise PluginError(f"altgrad: {exc}") from None
     templates = source.root / "templates"
     try:
         context, pages = pages_for(snapshot, cache_root(source), templates, source.design)
-    except DesignError as exc:
-        raise PluginError(f"altgrad: {exc}") from exc
+    except (DesignError, SnapshotError) as exc:  # a file changed while it was being read, too
+        cancel_drawing()
+        raise PluginError(f"altgrad: {exc}") from None
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
-    context = {**context, "stale": stale, "bench_page": (Path(config.docs_dir) / "bench.md").is_file()}
+    bench = from_bench(snapshot.manifest)  # bench text and nav only for data the bench made
+    config.nav = bench_nav(config.nav, bench)
+    context = {**context, "stale": stale, "from_bench": bench,
+               "bench_page": bench and (Path(config.docs_dir) / "bench.md").is_file()}
     config.extra["altgrad_stamp"] = stamp(snapshot, stale)
     env = make_environment(templates, compiled_templates(cache_root(source)))
     writer = StableWriter(open_file, memory_for(config.site_dir))
@@ -154,8 +163,8 @@ def load_snapshot(source: DataSource) -> tuple[Snapshot, str | None]:
 
 def reproducible_dates(snapshot: Snapshot) -> None:
     """Pin MkDocs' build date (sitemap, gzip) to the snapshot unless the caller set one."""
-    fetched = snapshot.manifest.get("fetched_at")
-    epoch = int(datetime.fromisoformat(fetched).timestamp()) if fetched else 0
+    fetched = snapshot.manifest.get("fetched_at")  # a date: checked when the snapshot was opened
+    epoch = int(datetime.fromisoformat(fetched.replace("Z", "+00:00")).timestamp()) if fetched else 0
     os.environ.setdefault("SOURCE_DATE_EPOCH", str(epoch))
 
 
@@ -174,7 +183,7 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
     key = f"{snapshot.sha256}:{templates}:{design!r}"
     if key not in _PAGES:
         # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
-        run_code = site_pages.code_files()
+        run_code = site_pages.code_files() + site_analysis.reader_files()  # the run table's CSV too
         run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
         report_cache = site_pages.artifact_cache(cache_base, snapshot, run_code + site_analysis.code_files())
         runs = snapshot.runs()
@@ -255,17 +264,19 @@ def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
 
 def check_page_paths(pages: list[site_pages.SitePage]) -> None:
     """Warn (so ``--strict`` fails) about a page MkDocs would leave out or two pages on one
-    path: MkDocs only logs an info line for a link to a page in a folder starting with a dot,
-    so a strict build would pass with broken links (run ids are made plain by
-    ``runs.path_slug``; this is the net under it)."""
+    path, compared without regard to case (one file on macOS and Windows): MkDocs only logs
+    an info line for a link to a page in a folder starting with a dot, so a strict build
+    would pass with broken links (run ids are made plain by ``runs.path_slug``; this is the
+    net under it)."""
     seen: set[str] = set()
     for page in pages:
         parts = page.path.split("/")
-        if page.path in seen or any(not p or p.startswith(".") for p in parts):
+        twice = page.path.casefold() in seen  # one path on macOS and Windows file systems
+        if twice or any(not p or p.startswith(".") for p in parts):
             log.warning("altgrad: generated page %s cannot be published (%s): links to it would "
                         "break. --> Do: report this as a bug of altgrad-docs.", page.path,
-                        "two pages on one path" if page.path in seen else "empty or dot path segment")
-        seen.add(page.path)
+                        "two pages on one path, without regard to case" if twice else "empty or dot path segment")
+        seen.add(page.path.casefold())
 
 
 def write_pages(env: Any, pages: list[site_pages.SitePage], context: dict[str, Any],

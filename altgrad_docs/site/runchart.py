@@ -191,8 +191,8 @@ def _svg_panel(panel: dict, left: int, collapse: int | None) -> str:
     def px(x: np.ndarray) -> np.ndarray:
         return x0 + (x - xmin) / ((xmax - xmin) or 1.0) * (x1 - x0)
 
-    def py(y: np.ndarray) -> np.ndarray:
-        return y0 - (tf(y) - lo) / ((hi - lo) or 1.0) * (y0 - y1)
+    def py(y: np.ndarray) -> np.ndarray:  # in halves (exact): -1e308..1e308 spans no Inf
+        return y0 - (tf(y) / 2 - lo / 2) / ((hi / 2 - lo / 2) or 0.5) * (y0 - y1)
 
     for j, (series, y) in enumerate(zip(panel["series"], ys)):
         ok = np.isfinite(y)

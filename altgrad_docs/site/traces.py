@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from ..analysis.curves import Trace, collect_traces
+from ..analysis.metrics import MetricMap
 from ..report.drawing import process_context, workers_wanted
 from ..snapshot import Snapshot, open_snapshot
 
@@ -28,24 +29,28 @@ PARALLEL_FROM = 100
 
 
 def read_traces(snapshot: Snapshot, budgets: dict[str, int], max_points: int = 300,
-                workers: int | None = None, also: PerHistory | None = None) -> dict[str, Trace]:
-    """run_id -> its Trace for every run of the snapshot, in the snapshot's run order."""
+                workers: int | None = None, also: PerHistory | None = None,
+                metric_map: MetricMap | None = None) -> dict[str, Trace]:
+    """run_id -> its Trace for every run of the snapshot, in the snapshot's run order
+    (``metric_map``: which key is the train loss, the primary metric, each rate)."""
     run_ids = [str(r) for r in snapshot.run_ids]
     workers = min(workers or workers_wanted(), max(1, len(run_ids) // 25))
     if workers <= 1 or len(run_ids) < PARALLEL_FROM:
-        return _traces_of(snapshot, run_ids, budgets, max_points, also)
+        return _traces_of(snapshot, run_ids, budgets, max_points, also, metric_map)
     chunks = [run_ids[i::workers * 4] for i in range(workers * 4)]  # interleaved: even work per chunk
     with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
-        parts = pool.map(_traces_in_worker, [snapshot.path] * len(chunks), chunks,
+        parts = pool.map(_traces_in_worker, [snapshot] * len(chunks), chunks,
                          [{r: budgets[r] for r in c if r in budgets} for c in chunks],
-                         [max_points] * len(chunks), [also] * len(chunks))
+                         [max_points] * len(chunks), [also] * len(chunks), [metric_map] * len(chunks))
         found = {run_id: trace for part in parts for run_id, trace in part.items()}
     return {run_id: found[run_id] for run_id in run_ids}
 
 
 def _traces_of(snapshot: Snapshot, run_ids: Sequence[str], budgets: dict[str, int],
-               max_points: int, also: PerHistory | None = None) -> dict[str, Trace]:
-    return collect_traces(_handed(snapshot.iter_histories(run_ids=run_ids), also), max_points, budgets=budgets)
+               max_points: int, also: PerHistory | None = None,
+               metric_map: MetricMap | None = None) -> dict[str, Trace]:
+    return collect_traces(_handed(snapshot.iter_histories(run_ids=run_ids), also), max_points, budgets=budgets,
+                          metric_map=metric_map)
 
 
 def _handed(histories, also: PerHistory | None):
@@ -55,6 +60,11 @@ def _handed(histories, also: PerHistory | None):
         yield run_id, frame
 
 
-def _traces_in_worker(path: Path, run_ids: Sequence[str], budgets: dict[str, int],
-                      max_points: int, also: PerHistory | None) -> dict[str, Trace]:
-    return _traces_of(open_snapshot(path), run_ids, budgets, max_points, also)
+def _traces_in_worker(snapshot: Snapshot | Path, run_ids: Sequence[str], budgets: dict[str, int],
+                      max_points: int, also: PerHistory | None,
+                      metric_map: MetricMap | None = None) -> dict[str, Trace]:
+    """In a worker: the snapshot as the parent opened it (its manifest, which the parent's
+    caches are keyed on, and its files' digests), so every file is checked against it."""
+    if not isinstance(snapshot, Snapshot):
+        snapshot = open_snapshot(snapshot)
+    return _traces_of(snapshot, run_ids, budgets, max_points, also, metric_map)

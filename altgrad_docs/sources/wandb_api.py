@@ -38,7 +38,7 @@ try:  # decodes a 0.9 MB history answer 5-7x faster than json (optional: json is
 except ImportError:  # pragma: no cover - exercised by monkeypatching _orjson to None
     _orjson = None
 
-from ..runs import DEFAULT_STATES, SITE_HISTORY_KEYS, RunRecord, is_layer_key, public_url, to_float
+from ..runs import DEFAULT_STATES, RunRecord, public_url, to_float, wanted_history_key
 from .steps import StepOutOfRange, arrow_step_column, step_column
 
 if TYPE_CHECKING:  # imported where a frame is made: listing runs needs no pandas (fetch.py)
@@ -218,11 +218,11 @@ def _listed(run: Any) -> ListedRun:
 
 
 def site_keys(logged: Iterable[str]) -> list[str]:
-    """The history keys the site reads, out of the keys a run logged: SITE_HISTORY_KEYS and
-    every per-layer key (``runs.is_layer_key``: ``grad_norm_l2/<param>``, ``train/grad_snr/<param>``...)."""
+    """The history keys the site reads, out of the keys a run logged (``runs.wanted_history_key``):
+    SITE_HISTORY_KEYS, the losses by any spelling, evaluation metrics (candidates for the primary
+    metric) and every per-layer key (``grad_norm_l2/<param>``, ``train/grad_snr/<param>``...)."""
     logged = list(logged)
-    wanted = set(SITE_HISTORY_KEYS)
-    return sorted(k for k in logged if k in wanted or is_layer_key(k))
+    return sorted(k for k in logged if wanted_history_key(k))
 
 
 def fetch_history(listed: ListedRun) -> pd.DataFrame:
