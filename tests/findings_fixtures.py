@@ -106,7 +106,9 @@ def run_table() -> tuple[pd.DataFrame, list[tuple[str, pd.DataFrame]]]:
                      "final_val_loss": float("nan") if failed else float(val.iloc[-1]),
                      "learning_rate": lr,
                      "config_json": json.dumps({"fp8_format": fmt, "use_manifold_aware": manifold, "seed": seed,
-                                                "learning_rate": lr, "max_steps": N_STEPS})})
+                                                "learning_rate": lr, "max_steps": N_STEPS}),
+                     "summary_json": json.dumps({"loss": float(h["loss"].iloc[-1]),
+                                                 "val_loss": float(val.iloc[-1]) if len(val) else None})})
         hists.append((rid, h))
     return pd.DataFrame(rows), hists
 
@@ -147,6 +149,8 @@ def pair_runs(cases: dict[str, dict], lr: float = 0.1) -> tuple[pd.DataFrame, li
                              "final_val_loss": float("nan") if failed else float(fin.iloc[-1]),
                              "learning_rate": lr,
                              "config_json": json.dumps({"fp8_format": fmt, "use_manifold_aware": manifold,
-                                                        "seed": seed, "learning_rate": lr})})
+                                                        "seed": seed, "learning_rate": lr}),
+                             "summary_json": json.dumps({"loss": float(loss[-1]),
+                                                         "val_loss": float(fin.iloc[-1]) if len(fin) else None})})
                 hists.append((rid, h))
     return pd.DataFrame(rows), hists

@@ -209,6 +209,13 @@ def _report_cell(r: pd.Series, run_link: RunLink) -> str:
     return f"[report]({target.group(1)}#failure-report)"
 
 
+def _metric_name(metric: str) -> str:
+    """final_val_loss -> final val loss; a logged key keeps its spelling (report.context.metric_label)."""
+    if metric in ("final_loss", "final_val_loss") or not metric.startswith("final_"):
+        return metric.replace("_", " ")
+    return "final " + metric.removeprefix("final_")
+
+
 def layer_table(by_type: pd.DataFrame, pct: bool = True) -> str:
     """Mean stall (or another per-layer family's value, ``pct`` False: 3 significant
     digits) per layer type (columns) for each condition (rows); '' when empty."""
