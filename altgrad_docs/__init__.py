@@ -13,7 +13,24 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["ExperimentDataLoader", "FormatComparator", "FailureAnalyzer", "ReportGenerator"]
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The version of the installed distribution: the one number, set in pyproject.toml."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("altgrad-docs")
+    except metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+        import re
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        found = re.search(r'(?m)^version = "([^"]+)"', pyproject.read_text()) if pyproject.is_file() else None
+        return found.group(1) if found else "0+unknown"
+
+
+__version__ = _version()
 
 _HOME = {
     "ExperimentDataLoader": "altgrad_docs.data_loader",

@@ -1,5 +1,6 @@
-"""altgrad-docs: fetch runs into a snapshot, inspect a snapshot, run the demo bench.
+"""altgrad-docs: a citable report site of FP8-training runs logged to Weights & Biases.
 
+    altgrad-docs new DIR [--project ENTITY/PROJECT | --snapshot PATH | --offline-dir DIR]
     altgrad-docs fetch --project ENTITY/PROJECT --out DIR [--states ...] [--per-page N] [--workers N]
     altgrad-docs fetch --offline-dir wandb [--checkpoints checkpoints] --out DIR
     altgrad-docs snapshot info DIR
@@ -31,8 +32,21 @@ FRONT_DOOR = ("build", "serve")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="altgrad-docs", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="altgrad-docs", description=__doc__.split("\n")[0],
+                                     epilog="`altgrad-docs COMMAND --help` tells more about a command.")
+    parser.add_argument("--version", action="version", version=f"altgrad-docs {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    new = sub.add_parser("new", help="make a new site in DIR that builds at once (demo data)")
+    new.add_argument("dir", metavar="DIR", help="a new or empty folder")
+    data = new.add_mutually_exclusive_group()
+    data.add_argument("--project", metavar="ENTITY/PROJECT", help="a W&B project, fetched at build time")
+    data.add_argument("--snapshot", metavar="PATH", help="a snapshot folder, copied into the site")
+    data.add_argument("--offline-dir", metavar="DIR", help="a wandb/ folder of offline runs, read into the site")
+    new.add_argument("--checkpoints", metavar="DIR", help="with --offline-dir: checkpoints/ with failure_reports")
+    new.add_argument("--name", help="the site's name (default: from DIR)")
 
     fetch = sub.add_parser("fetch", help="fetch runs into a snapshot folder")
     where = fetch.add_mutually_exclusive_group(required=True)
@@ -48,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--filters", type=json.loads, default=None, metavar="JSON",
                        help='the study\'s W&B filter, sent to the server, e.g. \'{"config.learning_rate": 0.001}\'')
 
-    snap = sub.add_parser("snapshot", help="inspect a snapshot folder")
+    snap = sub.add_parser("snapshot", help="what a snapshot folder holds (snapshot info DIR)")
     snap_sub = snap.add_subparsers(dest="snapshot_command", required=True)
     info = snap_sub.add_parser("info", help="print what a snapshot holds")
     info.add_argument("dir")
@@ -56,17 +70,18 @@ def _parser() -> argparse.ArgumentParser:
                                   "in place (its files checked first)")
     upgrade.add_argument("dir")
 
-    bench = sub.add_parser("bench", help="run the demo FP8 experiment (altgrad_docs.bench)",
+    bench = sub.add_parser("bench", help="train the demo FP8 experiment (the bundled data)",
                            add_help=False)
     bench.add_argument("args", nargs=argparse.REMAINDER)
 
-    render = sub.add_parser("render", help="write the complete docs tree (pages, figures, "
-                            "downloads, assets, mkdocs.yml) as plain files")
+    render = sub.add_parser("render", help="write the docs tree as plain files, for any engine")
     render.add_argument("--out", required=True, metavar="DIR", help="folder to write (new, empty, "
                         "or a previous render)")
     render.add_argument("-f", "--config-file", default="mkdocs.yml", help="the site's mkdocs.yml")
-    for name in FRONT_DOOR:
-        sub.add_parser(name, help=f"{name} the site (MkDocs, or --engine zensical)", add_help=False)
+    sub.add_parser("build", help="build the site (MkDocs, or --engine zensical)",
+                   add_help=False)
+    sub.add_parser("serve", help="serve the site while you edit it (mkdocs serve --dirty)",
+                   add_help=False)
     return parser
 
 
@@ -150,15 +165,28 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import __version__
+    from .scaffold import new_site
+
+    site = new_site(Path(args.dir), project=args.project, snapshot=args.snapshot, offline_dir=args.offline_dir,
+                    checkpoints=args.checkpoints, site_name=args.name, version=__version__)
+    print(f"made {site.root}: {', '.join(site.files)}. {site.data_note}.\n"
+          f"Next: cd {args.dir} && altgrad-docs serve   (or: mkdocs build --strict)")
+    return 0
+
+
 def _render_command(args: argparse.Namespace) -> int:
-    from mkdocs.exceptions import ConfigurationError, PluginError
+    from mkdocs.exceptions import MkDocsException
 
     from .outdirs import OutputRefused, os_error_line
     from .site.tree import TreeError
 
     try:
         return _render(args)
-    except (TreeError, PluginError, ConfigurationError, OutputRefused) as exc:
+    except (TreeError, MkDocsException, OutputRefused) as exc:  # a plugin error, a bad or missing config
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -235,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _front_door(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="altgrad-docs: %(levelname)s: %(message)s")
+    from .scaffold import ScaffoldError
     from .snapshot import SnapshotError
     from .sources.offline import OfflineRunError
 
@@ -243,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sources.wandb_api import WandbSourceError
 
         wandb_errors = (WandbSourceError,)
-    errors = (SnapshotError, OfflineRunError, FetchOSError, *wandb_errors)
+    errors = (SnapshotError, OfflineRunError, FetchOSError, ScaffoldError, *wandb_errors)
     try:
         if args.command == "fetch" and as_program and wandb_errors:
             _exit_without_wandb_teardown(_fetch_command(args, _fetch_guarded))
@@ -251,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fetch_command(args, _fetch_guarded if as_program else _fetch)
         if args.command == "render":
             return _render_command(args)
+        if args.command == "new":
+            return _new(args)
         return _upgrade(args) if args.snapshot_command == "upgrade" else _info(args)
     except errors as exc:
         print(f"altgrad-docs: error: {exc}", file=sys.stderr)

@@ -164,7 +164,8 @@ def check_render_output(config_file: str | os.PathLike, out: str | os.PathLike) 
 
 def render_inputs(config_file: str | os.PathLike) -> list[tuple[str, str | None]]:
     """What a render reads: the config, its docs_dir, theme.custom_dir, templates/ and the
-    snapshots (``extra.altgrad``, ``!ENV`` resolved as MkDocs does)."""
+    snapshots (the ``altgrad`` plugin's options, or ``extra.altgrad``; ``!ENV`` resolved as
+    MkDocs does)."""
     from mkdocs.utils import yaml_load
 
     config = Path(config_file)
@@ -179,7 +180,10 @@ def render_inputs(config_file: str | os.PathLike) -> list[tuple[str, str | None]
         return value if isinstance(value, dict) else {}
 
     raw = table(raw)
-    theme, altgrad = table(raw.get("theme")), table(table(raw.get("extra")).get("altgrad"))
+    plugins = raw.get("plugins") if isinstance(raw.get("plugins"), list) else []
+    options = [table(p.get("altgrad")) for p in plugins if isinstance(p, dict) and "altgrad" in p]
+    theme = table(raw.get("theme"))  # the plugin's options over the deprecated extra.altgrad
+    altgrad = {**table(table(raw.get("extra")).get("altgrad")), **(options[0] if options else {})}
     for what, value in (("the docs folder", raw.get("docs_dir", "docs")),
                         ("the theme's custom_dir", theme.get("custom_dir")),
                         ("the templates folder", "templates"),

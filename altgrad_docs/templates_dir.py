@@ -1,9 +1,10 @@
 """Where the Jinja2 templates live: ``templates/`` at the top of the source checkout.
 
 One definition for every module that renders a template (reports, the bench's failure
-report). The site itself reads ``templates/`` beside its ``mkdocs.yml``. A non-editable
-install has no checkout: there the same files ship as ``altgrad_docs/_templates``
-(``pyproject.toml`` maps the folder into the package).
+report, the site). A non-editable install has no checkout: there the same files ship as
+``altgrad_docs/_templates`` (``pyproject.toml`` maps the folder into the package). A site
+may hold its own ``templates/`` folder beside its ``mkdocs.yml``: a file there replaces the
+shipped file of the same name, file by file (:func:`template_path`).
 """
 
 from __future__ import annotations
@@ -25,3 +26,13 @@ def template_dir(override: str | Path | None = None) -> Path:
             "with: pip install altgrad-docs (or pip install -e . in a checkout)"
         )
     return folder
+
+
+def template_path(user: str | Path | list[Path] | None = None) -> list[Path]:
+    """The folders templates are looked up in, first match wins: the site's own folder (when
+    it exists; a missing one is no error, a new site has none), then the shipped templates."""
+    if isinstance(user, list):
+        return user
+    shipped = template_dir()
+    folders = [Path(user)] if user is not None and Path(user).is_dir() else []
+    return folders + [shipped] if not folders or folders[0].resolve() != shipped.resolve() else folders

@@ -131,17 +131,17 @@ print(repr(config.extra["altgrad_stamp"]))
 """
     if out.exists():
         shutil.rmtree(out)
-    shutil.copytree(REPO / "docs", out / "docs", ignore=shutil.ignore_patterns("gen_pages.py"))
+    shutil.copytree(REPO / "docs", out / "docs")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env_for(snapshot, cache),
                           capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
     stamp = proc.stdout.strip().splitlines()[-1]
     text = (REPO / "mkdocs.yml").read_text()
-    text = re.sub(r"  - gen-files:\n      scripts:\n        - docs/gen_pages.py\n", "", text)
-    text = text.replace("watch:\n  - templates\n", "")
-    text = text.replace("hooks:\n  - docs/serve_hooks.py\n", "")
-    text = text.replace("custom_dir: overrides", f"custom_dir: {REPO / 'overrides'}")
+    # no altgrad plugin: its theme additions and assets as a plain custom_dir instead
+    text, n = re.subn(r"  - altgrad:\n(      .*\n)*", "", text)
+    assert n == 1, "mkdocs.yml lists the altgrad plugin once"
+    text = text.replace("  name: material\n", f"  name: material\n  custom_dir: {REPO / 'altgrad_docs' / 'theme'}\n", 1)
     text = text.replace("extra:\n", f"extra:\n  altgrad_stamp: {stamp}\n", 1)
     text = f"docs_dir: {out / 'docs'}\n" + text
     config = out / "mkdocs.yml"
@@ -157,10 +157,10 @@ SERVE_EDITS = (
 
 
 def copy_project(out: Path) -> Path:
-    """The site's sources (config, docs, templates, overrides) in a folder the edits may touch."""
+    """The site's sources (config, docs, templates) in a folder the edits may touch."""
     if out.exists():
         shutil.rmtree(out)
-    for name in ("docs", "templates", "overrides"):
+    for name in ("docs", "templates"):
         shutil.copytree(REPO / name, out / name)
     shutil.copy(REPO / "mkdocs.yml", out / "mkdocs.yml")
     return out

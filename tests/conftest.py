@@ -19,6 +19,30 @@ import pytest
 from tests.fake_wandb import API_KEY, FakeWandb
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Where the tests register the ``altgrad`` plugin when the environment lacks it (see below).
+DEV_ENTRY_POINT = ROOT / "altgrad_docs_dev_plugin-0.dist-info"
+
+
+def _register_plugin() -> None:
+    """Make ``plugins: - altgrad`` loadable by MkDocs in this checkout.
+
+    An install (``pip install -e .``, what scripts/setup.sh and CI do) registers the plugin's
+    entry point from pyproject.toml. A venv installed from an older checkout lacks it: then a
+    dist-info folder with the same entry point is written at the top of the checkout (which
+    is on every test process's path; ignored by git), so the tests build sites as a user
+    does, through MkDocs' plugin lookup."""
+    from importlib.metadata import entry_points
+
+    if entry_points(group="mkdocs.plugins", name="altgrad"):
+        return
+    DEV_ENTRY_POINT.mkdir(exist_ok=True)
+    (DEV_ENTRY_POINT / "METADATA").write_text("Metadata-Version: 2.1\nName: altgrad-docs-dev-plugin\n"
+                                              "Version: 0\n")
+    (DEV_ENTRY_POINT / "entry_points.txt").write_text(
+        "[mkdocs.plugins]\naltgrad = altgrad_docs.plugin:AltgradPlugin\n")
+
+
+_register_plugin()
 
 
 def in_ci() -> bool:

@@ -85,11 +85,54 @@ class _Enough(Exception):
     pass
 
 
+# What retraining on another CPU reproduces (docs/bench.md, "Retraining on another CPU"):
+# float32 kernels (matrix products, reductions) round differently on different CPUs, so a
+# retrained run drifts from the committed one once a rounding differs, from step 0 on. The
+# bounds below are set above what was measured when the whole main cell (108 runs) was
+# retrained on a second CPU (benchmarks/cpu_retrain.py, 2026-12-06).
+#: Step 0 is one forward pass from the same initial weights (measured: at most 1.9e-7, 1 ULP).
+STEP0_RELATIVE = 1e-5
+#: Any logged training loss by step 100, in nats (measured: median 0.17, largest 0.60).
+LOSS_DRIFT_BY_STEP_100 = 1.0
+#: The mean of the logged training losses of steps 0-100, in nats (measured: median 0.019,
+#: largest 0.21): the run learns as fast, whatever its batches' rounding.
+MEAN_LOSS_DRIFT_BY_STEP_100 = 0.35
+#: A run that fails by divergence fails a few steps earlier or later, never not at all
+#: (measured: the same step, 51).
+FAILURE_STEP_SLACK = 10
+
+
+def _retrain(cfg, until: int):
+    rows = {}
+
+    def log(row, step):
+        rows[step] = row
+        if step >= until:
+            raise _Enough  # the rest of the run costs time and adds nothing to the check
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = train(cfg, log)
+    except _Enough:
+        result = None
+    finally:
+        torch.set_num_threads(threads)
+    return rows, result
+
+
 @pytest.mark.parametrize("cell", ["main", "quantized, top learning rate"])
 def test_bundled_snapshot_is_what_this_code_trains(cell):
-    """One bundled run per cell, retrained here for its first 100 steps (or until it failed),
-    matches the committed history bit for bit. If this fails after a change to the bench,
-    regenerate data/bundled (the command is in docs/bench.md)."""
+    """One bundled run per cell, retrained here (first 100 steps, or until it failed), agrees
+    with the committed history as far as any CPU can: bit for bit in what no float32 kernel
+    computes (which steps are logged, which keys, the learning-rate schedule), step 0's loss
+    to STEP0_RELATIVE, the losses by step 100 to LOSS_DRIFT_BY_STEP_100 nats each and
+    MEAN_LOSS_DRIFT_BY_STEP_100 on average (the main cell), and in the outcome (the diverging
+    run fails, by the same rule, within FAILURE_STEP_SLACK steps). A change to the bench that
+    alters what it trains breaks these (then regenerate data/bundled: docs/bench.md); on the
+    CPU that made the data, everything is bit for bit (test_logged_metrics_... checks that
+    on one machine)."""
+    import re
     from pathlib import Path
 
     from altgrad_docs.bench.grid import LEARNING_RATES, MAIN_LR
@@ -101,24 +144,24 @@ def test_bundled_snapshot_is_what_this_code_trains(cell):
     else:
         cfg = RunConfig(fp8_format="E5M2", weight_storage="quantized", seed=1,
                         learning_rate=LEARNING_RATES[-1])
-    rows = {}
-
-    def log(row, step):
-        rows[step] = row
-        if step >= 100:
-            raise _Enough  # the rest of the run costs time and adds nothing to the check
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(cfg, log)
-    except _Enough:
-        pass
-    finally:
-        torch.set_num_threads(threads)
+    rows, result = _retrain(cfg, until=100)
     hist = snap.history(cfg.run_id).set_index("_step")
-    assert sorted(rows) == [s for s in hist.index.tolist() if s <= 100]
+    committed = [s for s in hist.index.tolist() if s <= 100]
+    if cell == "main":
+        assert result is None and sorted(rows) == committed  # it trains on, logging the same steps
+    else:  # the committed run failed by divergence; so does the retrained one, about as soon
+        (report,) = snap.failure_reports(cfg.run_id)
+        reason = re.search(r"\| Collapse Reason \| ([^|]+?) \|", report.read_text()).group(1)
+        assert result is not None and result.collapsed
+        assert result.collapse_reason.split(":")[0] == reason.split(":")[0] == "Divergence"
+        assert abs(result.collapse_step - max(committed)) <= FAILURE_STEP_SLACK
+        rows = {s: r for s, r in rows.items() if s in committed}
     for step, row in rows.items():
-        for key, value in row.items():
-            got = hist.at[step, key]
-            assert got == value or (math.isnan(got) and math.isnan(value)), (step, key)
+        logged = {k for k in hist.columns if not math.isnan(hist.at[step, k])}
+        assert {k for k, v in row.items() if not math.isnan(v)} == logged, step
+        assert row["learning_rate"] == hist.at[step, "learning_rate"], step
+    assert rows[0]["loss"] == pytest.approx(hist.at[0, "loss"], rel=STEP0_RELATIVE, abs=0)
+    if cell == "main":
+        drifts = [row["loss"] - hist.at[step, "loss"] for step, row in rows.items()]
+        assert max(abs(d) for d in drifts) <= LOSS_DRIFT_BY_STEP_100
+        assert abs(sum(drifts) / len(drifts)) <= MEAN_LOSS_DRIFT_BY_STEP_100

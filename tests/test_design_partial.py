@@ -39,8 +39,8 @@ def test_explicit_factors_ignored_keys_train_metric_and_lengths_across_formats()
     d = infer_design(D.table(specs), DesignOptions(factors=("learning_rate",), ignore=("dropout",),
                                                    metric="final_loss"))
     text = _render(d)
-    assert "Factors (set in extra.altgrad.factors): learning_rate (0.001, 0.01)." in text
-    assert "Primary metric: final loss (set in extra.altgrad), lower is better" in text
-    assert "ignored by extra.altgrad.ignore: dropout." in text
+    assert "Factors (set by the altgrad plugin's factors option): learning_rate (0.001, 0.01)." in text
+    assert "Primary metric: final loss (set by the altgrad plugin's metric option), lower is better" in text
+    assert "ignored by the altgrad plugin's ignore option: dropout." in text
     assert "Formats of different lengths compared with each other at learning_rate=0.001: the formats' finished " \
            "runs trained 50, 100 steps (max_steps 50, 100)" in text

@@ -242,7 +242,7 @@ def test_tuning_factors_come_from_extra_altgrad(caplog):
     assert analyse(runs, hists, options=DesignOptions(tuning=())).findings.at_best == []
     with caplog.at_level("WARNING", logger="mkdocs.plugins.altgrad"):
         f = analyse(runs, hists, options=DesignOptions(tuning=("batch_size",))).findings
-    assert f.at_best == [] and "extra.altgrad.tuning names batch_size, which is not a factor" in caplog.text
+    assert f.at_best == [] and "the tuning option names batch_size, which is not a factor" in caplog.text
 
 
 def test_an_interval_that_excludes_zero_but_misses_holm_is_said_so():

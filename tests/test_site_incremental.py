@@ -157,7 +157,7 @@ def dirty_builds(tmp_path_factory):
     """Three dirty builds (initial, report template edit, run template edit) and a clean one."""
     base = tmp_path_factory.mktemp("dirty")
     project = base / "project"
-    for name in ("docs", "templates", "overrides"):
+    for name in ("docs", "templates"):
         shutil.copytree(REPO / name, project / name)
     shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
     snapshot = build_fixture_snapshot(base / "snapshot")

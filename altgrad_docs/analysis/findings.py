@@ -242,7 +242,7 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
     given = tuning is not None
     tuning = list(tuning if given else getattr(design, "tuning", None) or ["learning_rate"])
     for name in (t for t in tuning if given and t not in factors):
-        LOG.warning("extra.altgrad.tuning names %s, which is not a factor of these runs (factors: %s): no "
+        LOG.warning("the tuning option names %s, which is not a factor of these runs (factors: %s): no "
                     "optimizer is compared at its best %s --> Do: name a factor, or remove it.", name,
                     ", ".join(factors) or "none", name)
     return Findings(

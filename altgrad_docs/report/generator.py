@@ -39,11 +39,14 @@ def resolve_timestamp(generated_at: str | None = None) -> str:
     return "not recorded (no snapshot time given)"
 
 
-def make_environment(template_dir: str | os.PathLike | None = None,
+def make_environment(template_dir: str | os.PathLike | list[Path] | None = None,
                      compiled: str | os.PathLike | None = None) -> Environment:
     """The Jinja2 environment of the report templates, with the Markdown filters; compiled
-    templates kept in memory and, given a folder ``compiled``, there too."""
-    env = Environment(loader=FileSystemLoader(str(resolve_template_dir(template_dir))), autoescape=False,
+    templates kept in memory and, given a folder ``compiled``, there too. ``template_dir``:
+    one folder, or a search path (a site's own templates, then the shipped ones)."""
+    search = ([str(p) for p in template_dir] if isinstance(template_dir, list)
+              else str(resolve_template_dir(template_dir)))
+    env = Environment(loader=FileSystemLoader(search), autoescape=False,
                       undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(md=escape_md, num=fmt_num, pct=fmt_pct, int=fmt_int, url=safe_url, pow2=power_of_two,
                        sig=fmt_sig, val=fmt_measured, frac=fmt_fraction, interval_kind=interval_kind)
@@ -68,7 +71,8 @@ class ReportGenerator:
     Figures section) and ``extra`` (more template context, e.g. a data stamp).
     """
 
-    def __init__(self, output_dir: str | os.PathLike = "reports", template_dir: str | os.PathLike | None = None,
+    def __init__(self, output_dir: str | os.PathLike = "reports",
+                 template_dir: str | os.PathLike | list[Path] | None = None,
                  generated_at: str | None = None, run_link: RunLink | None = None,
                  factors: list[str] | None = None, compiled: str | os.PathLike | None = None):
         """``factors``: the design's factors (config keys; default inferred from the runs, see

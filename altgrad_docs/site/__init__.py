@@ -1,7 +1,7 @@
 """The site stage: snapshot -> design and analysis -> figures and tables -> templates -> pages.
 
-:func:`build` (in :mod:`.pipeline`) is the one entry point; the gen-files script
-(``docs/gen_pages.py``), the CLI and any second engine call it. The modules, in the order
+:func:`build` (in :mod:`.pipeline`) is the one entry point; the ``altgrad`` MkDocs plugin
+(``altgrad_docs/plugin.py``), the CLI and any second engine call it. The modules, in the order
 the pipeline uses them:
 
 * :mod:`.traces`: every run's trace for the analysis, read on every core;

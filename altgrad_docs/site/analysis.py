@@ -30,6 +30,7 @@ from ..report.markdown import md_link, wandb_link
 from .artifacts import FIGURE_FORMATS, FigureArtifact, table
 from .pages import ArtifactCache, SitePage, run_link
 from .render import fmt_num, md_text
+from .progress import stage
 from .traces import PerHistory, read_traces
 from ..snapshot import Snapshot
 
@@ -110,8 +111,8 @@ def analyse_cached(snapshot: Snapshot, runs: pd.DataFrame, cache_dir: Path,
         except Exception as exc:  # cut short, or written by other library versions: not ours to keep
             LOG.info("altgrad: analysis cache %s cannot be read (%s): computing it again", path,
                      type(exc).__name__)
-    LOG.info("altgrad: analysing %d runs of snapshot %s (every history is read once; the results "
-             "are cached for later builds)", len(runs), snapshot.short_hash)
+    stage(1, f"analysing {len(runs)} runs of snapshot {snapshot.short_hash} (every history is read "
+             "once; the results are cached for later builds)")
     with _HeldWarnings(LOG) as held:
         results = analyse(snapshot, runs, options, also)
     results["warnings"] = held

@@ -14,11 +14,12 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -75,17 +76,37 @@ def engine_env() -> dict[str, str]:
 def run(door: FrontDoor) -> int:
     """Build or serve; the engine's exit status."""
     if door.engine == "mkdocs":
-        return subprocess.call(mkdocs_command(door), env=engine_env())
+        return call(mkdocs_command(door), env=engine_env())
     require_zensical()
     from .tree import ZENSICAL_GAPS, render_tree
 
     render_tree(door.config_file, door.tree)
     for gap in ZENSICAL_GAPS:
         log.warning("altgrad: Zensical lacks: %s (see %s)", gap, door.tree / "ENGINES.md")
-    code = subprocess.call(zensical_command(door), cwd=door.tree, env=engine_env())
+    code = call(zensical_command(door), cwd=door.tree, env=engine_env())
     if code == 0 and door.action == "build":
         publish(door.tree / "site", door.site_dir)
     return code
+
+
+def call(command: list[str], **kwargs: Any) -> int:
+    """Run the engine and return its exit status; SIGINT and SIGTERM sent to this process
+    (Ctrl-C, or ``kill`` of the front door's pid) are passed on to the engine, so that a
+    stopped ``altgrad-docs serve`` leaves no ``mkdocs serve`` holding the port. An engine
+    ended by a signal gives 128 + its number, as a shell reports it."""
+    child = subprocess.Popen(command, **kwargs)
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
 
 
 def require_zensical() -> None:

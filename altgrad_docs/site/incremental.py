@@ -6,7 +6,7 @@ output. Three things stand in the way with this site, each handled here:
 1. gen-files writes every generated file afresh into a new temporary folder, so each one
    looks new. :class:`StableWriter` gives a page whose bytes are those of this process's
    previous build that build's mtime back. Figures and table downloads already are files
-   in the cache: with the hook active they are not copied into gen-files' folder at all
+   in the cache: with the plugin active they are not copied into the generated pages' folder at all
    (1,200 copies were a second of every rebuild at 200 runs) but added to MkDocs' files
    straight from the cache (:func:`add_assets`), keeping the cache files' older mtimes.
 2. Material's search plugin, in a dirty build, merges the previous index as if exactly one
@@ -14,7 +14,7 @@ output. Three things stand in the way with this site, each handled here:
    home page drops everything). :func:`merge_search_entries` keeps one entry list per page.
 3. Some changes reach every page without changing its source: mkdocs.yml (nav, theme,
    extensions), the theme overrides, the data stamp of a new snapshot.
-   :func:`build_fingerprint` covers them; when it changes, the hook empties the site folder
+   :func:`build_fingerprint` covers them; when it changes, the plugin empties the site folder
    and the build is a full one.
 
 The state lives per site folder for the life of the process (the ``mkdocs serve``
@@ -44,7 +44,7 @@ class SiteMemory:
     fingerprint: str | None = None
     search: dict[str, list[Entry]] = field(default_factory=dict)  # page URL -> its entries
     page_urls: list[str] = field(default_factory=list)
-    direct_assets: bool = False  # set by the hook for the length of one build
+    direct_assets: bool = False  # set by the plugin for the length of one build
     assets: list[tuple[str, Path]] = field(default_factory=list)  # (site path, cache file)
     pending: set[Path] = field(default_factory=set)  # cache files still being drawn
 
@@ -83,7 +83,7 @@ class StableWriter:
             self.memory.mtimes[name] = os.stat(path).st_mtime_ns
 
     def copy(self, name: str, source: Path) -> None:
-        """A cached file: handed to the hook when it is active, else copied into the build."""
+        """A cached file: handed to the plugin when it is active, else copied into the build."""
         if self.memory.direct_assets:
             self.memory.assets.append((name, source))
             return
@@ -152,12 +152,14 @@ def merge_search_entries(
     return [entry for url in page_urls for entry in kept.get(url, [])], kept
 
 
-def start_build(config: Any, memory: SiteMemory) -> None:
+def start_build(config: Any, memory: SiteMemory, shipped_theme: Iterable[Path] = ()) -> None:
     """After the pages are generated: empty the site folder if every page must be rebuilt
-    (the first build in this process, or a new fingerprint)."""
+    (the first build in this process, or a new fingerprint). ``shipped_theme``: theme folders
+    the plugin adds (their files count like the site's own custom_dir)."""
     from mkdocs.utils import clean_directory
 
     theme_dirs = [Path(config.theme.custom_dir)] if config.theme.custom_dir else []
+    theme_dirs += [Path(d) for d in shipped_theme]
     fingerprint = build_fingerprint(Path(config.config_file_path), theme_dirs,
                                     config.extra.get("altgrad_stamp"))
     if fingerprint == memory.fingerprint:

@@ -1,11 +1,12 @@
 """The site pipeline: load snapshot -> analyse -> figures and tables -> templates -> pages.
 
-:func:`build` is the only place that knows the order of the stages; ``docs/gen_pages.py``
-(the mkdocs-gen-files script) calls it on every build. Where the data come from is set in
-one place, ``extra.altgrad`` of ``mkdocs.yml``: ``snapshot`` (default ``data/bundled``),
+:func:`build` is the only place that knows the order of the stages; the ``altgrad`` MkDocs
+plugin (``altgrad_docs/plugin.py``) calls it on every build, as do ``altgrad-docs render``
+and a gen-files script of a site made before the plugin. Where the data come from is set in
+one place, the plugin's options (:mod:`.options`): ``snapshot`` (default ``data/bundled``),
 ``wandb_project`` and ``wandb_snapshot`` (where a project's snapshot is cached, default
 ``data/wandb``), each overridable by its environment variable (``ALTGRAD_SNAPSHOT``,
-``ALTGRAD_WANDB_PROJECT``, ``ALTGRAD_WANDB_SNAPSHOT``) through MkDocs' ``!ENV`` tag.
+``ALTGRAD_WANDB_PROJECT``, ``ALTGRAD_WANDB_SNAPSHOT``).
 
 Caching, so that ``mkdocs serve`` reloads stay fast and never refetch:
 
@@ -26,28 +27,28 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import time
 from dataclasses import dataclass
 from functools import partial
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Mapping
 
 from mkdocs.exceptions import PluginError
 
-from . import analysis as site_analysis, pages as site_pages
+from . import analysis as site_analysis, options as site_options, pages as site_pages
+from .markers import MARKER, fill_markers  # noqa: F401  (MARKER: re-exported for old imports)
 from .incremental import OpenFile, StableWriter, memory_for
+from .progress import SlowProgress, stage
 from .artifacts import PageArtifacts
 from ..report import catalog
 from ..report.bench_note import bench_nav, bench_note, from_bench
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
+from .. import __version__
 from ..snapshot import Snapshot, SnapshotError, open_snapshot, source_date
+from ..templates_dir import template_path
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
-
-MARKER = re.compile(r"<!--\s*altgrad:([a-z_]+)\s*-->")
 
 _FETCHED: dict[tuple[str, str], tuple[Snapshot, str | None]] = {}
 _PAGES: dict[str, tuple[dict[str, Any], list[site_pages.SitePage]]] = {}
@@ -58,11 +59,15 @@ def finish_drawing() -> None:
     """Wait for the report figures of :func:`pages_for` and put their files in place.
 
     A cold build draws them in worker processes; the wait is put off for as long as nothing
-    reads the files: with the site's hooks (``docs/serve_hooks.py``: ``on_env``), until
+    reads the files: with the ``altgrad`` plugin (``altgrad_docs/plugin.py``: ``on_env``), until
     MkDocs has converted every page's Markdown, which the workers' drawing overlaps. A
     worker's error is raised here."""
     while _DRAWING:
-        _DRAWING.pop().finish()
+        drawing = _DRAWING.pop()
+        if drawing.pending:
+            stage(3, f"waiting for {len(drawing.missing)} figures drawn on {max(drawing.workers, 1)} "
+                     "core(s) while the pages were converted")
+        drawing.finish()
 
 
 def cancel_drawing() -> None:
@@ -84,26 +89,32 @@ class DataSource:
     wandb_project: str | None
     root: Path
     design: DesignOptions = DesignOptions()
+    templates: tuple[Path, ...] = ()  # the search path: the site's own folder, then the shipped one
 
     @classmethod
-    def from_config(cls, config: Any) -> DataSource:
+    def from_config(cls, config: Any, options: Mapping[str, Any] | None = None) -> DataSource:
         """``snapshot`` without a W&B project; ``wandb_snapshot`` (the cache) with one; the
-        study's design options (factors, ignore, filters, baseline, metric)."""
+        study's design options (factors, ignore, filters, baseline, metric). ``options``: the
+        plugin's (:mod:`.options`); without them, ``extra.altgrad`` (a site built by a
+        gen-files script, as before the plugin), checked the same way."""
         root = Path(config.config_file_path).resolve().parent
-        opts = dict((config.extra or {}).get("altgrad") or {})
+        try:
+            opts = dict(options) if options is not None else site_options.effective(
+                None, (config.extra or {}).get("altgrad"))
+            design = DesignOptions.from_config(opts)
+        except (DesignError, site_options.OptionsError) as exc:
+            raise PluginError(f"altgrad: {exc}") from exc
         project = opts.get("wandb_project") or None
         key = "wandb_snapshot" if project else "snapshot"
         default = "data/wandb" if project else "data/bundled"
-        try:
-            design = DesignOptions.from_config(opts)
-        except DesignError as exc:
-            raise PluginError(f"altgrad: {exc}") from exc
-        return cls(root / (opts.get(key) or default), project, root, design)
+        templates = tuple(template_path(root / (opts.get("templates") or "templates")))
+        return cls(root / (opts.get(key) or default), project, root, design, templates)
 
 
-def build(config: Any, open_file: OpenFile) -> None:
-    """Generate every page of the site into the MkDocs build (called by gen-files)."""
-    source = DataSource.from_config(config)
+def build(config: Any, open_file: OpenFile, options: Mapping[str, Any] | None = None) -> None:
+    """Generate every page of the site into the MkDocs build (called by the ``altgrad``
+    plugin with its checked options, or by a gen-files script without)."""
+    source = DataSource.from_config(config, options)
     try:
         source_date()  # before anything imports scipy: numpy's f2py reads it (int(), a traceback)
         snapshot, stale = load_snapshot(source)
@@ -112,7 +123,7 @@ def build(config: Any, open_file: OpenFile) -> None:
     except SnapshotError as exc:  # no snapshot, or not what its manifest says: one line
         _FETCHED.pop((source.wandb_project, str(source.snapshot)), None)  # the next reload fetches again
         raise PluginError(f"altgrad: {exc}") from None
-    templates = source.root / "templates"
+    templates = list(source.templates)
     try:
         context, pages = pages_for(snapshot, cache_root(source), templates, source.design)
     except (DesignError, SnapshotError) as exc:  # a file changed while it was being read, too
@@ -121,18 +132,20 @@ def build(config: Any, open_file: OpenFile) -> None:
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
     bench = from_bench(snapshot.manifest)  # bench text and nav only for data the bench made
     config.nav = bench_nav(config.nav, bench)
+    docs = Path(config.docs_dir)
     context = {**context, "stale": stale, "from_bench": bench,
-               "bench_page": bench and (Path(config.docs_dir) / "bench.md").is_file()}
-    config.extra["altgrad_stamp"] = stamp(snapshot, stale)
+               "bench_page": bench and (docs / "bench.md").is_file()}
+    config.extra["altgrad_stamp"] = {**stamp(snapshot, stale), "cite": (docs / "cite.md").is_file(),
+                                     "generator": f"altgrad-docs {__version__}"}
     env = make_environment(templates, compiled_templates(cache_root(source)))
     writer = StableWriter(open_file, memory_for(config.site_dir))
-    if writer.memory.direct_assets:  # the hook adds figures by path and waits in on_env
+    if writer.memory.direct_assets:  # the plugin adds figures by path and waits in on_env
         writer.memory.pending = pending_figure_files()
     else:  # figures are copied into the build while the pages are written
         finish_drawing()
     check_page_paths(pages)
     write_pages(env, pages, context, writer)
-    fill_markers(env, Path(config.docs_dir), context, writer)
+    fill_markers(env, docs, context, writer, site_name=config.site_name)
     log.info("altgrad: %d pages from snapshot %s", len(pages), snapshot.short_hash)
 
 
@@ -177,7 +190,7 @@ def compiled_templates(cache_base: Path) -> Path:
     return cache_base / "jinja"
 
 
-def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = None,
+def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | list[Path] | None = None,
               design: DesignOptions | None = None) -> tuple[dict[str, Any], list[site_pages.SitePage]]:
     """Analysis results and page artifacts for a snapshot, computed once per process."""
     key = f"{snapshot.sha256}:{templates}:{design!r}"
@@ -185,6 +198,7 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         # Two caches, so that an edit to the analysis code does not redraw 1,000 run figures.
         run_code = site_pages.code_files() + site_analysis.reader_files()  # the run table's CSV too
         run_cache = site_pages.artifact_cache(cache_base, snapshot, run_code)
+        cold = not run_cache.root.is_dir()  # a first build: say which stage it is in
         report_cache = site_pages.artifact_cache(cache_base, snapshot, run_code + site_analysis.code_files())
         runs = snapshot.runs()
         results = site_analysis.analyse_cached(snapshot, runs, cache_base / "analysis", design,
@@ -194,6 +208,8 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
         # report figures are drawn in worker processes while this one makes the run pages
         figures = catalog.figure_specs(results["analysis"])  # once: they hash every trace
         drawing = site_analysis.start_report_figures(results["analysis"], report_cache, figures)
+        if cold:
+            stage(2, f"{len(runs)} runs (each chart is made once, then cached)")
         progress = SlowProgress("run pages (charts are made once, then cached)", len(runs))
         try:
             run_pages = [site_pages.runs_page(runs)]
@@ -219,28 +235,6 @@ def pages_for(snapshot: Snapshot, cache_base: Path, templates: Path | None = Non
     return _PAGES[key]
 
 
-class SlowProgress:
-    """Logs how far a loop is, at most every ``every`` seconds: silent when it is quick.
-
-    A first build of 1,000 runs draws 1,000 figures (minutes); a warm one logs nothing.
-    Log lines, not the terminal bar of ``fetch.Progress``: they go where MkDocs' own output
-    goes (also in CI), between its log lines.
-    """
-
-    def __init__(self, what: str, total: int, every: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.what, self.total, self.every, self.clock = what, total, every, clock
-        self.done, self.start = 0, clock()
-        self.last = self.start
-
-    def step(self) -> None:
-        self.done += 1
-        now = self.clock()
-        if now - self.last >= self.every:
-            self.last = now
-            log.info("altgrad: %s %d/%d after %.0f s", self.what, self.done, self.total, now - self.start)
-
-
 def _collapse(traces: dict[str, Any], run_id: str) -> int | None:
     trace = traces.get(str(run_id))
     return trace.collapse_step if trace is not None else None
@@ -257,7 +251,7 @@ def snapshot_info(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def stamp(snapshot: Snapshot, stale: str | None) -> dict[str, Any]:
-    """What every page shows in its data stamp (read by overrides/main.html)."""
+    """What every page shows in its data stamp (read by altgrad_docs/theme/main.html)."""
     fetched = snapshot.manifest.get("fetched_at") or "unknown"
     return {"hash": snapshot.short_hash, "fetched_at": fetched[:10], "stale": stale}
 
@@ -299,13 +293,3 @@ def _write_downloads(artifacts: PageArtifacts, prefix: str, writer: StableWriter
     for tab in artifacts.tables:
         for name, path in sorted(tab.files.items()):
             writer.copy(prefix + name, Path(path))
-
-
-def fill_markers(env: Any, docs_dir: Path, context: dict[str, Any], writer: StableWriter) -> None:
-    """Hand-written pages may hold ``<!-- altgrad:NAME -->``: replaced by partials/NAME.md."""
-    for path in sorted(docs_dir.glob("*.md")):
-        text = path.read_text(encoding="utf-8")
-        if not MARKER.search(text):
-            continue
-        filled = MARKER.sub(lambda m: render(env, f"partials/{m.group(1)}.md", **context), text)
-        writer.text(path.name, filled)

@@ -108,11 +108,13 @@ def trusted(value: Any) -> Markup:
     return Markup(str(value))
 
 
-def make_environment(template_dir: Path, compiled: Path | None = None) -> jinja2.Environment:
-    """The one Jinja2 environment of the site, over ``templates/`` (pages/ and partials/);
+def make_environment(template_dir: Path | list[Path], compiled: Path | None = None) -> jinja2.Environment:
+    """The one Jinja2 environment of the site, over ``templates/`` (pages/ and partials/): one
+    folder or a search path (the site's own folder first, then the shipped templates);
     compiled templates kept in memory and, given a folder ``compiled``, there too."""
+    folders = template_dir if isinstance(template_dir, list) else [template_dir]
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir)),
+        loader=jinja2.FileSystemLoader([str(p) for p in folders]),
         autoescape=True,
         finalize=_finalize,
         undefined=jinja2.StrictUndefined,

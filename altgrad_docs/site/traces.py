@@ -22,6 +22,7 @@ from ..analysis.curves import Trace, collect_traces
 from ..analysis.metrics import MetricMap
 from ..report.drawing import process_context, workers_wanted
 from ..snapshot import Snapshot, open_snapshot
+from .progress import SlowProgress
 
 PerHistory = Callable[[str, pd.DataFrame], None]
 #: Fewer runs than this are read in this process.
@@ -35,29 +36,35 @@ def read_traces(snapshot: Snapshot, budgets: dict[str, int], max_points: int = 3
     (``metric_map``: which key is the train loss, the primary metric, each rate)."""
     run_ids = [str(r) for r in snapshot.run_ids]
     workers = min(workers or workers_wanted(), max(1, len(run_ids) // 25))
+    progress = SlowProgress("histories read", len(run_ids))
     if workers <= 1 or len(run_ids) < PARALLEL_FROM:
-        return _traces_of(snapshot, run_ids, budgets, max_points, also, metric_map)
+        return _traces_of(snapshot, run_ids, budgets, max_points, also, metric_map, progress)
     chunks = [run_ids[i::workers * 4] for i in range(workers * 4)]  # interleaved: even work per chunk
+    found: dict[str, Trace] = {}
     with ProcessPoolExecutor(workers, mp_context=process_context()) as pool:
         parts = pool.map(_traces_in_worker, [snapshot] * len(chunks), chunks,
                          [{r: budgets[r] for r in c if r in budgets} for c in chunks],
                          [max_points] * len(chunks), [also] * len(chunks), [metric_map] * len(chunks))
-        found = {run_id: trace for part in parts for run_id, trace in part.items()}
+        for part in parts:
+            found.update(part)
+            progress.step(len(part))
     return {run_id: found[run_id] for run_id in run_ids}
 
 
 def _traces_of(snapshot: Snapshot, run_ids: Sequence[str], budgets: dict[str, int],
                max_points: int, also: PerHistory | None = None,
-               metric_map: MetricMap | None = None) -> dict[str, Trace]:
-    return collect_traces(_handed(snapshot.iter_histories(run_ids=run_ids), also), max_points, budgets=budgets,
-                          metric_map=metric_map)
+               metric_map: MetricMap | None = None, progress: SlowProgress | None = None) -> dict[str, Trace]:
+    return collect_traces(_handed(snapshot.iter_histories(run_ids=run_ids), also, progress), max_points,
+                          budgets=budgets, metric_map=metric_map)
 
 
-def _handed(histories, also: PerHistory | None):
+def _handed(histories, also: PerHistory | None, progress: SlowProgress | None = None):
     for run_id, frame in histories:
         if also is not None:
             also(run_id, frame)
         yield run_id, frame
+        if progress is not None:
+            progress.step()
 
 
 def _traces_in_worker(snapshot: Snapshot | Path, run_ids: Sequence[str], budgets: dict[str, int],

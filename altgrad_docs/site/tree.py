@@ -10,10 +10,13 @@ project, so ``mkdocs build`` (or Zensical, which reads mkdocs.yml) builds it yea
 
 What the tree leaves out, and why the built site is still the same:
 
-* ``gen-files``: its work is done; the pages are files now.
-* ``hooks`` (docs/serve_hooks.py): they make ``serve --dirty`` fast and change no output.
-* ``watch`` and ``exclude_docs``: the templates are not in the tree, nor the scripts.
-* ``extra.altgrad`` (where the data come from): replaced by ``extra.altgrad_stamp``, the
+* the ``altgrad`` plugin (and ``gen-files``, for sites made before it): its work is done;
+  the pages are files now, the theme additions are in DIR/overrides, the assets in
+  DIR/docs/assets, and the CSS, scripts and Markdown extensions it adds are written into
+  the config (:func:`.bundle.tree_additions`); what it does for ``serve --dirty`` changes
+  no output.
+* ``hooks``, ``watch`` and ``exclude_docs``: the templates are not in the tree, nor scripts.
+* ``extra.altgrad`` (where the data came from): replaced by ``extra.altgrad_stamp``, the
   data stamp that the pipeline computed and overrides/main.html shows on every page.
 """
 
@@ -29,7 +32,9 @@ from typing import IO, Any
 
 import yaml
 
+from . import bundle
 from .pipeline import build
+from ..templates_dir import template_path
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
 
@@ -37,14 +42,14 @@ log = logging.getLogger("mkdocs.plugins.altgrad")
 MARKER_FILE = ".altgrad-tree"
 #: Config keys that exist only for the in-repo build (see the module docstring).
 DROPPED_KEYS = ("hooks", "watch", "exclude_docs")
-GENERATOR_PLUGINS = ("gen-files",)
+GENERATOR_PLUGINS = ("gen-files", "altgrad")
 #: What a Zensical build of the tree does not do that the repository's MkDocs build does.
 #: Written into the tree's ENGINES.md and logged by every ``--engine zensical`` build.
 ZENSICAL_GAPS = (
     "templates/, docs/ and the snapshot are read once, when the tree is rendered: "
     "`zensical serve` shows edits to the tree only (run `altgrad-docs serve --engine zensical` "
     "again to re-render)",
-    "no hooks: docs/serve_hooks.py (fast `mkdocs serve --dirty`) does not run; it changes no page",
+    "no MkDocs plugins: the altgrad plugin's fast `mkdocs serve --dirty` does not run; it changes no page",
     "no sitemap.xml.gz (Zensical writes sitemap.xml only)",
     "`zensical serve --strict` is not supported by Zensical (`zensical build --strict` is)",
 )
@@ -71,16 +76,21 @@ def render_tree(config_file: Path, out: Path) -> Tree:
     config_file, out = Path(config_file).resolve(), Path(out).resolve()
     prepare_folder(out)
     config = load_config(str(config_file))
+    plugin = config.plugins.get("altgrad")
+    if plugin is not None:  # its checked options, its theme, assets and extensions
+        config = plugin.on_config(config)
     docs = out / "docs"
     copy_hand_written(config, docs)
-    build(config, _opener(docs))
+    copy_shipped(out, docs)
+    build(config, _opener(docs), getattr(plugin, "options", None))
     raw = _raw_config(config_file)
     custom_dir = (raw.get("theme") or {}).get("custom_dir")
-    if custom_dir:
-        shutil.copytree(config_file.parent / custom_dir, out / "overrides")
-    tree = tree_config(raw, config.extra.get("altgrad_stamp"), overrides=bool(custom_dir))
+    if custom_dir:  # the site's own theme files over the shipped ones
+        shutil.copytree(config_file.parent / custom_dir, out / "overrides", dirs_exist_ok=True)
+    tree = tree_config(bundle.tree_additions(raw), config.extra.get("altgrad_stamp"), overrides=True)
     (out / "mkdocs.yml").write_text(config_text(tree, config_file.name), encoding="utf-8")
-    write_notice(out, config_file.parent / "templates", config.extra.get("altgrad_stamp"))
+    templates = getattr(plugin, "options", {}).get("templates", "templates")
+    write_notice(out, template_path(config_file.parent / templates), config.extra.get("altgrad_stamp"))
     n_files = sum(1 for p in out.rglob("*") if p.is_file())
     log.info("altgrad: rendered %d files into %s", n_files, out)
     return Tree(out, out / "mkdocs.yml", n_files)
@@ -108,6 +118,21 @@ def copy_hand_written(config: Any, docs: Path) -> None:
         target = docs / file.src_uri
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file.abs_src_path, target)
+
+
+def copy_shipped(out: Path, docs: Path) -> None:
+    """The shipped theme additions into out/overrides; its assets into docs (a hand-written
+    file of the same path stays, as in a build with the plugin)."""
+    for path in bundle.theme_files():
+        rel = path.relative_to(bundle.THEME_DIR)
+        if rel.parts[0] == bundle.ASSETS:
+            target = docs / rel
+            if target.exists() or "readme" in rel.name.lower():
+                continue
+        else:
+            target = out / "overrides" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
 
 
 def _opener(root: Path):
@@ -144,7 +169,7 @@ def tree_config(raw: dict[str, Any], stamp: Any, overrides: bool) -> dict[str, A
     return tree
 
 
-def write_notice(out: Path, templates: Path, stamp: dict[str, Any]) -> None:
+def write_notice(out: Path, templates: Path | list[Path], stamp: dict[str, Any]) -> None:
     """ENGINES.md: how to build the tree with each engine, and what Zensical lacks."""
     from .render import make_environment, render
 

@@ -1,0 +1,109 @@
+"""What a user gets: the wheel, installed in a fresh venv, makes a site with `altgrad-docs new`
+in an empty folder that `mkdocs build --strict` builds at once, complete.
+
+The venv is made with ``python -m venv``; the wheel is installed into it with pip, from the
+wheel file alone (``--no-index --no-deps``). Its dependencies are this environment's, made
+visible by a ``.pth`` line (installing the whole site lock again costs 2 minutes here and
+proves nothing about the package): the package, its templates, theme, assets, demo data and
+entry points all come from the wheel, and nothing from this checkout is on the path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.site_fixtures import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(base / "dist"), str(REPO)], check=True, capture_output=True, timeout=300)
+    env = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120)
+    py = env / "bin" / "python"
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-index", "--no-deps",
+                    "--find-links", str(base / "dist"), "altgrad-docs"], check=True, capture_output=True,
+                   timeout=300, env=_clean_env())  # with this checkout on PYTHONPATH pip sees it installed
+    Path(purelib, "deps-of-this-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return env
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ALTGRAD_", "PYTHON", "SOURCE_DATE"))}
+
+
+def _run(venv: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = _clean_env()
+    env.update(MPLBACKEND="Agg", NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true",
+               PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_installed_package_makes_a_site_that_builds(venv, tmp_path):
+    where = _run(venv, ["python", "-c", "import altgrad_docs; print(altgrad_docs.__file__)"], tmp_path)
+    assert where.stdout.startswith(str(venv)), where  # the wheel's package, not the checkout's
+    made = _run(venv, ["altgrad-docs", "new", "study"], tmp_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    site = tmp_path / "study"
+    built = _run(venv, ["python", "-m", "mkdocs", "build", "--strict"], site)
+    assert built.returncode == 0, built.stderr[-3000:]
+    out = site / "site"
+    home = (out / "index.html").read_text()
+    assert "Headline findings" in home and "The snapshot holds 24 runs" in home
+    assert 'id="altgrad-stamp"' in home and "built by altgrad-docs" in home
+    nav = home.split("md-nav--primary", 1)[1].split("md-sidebar--secondary", 1)[0]
+    assert 'href="runs/"' in nav and not re.search(r'href="runs/[^"]+/"', nav)
+    report = (out / "failure-modes" / "index.html").read_text()
+    figures = re.findall(r'<img[^>]+src="(figures/fig-[^"]+\.svg)"', report)
+    assert figures and all((out / "failure-modes" / f).is_file() for f in figures)
+    runs = sorted(p.parent.name for p in (out / "runs").glob("*/index.html"))
+    assert len(runs) == 24
+    run = (out / "runs" / runs[0] / "index.html").read_text()
+    assert 'data-src="figures/fig-history.json"' in run and (out / "runs" / runs[0] / "figures" / "fig-history.json").is_file()
+    assert "assets/javascripts/runcharts.js" in run and (out / "assets/vendor/uplot/uPlot.iife.min.js").is_file()
+    for page in (home, report, run):  # no Markdown left unconverted
+        text = re.sub(r"<(code|pre)>.*?</\1>", "", page, flags=re.S)
+        assert "!!! " not in text and "{: " not in text and "](" not in text
+
+    # the same site with a mistyped option fails, naming it
+    config = site / "mkdocs.yml"
+    config.write_text(config.read_text().replace("snapshot: data/snapshot", "snapshot: data/snapshot\n      metrc: loss"))
+    failed = _run(venv, ["python", "-m", "mkdocs", "build", "--strict"], site)
+    assert failed.returncode == 1 and "'metrc'" in failed.stderr and "did you mean 'metric'" in failed.stderr
+
+    # render and Zensical's route work from the installed package in a folder of its own
+    rendered = _run(venv, ["altgrad-docs", "render", "--out", str(tmp_path / "tree"), "-f", str(config.with_name("x.yml"))], site)
+    assert rendered.returncode == 2  # a missing config is a one-line error
+    config.write_text(config.read_text().replace("\n      metrc: loss", ""))
+    rendered = _run(venv, ["altgrad-docs", "render", "--out", str(tmp_path / "tree")], site)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert (tmp_path / "tree" / "overrides" / "main.html").is_file()
+    assert (tmp_path / "tree" / "docs" / "assets" / "javascripts" / "runcharts.js").is_file()
+
+
+def test_the_installed_cli_makes_sites_from_a_snapshot_and_offline_runs(venv, tmp_path, upstream_runs):
+    """The other data sources of `new`, from the installed package (their builds are the
+    checkout's tests/test_scaffold.py: the same code)."""
+    made = _run(venv, ["altgrad-docs", "new", "a", "--snapshot", str(tmp_path / "a" / "x")], tmp_path)
+    assert made.returncode == 2 and "Traceback" not in made.stderr and not (tmp_path / "a").exists()
+    made = _run(venv, ["altgrad-docs", "new", "b", "--offline-dir", str(upstream_runs / "runner" / "wandb"),
+                       "--checkpoints", str(upstream_runs / "runner" / "checkpoints-runner")], tmp_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    made = _run(venv, ["altgrad-docs", "new", "c", "--snapshot", str(tmp_path / "b" / "data" / "snapshot")], tmp_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert (tmp_path / "c" / "data" / "snapshot" / "manifest.json").read_bytes() == \
+        (tmp_path / "b" / "data" / "snapshot" / "manifest.json").read_bytes()
+
