@@ -72,14 +72,15 @@ def test_manifold_page_has_a_section_per_setting_and_no_pooled_delta(built):
     assert "learning_rate=0.001 ¶ format AdamW: median final val loss (n)" in text
     assert "learning_rate=0.01 ¶ format AdamW: median final val loss (n)" in text
     # seed 1 of E4M3/AdamW at lr 0.01 ran twice: one pair left, so Welch over the 2 vs 3 runs
-    assert "E4M3 · learning_rate=0.01: mean Δ final val loss −0.207 nats, 95% CI [−0.235, −0.178] below zero " \
-           "(2 vs 3 runs, unpaired;" in text
-    assert ("BF16 · learning_rate=0.01: mean Δ final val loss −0.210 nats, 95% CI [−0.337, −0.0829] below zero "
-            "(2 pairs;") in text
+    assert ("E4M3 at learning_rate=0.01 : 5 runs, unpaired (Welch t), ManifoldAdamW's mean lower, ManifoldAdamW − "
+            "AdamW = −0.207 [−0.235, −0.178]; significant by the t test after Holm's correction for 2 comparisons") in text
+    assert "the Mann-Whitney U (exact) test of the same 5 runs gives p = 0.2 (the smallest it can give with 5 runs)" in text
+    assert ("BF16 at learning_rate=0.01: ManifoldAdamW lower on 2/2 seeds, ManifoldAdamW − AdamW = −0.21 [−0.34, "
+            "−0.08]; the 95 % interval excludes 0 (a baseline: a reference outside the family)") in text
     # at lr 0.001 the deltas (0.10, 0.12) have their own interval; the killed seed 3 pairs with nothing
-    assert ("E4M3 · learning_rate=0.001: mean Δ final val loss 0.110 nats, 95% CI [−0.0171, 0.237] includes zero "
-            "(2 pairs)") in text
-    assert "2 of 4 format × setting comparisons favour ManifoldAdamW" in text
+    assert ("E4M3 at learning_rate=0.001: AdamW lower on 2/2 seeds, ManifoldAdamW − AdamW = 0.11 [−0.02, 0.24]; "
+            "the 95 % interval includes 0") in text
+    assert "Of the 2 comparisons in the family: 0 significant after Holm's correction and robust; 1 significant but fragile" in text
     rows = list(csv.DictReader(io.StringIO((built / "manifold-vs-adamw" / "tables" / "tab-paired.csv").read_text())))
     assert [(r["format"], r["learning_rate"], r["setting"], r["n_pairs"]) for r in rows] == [
         ("E4M3", "0.001", "learning_rate=0.001", "2"), ("E4M3", "0.01", "learning_rate=0.01", "0"),

@@ -50,7 +50,7 @@ def test_a_minimal_config_builds_the_whole_site(snap, tmp_path):
     assert "stage 2/3 (run pages and their charts): 9 runs" in result.stderr
     site = root / "site"
     home = (site / "index.html").read_text()
-    assert "Headline findings" in home and "The snapshot holds 9 runs" in home  # no marker: added
+    assert "Headline findings" in home and "9 runs in the snapshot" in home  # no marker: added
     assert 'id="altgrad-stamp"' in home and "assets/stylesheets/altgrad.css" in home
     assert "assets/javascripts/runcharts.js" in home and (site / "assets/vendor/uplot/uPlot.iife.min.js").is_file()
     nav = home.split('md-nav--primary', 1)[1].split("md-sidebar--secondary", 1)[0]
@@ -99,7 +99,7 @@ def test_without_an_index_the_home_page_is_generated(snap, tmp_path):
     assert "9 runs, our way." in (root / "site" / "runs" / "index.html").read_text()
     assert "Training history of run" in (root / "site" / "runs" / FAILED_RUN_ID / "index.html").read_text()
     home = (root / "site" / "index.html").read_text()
-    assert "<h1 id=\"my-study\">My study" in home and "The snapshot holds 9 runs" in home
+    assert "<h1 id=\"my-study\">My study" in home and "9 runs in the snapshot" in home
     assert 'href="notes/"' in home  # hand-written pages follow the generated ones in the nav
 
 

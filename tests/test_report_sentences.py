@@ -158,7 +158,7 @@ def test_primary_table_zero_width_interval_says_no_spread():
 
 def test_primary_table_interval_and_missing_pairs():
     text = tables.primary_table(_card(paired_n=3, paired_delta=-0.117, paired_low=-0.306, paired_high=0.0731), "x")
-    assert "| −0.117 [−0.306, 0.0731] " in text
+    assert "| −0.12 [−0.31, 0.07] " in text  # half-width 0.19: two significant digits of it
     text = tables.primary_table(_card(), "x")
     assert [c.strip() for c in _lines(text)[2].strip("|").split("|")][3:5] == ["—", "0"]
 
@@ -171,22 +171,30 @@ def _failure_line(gen, ctx):
 
 
 def _fc_context(**over):
-    ctx = {"has_data": True, "metric": "final_val_loss", "metric_label": "final val loss",
-           "counts": {"runs": 4, "completed": 4, "failed": 1, "excluded": 0, "formats": 2},
-           "sweet_spot": None, "sweet_spot_name": "", "near": [], "settings": [], "primary_table": "",
+    from types import SimpleNamespace
+
+    f = SimpleNamespace(family=SimpleNamespace(higher_is_better=False), sweet_spot=SimpleNamespace(branch="none"))
+    ctx = {"has_data": True, "metric": "final_val_loss", "metric_label": "final val loss", "f": f,
+           "counts": {"runs": 4, "completed": 4, "failed": 1, "excluded": 0, "formats": 2, "conditions": 2,
+                      "conditions_failed": 1},
+           "sweet_spot": None, "sweet_spot_name": "", "spot_is_finding": False, "settings": [], "primary_table": "",
            "scorecard_table": "", "results_table": "", "rank_loss_table": "", "rank_stall_table": "",
-           "crash_rates_table": "", "failures_table": "", "failed_groups": {"with": 1, "of": 2}}
+           "crash_rates_table": "", "failures_table": ""}
     return ctx | over
 
 
-def test_failure_sentence_when_some_group_failed(gen):
+def test_failure_sentence_counts_conditions_in_one_unit(gen):
+    # a condition is format x optimizer x setting, on both sides of "k of n conditions"
     assert _failure_line(gen, _fc_context()) == (
-        "- 1 of 2 format groups had at least one failed run; counts and intervals are in the failure table above.")
+        "- 1 of the 2 conditions had at least one failed run (1 of 4 runs); counts and intervals are in the "
+        "failure table above.")
 
 
 def test_failure_sentence_when_none_failed(gen):
-    assert _failure_line(gen, _fc_context(failed_groups={"with": 0, "of": 3})) == (
-        "- No run failed in any of the 3 format groups; the failure table above gives each group's 95% upper bound.")
+    none = _fc_context(counts={"runs": 6, "completed": 6, "failed": 0, "excluded": 0, "formats": 2, "conditions": 3,
+                               "conditions_failed": 0})
+    assert _failure_line(gen, none) == (
+        "- No run failed in any of the 3 conditions; the failure table above gives each condition's 95% upper bound.")
     assert "could still be as high as" not in gen.render_template(REPORT_TEMPLATES["format_comparison"],
                                                                   _fc_context())
 
@@ -200,36 +208,36 @@ def test_sweet_spot_is_ranked_by_val_loss_where_train_loss_disagrees(gen):
                                context.format_comparison(df, best.format, wandb_link, metric="final_val_loss"))
     # by hand: E4M3 base 2.00 + lr 0.01 offset 0 + median of seed offset + delta (-0.20, -0.20, -0.19, -0.19)
     median = 2.00 + float(np.median([0.00 - 0.20, 0.02 - 0.22, -0.01 - 0.18, 0.01 - 0.20]))
-    shown = re.search(r"median final val loss (\S+) nats, range \[1\.80, 1\.81\], n = 4\.", text)
-    assert shown and abs(float(shown.group(1)) - median) < 0.0051  # 3 significant digits of 1.805
-    assert "is **E4M3** with ManifoldAdamW at learning&#95;rate=0.01" in text
+    # range [1.80, 1.81]: half-width 0.005 -> 4 decimals (two significant digits of the half-width)
+    assert f"is **E4M3** with ManifoldAdamW at learning&#95;rate=0.01: {median:.4f} [1.8000, 1.8100] (median [min, max], n = 4)" in text
 
 
-def test_manifold_conclusions_holds_and_harm_on_the_sweep(gen):
+def test_manifold_conclusions_on_the_sweep_are_fragile_with_4_pairs(gen):
     df = D.table(D.sweep_specs())
     text = gen.render_template(REPORT_TEMPLATES["manifold_comparison"],
                                context.manifold_comparison(df, None, wandb_link, "final_val_loss"))
     deltas = np.array([D.DELTA[0.01][s] for s in (1, 2, 3, 4)])  # -0.20 -0.22 -0.18 -0.20
-    half = st.t.ppf(0.975, 3) * deltas.std(ddof=1) / 2
-    lo, hi = (f"{v:.3g}".replace("-", "−") for v in (deltas.mean() - half, deltas.mean() + half))
-    assert (f"- ManifoldAdamW lowers final val loss in 2 of the 4 8-bit comparisons tested, and this holds after "
-            f"Holm's correction across all 4") in text
-    assert f"E5M2 at learning&#95;rate=0.01: mean Δ final val loss −0.200 nats" in text
-    assert f"95% t interval [{lo}, {hi}], ManifoldAdamW lower on 4/4 seeds" in text
-    assert "- A harm that holds after Holm: E4M3 at learning&#95;rate=0.001: mean Δ final val loss 0.100 nats" in text
+    half = st.t.ppf(0.975, 3) * deltas.std(ddof=1) / 2  # 0.026: 3 decimals
+    lo, hi = (f"{v:.3f}".replace("-", "−") for v in (deltas.mean() - half, deltas.mean() + half))
+    conclusions = text[text.index("## Conclusions"):]
+    assert "- Of the 4 comparisons in the family: 0 significant after Holm's correction and robust; 4 significant but fragile" in conclusions
+    assert (f"- **E5M2 at learning&#95;rate=0.01**: ManifoldAdamW lower on 4/4 seeds, ManifoldAdamW − AdamW = "
+            f"−0.200 [{lo}, {hi}]; significant by the t test after Holm's correction for 4 comparisons") in conclusions
+    assert "the sign-flip permutation (exact) test of the same 4 pairs gives p = 0.12 (the smallest it can give with 4 pairs)" in conclusions
+    assert "- **E4M3 at learning&#95;rate=0.001**: AdamW lower on 4/4 seeds, ManifoldAdamW − AdamW = 0.100" in conclusions
 
 
-def test_manifold_conclusions_none_and_no_data(gen):
+def test_manifold_conclusions_consistent_and_no_data(gen):
     from tests.analysis_data import runs
 
     text = gen.render_manifold_comparison(runs())
-    assert ("- No improvement in final val loss holds after Holm's correction across the 1 8-bit comparison with a "
-            "t test (the test behind the printed interval). The largest mean improvement, E5M2: mean Δ final val "
-            "loss −0.117 nats") in text
+    assert ("- **E5M2**: ManifoldAdamW lower on 3/3 seeds, ManifoldAdamW − AdamW = −0.12 [−0.31, 0.07], a large "
+            "paired effect; consistent on every seed, not significant after correcting for 1 comparison") in text
+    assert "- E7M0: ManifoldAdamW 1/2 failed, AdamW 1/2 (Boschloo exact test p = 1: too few runs" in text
     only_adamw = runs()
     only_adamw = only_adamw[only_adamw["optimizer"] == "AdamW"]
-    assert ("- No 8-bit format has runs of both optimizers, so these data say nothing about which format benefits."
-            in gen.render_manifold_comparison(only_adamw))
+    assert "No format has finished runs of both optimizers, so no comparison is possible." in \
+        gen.render_manifold_comparison(only_adamw)
 
 
 # -- figures beside the section they support ----------------------------------------------------
@@ -282,5 +290,5 @@ def test_a_baseline_that_improves_most_is_never_the_headline(gen):
                                context.manifold_comparison(D.table(specs), None, wandb_link, "final_val_loss"))
     conclusions = text[text.index("## Conclusions"):]
     assert "BF16" not in conclusions  # neither as a winner nor as a harm: a baseline is a reference
-    assert "    - E5M2 at learning&#95;rate=0.01: mean Δ final val loss −0.200 nats" in conclusions
+    assert "- **E5M2 at learning&#95;rate=0.01**: ManifoldAdamW lower on 4/4 seeds" in conclusions
     assert "| BF16     | 1.90 (4) " in text  # the baseline is still in the table, as a reference

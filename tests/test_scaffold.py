@@ -88,7 +88,7 @@ def test_a_site_from_a_snapshot_builds_at_once(tmp_path):
     assert open_snapshot(root / "data" / "snapshot").sha256 == open_snapshot(snapshot).sha256
     result = _build(root, tmp_path / "cache")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "The snapshot holds 9 runs" in (root / "site" / "index.html").read_text()
+    assert "9 runs in the snapshot" in (root / "site" / "index.html").read_text()
 
 
 @pytest.mark.slow
@@ -99,7 +99,7 @@ def test_a_site_from_offline_runs_builds_at_once(tmp_path, upstream_runs):
     assert snap.manifest["n_runs"] == 4
     result = _build(root, tmp_path / "cache")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "The snapshot holds 4 runs" in (root / "site" / "index.html").read_text()
+    assert "4 runs in the snapshot" in (root / "site" / "index.html").read_text()
 
 
 @pytest.mark.slow
@@ -118,5 +118,5 @@ def test_a_project_site_builds_from_w_and_b_at_once(tmp_path, fake_wandb):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert open_snapshot(root / "data" / "wandb").manifest["n_runs"] == 9
-    assert "The snapshot holds 9 runs" in (root / "site" / "index.html").read_text()
+    assert "9 runs in the snapshot" in (root / "site" / "index.html").read_text()
 

@@ -58,9 +58,8 @@ def _rows(path) -> list[list[str]]:
 
 def test_home_counts_the_runs_the_trainer_stopped_as_failed(site):
     text = _text(site / "index.html")
-    assert "8 of them failed" in text and "0 of them failed" not in text
-    assert "Failures: 8 of the 26 completed runs failed" in text
-    assert "26 (8 failed)" in text
+    assert "8 of the 26 failed, in " in text and "0 of the 26 failed" not in text  # the findings' counts
+    assert "26; 8 of 26 completed runs failed" in text  # the data table, the same count
 
 
 def test_runs_table_status_and_its_failed_filter(site):
@@ -90,7 +89,7 @@ def test_failure_page_rows(site):
     for run_id, (nan_step, good, _, good_step) in STOPPED.items():
         row = table[names[run_id]]
         assert row["reason"] == f"stopped by trainer: NaN loss at step {nan_step}"
-        assert row["collapse step"] == str(nan_step)
+        assert row["detection step"] == str(nan_step)
         assert row["last good loss"] == f"{good} (step {good_step})" and row["failure report"] == "none"
     assert table["runner-e7m0-adamw-lr10-s43"]["failure report"] == "report"
     assert table["runner-e7m0-adamw-lr10-s43"]["last good loss"] == "2288.027 (step 3)"  # the report's loss table

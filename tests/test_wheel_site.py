@@ -62,7 +62,7 @@ def test_the_installed_package_makes_a_site_that_builds(venv, tmp_path):
     assert built.returncode == 0, built.stderr[-3000:]
     out = site / "site"
     home = (out / "index.html").read_text()
-    assert "Headline findings" in home and "The snapshot holds 24 runs" in home
+    assert "Headline findings" in home and "24 runs in the snapshot" in home
     assert 'id="altgrad-stamp"' in home and "built by altgrad-docs" in home
     nav = home.split("md-nav--primary", 1)[1].split("md-sidebar--secondary", 1)[0]
     assert 'href="runs/"' in nav and not re.search(r'href="runs/[^"]+/"', nav)

@@ -8,7 +8,10 @@ The short way (one call, everything below at once)::
 
     from altgrad_docs.analysis.pipeline import analyse
     a = analyse(runs, snapshot.iter_histories(), reports)   # -> Analysis: runs, traces,
-        # metric, card, paired, failures, layers, sweet_spot, formats
+        # metric, card, paired, failures, layers, sweet_spot, formats, and a.findings: every
+        # number a page states, computed once (findings.py: the family of comparisons with
+        # its Holm-adjusted t test, exact test and robustness, wording branches, counts per
+        # condition, failure rates compared, each optimizer at its best level, sweet spot)
         # iter_histories() with keys=None reads all columns of one run at a time, so the
         # per-layer stall/<param> columns reach the heatmap; measured (benchmarks/
         # analysis_scale.md): 1,000 runs x 10,000 steps in ~3.4 s, peak 40 MB, ~36 KB kept per run.

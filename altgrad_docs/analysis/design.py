@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Names that look like a run's identity (checked only for keys unique per run).
 IDENTITY = re.compile(r"(^|_)(name|dir|path|id|uuid|time|timestamp|date|stamp|url|host)s?$")
-DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric", "metrics")
+DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric", "metrics", "tuning")
 
 
 class DesignError(ValueError):
@@ -75,6 +75,9 @@ class DesignOptions:
     baseline: str | None = None
     metric: str | None = None
     metrics: Mapping[str, Any] | None = None
+    #: factors that are tuning hyperparameters (each optimizer also compared at its own best
+    #: level; analysis/findings_parts.at_best); None: learning_rate
+    tuning: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, opts: Mapping[str, Any] | None) -> DesignOptions:
@@ -99,7 +102,8 @@ class DesignOptions:
         return cls(factors=tuple(factors) if factors is not None else None,
                    ignore=tuple(_names(opts.get("ignore"), "ignore") or ()),
                    filters=filters, baseline=baseline,
-                   metric=metric, metrics=metrics or None)
+                   metric=metric, metrics=metrics or None,
+                   tuning=tuple(t) if (t := _names(opts.get("tuning"), "tuning")) is not None else None)
 
 
 def _json(text: str, what: str) -> Any:

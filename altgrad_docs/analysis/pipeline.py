@@ -19,6 +19,7 @@ from .design import Design, DesignOptions, identical_conditions, infer_design
 from .failures import failure_table
 from .metrics import RATES, with_metric_columns
 from .rates import decide_cumulative
+from .findings import Findings, build_findings
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Analysis:
     sweet_condition: dict | None = None  # the best condition by the primary metric, or None
     higher_is_better: bool = False  # the primary metric's direction (design.metric_map)
     cumulative: dict[str, bool] = field(default_factory=dict)  # rate key -> read as cumulative since step 0
+    findings: Findings | None = None  # every number the pages state, computed once (analysis/findings.py)
 
 
 def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = (),
@@ -60,7 +62,7 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
     paired = sc.manifold_comparison(study, metric, factors, paired=design.paired, higher_is_better=higher)
     spot = FormatComparator(study, factors, higher_is_better=higher).sweet_spot_condition(metric)
     cumulative = cumulative_rates(traces, design.metric_map.cumulative)
-    return Analysis(
+    out = Analysis(
         runs=study, traces=traces, metric=metric,
         card=sc.scorecard(study, metric, design.baseline, paired=paired, factors=factors, higher_is_better=higher),
         paired=paired, failures=failure_table(study, traces, list(reports), cumulative=cumulative),
@@ -69,6 +71,8 @@ def analyse(runs: pd.DataFrame, histories: Iterable[tuple[str, pd.DataFrame]] = 
         formats=sc.sorted_formats(done["format"]) if not done.empty else [],
         design=design, sweet_condition=spot, higher_is_better=higher, cumulative=cumulative,
     )
+    out.findings = build_findings(out, n_snapshot_runs=len(runs), tuning=options.tuning if options else None)
+    return out
 
 
 def cumulative_rates(traces: dict[str, Trace], declared: dict[str, bool | None]) -> dict[str, bool]:

@@ -15,6 +15,7 @@ so a mean or a difference never overflows to Inf: a result that does not fit a f
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Iterable, Sequence
 
@@ -274,3 +275,85 @@ def bootstrap_ci(
     res = scipy_stats().bootstrap((x,), statistic, confidence_level=confidence, n_resamples=n_resamples,
                           method="percentile", rng=rng, vectorized=False)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+#: Up to this many pairs the sign-flip test enumerates all 2^n sign patterns (65,536 at 16).
+EXACT_LIMIT = 16
+#: Beyond it: this many random sign patterns from one seeded numpy Generator (recorded on Methods).
+PERMUTATIONS, PERMUTATION_SEED = 100_000, 20240601
+
+
+@dataclass(frozen=True)
+class SignFlip:
+    """Sign-flip permutation test of the mean of paired differences (two-sided)."""
+
+    n: int
+    p: float  # NaN: fewer than 1 nonzero difference
+    exact: bool  # every sign pattern enumerated (else Monte Carlo, seeded)
+    min_p: float  # the smallest p this test can give with these n pairs
+
+
+def sign_flip_test(diffs: Sequence[float], exact_limit: int = EXACT_LIMIT,
+                   n_resamples: int = PERMUTATIONS, seed: int = PERMUTATION_SEED) -> SignFlip:
+    """Under "no effect" each per-seed difference is as likely negative as positive: p is the
+    share of the 2^n sign patterns whose |mean| is at least the observed |mean| (exact up to
+    ``exact_limit`` pairs; beyond, ``n_resamples`` patterns of a Generator seeded ``seed``,
+    counting the observed one). The smallest p it can give is 2 / 2^n: 0.031 for 6 pairs."""
+    d = finite(diffs)
+    n = len(d)
+    if n == 0 or not np.any(d != 0):
+        return SignFlip(n, math.nan, True, 1.0)
+    observed = abs(d.mean())
+    tol = 1e-12 * max(1.0, observed)
+    if n <= exact_limit:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+        means = np.abs(signs @ d) / n
+        return SignFlip(n, float(np.mean(means >= observed - tol)), True, min(1.0, 2.0 / 2.0**n))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_resamples, n))
+    hits = int(np.sum(np.abs(signs @ d) / n >= observed - tol))
+    return SignFlip(n, (hits + 1) / (n_resamples + 1), False, 1.0 / (n_resamples + 1))
+
+
+def paired_t_p(diffs: Sequence[float]) -> float:
+    """Two-sided p of the one-sample t test of the mean difference (= paired t); NaN when it has
+    no spread or fewer than 2 differences."""
+    d = finite(diffs)
+    if len(d) < 2 or np.ptp(d) <= 1e-12 * max(1.0, abs(float(d.mean()))):
+        return math.nan
+    with warnings.catch_warnings():  # nearly equal differences: scipy warns, the p is still the t test's
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(scipy_stats().ttest_1samp(d, 0.0).pvalue)
+
+
+def paired_dz(diffs: Sequence[float]) -> float:
+    """The paired standardised effect: mean difference / SD of the differences (Cohen's d_z)
+    -- the effect size of a paired design (an unpaired g ignores the pairing). NaN below 2
+    differences or with no spread."""
+    d = finite(diffs)
+    if len(d) < 2:
+        return math.nan
+    sd = float(d.std(ddof=1))
+    return float(d.mean() / sd) if sd > 1e-12 * max(1.0, abs(float(d.mean()))) else math.nan
+
+
+@dataclass(frozen=True)
+class RateDifference:
+    """k1/n1 vs k2/n2 failed runs, with Boschloo's exact test (two-sided)."""
+
+    k1: int
+    n1: int
+    k2: int
+    n2: int
+    p: float  # NaN: nothing to test (no failure, or every run failed, or an empty arm)
+    test: str = "Boschloo exact"
+
+
+def failure_rate_test(k1: int, n1: int, k2: int, n2: int) -> RateDifference:
+    """Whether two failure rates differ: Boschloo's exact test on the 2x2 table (uniformly more
+    powerful than Fisher's). 2/2 vs 0/2 failed is a result (p = 0.25 here), not missing data."""
+    if n1 <= 0 or n2 <= 0 or k1 + k2 == 0 or k1 + k2 == n1 + n2:
+        return RateDifference(k1, n1, k2, n2, math.nan)
+    table = [[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]]
+    p = float(scipy_stats().boschloo_exact(table, alternative="two-sided").pvalue)
+    return RateDifference(k1, n1, k2, n2, min(1.0, p))

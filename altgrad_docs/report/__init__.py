@@ -46,5 +46,5 @@ Piece by piece (``traces``, ``card``, ``paired``, ``failures``, ``layers`` as in
     save_figure(fig, stem)                       # stem.svg/.pdf/.png, same data -> same bytes
     render_cached(draw, key_parts, stem, cache)  # draw() -> Figure, skipped on a cache hit
     export_table(df, stem)                       # stem.csv + stem.tex (booktabs)
-    from altgrad_docs.report.tables import scorecard_table, manifold_stats_table  # Markdown
+    from altgrad_docs.report.tables import scorecard_table, comparisons_table  # Markdown (comparisons: a.findings)
 """

@@ -19,6 +19,7 @@ import pandas as pd
 
 from altgrad_docs.analysis import scorecard as sc
 from altgrad_docs.analysis.facts import facts_frame
+from altgrad_docs.analysis.findings import family_table
 from altgrad_docs.analysis.layers import family_sort_key
 from altgrad_docs.analysis.pipeline import Analysis
 from altgrad_docs.formats import BASELINES
@@ -234,14 +235,17 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
 def table_specs(a: Analysis) -> list[TableSpec]:
     facts = facts_frame()
     return [
-        TableSpec("tab-scorecard", "format_comparison", "Scorecard per format and optimizer.", _flat(a.card)),
+        TableSpec("tab-scorecard", "format_comparison", "Scorecard per format and optimizer.",
+                  _flat(a.card.drop(columns=["p_improve"], errors="ignore"))),
         TableSpec("tab-failures", "failure_modes", "Failed runs: collapse step, reason, classification.",
                   _flat(a.failures)),
         TableSpec("tab-paired", "manifold_comparison",
-                  "ManifoldAdamW - AdamW differences per format, unpaired (no seeds), with 95% Welch t intervals "
-                  "and tests." if a.design is not None and not a.design.paired else
-                  "Paired ManifoldAdamW - AdamW differences per format with 95% t intervals and tests.",
-                  _flat(a.paired)),
+                  ("Every ManifoldAdamW - AdamW comparison as the pages state it, unpaired (no seeds): effect, 95% "
+                   "Welch t interval, the family's Holm-adjusted t p, the exact test and every robustness check."
+                   if a.design is not None and not getattr(a.design, "paired", True) else
+                   "Every ManifoldAdamW - AdamW comparison as the pages state it: effect, 95% t interval, "
+                   "the family's Holm-adjusted t p, the exact test and every robustness check."),
+                  _flat(family_table(a.findings)) if a.findings is not None else _flat(a.paired)),
         TableSpec("tab-format-facts", "formats", "Facts of the 8-bit formats, computed from their bit patterns.",
                   facts),
     ]

@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 
 from altgrad_docs.analysis import scorecard as sc
-from altgrad_docs.analysis import stats
 from altgrad_docs.analysis.comparisons import FormatComparator
 from altgrad_docs.analysis.design import design_columns
 from altgrad_docs.analysis.facts import REFERENCES, facts_table_rows, init_zero_fractions, stagnation_band
+from altgrad_docs.analysis.findings import Findings
+from altgrad_docs.analysis.onset import failure_onset
 from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summary, ensure_failure_columns
 from altgrad_docs.formats import BASELINES, FORMATS
 
-from . import claims, run_config, tables
+from . import run_config, tables
 from .markdown import RunLink, escape_md, setting_slug, table
 
 
@@ -67,95 +68,70 @@ def direction_words(higher_is_better: bool) -> dict[str, str]:
             "sign_better": ">" if higher_is_better else "<"}
 
 
-def crash_rates(runs: pd.DataFrame, failures: pd.DataFrame | None = None,
-                factors: list[str] | None = None) -> list[dict[str, Any]]:
-    """Per format and setting: k failed of n completed runs with the Clopper-Pearson interval
-    and the collapse steps of its failures (from ``failures`` when given)."""
-    runs, names = design_columns(sc.ensure_columns(runs), factors)
-    done = sc.completed(runs)
+def condition_rates(f: Findings, failures: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Per condition (format x optimizer x setting, from the findings): k failed of n completed
+    runs with the Clopper-Pearson interval, and the collapse steps of that condition's failures."""
+    fail = ensure_failure_columns(failures) if failures is not None and len(failures) else None
     out = []
-    crashed = sc.crashed_mask(done) if not done.empty else np.array([], dtype=bool)
-    for fmt in sc.sorted_formats(done["format"]) if not done.empty else []:
-        is_fmt = (done["format"].astype("string") == fmt).fillna(False).to_numpy()
-        sub = done[is_fmt]
-        sub.attrs["factors"] = names
-        for setting in sc.settings_of(sub):
-            sel = is_fmt & (done["setting"].astype(str) == setting).to_numpy()
-            rate = stats.crash_rate(int(crashed[sel].sum()), int(sel.sum()))
-            fail = None
-            if failures is not None and len(failures):
-                fail = failures[(failures["format"].astype(str) == fmt).to_numpy()]
-                if "setting" in fail and names:
-                    fail = fail[(fail["setting"].astype(str) == setting).to_numpy()]
-            out.append({"format": fmt, "setting": setting, "k": rate.k, "n": rate.n, "low": rate.low,
-                        "high": rate.high,
-                        "collapse": collapse_summary(fail) if fail is not None else collapse_summary(pd.DataFrame())})
+    for r in f.rates:
+        sub = pd.DataFrame()
+        if fail is not None:
+            sel = (fail["format"].astype(str) == r.format) & (fail["optimizer"].astype(str) == r.optimizer)
+            if "setting" in fail and r.setting:
+                sel &= fail["setting"].astype(str) == r.setting
+            sub = fail[sel.to_numpy()]
+        out.append({"format": r.format, "optimizer": r.optimizer, "setting": r.setting, "k": r.k, "n": r.n,
+                    "low": r.low, "high": r.high, "collapse": collapse_summary(sub)})
     return out
 
 
 def format_comparison(df: pd.DataFrame, sweet_spot: str, run_link: RunLink,
                       failures: pd.DataFrame | None = None, metric: str = "final_loss",
                       factors: list[str] | None = None, baseline: str = "BF16",
-                      higher_is_better: bool | None = None) -> dict[str, Any]:
+                      findings: Findings | None = None, higher_is_better: bool | None = None) -> dict[str, Any]:
     """The format comparison: conditions (format x optimizer x setting) ranked by ``metric``
-    (best first: lowest, or highest when ``higher_is_better``); the sweet spot is the best
-    condition of the format ``sweet_spot``."""
+    (best first: lowest, or highest when ``higher_is_better``); the sweet spot and every count
+    from the findings (``findings``, else computed from ``df``). A ``sweet_spot`` format other
+    than the findings' best is the caller's choice: its best condition is shown as given."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
         return {"has_data": False}
     higher_is_better = _higher(metric, higher_is_better)
+    f = findings if findings is not None else findings_of(df, metric, names, baseline)
     comp = FormatComparator(df, names, higher_is_better=higher_is_better)
     ranked = comp.rank_conditions(metric)
-    candidates = ranked[~ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
-    spot = _summary_of(candidates, sweet_spot)
-    spot_index = candidates.index[candidates["format"] == sweet_spot][:1]
-    rest = candidates.drop(index=spot_index)
-    second = _row_summary(rest.iloc[0]) if len(rest) else None
+    best = f.sweet_spot.best
+    if best is not None and sweet_spot in ("", None, best.format):
+        spot = {"format": best.format, "optimizer": best.optimizer, "setting": best.setting, "n": best.n,
+                "median": best.median, "min": best.min, "max": best.max, "text": best.text}
+    else:
+        candidates = ranked[~ranked["format"].isin(BASELINES) & (ranked["n"] > 0)]
+        spot = _summary_of(candidates, sweet_spot)
     base = _baseline_of(ranked, spot, baseline)
-    rates = crash_rates(df, failures if failures is not None else comp_failures(df), names)
+    failures = failures if failures is not None else comp_failures(df)
     failed = done[sc.crashed_mask(done)]
-    status = df["status"].astype("string").fillna("")
     card = sc.scorecard(df, metric, baseline, factors=names, higher_is_better=higher_is_better)
     links = tables.run_links(done, run_link)
-    near = claims.sweet_spot_claim(card, metric, higher_is_better=higher_is_better)
-    improvement = math.nan  # percent better than the baseline (positive = better)
-    if spot and base and np.isfinite(base["median"]) and base["median"] != 0:
-        gain = spot["median"] - base["median"] if higher_is_better else base["median"] - spot["median"]
-        improvement = float(100.0 * gain / abs(base["median"]))
     return {
-        "has_data": True, "metric": metric, "metric_label": metric_label(metric),
+        "has_data": True, "metric": metric, "metric_label": metric_label(metric), "f": f,
         "metric_unit": metric_unit(metric), "higher_is_better": higher_is_better,
         "direction": direction_words(higher_is_better),
-        "counts": {"runs": len(df), "completed": len(done), "failed": len(failed),
-                   "excluded": int((~status.isin(["finished", "failed"])).sum()),
-                   "formats": len(sc.sorted_formats(done["format"]))},
-        "sweet_spot": spot, "sweet_spot_name": sweet_spot, "runner_up": second, "baseline": base,
-        "ranges_overlap": bool(spot and second and not (spot["max"] < second["min"] or second["max"] < spot["min"])),
-        "improvement_vs_baseline": improvement,
+        "counts": {"runs": f.counts.study_runs, "completed": f.counts.completed, "failed": f.counts.failed,
+                   "excluded": f.counts.left_out, "formats": len(f.counts.formats),
+                   "conditions": f.counts.conditions, "conditions_failed": f.counts.conditions_failed},
+        "sweet_spot": spot, "sweet_spot_name": sweet_spot, "baseline": base,
+        "spot_is_finding": bool(best is not None and spot is not None and spot.get("text")),
         "results_table": tables.runs_table(_ordered(df), run_link),
         "primary_table": tables.primary_table(card, metric_label(metric)),
         "scorecard_table": tables.scorecard_table(card, links, baseline),
         "settings": _setting_sections(card, links, baseline, metric),
-        "near": _near(near, spot),
         "rank_loss_table": tables.ranking_table(ranked, metric_label(metric)),
         "rank_stall_table": tables.ranking_table(comp.rank_conditions("bit_stall_final", ascending=True),
                                                  "bit stall", pct=True),
         "failures_table": tables.runs_table(_ordered(failed), run_link) if len(failed) else "",
-        "crash_rates_table": tables.crash_rates_table(rates),
-        "failed_groups": {"with": sum(r["k"] > 0 for r in rates), "of": len(rates)},
+        "crash_rates_table": tables.crash_rates_table(condition_rates(f, failures)),
     }
-
-
-def _near(claim: claims.SweetSpotClaim, spot: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The conditions within seed noise of the sweet spot (claims.sweet_spot_claim's rule),
-    when the claim's best condition is the sweet spot this page names; else none."""
-    best = claim.best
-    if not spot or best is None or (best.format, best.optimizer, best.setting) != (
-            spot["format"], spot["optimizer"], spot["setting"]):
-        return []
-    return [{"format": c.format, "optimizer": c.optimizer, "setting": c.setting, "median": c.median, "n": c.n}
-            for c in claim.near]
 
 
 def _baseline_of(ranked: pd.DataFrame, spot: dict[str, Any] | None, baseline: str) -> dict[str, Any] | None:
@@ -200,29 +176,41 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: RunLink,
-                  factors: list[str] | None = None) -> dict[str, Any]:
+                  factors: list[str] | None = None, findings: Findings | None = None,
+                  traces: dict | None = None) -> dict[str, Any]:
+    """Failure modes: every per-format or per-condition statement from that format's or
+    condition's runs only (rates from the findings, per condition); onset beside detection step."""
     failures = ensure_failure_columns(failures)
     e7m0 = FORMATS["E7M0"]
-    no_run = ~failures["run_id"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool)
+    f = findings
+    if f is None and runs is not None and len(sc.completed(runs)):
+        f = findings_of(runs, None, factors)
+    # a failure report matched to no run (the plan's narrow frames have neither a run nor a report)
+    no_run = (~failures["run_id"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool)
+              & failures["report_path"].map(lambda v: isinstance(v, str) and bool(v)).astype(bool))
     unmatched = [{"path": str(r["report_path"]), "format": str(r["format"]),
                   "reason": r["reason"] if isinstance(r["reason"], str) and r["reason"] else "-",
                   "collapse_step": r["collapse_step"]} for _, r in failures[no_run].iterrows()]
-    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": int((~no_run).sum()),
+    ctx: dict[str, Any] = {"has_data": len(failures) > 0, "n_failures": int((~no_run).sum()), "f": f,
                            "unmatched_reports": unmatched,
                            "e7m0": {"max": e7m0.max_value, "min_positive": e7m0.min_positive,
-                                    "stall_band": stagnation_band(e7m0.man_bits)},
-                           "storage": run_config.weight_storage(sc.completed(runs) if runs is not None else None)}
+                                    "stall_band": stagnation_band(e7m0.man_bits)}}
     if runs is not None and len(failures):
         by_run = dict(zip(*(lambda d: (d["run_id"].astype(str), d["setting"].astype(str)))(
             design_columns(sc.ensure_columns(runs), factors)[0])))
         failures = failures.assign(setting=[by_run.get(str(r), s) for r, s in
                                             zip(failures["run_id"], failures["setting"])])
-    rate_list = crash_rates(runs, failures, factors) if runs is not None else []
-    rates = {(r["format"], r["setting"]): r for r in rate_list}
-    ctx["e7m0"]["rate"] = rates.get(("E7M0", "")) or next((r for r in rate_list if r["format"] == "E7M0"), None)
+    failures = _with_onset(failures, traces or {})
+    rate_list = condition_rates(f, failures) if f is not None else []
     ctx["crash_rates_table"] = tables.crash_rates_table(rate_list) if rate_list else ""
+    e7m0_runs = sc.completed(runs)[sc.completed(runs)["format"].astype(str) == "E7M0"] if runs is not None else None
+    ctx["storage"] = run_config.weight_storage(e7m0_runs if e7m0_runs is not None and len(e7m0_runs) else None)
+    e7 = [r for r in rate_list if r["format"] == "E7M0"]
+    ctx["e7m0"]["rate"] = f.by_format.get("E7M0") if f is not None else None
+    ctx["e7m0"]["per_condition"] = [r for r in e7 if r["k"]]
     if not len(failures):
         return ctx
+    table_rows, failures = failures, failures[(~no_run).to_numpy()]  # a report of no run: in the table only
     per_format = []
     settings = failures["setting"].fillna("").astype(str)
     for fmt in sc.sorted_formats(failures["format"]):
@@ -230,23 +218,60 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
             sub = failures[((failures["format"].astype(str) == fmt) & (settings == setting)).to_numpy()]
             per_format.append({
                 "format": fmt, "setting": setting, "label": condition_label(fmt, setting), "k": len(sub),
-                "rate": rates.get((fmt, setting)), "collapse": collapse_summary(sub),
+                "rates": [r for r in rate_list if r["format"] == fmt and r["setting"] == setting],
+                "collapse": collapse_summary(sub), "onset": collapse_summary(sub.assign(collapse_step=sub["onset_step"])),
                 "modes": _counts(sub["failure_mode"]), "history_modes": _counts(sub["history_mode"].dropna()),
+                "stagnation": _counts(sub["stagnation"][sub["stagnation"] != ""]),
                 "evidence": sorted({str(e) for e in sub["evidence"].dropna()}),
                 "reports": int(sub["report_path"].notna().sum()),
             })
+    e7m0_fail = failures[(failures["format"].astype(str) == "E7M0").to_numpy()]
+    plan_says = bool((failures["failure_mode"].fillna("unknown") != "unknown").any())
+    history_says = bool(failures["history_mode"].notna().any())
     ctx.update(
-        summary_table=tables.failures_table(failures, run_link),
-        per_format=per_format,
-        e7m0_failures=next((p for p in per_format if p["format"] == "E7M0"), None),
-        classification=[{"mode": m, "plan": int((failures["failure_mode"] == m).sum()),
-                         "history": int((failures["history_mode"] == m).sum()),
-                         "formats": sc.sorted_formats(failures.loc[(failures["failure_mode"] == m)
-                                                                   | (failures["history_mode"] == m), "format"])}
-                        for m in MODES],
+        summary_table=tables.failures_table(table_rows, run_link, plan=plan_says, history=history_says),
+        per_format=per_format, plan_classifies=plan_says, history_classifies=history_says,
+        e7m0_failures={"k": len(e7m0_fail), "collapse": collapse_summary(e7m0_fail),
+                       "onset": collapse_summary(e7m0_fail.assign(collapse_step=e7m0_fail["onset_step"]))}
+        if len(e7m0_fail) else None,
+        classification=_classification(failures, plan_says, history_says),
+        unclassified=int((failures["history_mode"].isna()).sum()),
         modes_present=sorted(set(failures["failure_mode"].dropna()) | set(failures["history_mode"].dropna())),
     )
     return ctx
+
+
+def _classification(failures: pd.DataFrame, plan: bool, history: bool) -> list[dict[str, Any]]:
+    """Runs per mode by each classification that classifies something; modes no shown
+    classification gives are left out, and so are the formats only a hidden one names."""
+    shown = (failures["failure_mode"] if plan else None,
+             failures["history_mode"] if history else None)
+    out = []
+    for m in MODES:
+        hit = np.zeros(len(failures), dtype=bool)
+        for col in shown:
+            if col is not None:
+                hit |= (col == m).fillna(False).to_numpy()
+        if hit.any():
+            out.append({"mode": m, "plan": int((failures["failure_mode"] == m).sum()),
+                        "history": int((failures["history_mode"] == m).sum()),
+                        "formats": sc.sorted_formats(failures.loc[hit, "format"])})
+    return out
+
+
+def _with_onset(failures: pd.DataFrame, traces: dict) -> pd.DataFrame:
+    """The failure table with each run's onset step and, for stagnation, how it ended."""
+    onsets = [failure_onset(traces.get(str(r)), _step(c), m)
+              for r, c, m in zip(failures["run_id"], failures["collapse_step"], failures["history_mode"])]
+    return failures.assign(onset_step=[o.onset_step for o in onsets], stagnation=[o.stagnation for o in onsets])
+
+
+def _step(value: Any) -> int | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(x) if math.isfinite(x) else None
 
 
 def _counts(series: pd.Series) -> list[tuple[str, int]]:
@@ -254,13 +279,34 @@ def _counts(series: pd.Series) -> list[tuple[str, int]]:
     return sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
+def findings_of(df: pd.DataFrame, metric: str | None = None, factors: list[str] | None = None,
+                baseline: str | None = None, identical: list[list[str]] | None = None) -> Findings:
+    """The findings of a bare run table (the ReportGenerator API, without a site analysis):
+    the same pipeline, with no histories (so no robustness check that needs one).
+    ``identical``: groups of formats whose runs are bit-identical (the site finds them from the
+    histories), counted once in the family."""
+    from altgrad_docs.analysis.design import DesignOptions
+    from altgrad_docs.analysis.findings import build_findings
+    from altgrad_docs.analysis.pipeline import analyse
+
+    options = DesignOptions(factors=tuple(factors) if factors is not None else None, metric=metric,
+                            baseline=baseline)
+    a = analyse(sc.ensure_columns(df), options=options)
+    if identical:
+        settings = sorted(set(a.runs["setting"].astype(str)))
+        a.design.identical = [[(f, o, s) for f in g] for g in identical for o in ("AdamW", "ManifoldAdamW")
+                              for s in settings]
+        a.findings = build_findings(a, n_snapshot_runs=len(df))
+    return a.findings
+
+
 def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
                         run_link: RunLink | None = None, metric: str | None = None,
                         factors: list[str] | None = None, baseline: str = "BF16",
-                        identical: list[list[str]] | None = None,
+                        identical: list[list[str]] | None = None, findings: Findings | None = None,
                         higher_is_better: bool | None = None) -> dict[str, Any]:
-    """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting).
-    ``identical``: groups of formats with bit-identical histories, counted once in ``counts``."""
+    """ManifoldAdamW vs AdamW per format and setting (paired by seed within the setting): every
+    number and sentence from the findings (``findings``, else computed from ``df``)."""
     df, names = design_columns(sc.ensure_columns(df), factors)
     done = sc.completed(df)
     if done.empty:
@@ -268,38 +314,33 @@ def manifold_comparison(df: pd.DataFrame, layers: pd.DataFrame | None = None,
     layer_table = None if layers is None else layer_tables(df, names, layers)
     metric = metric or sc.default_metric(df)
     higher_is_better = _higher(metric, higher_is_better)
-    mc = sc.manifold_comparison(df, metric, names, higher_is_better=higher_is_better)
+    f = findings if findings is not None else findings_of(df, metric, names, baseline, identical)
     card = sc.scorecard(df, metric, baseline, factors=names, higher_is_better=higher_is_better)
     links = tables.run_links(done, run_link) if run_link else None
-    rows = [_effect(r, higher_is_better) for _, r in mc.iterrows()]
-    groups = [[(f, o, s) for f in g] for g in identical or [] for o in ("AdamW", "ManifoldAdamW")
-              for s in dict.fromkeys(mc["setting"])] if len(mc) else []
     return {
-        "has_data": True, "metric": metric, "metric_label": metric_label(metric), "n_formats": len(mc),
+        "has_data": True, "metric": metric, "metric_label": metric_label(metric), "f": f,
         "metric_unit": metric_unit(metric), "higher_is_better": higher_is_better,
         "direction": direction_words(higher_is_better),
-        "counts": distinct_counts(rows, identical or []),
-        "n_settings": len(set(mc["setting"])) if len(mc) else 0,
+        "n_settings": f.counts.settings,
         "results_table": tables.scorecard_table(card, links, baseline),
         "primary_table": tables.primary_table(card, metric_label(metric)),
         "settings": _setting_sections(card, links, baseline, metric),
-        "claim": claims.benefit_claim(mc, card, metric, identical=groups, higher_is_better=higher_is_better) if len(mc) else
-        claims.BenefitClaim("no_data", metric, 0, stats.ALPHA),
         "optimizer_config": run_config.optimizer_differences(done),
         "storage": run_config.weight_storage(done),
-        "stats_table": tables.manifold_stats_table(mc) if len(mc) else "",
-        "helps": [r for r in rows if r["direction"] == "helps"],
-        "hurts": [r for r in rows if r["direction"] == "hurts"],
-        "unclear": [r for r in rows if r["direction"] == "unclear"],
-        "too_few": [r for r in rows if r["status"] == stats.TOO_FEW],
-        "tested": [r for r in rows if r["status"] == stats.TESTED],
-        "max_pairs": max((r["n"] for r in rows), default=0),
-        "unpaired": [r for r in rows if r["design"] == "unpaired"],
+        "stats_table": tables.comparisons_table(f) if f.comparisons else "",
+        "unpaired": [c for c in f.comparisons if c.design == "unpaired"],
         "seeded": sc.seeded(done),  # False: no seeds logged, every comparison unpaired (Welch)
-        "duplicates": [r for r in rows if r["duplicated_seeds"]],
-        "mantissa_bits": {f: FORMATS[f].man_bits for f in FORMATS},
+        "duplicates": _duplicates(df, names, metric),
+        "mantissa_bits": {fmt: FORMATS[fmt].man_bits for fmt in FORMATS},
         "layer_table": layer_table,  # None: not asked; "": no per-layer metrics logged
     }
+
+
+def _duplicates(df: pd.DataFrame, names: list[str], metric: str) -> list[dict[str, Any]]:
+    """(format, setting) whose seeds one optimizer ran more than once (left out of the pairs)."""
+    mc = sc.manifold_comparison(df, metric, names)
+    return [{"label": condition_label(r["format"], r["setting"]), "duplicated_seeds": list(r["duplicated_seeds"])}
+            for _, r in mc.iterrows() if len(r["duplicated_seeds"])]
 
 
 def layer_tables(df: pd.DataFrame, names: list[str], layers: pd.DataFrame) -> list[dict[str, Any]]:
@@ -320,37 +361,6 @@ def layer_tables(df: pd.DataFrame, names: list[str], layers: pd.DataFrame) -> li
         out.append({"family": family, "table": tables.layer_table(by_type, pct=pct),
                     "n_runs": int(sub["run_id"].nunique()) if "run_id" in sub else 0})
     return out
-
-
-def distinct_counts(rows: list[dict[str, Any]], identical: list[list[str]]) -> dict[str, int]:
-    """How many (format, setting) comparisons there are, help, hurt, are unclear or too few to
-    test, a group of identical formats counted once (as its first member)."""
-    alias = {f: g[0] for g in identical for f in g}
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        seen.setdefault((alias.get(r["format"], r["format"]), r["setting"]), r)
-    kept = list(seen.values())
-    return {"n": len(kept), "helps": sum(r["direction"] == "helps" for r in kept),
-            "hurts": sum(r["direction"] == "hurts" for r in kept),
-            "unclear": sum(r["direction"] == "unclear" for r in kept),
-            "too_few": sum(r["status"] == stats.TOO_FEW for r in kept), "merged": len(rows) - len(kept)}
-
-
-def _effect(r: pd.Series, higher_is_better: bool = False) -> dict[str, Any]:
-    """One (format, setting)'s paired result; direction only when the 95% CI excludes 0
-    (helps: ManifoldAdamW lower, or higher when ``higher_is_better``)."""
-    lo, hi = r["ci_low"], r["ci_high"]
-    direction = "unclear"
-    below, above = bool(np.isfinite(hi) and hi < 0), bool(np.isfinite(lo) and lo > 0)
-    if below or above:
-        direction = "helps" if above == higher_is_better else "hurts"
-    n_text = (f"{r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}" if r["design"] == "paired"
-              else f"{r['n_manifold']} vs {r['n_adamw']} runs, unpaired")
-    return {"format": r["format"], "setting": r["setting"], "label": condition_label(r["format"], r["setting"]),
-            "n": int(r["n_pairs"]), "n_text": n_text, "design": r["design"],
-            "mean": r["mean_delta"], "low": lo, "high": hi, "duplicated_seeds": list(r["duplicated_seeds"]),
-            "g": r["hedges_g"], "p_improve": r["p_improve"], "status": r["status"], "p_holm": r["p_holm"],
-            "direction": direction, "significant": bool(r["status"] == stats.TESTED and r["p_holm"] < stats.ALPHA)}
 
 
 def formats_page() -> dict[str, Any]:

@@ -10,10 +10,9 @@ import re
 
 import pandas as pd
 
-from altgrad_docs.analysis.stats import TESTED, TOO_FEW
+from altgrad_docs.analysis import digits
 
-from .markdown import (RunLink, escape_md, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct, fmt_sig, interval_kind,
-                       table)
+from .markdown import RunLink, escape_md, fmt_int, fmt_measured, fmt_num, fmt_pct, fmt_sig, interval_kind, table
 
 
 def has_settings(df: pd.DataFrame) -> bool:
@@ -27,8 +26,8 @@ def _setting(r, show: bool) -> dict[str, str]:
 
 
 def range_cell(median, lo, hi, n=None) -> str:
-    """'1.234 [1.100, 1.400]' (n = k appended when given)."""
-    text = f"{fmt_num(median)} [{fmt_num(lo)}, {fmt_num(hi)}]" if fmt_num(median) != "-" else "-"
+    """'1.23 [1.10, 1.40]' at the range's precision (analysis/digits.py); n = k appended when given."""
+    text = digits.spread(float(median), float(lo), float(hi)) if fmt_num(median) != "-" else "-"
     return f"{text} (n = {n})" if n is not None else text
 
 
@@ -36,8 +35,8 @@ def ci_cell(mean, lo, hi) -> str:
     if fmt_num(mean) == "-":
         return "-"
     if fmt_num(lo) == "-":
-        return f"{fmt_num(mean)} (no CI: n < 2)"
-    return f"{fmt_num(mean)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+        return f"{digits.number(float(mean))} (no CI: n < 2)"
+    return digits.estimate(float(mean), float(lo), float(hi))
 
 
 def rate_cell(k, n, lo, hi) -> str:
@@ -111,7 +110,6 @@ def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None, basel
             f"Δ vs {baseline} (median)": fmt_num(r["delta_vs_baseline"]),
             "paired Δ Manifold−AdamW [95% CI]": (ci_cell(r["paired_delta"], r["paired_low"], r["paired_high"])
                                                  + f" (pairs = {r['paired_n']})") if r["paired_n"] else "-",
-            "P(improve)": fmt_num(r["p_improve"], 2),
             "stall": fmt_pct(r["stall_mean"]), "overflow": fmt_pct(r["overflow_mean"], 2),
             "underflow": fmt_pct(r["underflow_mean"], 2),
             **({"runs": _runs_cell(r["run_ids"], links)} if links is not None else {}),
@@ -119,33 +117,31 @@ def scorecard_table(sc: pd.DataFrame, links: dict[str, str] | None = None, basel
     return table(pd.DataFrame(rows))
 
 
-def design_cell(r) -> str:
-    if r["design"] == "paired":
-        return f"paired, {r['n_pairs']} pair{'s' if r['n_pairs'] != 1 else ''}"
-    return f"unpaired (Welch), {r['n_manifold']} vs {r['n_adamw']} runs"
+WORDING = {"holds": "significant, robust", "fragile": "significant, fragile",
+           "consistent": "consistent on every seed, not significant", "excludes_zero": "interval excludes 0",
+           "unclear": "no clear difference", "no_spread": "no spread: no test", "single": "one pair: no test",
+           "no_pairs": "no pair: every pair lost to a failed run"}
 
 
-def test_cell(r) -> str:
-    test = str(r["test"]).removesuffix(" (exact)")
-    if r["status"] == TOO_FEW:
-        return f"too few seeds to test (exact {test} cannot reach p < 0.05 here)"
-    if r["status"] == TESTED:
-        return f"exact {test} p = {fmt_num(r['p'])}, Holm p = {fmt_num(r['p_holm'])}"
-    return "no data"
-
-
-def manifold_stats_table(mc: pd.DataFrame) -> str:
-    """The paired comparison per format (and setting), narrow enough for the page: each
-    seed's delta is in the forest plot and the page's CSV download (tab-paired)."""
-    show = has_settings(mc)
-    rows = [{
-        "format": escape_md(r["format"]), **_setting(r, show), "design": design_cell(r),
-        f"mean Δ {escape_md(_metric_name(str(r['metric'])))}{_unit(str(r['metric']))} [95% t CI]": interval_cell(r["mean_delta"], r["ci_low"], r["ci_high"], int(r["n_pairs"])),
-        "Hedges' g": _sig(r["hedges_g"]),
-        "P(Manifold better)": (fmt_fraction(r["p_improve"], int(r["n_manifold"]) * int(r["n_adamw"]))
-                               if fmt_num(r["p_improve"]) != "-" else "—"),
-        "test": test_cell(r),
-    } for _, r in mc.iterrows()]
+def comparisons_table(f) -> str:
+    """Every ManifoldAdamW - AdamW comparison of the findings (analysis/findings.py) as printed:
+    effect and interval by the digits rule, seeds each way, the paired effect size, the family's
+    Holm-adjusted t p, the exact test (Holm across the same family) and the wording branch."""
+    show = any(c.setting for c in f.comparisons)
+    rows = []
+    for c in f.comparisons:
+        r = c.robustness
+        n_text = (f"{c.n} pair{'s' if c.n != 1 else ''}" + (f" ({c.lost} lost to failed runs)" if c.lost else "")
+                  if c.design == "paired" else f"{c.n} runs, unpaired (Welch)")
+        rows.append({
+            "format": escape_md(c.format), **({"setting": escape_md(c.setting or "-")} if show else {}),
+            "n": n_text, "Δ Manifold − AdamW [95% CI]": c.text, "per-seed Δ": c.deltas_text or "—",
+            "seeds Manifold / AdamW better": f"{c.favour} / {c.against}" if c.design == "paired" else "—",
+            "d_z (paired)": fmt_sig(c.dz, 2) if c.design == "paired" and c.n >= 3 else "—",
+            f"t test, Holm p (family of {f.family.size})": c.p_text if c.in_family else "not in the family",
+            "exact test p (Holm)": (f"{r.exact_p_text} ({r.exact_p_holm_text})" if r else "—"),
+            "reads": WORDING.get(c.branch, c.branch),
+        })
     return table(pd.DataFrame(rows))
 
 
@@ -156,9 +152,11 @@ def step_range(c: dict) -> str:
 
 def crash_rates_table(rates: list[dict]) -> str:
     show = any(r.get("setting") for r in rates)
-    rows = [{"format": escape_md(r["format"]), **_setting(r, show), "failed / runs [95% Clopper-Pearson]":
+    rows = [{"format": escape_md(r["format"]),
+             **({"optimizer": escape_md(r["optimizer"])} if "optimizer" in r else {}),
+             **_setting(r, show), "failed / runs [95% Clopper-Pearson]":
              rate_cell(r["k"], r["n"], r["low"], r["high"]),
-             "collapse step median [min, max]": step_range(r["collapse"])}
+             "detection step median [min, max]": step_range(r["collapse"])}
             for r in rates]
     return table(pd.DataFrame(rows))
 
@@ -175,17 +173,23 @@ def last_good_cell(r) -> str:
     return value if value == "-" or step == "-" else f"{value} (step {step})"
 
 
-def failures_table(failures: pd.DataFrame, run_link: RunLink) -> str:
-    """Failed runs, one row each, narrow enough for the page: the two classifications share a
-    column (every other value is in the page's CSV download, tab-failures)."""
+def failures_table(failures: pd.DataFrame, run_link: RunLink, plan: bool = True, history: bool = True) -> str:
+    """One row per failed run: the onset step (where the loss left its healthy range) beside the
+    detection step; a classification column only when it classifies something (``plan``,
+    ``history``); how a stagnation ended."""
     show = has_settings(failures)
+    onset = "onset_step" in failures
+    stagnation = "stagnation" in failures and bool((failures["stagnation"].fillna("") != "").any())
     rows = [{
         "format": escape_md(r["format"]), "optimizer": escape_md(_text(r["optimizer"]) or "-"), **_setting(r, show),
         "seed": fmt_int(r["seed"]),
         "run": run_link(r) if _text(r.get("run_id")) else escape_md(_text(r.get("report_path")) or "-"),
-        "collapse step": fmt_int(r["collapse_step"]), "reason": escape_md(_text(r["reason"]) or "-"),
+        **({"onset step": fmt_int(r["onset_step"])} if onset else {}),
+        "detection step": fmt_int(r["collapse_step"]), "reason": escape_md(_text(r["reason"]) or "-"),
         "last good loss": last_good_cell(r), "best loss": fmt_num(r.get("best_loss")),
-        "mode: plan / history": f"{escape_md(r['failure_mode'])} / {escape_md(_text(r['history_mode']) or '-')}",
+        **({"mode (plan heuristic)": escape_md(r["failure_mode"])} if plan else {}),
+        **({"mode (history)": escape_md(_text(r["history_mode"]) or "-")} if history else {}),
+        **({"stagnation": escape_md(_text(r["stagnation"]) or "-")} if stagnation else {}),
         "failure report": _report_cell(r, run_link),
     } for _, r in failures.iterrows()]
     return table(pd.DataFrame(rows))
@@ -210,10 +214,6 @@ def _metric_name(metric: str) -> str:
     if metric in ("final_loss", "final_val_loss") or not metric.startswith("final_"):
         return metric.replace("_", " ")
     return "final " + metric.removeprefix("final_")
-
-
-def _unit(metric: str) -> str:
-    return " (nats)" if metric in ("final_loss", "final_val_loss") else ""
 
 
 def layer_table(by_type: pd.DataFrame, pct: bool = True) -> str:
@@ -264,7 +264,7 @@ def interval_cell(mean, lo, hi, n: int) -> str:
         return f"{_sig(mean)} (no spread among {n} pairs)"
     if kind == "none":
         return f"{_sig(mean)} (no interval: {n} pair{'s' if n != 1 else ''})"
-    return f"{_sig(mean)} [{_sig(lo)}, {_sig(hi)}]"
+    return digits.estimate(float(mean), float(lo), float(hi))
 
 
 def primary_table(card: pd.DataFrame, metric_label: str) -> str:

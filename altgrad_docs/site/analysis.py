@@ -23,7 +23,8 @@ from ..analysis.failure_reports import read_failure_reports
 from ..analysis.design import DesignOptions, infer_design
 from ..analysis.pipeline import Analysis
 from ..analysis.pipeline import analyse as analyse_runs
-from ..report import catalog, claims, drawing
+from ..report import catalog, drawing
+from ..report.forest_svg import forest
 from ..report import context as report_context
 from ..report.generator import REPORT_TEMPLATES, ReportGenerator
 from ..report.markdown import md_link, wandb_link
@@ -142,7 +143,7 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
     design = infer_design(runs, options)
     for message in design.warnings:  # formats outside the registry, options naming nothing
         LOG.warning("altgrad: %s", message)
-    analysis = analyse_runs(runs, reports=reports, design=design,
+    analysis = analyse_runs(runs, reports=reports, design=design, options=options,
                             traces=read_traces(snapshot, design.budgets(), also=also,
                                                metric_map=design.metric_map))
     fp8 = runs[runs["use_fp8"].fillna(False)]
@@ -150,12 +151,13 @@ def analyse(snapshot: Snapshot, runs: pd.DataFrame, options: DesignOptions | Non
         "analysis": analysis,
         "report_contexts": report_contexts(runs, analysis),
         "n_runs": len(runs),
-        "n_failed": int((runs["status"] == "failed").sum()),
+        "n_failed": analysis.findings.counts.failed,  # the findings' count (failed by every signal)
         "formats": sorted(set(runs["format"].dropna())),
         "fp8_formats": sorted(set(fp8["format"].dropna())),
         "optimizers": sorted(set(runs["optimizer"].dropna())),
         "seeds": sorted(int(s) for s in set(runs["seed"].dropna())),
-        "headline": headline(analysis),
+        "findings": analysis.findings,  # every number the pages state (analysis/findings.py)
+        "headline_figure": forest(analysis.findings),  # its layout on the home page
         "design": report_context.design_context(analysis.design, analysis.cumulative, layer_families(analysis)),
     }
 
@@ -177,10 +179,12 @@ def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]
     return {
         "format_comparison": report_context.format_comparison(study, a.sweet_spot, link("format_comparison"),
                                                               a.failures, a.metric, factors, base,
-                                                              higher_is_better=a.higher_is_better) | identical,
-        "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes")) | identical,
+                                                              findings=a.findings, higher_is_better=a.higher_is_better) | identical,
+        "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes"), factors,
+                                                      findings=a.findings, traces=a.traces) | identical,
         "manifold_comparison": report_context.manifold_comparison(study, None, wandb_link, a.metric, factors,
                                                                   base, identical["identical"],
+                                                                  findings=a.findings,
                                                                   higher_is_better=a.higher_is_better) | identical,
         "formats": report_context.formats_page(),
     }
@@ -190,22 +194,6 @@ def failures_by_run(a: Analysis) -> dict[str, dict[str, Any]]:
     """run_id -> its row of the failure table (mode, reason, collapse step, evidence)."""
     rows = a.failures.dropna(subset=["run_id"]) if len(a.failures) else a.failures
     return {str(r["run_id"]): r.to_dict() for _, r in rows.iterrows()}
-
-
-def headline(a: Analysis) -> dict[str, Any]:
-    """What the home page claims, each a computed result (``report.claims``) that picks the
-    sentence: the best condition, which format benefits (Holm across formats), failures."""
-    card = a.card
-    crashes = [
-        {"format": str(f), "setting": str(s), "k": int(g["crashes"].sum()), "n": int(g["n"].sum())}
-        for (f, s), g in card.groupby(["format", "setting"], sort=False) if int(g["crashes"].sum())
-    ] if len(card) else []
-    identical = a.design.identical if a.design is not None else []
-    higher = a.higher_is_better
-    return {"benefit": claims.benefit_claim(a.paired, card, a.metric, identical=identical, higher_is_better=higher),
-            "sweet_spot": claims.sweet_spot_claim(card, a.metric, higher_is_better=higher), "crashes": crashes,
-            "metric": a.metric, "higher_is_better": higher,
-            "n_completed": int(card["n"].sum()) if len(card) else 0, "n_conditions": len(card)}
 
 
 def analysis_pages(snapshot: Snapshot, runs: pd.DataFrame, results: dict[str, Any],

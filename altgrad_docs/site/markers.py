@@ -7,6 +7,9 @@ by the partial template of its name when the site is built:
 * ``<!-- altgrad:data -->``      what the snapshot holds (``partials/data.md``)
 * ``<!-- altgrad:design -->``    the study's design, as inferred or set (``partials/design.md``)
 * ``<!-- altgrad:bibtex -->``    the BibTeX entry of the snapshot (``partials/bibtex.md``)
+* ``<!-- altgrad:statistics -->`` / ``<!-- altgrad:family -->``  the data's size and the one
+  family of comparisons with its wording rules, for Methods (``partials/statistics.md``,
+  ``partials/family.md``; numbers from the findings, analysis/findings.py)
 
 Without a findings marker anywhere, the home page still gets its findings: they are added at
 the end of ``docs/index.md``, or, with no ``index.md`` at all, a home page is generated from

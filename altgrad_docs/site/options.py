@@ -137,6 +137,9 @@ class AltgradOptions(base.Config):
     #: the metric map: which key is the train loss, the primary metric (and its direction),
     #: each quantisation rate and whether it is cumulative; default inferred from the keys
     metrics = MetricMap()
+    #: factors that are tuning hyperparameters: each optimizer is also compared at its own best
+    #: level of them (analysis/findings_parts.at_best); default learning_rate
+    tuning = Names()
     #: the site's own templates folder (beside mkdocs.yml); its files replace the shipped ones
     templates = c.Type(str, default="templates")
     #: run pages show the runs' console output (offline runs: the tail on a failed run's page,

@@ -136,7 +136,8 @@ def build(config: Any, open_file: OpenFile, options: Mapping[str, Any] | None = 
     config.nav = bench_nav(config.nav, bench)
     docs = Path(config.docs_dir)
     context = {**context, "stale": stale, "from_bench": bench,
-               "bench_page": bench and (docs / "bench.md").is_file()}
+               "bench_page": bench and (docs / "bench.md").is_file(),
+               "methods_page": (docs / "methods.md").is_file()}  # the findings link its family's definition
     config.extra["altgrad_stamp"] = {**stamp(snapshot, stale), "cite": (docs / "cite.md").is_file(),
                                      "generator": f"altgrad-docs {__version__}"}
     env = make_environment(templates, compiled_templates(cache_root(source)))
