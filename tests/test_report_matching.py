@@ -138,7 +138,8 @@ def test_failure_modes_lists_the_reports_of_no_run(runner, tmp_path):
     assert "0 failed runs." in text
     assert "1 failure report matches no run of this data" in text
     assert "- failure&#95;reports/&#95;unmatched/x--E7M0.md: format E7M0, collapse step 4, reason: NaN/Inf loss" in text
-    assert "| E7M0     | -           | 43     | failure&#95;reports/&#95;unmatched/x--E7M0.md | 4 " in text
+    # columns: format, optimizer, seed, run, onset step, detection step (issue 19)
+    assert "| E7M0     | -           | 43     | failure&#95;reports/&#95;unmatched/x--E7M0.md | -            | 4 " in text
 
 
 def test_a_torn_run_is_warned_about_once_when_reports_are_matched(runner, tmp_path, caplog):
