@@ -115,6 +115,15 @@ def test_options_merge_extra_plugin_and_environment():
         options.effective({}, None, {"ALTGRAD_IGNORE": '{"tags": true}'})
 
 
+def test_the_metric_map_is_an_option_a_mapping_or_json():
+    merged = options.effective({}, {"metrics": {"primary": "eval/f1_micro", "direction": "higher"}}, {})
+    assert merged["metrics"] == {"primary": "eval/f1_micro", "direction": "higher"}
+    env = options.effective({}, None, {"ALTGRAD_METRICS": '{"train_loss": "train/loss"}'})
+    assert env["metrics"] == {"train_loss": "train/loss"}
+    with pytest.raises(options.OptionsError, match="must be a mapping of train_loss, primary"):
+        options.effective({}, None, {"ALTGRAD_METRICS": '["eval/f1_micro"]'})
+
+
 def test_the_nearest_option_is_named():
     assert "did you mean 'metric'" in options.unknown_key_error("metrc")
     assert "did you mean" not in options.unknown_key_error("colour_scheme")

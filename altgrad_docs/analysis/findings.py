@@ -32,7 +32,7 @@ from . import digits, stats
 from . import scorecard as sc
 from .findings_parts import (AtBest, ConditionRate, Counts, FailureComparison, SweetSpot, at_best, format_rates,
                              condition_rates, counts_of, failure_comparisons, sweet_spot)
-from .findings_robust import Robustness, robust
+from .findings_robust import EstimateText, Robustness, robust
 from .robustness import DEFINITIONS
 
 LOG = logging.getLogger("mkdocs.plugins.altgrad")
@@ -44,7 +44,7 @@ SIZES = ((0.8, "large"), (0.5, "moderate"), (0.2, "small"), (0.0, "negligible"))
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(EstimateText):
     """ManifoldAdamW minus AdamW in one (format, setting): estimate first, then tests."""
 
     format: str
@@ -72,14 +72,6 @@ class Comparison:
     @property
     def lost(self) -> int:
         return max(0, self.n_seeds - self.n) if self.design == "paired" else 0
-
-    @property
-    def text(self) -> str:
-        return digits.estimate(self.mean, self.low, self.high)
-
-    @property
-    def p_text(self) -> str:
-        return digits.p_value(self.p_holm)
 
     @property
     def deltas_text(self) -> str:

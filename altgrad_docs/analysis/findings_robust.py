@@ -27,8 +27,21 @@ def _f(v: Any) -> float:
         return math.nan
 
 
+class EstimateText:
+    """Wording of an estimate with its interval and Holm-adjusted p, at the digits n supports
+    (a mixin of the dataclasses with fields ``mean``, ``low``, ``high`` and ``p_holm``)."""
+
+    @property
+    def text(self) -> str:
+        return digits.estimate(self.mean, self.low, self.high)
+
+    @property
+    def p_text(self) -> str:
+        return digits.p_value(self.p_holm)
+
+
 @dataclass(frozen=True)
-class Alternative:
+class Alternative(EstimateText):
     """The comparison with "final" defined another way (robustness.DEFINITIONS)."""
 
     definition: str
@@ -38,14 +51,6 @@ class Alternative:
     low: float
     high: float
     p_holm: float  # t test Holm-corrected across the family on this definition
-
-    @property
-    def text(self) -> str:
-        return digits.estimate(self.mean, self.low, self.high)
-
-    @property
-    def p_text(self) -> str:
-        return digits.p_value(self.p_holm)
 
     @property
     def p_is(self) -> str:

@@ -47,8 +47,11 @@ class Names(c.BaseConfigOption[Any]):
         return list(value)
 
 
-class Filter(c.BaseConfigOption[Any]):
-    """A W&B filter: a mapping, or a JSON object in a string."""
+class MappingOption(c.BaseConfigOption[Any]):
+    """A mapping, or a JSON object in a string (an environment value); unset is None."""
+
+    #: what the mapping must be, for the error
+    expected = "must be a mapping"
 
     def run_validation(self, value: object) -> dict[str, Any] | None:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -56,24 +59,21 @@ class Filter(c.BaseConfigOption[Any]):
         if isinstance(value, str):
             value = _json(value)
         if not isinstance(value, Mapping):
-            raise ValidationError("must be a mapping, a W&B filter such as "
-                                  "{'config.learning_rate': {'$lte': 0.01}}")
+            raise ValidationError(self.expected)
         return dict(value)
 
 
-class MetricMap(c.BaseConfigOption[Any]):
-    """The metric map (analysis/metrics.py): a mapping, or a JSON object in a string; its keys
-    are checked where it is read (metric_options)."""
+class Filter(MappingOption):
+    """A W&B filter."""
 
-    def run_validation(self, value: object) -> dict[str, Any] | None:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if isinstance(value, str):
-            value = _json(value)
-        if not isinstance(value, Mapping):
-            raise ValidationError("must be a mapping of train_loss, primary, direction (lower/higher) "
-                                  "and rates, e.g. {primary: eval/f1_micro, direction: higher}")
-        return dict(value)
+    expected = "must be a mapping, a W&B filter such as {'config.learning_rate': {'$lte': 0.01}}"
+
+
+class MetricMap(MappingOption):
+    """The metric map (analysis/metrics.py); its keys are checked where it is read (metric_options)."""
+
+    expected = ("must be a mapping of train_loss, primary, direction (lower/higher) and rates, "
+                "e.g. {primary: eval/f1_micro, direction: higher}")
 
 
 class Project(c.BaseConfigOption[Any]):
