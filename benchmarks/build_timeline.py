@@ -62,7 +62,8 @@ def instrument() -> None:
     from altgrad_docs.site import analysis, pipeline
 
     around(analysis, "analyse_cached", "analysis start", "analysis done")
-    around(drawing.Drawing, "start", lambda d: f"figures start ({len(d.missing)} missing, {d.workers} workers)")
+    around(drawing.Drawing, "start", lambda d: f"figures start ({len(d.missing)} missing, {d.workers} workers)",
+           "figures handed to the workers (start returned)")
     around(pipeline, "finish_drawing", "waiting for the figures", "figures in place")
     first_call(mkdocs_build, "_populate_page", "Markdown of the pages starts")
     first_call(mkdocs_build, "_build_page", "theme and search pass starts")

@@ -15,7 +15,10 @@ round follows a cold one, whose files the disk may still be writing). Targets (i
 with ``--dirty`` (what scripts/site.sh serve runs) and without, for an edit to a report
 template and to the run-page template, on a copy of the project (``--runs`` with no
 number skips the build measurements).
-Everything is written under --work (default /tmp/altgrad-site-bench); nothing is fetched.
+``--fetched``: the snapshot is the same synthetic runs fetched with ``altgrad-docs fetch`` from
+the fake W&B on loopback (tests/fake_wandb.py) instead of written directly.
+Everything is written under --work (default /tmp/altgrad-site-bench); nothing is fetched
+from the network.
 """
 
 from __future__ import annotations
@@ -53,6 +56,31 @@ def make_snapshot(work: Path, n_runs: int, n_steps: int, n_metrics: int) -> Path
         write_snapshot(records, out, source={"kind": "synthetic", "n_runs": n_runs},
                        fetched_at="2026-01-01T00:00:00+00:00")
         print(f"  snapshot {out.name}: {time.perf_counter() - t:.1f} s", flush=True)
+    return out
+
+
+def make_fetched_snapshot(work: Path, n_runs: int, n_steps: int, n_metrics: int) -> Path:
+    """The same synthetic runs, but as a W&B fetch stores them: served by the fake W&B on
+    loopback (tests/fake_wandb.py, Parquet exports, no added latency) and read with
+    ``altgrad-docs fetch`` (the fetch is not timed)."""
+    out = work / f"snap-fetched-{n_runs}x{n_steps}x{n_metrics}"
+    if not (out / "manifest.json").is_file():
+        from tests.conftest import wandb_env
+        from tests.fake_wandb import ENTITY, FakeWandb
+
+        t = time.perf_counter()
+        records = synthetic_records(n_runs, n_steps, n_metrics, np.random.default_rng(0), entity=ENTITY)
+        server = FakeWandb(records).prepare().start()
+        try:
+            cmd = [sys.executable, "-m", "altgrad_docs.cli", "fetch", "--project", f"{ENTITY}/altgrad",
+                   "--out", str(out)]
+            proc = subprocess.run(cmd, cwd=REPO, env=wandb_env(work / "wandb", server.url),
+                                  capture_output=True, text=True)
+        finally:
+            server.stop()
+        if proc.returncode:
+            raise SystemExit(f"fetch failed:\n{proc.stderr[-3000:]}")
+        print(f"  snapshot {out.name} (fetched from the fake W&B): {time.perf_counter() - t:.1f} s", flush=True)
     return out
 
 
@@ -257,6 +285,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, nargs="*", default=[100, 1000])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--metrics", type=int, default=20)
+    parser.add_argument("--fetched", action="store_true",
+                        help="build from the synthetic runs as fetched from the fake W&B on loopback")
     parser.add_argument("--serve-runs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="cold/warm/plain rounds per size (median)")
     parser.add_argument("--pairs", type=int, default=3,
@@ -266,17 +296,17 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     warm = {}
     for n in args.runs:
-        snap = make_snapshot(args.work, n, args.steps, args.metrics)
-        cache = args.work / f"cache-{n}"
+        snap = (make_fetched_snapshot if args.fetched else make_snapshot)(args.work, n, args.steps, args.metrics)
+        cache = args.work / f"cache-{snap.name}"
         env = env_for(snap, cache)
         plain_cfg = None
         colds, warms, plains = [], [], []
         for _ in range(args.repeat):  # cold, warm, plain side by side, whole process each
             shutil.rmtree(cache, ignore_errors=True)
-            colds.append(timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env))
-            warms.append(timed_build(REPO / "mkdocs.yml", args.work / f"site-{n}", env))
-            plain_cfg = plain_cfg or export_plain_docs(snap, cache, args.work / f"plain-{n}")
-            plains.append(timed_build(plain_cfg, args.work / f"plain-site-{n}", env))
+            colds.append(timed_build(REPO / "mkdocs.yml", args.work / f"site-{snap.name}", env))
+            warms.append(timed_build(REPO / "mkdocs.yml", args.work / f"site-{snap.name}", env))
+            plain_cfg = plain_cfg or export_plain_docs(snap, cache, args.work / f"plain-{snap.name}")
+            plains.append(timed_build(plain_cfg, args.work / f"plain-site-{snap.name}", env))
             print(f"  {n} runs: cold {colds[-1].seconds:.1f} s, warm {warms[-1].seconds:.1f} s, "
                   f"plain {plains[-1].seconds:.1f} s, load {os.getloadavg()[0]:.1f}", flush=True)
         cold, warm[n], plain = (statistics.median(b.seconds for b in bs) for bs in (colds, warms, plains))
@@ -286,13 +316,13 @@ def main() -> None:
               f"{warm[n] / plain:.2f} (target <= 1.5); peak RSS cold {max(b.peak_tree_mib for b in colds):.0f} MiB "
               f"(process tree; largest process {max(b.maxrss_mib for b in colds):.0f} MiB)", flush=True)
         if args.pairs:
-            _alternate(n, args.pairs, env, args.work / f"site-{n}", plain_cfg, args.work / f"plain-site-{n}")
+            _alternate(n, args.pairs, env, args.work / f"site-{snap.name}", plain_cfg, args.work / f"plain-site-{snap.name}")
     if len(warm) >= 2:
         lo, hi = min(warm), max(warm)
         print(f"warm {hi} / warm {lo}: {warm[hi] / warm[lo]:.2f} (target <= {hi / lo * 1.2:.0f})")
     if args.serve_runs:
         snap = make_snapshot(args.work, args.serve_runs, args.steps, args.metrics)
-        cache = args.work / f"cache-{args.serve_runs}"
+        cache = args.work / f"cache-{snap.name}"
         for dirty in (True, False):
             for what, wall, reported in serve_template_edits(snap, cache, args.work, dirty):
                 print(f"mkdocs serve{' --dirty' if dirty else ''} at {args.serve_runs} runs, {what}: "

@@ -68,6 +68,51 @@ def test_a_worker_error_reaches_the_caller(tmp_path):
         drawing.render_many(jobs, tmp_path / "cache", ("svg",), workers=2)
 
 
+_STATE: dict = {}  # what a worker's initializer set (a test of the initializer's arguments)
+
+
+class _SlowToUnpickle:
+    """An initializer argument that takes ``seconds`` to unpickle (as the analysis does, with
+    the imports it needs)."""
+
+    def __init__(self, seconds: float, n: int) -> None:
+        self.seconds, self.n = seconds, n
+
+    def __reduce__(self):
+        return (_restore_slowly, (self.seconds, self.n))
+
+
+def _restore_slowly(seconds: float, n: int) -> "_SlowToUnpickle":
+    time.sleep(seconds)
+    return _SlowToUnpickle(seconds, n)
+
+
+def _use_state(arg: _SlowToUnpickle, seeds: dict, payload: bytes) -> None:
+    _STATE.update(n=arg.n, seeds=seeds, payload=len(payload))
+
+
+def _figure_from_state(i: int):
+    return _line_figure(_STATE["n"], _STATE["seeds"][i])
+
+
+@pytest.mark.slow  # about 3 s: two workers that take 2 s each to unpickle their arguments
+def test_workers_get_the_initializer_arguments_without_the_parent_waiting_for_them(tmp_path):
+    """The parent hands the initializer's arguments over as bytes: it goes on while each worker
+    unpickles them (it used to wait for every worker in turn), and the figures are drawn from them."""
+    seeds = {0: 7, 1: 8, 2: 9}
+    pending = drawing.Drawing(_jobs(tmp_path / "b", lambda i: partial(_figure_from_state, i)), tmp_path / "cache-b",
+                              ("svg",), initializer=_use_state, initargs=(_SlowToUnpickle(2.0, 150), seeds, b"x" * 2**20),  # more than a pipe holds
+                              workers=2)
+    started = time.perf_counter()
+    pending.start()
+    took = time.perf_counter() - started
+    parallel = pending.finish()
+    assert took < 2.0, f"start() waited {took:.1f} s for the workers to unpickle their arguments"
+    serial = drawing.render_many(_jobs(tmp_path / "a", lambda i: partial(_line_figure, 150, seeds[i])),
+                                 tmp_path / "cache-a", ("svg",), workers=1)
+    assert [f["svg"].read_bytes() for f in parallel] == [f["svg"].read_bytes() for f in serial]
+
+
 def _png(x, y) -> np.ndarray:
     import matplotlib.image
 

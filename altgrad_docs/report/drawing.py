@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import export
+from ..pickled_call import call_pickled, pickled_call
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -100,9 +101,13 @@ class Drawing:
 
     def start(self) -> Drawing:
         if self.workers > 1 and self.pool is None:
+            # The initializer and its arguments (the analysis: MBs) go to the workers as one
+            # bytes object, pickled once, that a worker reads without importing anything
+            # (altgrad_docs/pickled_call.py): this process waited ~1.7 s for the workers'
+            # imports otherwise, one worker after the other (benchmarks/site.md, issue 23).
+            init = (call_pickled, (pickled_call(self.initializer, self.initargs),)) if self.initializer else (None, ())
             self.pool = ProcessPoolExecutor(self.workers, mp_context=process_context(),
-                                            initializer=self.initializer,
-                                            initargs=self.initargs)
+                                            initializer=init[0], initargs=init[1])
             self.futures = [self.pool.submit(_draw_into, j.draw, c, self.formats) for j, c in self.missing]
             for future in self.futures:
                 future.add_done_callback(partial(_release_when_done, self.pool, self.futures))
