@@ -53,7 +53,7 @@ def test_fetch_stores_and_reuses_the_run_log(live_wandb, tmp_path):
     assert (again.fetched, again.reused) == (1, 2)
     assert again.snapshot.run_log(FAILED_RUN_ID) == _served_log()
     assert [op for op, _ in live_wandb.requests if op.startswith("GET ") and op != "GET parquet"] == []
-    assert [v["name"] for op, v in live_wandb.requests if op == "RunFiles"] == ["a1e4m3s1"]
+    assert [v["name"] for op, v in live_wandb.requests if op == "RunLogFiles"] == ["a1e4m3s1"]
 
 
 def test_a_failed_console_request_is_a_warning_naming_the_run(live_wandb, tmp_path, caplog):

@@ -2,10 +2,11 @@
 console output, in the structure ``sources/offline.py`` gives an offline run
 (``meta["run_log"]``, written by the snapshot to ``logs/<run>.json``).
 
-Per run: one ``RunFiles`` query (``run.files(names=[...])``) for ``wandb-metadata.json`` and
-``output.log``, each then read from its ``directUrl`` (a signed URL: no credentials are sent;
-the console's last :data:`MAX_CONSOLE_BYTES` only, by a ``Range`` request), and one
-``RunFullHistory`` query for the ``events`` stream (``run.history(stream="system")``). W&B's
+Per run: one GraphQL request (:data:`RUN_LOG_QUERY`, sent through the client's own call) for
+the ``events`` stream (system metrics, as ``run.history(stream="system")`` reads them) and the
+``directUrl`` of ``wandb-metadata.json`` and ``output.log`` (as ``run.files(names=...)`` reads
+them); each file then read from its ``directUrl`` (a signed URL: no credentials are sent; the
+console's last :data:`MAX_CONSOLE_BYTES` only, by a ``Range`` request). W&B's
 API exposes no alerts (``wandb.alert`` is sent to Slack or e-mail, not stored with the run).
 A part that cannot be read is a warning naming the run, never a failed fetch; the fetch
 stores the console even when a site's ``console: false`` leaves it out of the pages (the
@@ -35,15 +36,42 @@ METADATA, CONSOLE = "wandb-metadata.json", "output.log"
 TIMEOUT = 19
 
 
+#: One request per run for its system metrics (the ``events`` stream that
+#: ``run.history(stream="system")`` reads) and its two files' download addresses (the
+#: ``files`` field that ``run.files(names=...)`` reads), fields as wandb 0.31 asks for them.
+RUN_LOG_QUERY = """
+query RunLogFiles($entity: String!, $project: String!, $name: String!, $samples: Int, $fileNames: [String]) {
+    project(name: $project, entityName: $entity) {
+        run(name: $name) {
+            events(samples: $samples)
+            files(names: $fileNames) { edges { node { name directUrl sizeBytes } } }
+        }
+    }
+}
+"""
+
+
 def fetch_run_log(run: Any, run_id: str) -> dict[str, Any]:
     """The run's environment, system metrics and console output ({} for none of them)."""
+    from .wandb_api import _graphql
+
     log: dict[str, Any] = {}
     problems: list[str] = []
     try:
-        files = {f.name: f for f in run.files(names=[METADATA, CONSOLE])}
-    except Exception as exc:  # a wandb CommError, a timeout...
-        files = {}
-        problems.append(f"its file list ({_short(exc)})")
+        answer = _graphql(run, RUN_LOG_QUERY, samples=SYSTEM_SAMPLES, fileNames=[METADATA, CONSOLE])
+        node = ((answer or {}).get("project") or {}).get("run")
+        if not isinstance(node, dict):
+            raise ValueError("no such run in the answer")
+    except Exception as exc:  # a wandb CommError, a timeout, a GraphQL error...
+        node = {}
+        problems.append(f"its system metrics and files ({_short(exc)})")
+    if node:
+        try:
+            log["system"] = system_samples([_row(e) for e in node.get("events") or []])
+        except ValueError as exc:
+            problems.append(f"its system metrics ({_short(exc)})")
+    edges = ((node.get("files") or {}).get("edges") or []) if node else []
+    files = {e["node"]["name"]: e["node"] for e in edges if isinstance((e or {}).get("node"), dict)}
     if METADATA in files:
         try:
             data, _ = _download(files[METADATA], MAX_METADATA_BYTES)
@@ -58,15 +86,16 @@ def fetch_run_log(run: Any, run_id: str) -> dict[str, Any]:
                 log["console_cut"] = True
         except Exception as exc:
             problems.append(f"{CONSOLE} ({_short(exc)})")
-    try:
-        log["system"] = system_samples(run.history(samples=SYSTEM_SAMPLES, pandas=False, stream="system"))
-    except Exception as exc:
-        problems.append(f"its system metrics ({_short(exc)})")
     if problems:
         LOG.warning("run %s: W&B did not give %s; its page shows the rest. --> Do: fetch again "
                     "later (the run's history is fetched anew when the run changes).",
                     run_id, "; ".join(problems))
     return {k: v for k, v in log.items() if v}
+
+
+def _row(event: Any) -> Any:
+    """An ``events`` item: a JSON text (as W&B sends it) or an already decoded object."""
+    return json.loads(event) if isinstance(event, (str, bytes)) else event
 
 
 def environment(meta: Any) -> dict[str, Any]:
@@ -115,12 +144,12 @@ def console_lines(data: bytes, cut: bool) -> tuple[list[str], bool]:
     return text.splitlines(keepends=True), cut
 
 
-def _download(file: Any, limit: int) -> tuple[bytes, bool]:
+def _download(file: dict[str, Any], limit: int) -> tuple[bytes, bool]:
     """The file's last ``limit`` bytes and whether it was longer, from its ``directUrl``."""
-    url = str(file._attrs.get("directUrl") or "")
+    url = str(file.get("directUrl") or "")
     if urlparse(url).scheme not in ("http", "https"):
         raise ValueError("no download address")
-    size = int(file.size or 0)
+    size = int(to_float(file.get("sizeBytes")) if math.isfinite(to_float(file.get("sizeBytes"))) else 0)
     request = urllib.request.Request(url)
     if size > limit:
         request.add_header("Range", f"bytes=-{limit}")
