@@ -110,5 +110,7 @@ def test_a_site_built_from_w_and_b_shows_the_run_log_escaped(live_wandb, tmp_pat
     for shown in ("fixture-host", "NVIDIA A100", "0123abc", "https://github.com/lab/altgrad.git", "proc.memory.rssMB",
                   "--fp8 E7M0 --steps 40", "Training stopped at step 30 due to alerts"):
         assert shown in text, shown
+    home = html.unescape((tmp_path / "site" / "index.html").read_text())
+    assert "W&B's API gives no run's alerts" in home  # where the page says where the data came from
     download = next((tmp_path / "site").rglob(f"runs/{FAILED_RUN_ID}/logs/console.txt")).read_text()
     assert download == "".join(RUN_LOG["console"])
