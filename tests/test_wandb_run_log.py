@@ -114,3 +114,15 @@ def test_a_site_built_from_w_and_b_shows_the_run_log_escaped(live_wandb, tmp_pat
     assert "W&B's API gives no run's alerts" in home  # where the page says where the data came from
     download = next((tmp_path / "site").rglob(f"runs/{FAILED_RUN_ID}/logs/console.txt")).read_text()
     assert download == "".join(RUN_LOG["console"])
+
+
+def test_the_cli_fetch_succeeds_and_prints_the_warning(fake_wandb, tmp_path):
+    from tests.conftest import run_cli, wandb_env
+
+    server = fake_wandb(_records())
+    server.add_fault("500", op="GET output.log")
+    done = run_cli(["fetch", "--project", PROJECT, "--out", str(tmp_path / "snap")],
+                   wandb_env(tmp_path / "w", server.url))
+    assert done.returncode == 0, done.stderr
+    assert f"WARNING: run {FAILED_RUN_ID}: W&B did not give output.log (HTTP Error 500" in done.stderr
+    assert open_snapshot(tmp_path / "snap").run_log(FAILED_RUN_ID)["environment"] == ENVIRONMENT
