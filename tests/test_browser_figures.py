@@ -33,7 +33,7 @@ FIGURES_JS = """() => {
         const fig = img.closest('figure'), cap = fig.querySelector('figcaption');
         const numbers = [...cap.querySelectorAll('a')].find(a => a.textContent.startsWith('table '));
         out[src] = {shown: w, alt: img.alt, caption: cap.textContent, id: fig.id,
-                    enlarge: !!img.closest('a.glightbox'), numbers: numbers ? numbers.href : null};
+                    enlarge: !!img.closest('a.altgrad-lightbox'), numbers: numbers ? numbers.href : null};
       }
     }
   };
@@ -95,7 +95,7 @@ def test_figure_opens_enlarged(browser, fixture_site):
     try:
         pg = context.new_page()
         visit(pg, base + "format-comparison/")
-        pg.locator("a.glightbox").first.click()
+        pg.locator("a.altgrad-lightbox").first.click()
         pg.locator(".glightbox-container .gslide-image img").first.wait_for(timeout=10000)
         pg.keyboard.press("Escape")
         pg.locator(".glightbox-container").wait_for(state="detached", timeout=10000)
