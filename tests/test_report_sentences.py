@@ -295,3 +295,11 @@ def test_a_baseline_that_improves_most_is_never_the_headline(gen):
     assert "BF16" not in conclusions  # neither as a winner nor as a harm: a baseline is a reference
     assert "- **E5M2 at learning&#95;rate=0.01**: ManifoldAdamW lower on 4/4 seeds" in conclusions
     assert "| BF16     | 1.90 (4) " in text  # the baseline is still in the table, as a reference
+
+
+def test_identical_evidence_lines_are_counted_once():
+    """Issue 21: one line per distinct piece of evidence, with how many runs gave it."""
+    from altgrad_docs.report.context import evidence_lines
+
+    lines = pd.Series(["loss above its start over the last 50 steps"] * 4 + ["grad norm 1e13", None])
+    assert evidence_lines(lines) == ["grad norm 1e13", "loss above its start over the last 50 steps (x4)"]
