@@ -309,6 +309,7 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
 
     if reuse:
         _stand_in_histories([r for r in records if r.run_id in reuse], previous)
+        _reuse_run_logs([r for r in records if r.run_id in reuse], previous)
     if previous is not None and _unchanged(previous, records, fresh, reports):
         return _nothing_changed(previous, fetched_at, listing, len(reuse), started)
     if before_downloads is not None:
@@ -316,13 +317,34 @@ def fetch_project(project: str, out: str | Path, *, states: Iterable[str] = DEFA
     bar = Progress("fetching histories", len(fresh), enabled=progress)
     skipped: list[str] = []
     try:
-        path = _write(_with_histories(listed, reuse, wa.fetch_history, workers, bar, skipped),
+        path = _write(_with_histories(listed, reuse, _history_and_log, workers, bar, skipped),
                       out, source=source, failure_reports=reports, fetched_at=fetched_at,
                       reuse_history=reuse, listing=listing)
     finally:
         bar.close()
     return FetchResult(open_snapshot(path), len(fresh) - len(skipped), len(reuse),
                        time.monotonic() - started, skipped=len(skipped))
+
+
+def _history_and_log(listed: Any) -> Any:
+    """A listed run's history; its environment, system metrics and console output
+    (``sources/wandb_logs.py``, warnings only) into ``meta["run_log"]`` beside it."""
+    from .sources import wandb_api as wa
+    from .sources.wandb_logs import fetch_run_log
+
+    history = wa.fetch_history(listed)
+    log = fetch_run_log(listed.handle, listed.record.run_id)
+    if log:
+        listed.record.meta["run_log"] = log
+    return history
+
+
+def _reuse_run_logs(records: list[RunRecord], previous: Snapshot) -> None:
+    """A reused run keeps the log the previous snapshot holds for it, as it keeps its history."""
+    for record in records:
+        log = previous.run_log(record.run_id)
+        if log:
+            record.meta["run_log"] = log
 
 
 def _nothing_changed(previous: Snapshot, fetched_at: str, listing: str | None, reused: int,

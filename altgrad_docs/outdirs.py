@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Iterable
 
 from .snapshot import HISTORY_DIR, MANIFEST, REPORTS_DIR, RUNS_FILE, SnapshotError
+from .snapshot_read import LOGS_DIR
 
 #: What a snapshot folder holds at its top (snapshot.py's layout); ``.manifest.json.tmp-*``
 #: is a re-stamp in progress or killed (removed by the next one).
-SNAPSHOT_ENTRIES = frozenset({MANIFEST, RUNS_FILE, HISTORY_DIR, REPORTS_DIR})
+SNAPSHOT_ENTRIES = frozenset({MANIFEST, RUNS_FILE, HISTORY_DIR, REPORTS_DIR, LOGS_DIR})
 _RESTAMP_PREFIX = f".{MANIFEST}.tmp-"
 #: Keys every snapshot manifest has had, whatever its schema version.
 MANIFEST_KEYS = frozenset({"schema_version", "source", "runs", "sha256"})
@@ -113,12 +114,15 @@ def foreign_to_snapshot(folder: Path) -> str | None:
             return f"it holds {entry.name}, which no snapshot holds"
         if entry.is_symlink():
             return f"{entry.name} is a symbolic link"
-        if entry.name in (HISTORY_DIR, REPORTS_DIR) and not entry.is_dir():
+        if entry.name in (HISTORY_DIR, REPORTS_DIR, LOGS_DIR) and not entry.is_dir():
             return f"{entry.name} is not a folder"
     history, reports = folder / HISTORY_DIR, folder / REPORTS_DIR
     for path in _entries(history):
         if path.is_symlink() or not path.is_file() or path.suffix != ".parquet":
             return f"{HISTORY_DIR}/ holds {path.name}, which is not a history file"
+    for path in _entries(folder / LOGS_DIR):
+        if path.is_symlink() or not path.is_file() or path.suffix != ".json":
+            return f"{LOGS_DIR}/ holds {path.name}, which is not a run's log file"
     for run in _entries(reports):
         if run.is_symlink() or not run.is_dir():
             return f"{REPORTS_DIR}/ holds {run.name}, which is not a run's report folder"

@@ -9,8 +9,8 @@ Layout of a snapshot folder::
     runs.parquet                   the run table (columns = runs.RUN_COLUMNS)
     history/<slug>.parquet         one wide history table per run (_step + float64 metrics)
     failure_reports/<slug>/*.md    local failure reports of that run, copied verbatim
-    logs/<slug>.json               what else an offline run logged: environment, system
-                                   metrics, console output (Snapshot.run_log)
+    logs/<slug>.json               what else a run logged: environment, system metrics,
+                                   console output (Snapshot.run_log)
 
 Same records in -> byte-identical folder out: Parquet is written with fixed settings, JSON
 with sorted keys, and no wall-clock time is stored unless the caller passes one
@@ -305,7 +305,7 @@ def _write_contents(
             "history_sha256": digest,
             "slug": slug,
         }
-        if record.meta.get("run_log"):  # environment, system metrics, console (sources/offline.py)
+        if record.meta.get("run_log"):  # environment, system metrics, console (sources/offline.py, wandb_logs.py)
             log_path = folder / LOGS_DIR / f"{slug}.json"
             log_path.parent.mkdir(exist_ok=True)
             log_path.write_text(json.dumps(record.meta["run_log"], sort_keys=True, ensure_ascii=False),

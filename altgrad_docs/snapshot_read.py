@@ -238,7 +238,7 @@ class Snapshot:
 
     def run_log(self, run_id: str) -> dict[str, Any]:
         """The run's environment, system metrics and console output, checked against the
-        manifest ({} when the source gave none: the W&B API source does not fetch them)."""
+        manifest ({} when the source gave none)."""
         rel = f"{LOGS_DIR}/{self.slugs[run_id]}.json"
         if rel not in self.files:
             return {}

@@ -6,7 +6,8 @@ given, applies ``Runs`` filters server-side with cursor pagination, checks the A
 can inject faults (HTTP 500, 429 + Retry-After, a response slower than the client's timeout,
 malformed JSON, a body that is not JSON, GraphQL errors, a dropped connection) and a fixed latency on every request (the Parquet
 downloads too). ``requests`` logs every request as (operation, variables); a history
-export download is logged as ``GET parquet``.
+export download is logged as ``GET parquet``, a run file's as ``GET <name>`` (faults
+may target it by that name).
 
 Three modules: this one (the server, its HTTP handler and the fault layer),
 ``fake_wandb_graphql`` (the operations answered, and the JSON encoding) and
@@ -130,6 +131,9 @@ def _handler(server: FakeWandb) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            if self.path.startswith("/files/"):
+                self._get_file()
+                return
             found = re.fullmatch(r"/parquet/([^/]+)\.parquet", self.path)
             with server._lock:
                 server.requests.append(("GET parquet", {"run": found.group(1) if found else None}))
@@ -140,6 +144,29 @@ def _handler(server: FakeWandb) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error":"not found"}')
             else:
                 self._send(200, data, {"Content-Type": "application/octet-stream"})
+
+        def _get_file(self) -> None:
+            """A run file (``RunFiles``' directUrl); logged and faulted as ``GET <name>``."""
+            run_id, _, name = self.path[len("/files/"):].partition("/")
+            op = f"GET {name}"
+            with server._lock:
+                server.requests.append((op, {"run": run_id}))
+            fault = server.take_fault(op)
+            if fault is not None and self._serve_fault(fault):
+                return
+            with server._lock:
+                run = server.runs.get(run_id)
+            data = run.run_files().get(name) if run else None
+            if data is None:
+                self._send(404, b"not found", {"Content-Type": "text/plain"})
+                return
+            tail = re.fullmatch(r"bytes=-(\d+)", self.headers.get("Range") or "")
+            if tail and int(tail.group(1)) < len(data):
+                start = len(data) - int(tail.group(1))
+                self._send(206, data[start:], {"Content-Type": "text/plain",
+                                               "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+                return
+            self._send(200, data, {"Content-Type": "text/plain"})
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

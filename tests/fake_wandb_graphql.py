@@ -2,7 +2,9 @@
 
 Part of the fake W&B server (tests/fake_wandb.py), which inherits :class:`GraphQL` and adds
 the HTTP and fault layer. Operations answered (see shared/reference/wandb-client.md):
-Viewer, GetDefaultEntity, Runs, Run, RunSampledHistory, RunFullHistory, RunHistoryKeys,
+Viewer, GetDefaultEntity, Runs, Run, RunSampledHistory, RunFullHistory (its ``events``:
+system metrics), RunHistoryKeys, RunFiles (``directUrl``s served by ``GET /files/<run
+id>/<name>``), RunLogFiles (altgrad's one request for ``events`` and ``files``),
 RunParquetHistory (whose URL points back at the server: ``GET /parquet/<run id>.parquet``;
 wandb 0.31's ``scan_history`` and ``download_history_exports`` read history that way; a
 ``running`` run has no export yet, all of its rows are live) and HistoryPage. Anything else
@@ -96,8 +98,38 @@ class GraphQL:
         run = self._run(var)
         if run is None:
             return {"project": {"run": None}}
+        if re.search(r"\bevents\s*\(", query):  # history(stream="system")
+            return {"project": {"run": {"events": self._events(run, var)}}}
         rows = run.rows_json(None, int(var.get("samples") or 500))
         return {"project": {"run": {"history": RawJSON(json.dumps(rows))}}}
+
+    def _events(self, run: ServedRun, var: dict[str, Any]) -> RawJSON:
+        return RawJSON(json.dumps(run.events_json(int(var.get("samples") or 500))))
+
+    def _op_RunLogFiles(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
+        """altgrad's one request for a run's ``events`` and ``files`` (the fields of
+        RunFullHistory's system stream and of RunFiles, answered as those are)."""
+        run = self._run(var)
+        if run is None:
+            return {"project": {"run": None}}
+        files = self._op_RunFiles(query, var)["project"]["run"]["files"]
+        return {"project": {"run": {"events": self._events(run, var), "files": files}}}
+
+    def _op_RunFiles(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
+        """``run.files(names=...)``: each file's ``directUrl`` points back at this server
+        (``GET /files/<run id>/<name>``, which honours a ``Range: bytes=-N`` header)."""
+        run = self._run(var)
+        if run is None:
+            return {"project": {"internalId": "UHJvamVjdDox", "run": None}}
+        files = run.run_files()
+        names = [n for n in (var.get("fileNames") or sorted(files)) if n in files]
+        edges = [{"node": {"id": f"file-{i}", "name": n, "url": f"{self.url}/files/{run.id}/{n}",
+                           "directUrl": f"{self.url}/files/{run.id}/{n}", "sizeBytes": len(files[n]),
+                           "mimetype": "text/plain", "updatedAt": None, "md5": None},
+                  "cursor": str(i + 1)} for i, n in enumerate(names)]
+        return {"project": {"internalId": "UHJvamVjdDox", "run": {
+            "fileCount": len(files), "files": {"edges": edges, "pageInfo": {
+                "endCursor": str(len(edges)), "hasNextPage": False}}}}}
 
     def _op_RunHistoryKeys(self, query: str, var: dict[str, Any]) -> dict[str, Any]:
         run = self._run(var)

@@ -135,6 +135,39 @@ class ServedRun:
             )
         return node
 
+    def run_files(self) -> dict[str, bytes]:
+        """The run's files as W&B stores them, from ``meta["run_log"]`` (the offline reader's
+        structure): ``wandb-metadata.json`` (wandb 0.31's field names) and ``output.log``."""
+        log = self.record.meta.get("run_log") or {}
+        files: dict[str, bytes] = {}
+        env = log.get("environment") or {}
+        if env:
+            meta = {k: env[k] for k in ("host", "os", "python", "program", "executable", "root",
+                                        "cpu_count", "gpu", "gpu_count") if k in env}
+            meta.update(args=str(env.get("args") or "").split(), email="tester@example.invalid",
+                        startedAt=self.record.meta.get("created_at"),
+                        git={"commit": env.get("git_commit"), "remote": env.get("git_remote")})
+            if env.get("memory_bytes"):
+                meta["memory"] = {"total": str(env["memory_bytes"])}  # wandb writes it as text
+            files["wandb-metadata.json"] = json.dumps(meta).encode()
+        if log.get("console"):
+            files["output.log"] = "".join(log["console"]).encode()
+        return files
+
+    def events_json(self, samples: int) -> list[str]:
+        """The ``events`` stream (system metrics) as W&B sends it: one JSON text per sample,
+        each metric under ``system.<key>``."""
+        rows = (self.record.meta.get("run_log") or {}).get("system") or []
+        start = rows[0].get("time", 0.0) if rows else 0.0
+        out = []
+        for i in _sample_index(len(rows), samples):
+            row = rows[i]
+            event = {f"system.{k}": _jsonable(v) for k, v in row.items() if k != "time"}
+            event.update(_timestamp=row.get("time"), _runtime=(row.get("time") or 0.0) - (start or 0.0),
+                         _wandb=True)
+            out.append(json.dumps(event))
+        return out
+
     def doc(self) -> dict[str, Any]:
         """The fields filters can test, Mongo style."""
         m = self.record.meta

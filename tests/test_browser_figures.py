@@ -20,9 +20,6 @@ from tests.test_browser_site import browser  # noqa: F401 - the browser fixture
 pytestmark = pytest.mark.browser
 
 MIN_TEXT_PX = 9.0
-#: The per-layer heatmaps' numbers have no table of their own yet (their redesign is another
-#: branch's work, issue 21's per-layer item): no "numbers" link asked of them here.
-NO_TABLE_YET = ("fig-layer-stall",)
 REPORT_PAGES = ("format-comparison/", "failure-modes/", "manifold-vs-adamw/", "formats/")
 
 #: Every report figure's image as shown (each tab opened in turn): src, shown width, alt,
@@ -36,7 +33,7 @@ FIGURES_JS = """() => {
         const fig = img.closest('figure'), cap = fig.querySelector('figcaption');
         const numbers = [...cap.querySelectorAll('a')].find(a => a.textContent.startsWith('table '));
         out[src] = {shown: w, alt: img.alt, caption: cap.textContent, id: fig.id,
-                    enlarge: !!img.closest('a.glightbox'), numbers: numbers ? numbers.href : null};
+                    enlarge: !!img.closest('a.altgrad-lightbox'), numbers: numbers ? numbers.href : null};
       }
     }
   };
@@ -76,7 +73,7 @@ def _check_figures(browser, site: Path, base: str) -> tuple[list, int]:
                     faults.append((where, "alt text is not the caption", f["alt"]))
                 if not f["enlarge"]:
                     faults.append((where, "no click to enlarge"))
-                if f["numbers"] is None and not f["id"].startswith(NO_TABLE_YET):
+                if f["numbers"] is None:
                     faults.append((where, "no link to its numbers"))
                 elif f["numbers"] and pg.evaluate("u => fetch(u).then(r => r.text())", f["numbers"].split("#")[0]).find(
                         'id="' + f["numbers"].split("#")[1] + '"') < 0:
@@ -98,7 +95,7 @@ def test_figure_opens_enlarged(browser, fixture_site):
     try:
         pg = context.new_page()
         visit(pg, base + "format-comparison/")
-        pg.locator("a.glightbox").first.click()
+        pg.locator("a.altgrad-lightbox").first.click()
         pg.locator(".glightbox-container .gslide-image img").first.wait_for(timeout=10000)
         pg.keyboard.press("Escape")
         pg.locator(".glightbox-container").wait_for(state="detached", timeout=10000)

@@ -87,7 +87,9 @@ def test_a_server_without_exports_costs_one_request_per_run(live_wandb, tmp_path
         live_wandb.exports = True
     assert result.fetched == 4
     assert len(live_wandb.ops("RunParquetHistory")) == 4
-    assert [op for op in live_wandb.ops() if op not in ("Runs", "RunParquetHistory", "Viewer")] == []
+    # and one request per run for its environment, system metrics and console (wandb_logs.py)
+    assert len(live_wandb.ops("RunLogFiles")) == 4
+    assert [op for op in live_wandb.ops() if op not in ("Runs", "RunParquetHistory", "Viewer", "RunLogFiles")] == []
     for rec in recs:
         keys = result.snapshot.history_keys(rec.run_id)
         pd.testing.assert_frame_equal(result.snapshot.history(rec.run_id, keys),

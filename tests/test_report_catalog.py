@@ -24,7 +24,10 @@ def test_every_spec_draws_and_ids_are_unique(tmp_path):
     assert sorted(paths) == sorted(s.id for s in specs)
     assert all(p["svg"].stat().st_size > 1000 for p in paths.values())
     tables = catalog.table_specs(a)
-    assert [t.id for t in tables] == ["tab-scorecard", "tab-failures", "tab-paired", "tab-format-facts"]
+    assert [t.id for t in tables] == ["tab-scorecard", "tab-failures", "tab-paired", "tab-layer-values",
+                                      "tab-format-facts"]
+    layer_figures = [s for s in specs if s.id.startswith("fig-layer-stall")]
+    assert len(layer_figures) == 2 and {s.table for s in layer_figures} == {("manifold_comparison", "tab-layer-values")}
     assert catalog.by_page(tables, "failure_modes")[0].data["run_id"].tolist() == ["r10", "r13"]
     assert tables[0].data["run_ids"].iloc[0] == "r08"  # lists flattened for CSV
 
@@ -67,3 +70,23 @@ def test_captions_mention_the_baseline_only_when_there_is_one():
     assert "BF16" not in caption["fig-loss-curves"] and "baseline" not in caption["fig-loss-vs-mantissa"]
     caption = {s.id: s.caption for s in catalog.figure_specs(analyse(df, histories()))}
     assert "BF16 baseline grey dashed" in caption["fig-loss-curves"]
+
+
+def test_layer_values_are_the_heatmaps_numbers():
+    from altgrad_docs.report.tables import layer_values
+
+    rows = [("E5M2", "AdamW", "r1", "stall", "mlp", 0.2), ("E5M2", "AdamW", "r2", "stall", "mlp", 0.4),
+            ("E5M2", "AdamW", "r1", "stall", "attention", 0.1), ("E4M3", "ManifoldAdamW", "r3", "stall", "mlp", 0.5),
+            ("E5M2", "AdamW", "r1", "grad_norm_l2", "other", 3.0)]
+    layers = pd.DataFrame(rows, columns=["format", "optimizer", "run_id", "family", "layer_type", "value"])
+    got = layer_values(layers)
+    assert got.columns.tolist() == ["family", "layer_type", "format", "optimizer", "value", "runs"]
+    assert got.drop(columns="family").values.tolist() == [  # stall first (family order), types, formats
+        ["attention", "E5M2", "AdamW", 0.1, 1], ["mlp", "E4M3", "ManifoldAdamW", 0.5, 1],
+        ["mlp", "E5M2", "AdamW", 0.30000000000000004, 2], ["other", "E5M2", "AdamW", 3.0, 1]]
+    assert got["family"].tolist() == ["stall"] * 3 + ["grad_norm_l2"]
+    with_setting = layer_values(layers.assign(setting=["a", "b", "a", "a", "a"]))
+    assert with_setting.columns.tolist()[:5] == ["family", "layer_type", "format", "optimizer", "setting"]
+    assert with_setting[with_setting["layer_type"] == "mlp"][["format", "setting", "value"]].values.tolist() == [
+        ["E4M3", "a", 0.5], ["E5M2", "a", 0.2], ["E5M2", "b", 0.4]]
+    assert layer_values(layers.iloc[:0]).empty

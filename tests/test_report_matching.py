@@ -140,6 +140,8 @@ def test_failure_modes_lists_the_reports_of_no_run(runner, tmp_path):
     assert "- failure&#95;reports/&#95;unmatched/x--E7M0.md: format E7M0, collapse step 4, reason: NaN/Inf loss" in text
     # columns: format, optimizer, seed, run, onset step, detection step (issue 19)
     assert "| E7M0     | -           | 43     | failure&#95;reports/&#95;unmatched/x--E7M0.md | -            | 4 " in text
+    # nothing classified: a sentence, not a table of headers only
+    assert "No failed run has a failure mode" in text and "| mode |" not in text
 
 
 def test_a_torn_run_is_warned_about_once_when_reports_are_matched(runner, tmp_path, caplog):

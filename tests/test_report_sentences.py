@@ -250,7 +250,8 @@ def test_report_page_places_figures_at_their_marks_and_the_rest_at_the_end():
     from altgrad_docs.site.render import make_environment
 
     env = make_environment(Path(__file__).parents[1] / "templates")
-    figs = [SimpleNamespace(id=i, number=n, caption=f"cap {i}", alt=i) for n, i in enumerate(("fig-a", "fig-b"), 1)]
+    figs = [SimpleNamespace(id=i, number=n, caption=f"cap {i}", alt=i, group="", tab="", table_link="")
+            for n, i in enumerate(("fig-a", "fig-b"), 1)]
     page = SimpleNamespace(artifacts=SimpleNamespace(figures=figs, tables=[]))
     body = f"# Title\n\n## One\n\ntext one\n\n{figure_mark('fig-b')}\n\n## Two\n\n{figure_mark('fig-gone')}\n\ntext two\n"
     text = env.get_template("pages/report.md").render(body=body, page=page, bench_note=None, bench_page=False)
@@ -265,7 +266,9 @@ def test_every_report_figure_has_a_place_in_its_report():
     from pathlib import Path
 
     root = Path(__file__).parents[1]
-    specs = re.findall(r'FigureSpec\("(fig-[^"]+)", "(\w+)"', (root / "altgrad_docs/report/catalog.py").read_text())
+    # FigureSpec(...) or a spec maker (grid, _grid_specs, _summary_specs: one figure per setting)
+    specs = re.findall(r'(?:FigureSpec\(|grid\(|_grid_specs\(|_summary_specs\(a, )"(fig-[^"]+)", "(\w+)"',
+                       (root / "altgrad_docs/report/catalog.py").read_text())
     placed = [(f, p) for f, p in specs if p in ("format_comparison", "failure_modes", "manifold_comparison")]
     assert len(placed) == 10
     for fig_id, page in placed:
@@ -292,3 +295,11 @@ def test_a_baseline_that_improves_most_is_never_the_headline(gen):
     assert "BF16" not in conclusions  # neither as a winner nor as a harm: a baseline is a reference
     assert "- **E5M2 at learning&#95;rate=0.01**: ManifoldAdamW lower on 4/4 seeds" in conclusions
     assert "| BF16     | 1.90 (4) " in text  # the baseline is still in the table, as a reference
+
+
+def test_identical_evidence_lines_are_counted_once():
+    """Issue 21: one line per distinct piece of evidence, with how many runs gave it."""
+    from altgrad_docs.report.context import evidence_lines
+
+    lines = pd.Series(["loss above its start over the last 50 steps"] * 4 + ["grad norm 1e13", None])
+    assert evidence_lines(lines) == ["grad norm 1e13", "loss above its start over the last 50 steps (x4)"]

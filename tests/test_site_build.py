@@ -136,3 +136,14 @@ def test_stale_wandb_data_shows_a_banner_and_fails_strict(tmp_path, monkeypatch,
     strict = load_config(str(REPO / "mkdocs.yml"), site_dir=str(tmp_path / "site2"), strict=True)
     with pytest.raises(Abort):
         build(strict)
+
+
+def test_home_findings_are_separate_list_items(site_dir):
+    """Issue 21: each headline finding is its own <li>; none is glued to another by a literal " - "."""
+    html = (site_dir / "index.html").read_text()
+    section = html[html.index('id="headline-findings"'):]
+    section = section[:section.index("<h2", 1)] if "<h2" in section[1:] else section
+    items = [" ".join(re.sub(r"<[^>]+>", "", li).split()) for li in re.findall(r"<li>(.*?)</li>", section, re.S)]
+    assert len(items) >= 4
+    assert items[0].startswith("Data:") and any(i.startswith("Does ManifoldAdamW change") for i in items)
+    assert not any(" - **" in i or " - Failures" in i for i in items)

@@ -21,6 +21,12 @@ def test_md_text_keeps_a_table_cell_one_cell():
     assert html.count("<td>") == 2 and "a &#124; b c" in html
 
 
+def test_md_text_keeps_one_space_at_either_end():
+    # a separator written in a template ({{ "; " if not loop.last }}) keeps its space
+    assert md_text("; ") == "&#59; " and md_text(" ") == " " and md_text("") == ""
+    assert md_text("  a \n b  ") == " a b " and md_text("a") == "a"
+
+
 def test_md_text_defuses_markdown_links_and_emphasis():
     html = _html(md_text("[x](javascript:alert(1)) *y* `z`"))
     assert "<a" not in html and "<em>" not in html and "<code>" not in html

@@ -29,6 +29,7 @@ from . import figures_summary as S
 from .figure_style import MAX_PANELS, SETTING, facet_title, facets, settings_of
 from .export import FORMATS, digest, render_cached, save_figure
 from .markdown import setting_slug
+from .tables import layer_values
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -154,6 +155,7 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
 
     scorecard, failures, paired = ("format_comparison", "tab-scorecard"), ("failure_modes", "tab-failures"), \
         ("manifold_comparison", "tab-paired")
+    layer_numbers = ("manifold_comparison", "tab-layer-values")
 
     def grid(fid, page, caption, plot, key, numbers, **kw) -> list[FigureSpec]:
         return _grid_specs(fid, page, caption, _faceted(runs, fp8),
@@ -211,12 +213,12 @@ def figure_specs(a: Analysis) -> list[FigureSpec]:
                    f"Mean of each per-layer metric the runs logged ({layer_names}) per layer type and "
                    f"condition{per}; panels of one metric share one colour scale.",
                    lambda: S.plot_layer_families(a.layers, settings=settings_of(runs)),
-                   (a.layers, run_cols)),
+                   (a.layers, run_cols), table=layer_numbers),
         FigureSpec("fig-layer-stall-difference", "manifold_comparison",
                    f"Each per-layer metric ({layer_names}) per layer type{per}, ManifoldAdamW minus AdamW "
                    "(blue = lower with manifold-aware).",
                    lambda: S.plot_layer_families(a.layers, difference=True, settings=settings_of(runs)),
-                   (a.layers, "diff", run_cols)),
+                   (a.layers, "diff", run_cols), table=layer_numbers),
         FigureSpec("fig-number-lines", "formats",
                    "Every positive value of each 8-bit format on a log2 axis; ▼ marks the smallest normal value.",
                    lambda: _fig(S.plot_number_lines()), ("number-lines",), table=("formats", "tab-format-facts")),
@@ -246,6 +248,10 @@ def table_specs(a: Analysis) -> list[TableSpec]:
                    "Every ManifoldAdamW - AdamW comparison as the pages state it: effect, 95% t interval, "
                    "the family's Holm-adjusted t p, the exact test and every robustness check."),
                   _flat(family_table(a.findings)) if a.findings is not None else _flat(a.paired)),
+        TableSpec("tab-layer-values", "manifold_comparison",
+                  "Per-layer metrics: the mean over runs of each family per layer type, format, optimizer"
+                  " (and setting), as the per-layer heatmaps show them (a difference heatmap's cell is "
+                  "ManifoldAdamW minus AdamW of two rows here).", layer_values(a.layers)),
         TableSpec("tab-format-facts", "formats", "Facts of the 8-bit formats, computed from their bit patterns.",
                   facts),
     ]

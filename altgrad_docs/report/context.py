@@ -7,6 +7,7 @@ numbers (n, ranges, intervals) passed in, so every claim a page makes is hedged 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -222,7 +223,7 @@ def failure_modes(failures: pd.DataFrame, runs: pd.DataFrame | None, run_link: R
                 "collapse": collapse_summary(sub), "onset": collapse_summary(sub.assign(collapse_step=sub["onset_step"])),
                 "modes": _counts(sub["failure_mode"]), "history_modes": _counts(sub["history_mode"].dropna()),
                 "stagnation": _counts(sub["stagnation"][sub["stagnation"] != ""]),
-                "evidence": sorted({str(e) for e in sub["evidence"].dropna()}),
+                "evidence": evidence_lines(sub["evidence"]),
                 "reports": int(sub["report_path"].notna().sum()),
             })
     e7m0_fail = failures[(failures["format"].astype(str) == "E7M0").to_numpy()]
@@ -427,3 +428,9 @@ def design_context(design: Any, cumulative: dict[str, bool] | None = None,
         "spellings": [{"name": k, "level": level, "spellings": sp}
                       for k, levels in design.spellings.items() for level, sp in levels.items()],
     }
+
+
+def evidence_lines(evidence: pd.Series) -> list[str]:
+    """Each distinct evidence line once, with how many runs gave it ("... (x4)"), sorted."""
+    counts = Counter(str(e) for e in evidence.dropna())
+    return [f"{line} (x{n})" if n > 1 else line for line, n in sorted(counts.items())]

@@ -295,3 +295,28 @@ def primary_table(card: pd.DataFrame, metric_label: str) -> str:
                                   for o in optimizers if o in by_opt)
         rows.append(row)
     return table(pd.DataFrame(rows))
+
+
+def layer_values(layers: pd.DataFrame) -> pd.DataFrame:
+    """The numbers of the per-layer heatmaps (``analysis.comparisons.layer_frame``): per family,
+    layer type, format, optimizer (and setting, when the runs have several) the mean over runs
+    and the number of runs; in the figures' order. Empty (with those columns) when no run
+    logged a per-layer metric."""
+    from altgrad_docs.analysis.comparisons import LAYER_TYPES
+    from altgrad_docs.analysis.layers import family_sort_key
+    from altgrad_docs.analysis.scorecard import format_sort_key
+
+    keys = ["family", "layer_type", "format", "optimizer", *(["setting"] if "setting" in layers else [])]
+    if layers.empty or "family" not in layers:
+        return pd.DataFrame(columns=[*keys, "value", "runs"])
+    grouped = layers.astype({k: str for k in keys}).groupby(keys, sort=False)["value"]
+    out = grouped.agg(value="mean", runs="count").reset_index()
+    order = sorted(range(len(out)), key=lambda i: (
+        family_sort_key(out.at[i, "family"]), _type_rank(out.at[i, "layer_type"], LAYER_TYPES),
+        format_sort_key(out.at[i, "format"]),
+        *(out.at[i, k] for k in keys[3:])))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _type_rank(layer_type: str, known: tuple[str, ...]) -> tuple[int, str]:
+    return (known.index(layer_type) if layer_type in known else len(known), layer_type)

@@ -37,8 +37,14 @@ _SPECIAL = set("\\`*_{}[]()<>#+!|&\"'~=:;^$@?")
 
 
 def md_text(value: Any) -> Markup:
-    """User text as inert Markdown/HTML: punctuation as character references, one line."""
-    text = " ".join(str(value).split())
+    """User text as inert Markdown/HTML: punctuation as character references, one line. A
+    space at either end stays (one), so a separator such as ``"; "`` keeps its space."""
+    raw = str(value)
+    text = " ".join(raw.split())
+    if raw[:1].isspace():
+        text = " " + text
+    if raw[-1:].isspace() and text != " ":
+        text += " "
     return Markup("".join(f"&#{ord(c)};" if c in _SPECIAL else c for c in text))
 
 

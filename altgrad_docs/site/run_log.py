@@ -1,7 +1,7 @@
 """A run's log beyond its metrics and alerts, as a run page shows it: system metrics
 summarised per key, the console output's tail. Pure functions of the snapshot's
-``logs/<run_id>.json`` (``Snapshot.run_log``; written from offline runs by
-``sources/offline.py``)."""
+``logs/<run_id>.json`` (``Snapshot.run_log``; from offline runs by ``sources/offline.py``,
+from W&B by ``sources/wandb_logs.py``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 /* altgrad-docs: click a report figure to see it enlarged. Written for this site (MIT).
- * Every a.glightbox (templates/partials/artifacts.md) opens its SVG in GLightbox, vendored in
+ * Every a.altgrad-lightbox (templates/partials/artifacts.md) opens its SVG in GLightbox, vendored in
  * assets/vendor/glightbox and loaded only on pages that have such a figure; nothing comes from
  * a CDN. Without JavaScript the link simply opens the SVG. Escape or the close button closes
  * it; the caption shows below the enlarged figure. */
@@ -11,7 +11,7 @@
   function vendor(name) { return new URL("../vendor/glightbox/" + name, SCRIPT || document.baseURI).href; }
 
   function init() {
-    if (!document.querySelector("a.glightbox")) return;
+    if (!document.querySelector("a.altgrad-lightbox")) return;
     var css = document.createElement("link");
     css.rel = "stylesheet";
     css.href = vendor("glightbox.min.css");
@@ -19,7 +19,7 @@
     var s = document.createElement("script");
     s.src = vendor("glightbox.min.js");
     s.onload = function () {
-      window.GLightbox({ selector: "a.glightbox", touchNavigation: true, loop: false, zoomable: true,
+      window.GLightbox({ selector: "a.altgrad-lightbox", touchNavigation: true, loop: false, zoomable: true,
                          descPosition: "bottom" });
     };
     s.onerror = function () { console.warn("altgrad: cannot load " + s.src + "; figures open as files"); };

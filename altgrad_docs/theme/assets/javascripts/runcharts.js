@@ -40,11 +40,18 @@
     return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : String(+v.toPrecision(5));
   }
 
+  /* Axis ticks: short enough for the axis (5.8e9, not 5.845e+9, which the axis cut). */
+  function tick(v) {
+    if (v === null || v === undefined) return "";
+    var a = Math.abs(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(1).replace("e+", "e") : String(+v.toPrecision(4));
+  }
+
   /* Log axes: label the powers of ten only (uPlot ticks every 1..9 of each decade). */
   function decades(u, vals) {
     return vals.map(function (v) {
       var e = Math.log10(v);
-      return Math.abs(e - Math.round(e)) < 1e-9 ? fmt(v) : "";
+      return Math.abs(e - Math.round(e)) < 1e-9 ? tick(v) : "";
     });
   }
 
@@ -144,7 +151,7 @@
       var opts = {
         title: panel.label + (log && !panel.log ? " (log)" : ""), width: width, height: 200, series: series,
         scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-        axes: [{ label: "step" }, { size: 64, values: log ? decades : function (u, vals) { return vals.map(fmt); } }],
+        axes: [{ label: "step" }, { size: 64, values: log ? decades : function (u, vals) { return vals.map(tick); } }],
         cursor: { sync: { key: syncKey, setSeries: false } },
         legend: { live: true },
         hooks: { setScale: [syncX], setSeries: [syncLegend] },
