@@ -47,6 +47,19 @@ def test_rebuild_is_byte_identical_cold_cache(site_dir, tmp_path):
     assert [name for name in first if first[name] != second[name]] == []
 
 
+def test_a_warm_build_uses_the_theme_templates_compiled_before(site_dir, tmp_path):
+    """The theme's templates are compiled once into the build cache (~0.2 s of every build
+    otherwise); a warm build in a new process loads them, writes none and makes the same site."""
+    cache = site_dir.parent / "cache"
+    compiled = {p: p.stat().st_mtime_ns for p in (cache / "jinja" / "theme").glob("*/*.bc")}
+    assert len(compiled) >= 10  # Material's base, partials and ours
+    again = run_mkdocs_build(site_dir.parent / "snapshot", tmp_path / "site", cache)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in (cache / "jinja" / "theme").glob("*/*.bc")} == compiled
+    first, second = site_files(site_dir), site_files(tmp_path / "site")
+    assert [name for name in first if first.get(name) != second.get(name)] == [] and sorted(first) == sorted(second)
+
+
 def test_xss_run_name_is_text_everywhere(site_dir):
     for page in site_dir.rglob("*.html"):
         assert "<img src=x" not in page.read_text(), page

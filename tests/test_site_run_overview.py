@@ -1,6 +1,7 @@
 """The run page's overview data (altgrad_docs/site/run_overview.py) and its history CSV."""
 
 import pandas as pd
+from hypothesis import given, settings, strategies as st
 
 from altgrad_docs.site import run_overview as ro
 from altgrad_docs.site.runchart import chart_csv, chart_data
@@ -54,3 +55,28 @@ def test_history_csv_joins_the_panels_by_step():
                       "grad_norm": [1.0, 0.5, 0.25]})
     assert chart_csv(chart_data(h)).decode() == (
         "step,loss,val_loss,grad_norm\n0,3.0,,1.0\n1,,2.5,0.5\n2,2.0,,0.25\n")
+
+
+def _relations_by_dataframe_filters(runs: pd.DataFrame) -> dict[str, tuple[list[str], list[str]]]:
+    """The rule as DataFrame filters (the implementation before the plain-Python pass)."""
+    out = {}
+    for _, group in runs.groupby(["format", "setting"], sort=False, dropna=False):
+        for r in group.itertuples():
+            same_seed = group[(group["seed"] == r.seed).fillna(False) & (group["optimizer"] != r.optimizer)]
+            same_cond = group[(group["optimizer"] == r.optimizer) & (group["run_id"] != r.run_id)]
+            out[r.run_id] = (list(same_seed["run_id"]), list(same_cond.sort_values("seed", kind="stable")["run_id"]))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["E4M3", "E5M2"]), st.sampled_from(["AdamW", "ManifoldAdamW", "SGD"]),
+                          st.sampled_from(["lr=0.1", "lr=0.01"]), st.sampled_from([1, 2, 3, None])),
+                min_size=1, max_size=14),
+       st.sampled_from(["float64", "Int64"]))
+def test_relations_match_the_rule_with_missing_seeds(rows, seed_dtype):
+    runs = pd.DataFrame([{"run_id": f"r{i}", "name": "", "format": f, "optimizer": o, "setting": s, "seed": k,
+                          "state": "finished"} for i, (f, o, s, k) in enumerate(rows)])
+    runs["seed"] = runs["seed"].astype(seed_dtype)
+    got = {k: ([p["run_id"] for p in v.pair], [p["run_id"] for p in v.siblings])
+           for k, v in ro.relations(runs, ["lr=0.1", "lr=0.01"]).items()}
+    assert got == _relations_by_dataframe_filters(runs)

@@ -185,7 +185,13 @@ def reproducible_dates(snapshot: Snapshot) -> None:
 
 
 def cache_root(source: DataSource) -> Path:
-    return Path(os.environ.get("ALTGRAD_CACHE_DIR") or source.root / ".cache" / "altgrad")
+    return cache_root_of(source.root)
+
+
+def cache_root_of(root: Path) -> Path:
+    """The build cache of the site whose mkdocs.yml is in ``root`` (``ALTGRAD_CACHE_DIR``
+    overrides)."""
+    return Path(os.environ.get("ALTGRAD_CACHE_DIR") or root / ".cache" / "altgrad")
 
 
 def compiled_templates(cache_base: Path) -> Path:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..report.markdown import setting_slug
@@ -62,9 +63,10 @@ class Relations:
 
 
 def relations(design_runs: pd.DataFrame | None, settings: list[str] | None = None) -> dict[str, Relations]:
-    """run_id -> :class:`Relations` for every run of the design's run table (one pass,
-    grouped: a 1,000-run study costs milliseconds). ``settings``: the design's settings; with
-    more than one, each has a section of its own on the Format comparison page."""
+    """run_id -> :class:`Relations` for every run of the design's run table. ``settings``: the
+    design's settings; with more than one, each has a section of its own on the Format
+    comparison page. Plain Python over each (format, setting) group's rows: a DataFrame
+    filter per run cost ~2.5 ms, a quarter of a second of every 100-run build."""
     if design_runs is None or design_runs.empty:
         return {}
     runs = design_runs.assign(
@@ -72,20 +74,35 @@ def relations(design_runs: pd.DataFrame | None, settings: list[str] | None = Non
         setting=design_runs["setting"].astype("string").fillna("") if "setting" in design_runs else "",
         name=design_runs["name"].astype("string").fillna("") if "name" in design_runs else "")
     sectioned = len(settings or []) > 1
-    brief = {r.run_id: {"run_id": r.run_id, "name": r.name or r.run_id, "optimizer": str(r.optimizer),
-                        "seed": r.seed, "state": str(r.state)} for r in runs.itertuples()}
     out: dict[str, Relations] = {}
     for (fmt, setting), group in runs.groupby(["format", "setting"], sort=False, dropna=False):
-        for r in group.itertuples():
-            same_seed = group[(group["seed"] == r.seed).fillna(False) & (group["optimizer"] != r.optimizer)]
-            same_cond = group[(group["optimizer"] == r.optimizer) & (group["run_id"] != r.run_id)]
+        rows = list(group.itertuples())
+        brief = {r.run_id: {"run_id": r.run_id, "name": r.name or r.run_id, "optimizer": str(r.optimizer),
+                            "seed": r.seed, "state": str(r.state)} for r in rows}
+        for r in rows:
+            pair = [o for o in rows if _equal(o.seed, r.seed) and not _equal(o.optimizer, r.optimizer)]
+            siblings = [o for o in rows if _equal(o.optimizer, r.optimizer) and o.run_id != r.run_id]
             out[r.run_id] = Relations(
                 format=str(fmt), optimizer=str(r.optimizer), setting=str(setting), seed=r.seed,
                 included=bool(getattr(r, "included", True)), reason=str(getattr(r, "reason", "") or ""),
-                pair=[brief[i] for i in same_seed["run_id"]],
-                siblings=[brief[i] for i in same_cond.sort_values("seed")["run_id"]],
+                pair=[brief[o.run_id] for o in pair],
+                siblings=[brief[o.run_id] for o in sorted(siblings, key=_seed_order)],
                 anchor=f"setting-{setting_slug(str(setting))}" if sectioned and setting else "results")
     return out
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``a == b`` as a DataFrame compares cells: a missing value equals nothing."""
+    return not (_missing(a) or _missing(b)) and bool(a == b)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def _seed_order(row: Any) -> tuple[bool, Any]:
+    """Seeds ascending, runs without one last (as ``sort_values``)."""
+    return (_missing(row.seed), 0 if _missing(row.seed) else row.seed)
 
 
 @dataclass(frozen=True)
@@ -127,7 +144,8 @@ def split_config(config: Mapping[str, Any], keys: ConfigKeys) -> tuple[dict[str,
 def key_metrics(chart: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Final (last finite) and best (lowest, for a loss) value of each key series of a run
     chart's data (runchart.chart_data; its MinMaxLTTB points keep every bucket's extremes,
-    so the lowest point is the run's lowest value), with the step of each."""
+    so the lowest point is the run's lowest value), with the step of each. The first of
+    equal lowest values is the best."""
     out = []
     for panel in chart.get("panels", []):
         xs = panel["x"]
@@ -136,13 +154,15 @@ def key_metrics(chart: Mapping[str, Any]) -> list[dict[str, Any]]:
             if name not in KEY_METRICS:
                 continue
             label, lower = KEY_METRICS[name]
-            points = [(x, y) for x, y in zip(xs, series["y"]) if y is not None and math.isfinite(y)]
-            if not points:
+            ys = np.array([np.nan if y is None else y for y in series["y"]], dtype=float)
+            finite = np.flatnonzero(np.isfinite(ys))
+            if not finite.size:
                 continue
-            last = points[-1]
-            best = min(points, key=lambda p: p[1]) if lower else None
-            out.append({"key": name, "label": label, "unit": unit(name), "final": last[1], "final_step": last[0],
-                        "best": best[1] if best else None, "best_step": best[0] if best else None})
+            last = int(finite[-1])
+            best = int(finite[np.argmin(ys[finite])]) if lower else None
+            out.append({"key": name, "label": label, "unit": unit(name), "final": series["y"][last],
+                        "final_step": xs[last], "best": series["y"][best] if best is not None else None,
+                        "best_step": xs[best] if best is not None else None})
     order = list(KEY_METRICS)
     return sorted(out, key=lambda m: order.index(m["key"]))
 
