@@ -98,6 +98,14 @@ def test_the_installed_package_makes_a_site_that_builds(venv, tmp_path):
     assert (tmp_path / "tree" / "overrides" / "main.html").is_file()
     assert (tmp_path / "tree" / "docs" / "assets" / "javascripts" / "runcharts.js").is_file()
 
+    # and Zensical, from the installed package (the site lock brings it)
+    zen = _run(venv, ["altgrad-docs", "build", "--engine", "zensical", "--strict", "--tree", str(tmp_path / "zt"),
+                      "-d", str(tmp_path / "zsite")], site)
+    assert zen.returncode == 0, zen.stderr[-3000:]
+    zhome = (tmp_path / "zsite" / "index.html").read_text()
+    assert 'id="altgrad-stamp"' in zhome and "24 runs in the snapshot" in zhome
+    assert len(list((tmp_path / "zsite" / "runs").glob("*/index.html"))) == 24
+
 
 def test_the_installed_cli_makes_sites_from_a_snapshot_and_offline_runs(venv, tmp_path, upstream_runs):
     """The other data sources of `new`, from the installed package (their builds are the
