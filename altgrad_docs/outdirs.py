@@ -156,7 +156,7 @@ def check_snapshot_output(out: str | os.PathLike,
 def check_render_output(config_file: str | os.PathLike, out: str | os.PathLike) -> Path:
     """``render --out``: the config exists, and ``out`` is no file and none of what the
     render reads (:func:`render_inputs`), inside or around one. Whether a non-empty ``out``
-    is an earlier tree is ``site.tree.prepare_folder``'s check (its marker file)."""
+    is an earlier tree is ``site.tree.check_folder``'s check (its marker file)."""
     config = Path(config_file)
     if not config.is_file():
         where = "" if config.is_absolute() else f" in {Path.cwd()}"

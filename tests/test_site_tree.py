@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from altgrad_docs.site import engines
-from altgrad_docs.site.tree import MARKER_FILE, ZENSICAL_GAPS, TreeError, prepare_folder, tree_config
+from altgrad_docs.site import tree as tree_module
+from altgrad_docs.site.tree import MARKER_FILE, ZENSICAL_GAPS, TreeError, tree_config
 from tests.site_fixtures import (
     FAILED_RUN_ID, FETCHED_AT, REPO, RUNS, built_fixture_site, mkdocs_env, site_files,
 )
@@ -38,17 +39,47 @@ def test_tree_config_keeps_the_site_and_drops_the_in_repo_build():
     assert "plugins" not in tree_config({}, stamp, overrides=False)
 
 
-def test_render_leaves_a_foreign_folder_alone_and_empties_its_own(tmp_path):
+def _fake_render(pages):
+    def render_into(config_file, out):
+        for name in pages:
+            (out / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / "docs" / name).write_text(name)
+        if "FAIL" in pages:
+            raise tree_module.TreeError("the render failed half way")
+    return render_into
+
+
+def test_render_leaves_a_foreign_folder_alone_and_replaces_its_own(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    monkeypatch.setattr(tree_module, "_render_into", _fake_render(["index.md"]))
     with pytest.raises(TreeError, match="--> Do: pass --out a new or empty folder"):
-        prepare_folder(tmp_path / "mine")
-    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+        tree_module.render_tree(tmp_path / "mkdocs.yml", tmp_path / "mine")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
     tree = tmp_path / "tree"
-    prepare_folder(tree)
-    (tree / "docs" / "runs" / "gone").mkdir(parents=True)  # a page of an older snapshot
-    prepare_folder(tree)
-    assert sorted(p.name for p in tree.iterdir()) == [MARKER_FILE]
+    monkeypatch.setattr(tree_module, "_render_into", _fake_render(["index.md", "runs/gone/index.md"]))
+    assert tree_module.render_tree(tmp_path / "mkdocs.yml", tree).n_files == 3
+    monkeypatch.setattr(tree_module, "_render_into", _fake_render(["index.md"]))  # a newer snapshot
+    tree_module.render_tree(tmp_path / "mkdocs.yml", tree)
+    assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file()) == [MARKER_FILE, "docs/index.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "tree"]  # nothing left beside it
+
+
+def test_a_failed_render_leaves_the_earlier_tree_as_it_was(tmp_path, monkeypatch):
+    tree = tmp_path / "tree"
+    monkeypatch.setattr(tree_module, "_render_into", _fake_render(["index.md", "runs/a/index.md"]))
+    tree_module.render_tree(tmp_path / "mkdocs.yml", tree)
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    monkeypatch.setattr(tree_module, "_render_into", _fake_render(["index.md", "FAIL"]))
+    with pytest.raises(TreeError, match="half way"):
+        tree_module.render_tree(tmp_path / "mkdocs.yml", tree)
+    assert {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tree"]
+    empty = tmp_path / "empty"
+    empty.mkdir()  # an empty folder the user made: filled, and still a folder when a render fails
+    with pytest.raises(TreeError):
+        tree_module.render_tree(tmp_path / "mkdocs.yml", empty)
+    assert empty.is_dir() and not any(empty.iterdir())
 
 
 def test_front_door_passes_engine_arguments_through(tmp_path):

@@ -70,11 +70,31 @@ class Tree:
 
 
 def render_tree(config_file: Path, out: Path) -> Tree:
-    """Render the docs tree of the site that ``config_file`` builds into ``out``."""
+    """Render the docs tree of the site that ``config_file`` builds into ``out``.
+
+    The tree is rendered into a new folder beside ``out`` and takes the place of an earlier
+    tree only once it is complete: a render that fails (bad data, a template error, a full
+    disk) leaves the earlier tree as it was."""
+    config_file, out = Path(config_file).resolve(), Path(out).resolve()
+    check_folder(out)
+    staging = out.parent / f".{out.name}.rendering-{os.getpid()}"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)  # left by a render killed with this pid
+        staging.mkdir(parents=True)
+        (staging / MARKER_FILE).write_text("altgrad-docs render wrote this folder; it may replace it again.\n")
+        _render_into(config_file, staging)
+        swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    n_files = sum(1 for p in out.rglob("*") if p.is_file())
+    log.info("altgrad: rendered %d files into %s", n_files, out)
+    return Tree(out, out / "mkdocs.yml", n_files)
+
+
+def _render_into(config_file: Path, out: Path) -> None:
     from mkdocs.config import load_config
 
-    config_file, out = Path(config_file).resolve(), Path(out).resolve()
-    prepare_folder(out)
     config = load_config(str(config_file))
     plugin = config.plugins.get("altgrad")
     if plugin is not None:  # its checked options, its theme, assets and extensions
@@ -93,21 +113,34 @@ def render_tree(config_file: Path, out: Path) -> Tree:
     (out / "mkdocs.yml").write_text(config_text(tree, config_file.name), encoding="utf-8")
     templates = getattr(plugin, "options", {}).get("templates", "templates")
     write_notice(out, template_path(config_file.parent / templates), config.extra.get("altgrad_stamp"))
-    n_files = sum(1 for p in out.rglob("*") if p.is_file())
-    log.info("altgrad: rendered %d files into %s", n_files, out)
-    return Tree(out, out / "mkdocs.yml", n_files)
 
 
-def prepare_folder(out: Path) -> None:
-    """An empty folder, or a previous tree emptied (so no removed page lingers)."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / MARKER_FILE).is_file():
-            raise TreeError(f"{out} is not empty and holds no rendered tree ({MARKER_FILE} is "
-                            "missing), so it is left alone. --> Do: pass --out a new or empty folder.")
+def check_folder(out: Path) -> None:
+    """``out`` is missing, empty or an earlier tree (its marker file); anything else is left
+    alone."""
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER_FILE).is_file():
+        raise TreeError(f"{out} is not empty and holds no rendered tree ({MARKER_FILE} is "
+                        "missing), so it is left alone. --> Do: pass --out a new or empty folder.")
+
+
+def swap_in(new: Path, out: Path) -> None:
+    """Put the complete tree ``new`` where ``out`` is (an earlier tree or an empty folder,
+    checked by :func:`check_folder`), so that no page of the earlier tree lingers."""
+    if not out.exists():
+        new.rename(out)
+        return
+    old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+    try:
+        out.rename(old)
+    except OSError:  # e.g. a mount point: empty it and move the new tree's files in
         for child in out.iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER_FILE).write_text("altgrad-docs render wrote this folder; it may empty it again.\n")
+        for child in new.iterdir():
+            child.rename(out / child.name)
+        new.rmdir()
+        return
+    new.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def copy_hand_written(config: Any, docs: Path) -> None:
