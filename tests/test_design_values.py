@@ -194,12 +194,12 @@ def test_options_naming_nothing_are_warnings():
     assert design.factor_names == ["learning_rate"]
     assert design.baseline == "BF16"
     assert design.warnings == [
-        "extra.altgrad.baseline (ALTGRAD_BASELINE) is 'FP16', but no completed run has that format "
+        "altgrad option baseline (ALTGRAD_BASELINE) is 'FP16', but no completed run has that format "
         "(formats: BF16, E4M3); the baseline used is BF16 --> Do: set baseline to one of those formats, "
         "or remove it.",
-        "extra.altgrad.factors (ALTGRAD_FACTORS) names 'lr_typo', a config key no run has (the runs' keys: "
+        "altgrad option factors (ALTGRAD_FACTORS) names 'lr_typo', a config key no run has (the runs' keys: "
         "fp8_format, learning_rate, seed, use_manifold_aware) --> Do: correct the key or remove it.",
-        "extra.altgrad.ignore (ALTGRAD_IGNORE) names 'nope', a config key no run has (the runs' keys: "
+        "altgrad option ignore (ALTGRAD_IGNORE) names 'nope', a config key no run has (the runs' keys: "
         "fp8_format, learning_rate, seed, use_manifold_aware) --> Do: correct the key or remove it.",
     ]
 
@@ -210,10 +210,10 @@ def test_a_baseline_in_another_spelling_is_found():
 
 
 @pytest.mark.parametrize("opts,fragment", [
-    ({"ignore": '{"tags": true}'}, 'extra.altgrad.ignore (ALTGRAD_IGNORE) is {"tags": true}, not a list'),
-    ({"factors": '"learning_rate"'}, 'extra.altgrad.factors (ALTGRAD_FACTORS) is "learning_rate", not a list'),
-    ({"factors": [1, 2]}, "extra.altgrad.factors (ALTGRAD_FACTORS) is [1, 2], not a list"),
-    ({"baseline": ["BF16"]}, "extra.altgrad.baseline is ['BF16']; it must be one format name"),
+    ({"ignore": '{"tags": true}'}, 'altgrad option ignore (ALTGRAD_IGNORE) is {"tags": true}, not a list'),
+    ({"factors": '"learning_rate"'}, 'altgrad option factors (ALTGRAD_FACTORS) is "learning_rate", not a list'),
+    ({"factors": [1, 2]}, "altgrad option factors (ALTGRAD_FACTORS) is [1, 2], not a list"),
+    ({"baseline": ["BF16"]}, "altgrad option baseline is ['BF16']; it must be one format name"),
 ])
 def test_wrongly_shaped_options_are_refused(opts, fragment):
     with pytest.raises(DesignError) as err:
@@ -249,7 +249,7 @@ def test_strict_build_fails_on_an_unknown_format_and_an_option_naming_nothing(tm
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
     assert len(warnings) == 2, result.stderr[-3000:]
     assert "1 run (a1e4m3s1) name format 'NVFP4': a block-scaled 4-bit format" in warnings[0]
-    assert "extra.altgrad.ignore (ALTGRAD_IGNORE) names 'lr_typo', a config key no run has" in warnings[1]
+    assert "altgrad option ignore (ALTGRAD_IGNORE) names 'lr_typo', a config key no run has" in warnings[1]
     assert "Aborted with 2 warnings in strict mode" in result.stdout
     # the pages (written before strict mode aborts) say what was merged and left out
     page = (tmp_path / "site" / "methods" / "index.html").read_text(encoding="utf-8")
@@ -276,7 +276,7 @@ def test_filters_that_keep_no_run_are_a_warning():
     filters = {"config.learning_rate": {"$gt": 1}}
     design = infer_design(table(grid()), DesignOptions(filters=filters))
     assert design.warnings == [
-        'extra.altgrad.filters (ALTGRAD_FILTERS) {"config.learning_rate": {"$gt": 1}} matches none of the 8 runs, '
+        'altgrad option filters (ALTGRAD_FILTERS) {"config.learning_rate": {"$gt": 1}} matches none of the 8 runs, '
         "so the site shows no study --> Do: correct the filter (keys are config.<key>, summary_metrics.<key>, "
         "state, tags, display_name) or remove it."]
     assert infer_design(table(grid()), DesignOptions(filters={"config.learning_rate": 0.001})).warnings == []

@@ -89,7 +89,7 @@ class DesignOptions:
         if isinstance(filters, str):
             filters = _json(filters, "filters") if filters.strip() else None
         if filters is not None and not isinstance(filters, Mapping):
-            raise DesignError("extra.altgrad.filters must be a mapping (a W&B filter such as "
+            raise DesignError("altgrad option filters must be a mapping (a W&B filter such as "
                               "{'config.learning_rate': {'$in': [0.001]}}) --> Do: fix mkdocs.yml.")
         try:
             metric, metrics = metric_options(opts)
@@ -97,7 +97,7 @@ class DesignOptions:
             raise DesignError(str(exc)) from exc
         baseline = opts.get("baseline") or None
         if baseline is not None and not isinstance(baseline, str):
-            raise DesignError(f"extra.altgrad.baseline is {baseline!r}; it must be one format name "
+            raise DesignError(f"altgrad option baseline is {baseline!r}; it must be one format name "
                               "(BF16, FP16, FP32 or an 8-bit format) --> Do: fix mkdocs.yml or ALTGRAD_BASELINE.")
         return cls(factors=tuple(factors) if factors is not None else None,
                    ignore=tuple(_names(opts.get("ignore"), "ignore") or ()),
@@ -110,7 +110,7 @@ def _json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DesignError(f"extra.altgrad.{what} is not valid JSON ({exc.msg}) --> Do: write it as "
+        raise DesignError(f"altgrad option {what} is not valid JSON ({exc.msg}) --> Do: write it as "
                           "YAML in mkdocs.yml or as JSON in the environment variable.") from exc
 
 
@@ -125,7 +125,7 @@ def _names(value: Any, what: str) -> list[str] | None:
         value = _json(text, what) if json_like else [v.strip() for v in text.split(",") if v.strip()]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         shown = json.dumps(value, default=str)
-        raise DesignError(f"extra.altgrad.{what} (ALTGRAD_{what.upper()}) is {shown[:120]}, not a list of "
+        raise DesignError(f"altgrad option {what} (ALTGRAD_{what.upper()}) is {shown[:120]}, not a list of "
                           f"config keys --> Do: write a list such as [learning_rate, seed] in mkdocs.yml, or "
                           f"ALTGRAD_{what.upper()}='learning_rate,seed' (or a JSON list).")
     return list(value)
@@ -318,7 +318,7 @@ def _studied(runs: pd.DataFrame, filters: Mapping[str, Any] | None) -> np.ndarra
     try:
         return np.array([matches(filters, _filter_doc(r)) for _, r in runs.iterrows()], dtype=bool)
     except FilterError as exc:
-        raise DesignError(f"extra.altgrad.filters: {exc} --> Do: fix the filter in mkdocs.yml.") from exc
+        raise DesignError(f"altgrad option filters: {exc} --> Do: fix the filter in mkdocs.yml.") from exc
 
 
 def _filter_doc(r: pd.Series) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def format_exclusions(formats: Sequence[str], run_ids: Sequence[str]) -> tuple[l
             f"{'unknown' if name.kind == 'unknown' else name.what}; left out of every comparison, "
             f"never ranked among the 8-bit formats --> Do: name a format of the registry "
             f"({', '.join(FORMAT_NAMES)}) or a baseline ({', '.join(BASELINES)}, none) in fp8_format, "
-            "or leave these runs out with extra.altgrad.filters.")
+            "or leave these runs out with altgrad option filters.")
     return studied, reasons, warnings
 
 
@@ -104,32 +104,32 @@ def assumed_baseline(configs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def option_warnings(factors: Sequence[str] | None, ignore: Sequence[str], keys: Iterable[str]) -> list[str]:
-    """extra.altgrad.factors / ignore naming a config key that no run has."""
+    """altgrad option factors / ignore naming a config key that no run has."""
     present = sorted(set(keys))
     shown = ", ".join(present[:20]) + (" ..." if len(present) > 20 else "") or "none"
     out = []
     for what, names in (("factors", factors or ()), ("ignore", ignore)):
         for name in names:
             if name not in present:
-                out.append(f"extra.altgrad.{what} (ALTGRAD_{what.upper()}) names {name!r}, a config key no "
+                out.append(f"altgrad option {what} (ALTGRAD_{what.upper()}) names {name!r}, a config key no "
                            f"run has (the runs' keys: {shown}) --> Do: correct the key or remove it.")
     return out
 
 
 def filters_warning(filters: Mapping[str, Any] | None, n_kept: int, n_runs: int) -> str | None:
-    """extra.altgrad.filters that leave no run of a non-empty snapshot: the warning, else None."""
+    """altgrad option filters that leave no run of a non-empty snapshot: the warning, else None."""
     if not filters or n_kept or not n_runs:
         return None
-    return (f"extra.altgrad.filters (ALTGRAD_FILTERS) {json.dumps(filters, default=str)[:200]} matches none of the "
+    return (f"altgrad option filters (ALTGRAD_FILTERS) {json.dumps(filters, default=str)[:200]} matches none of the "
             f"{n_runs} runs, so the site shows no study --> Do: correct the filter (keys are config.<key>, "
             "summary_metrics.<key>, state, tags, display_name) or remove it.")
 
 
 def baseline_warning(wanted: str, found: str, formats: Iterable[str], used: str) -> str | None:
-    """extra.altgrad.baseline naming a format with no completed run: the warning, else None."""
+    """altgrad option baseline naming a format with no completed run: the warning, else None."""
     present = sorted(set(formats))
     if found in present:
         return None
-    return (f"extra.altgrad.baseline (ALTGRAD_BASELINE) is {wanted!r}, but no completed run has that format "
+    return (f"altgrad option baseline (ALTGRAD_BASELINE) is {wanted!r}, but no completed run has that format "
             f"(formats: {', '.join(present) or 'none'}); the baseline used is {used} --> Do: set baseline to "
             "one of those formats, or remove it.")

@@ -114,26 +114,26 @@ def metric_options(opts: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]
         try:
             raw = json.loads(raw) if raw.strip() else {}
         except json.JSONDecodeError as exc:
-            raise MetricError(f"extra.altgrad.metrics is not valid JSON ({exc.msg}) --> Do: write it as "
+            raise MetricError(f"altgrad option metrics is not valid JSON ({exc.msg}) --> Do: write it as "
                               "YAML in mkdocs.yml or as JSON in ALTGRAD_METRICS.") from exc
     if not isinstance(raw, Mapping):
-        raise MetricError("extra.altgrad.metrics must be a mapping (train_loss, primary, direction, rates) "
+        raise MetricError("altgrad option metrics must be a mapping (train_loss, primary, direction, rates) "
                           "--> Do: fix mkdocs.yml.")
     unknown = sorted(set(raw) - {"train_loss", "primary", "direction", "rates"})
     if unknown:
-        raise MetricError(f"extra.altgrad.metrics has unknown keys {unknown} --> Do: use train_loss, "
+        raise MetricError(f"altgrad option metrics has unknown keys {unknown} --> Do: use train_loss, "
                           "primary, direction (lower/higher) and rates.")
     direction = raw.get("direction")
     if direction is not None and str(direction).lower() not in ("lower", "higher"):
-        raise MetricError(f"extra.altgrad.metrics.direction is {direction!r} --> Do: set lower or higher.")
+        raise MetricError(f"altgrad option metrics.direction is {direction!r} --> Do: set lower or higher.")
     rates = raw.get("rates") or {}
     if not isinstance(rates, Mapping) or not all(isinstance(v, (str, Mapping)) for v in rates.values()):
-        raise MetricError("extra.altgrad.metrics.rates must map a rate (bit_stall, overflow, underflow) to a "
+        raise MetricError("altgrad option metrics.rates must map a rate (bit_stall, overflow, underflow) to a "
                           "key or to {key: ..., cumulative: true/false} --> Do: fix mkdocs.yml.")
     if metric is not None:
         metric = key_of(str(metric))
         if raw.get("primary") and key_of(raw["primary"]) != metric:
-            raise MetricError(f"extra.altgrad.metric ({metric}) and metrics.primary ({raw['primary']}) differ "
+            raise MetricError(f"altgrad option metric ({metric}) and metrics.primary ({raw['primary']}) differ "
                               "--> Do: set one of them.")
     metric = metric or (key_of(raw["primary"]) if raw.get("primary") else None)
     return (column_of(metric) if metric else None), dict(raw)
@@ -270,7 +270,7 @@ def infer_metric_map(runs: pd.DataFrame, ok: np.ndarray | None = None, metric: s
                 primary = key
                 break
     if source == "declared" and keys and primary not in present:
-        raise MetricError(f"extra.altgrad.metric is {primary!r}, which no run logged --> Do: set it to a "
+        raise MetricError(f"altgrad option metric is {primary!r}, which no run logged --> Do: set it to a "
                           f"key the runs logged (e.g. {', '.join(primary_candidates(keys, train)[:4])}), "
                           "or remove it.")
     if declared.get("direction"):
