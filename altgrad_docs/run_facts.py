@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from .analysis.status import Signals, Status, decide, log_interval, primary_metric
-from .runs import RUN_COLUMNS, RunRecord, config_value, summary_metric, to_float
+from .runs import RUN_COLUMNS, RunRecord, config_value, exact_int, summary_metric, to_float
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,16 +29,17 @@ def history_best_loss(history: pd.DataFrame) -> float:
     return float(finite.min()) if len(finite) else math.nan
 
 
-def steps_trained(summary: Mapping[str, Any], history: pd.DataFrame) -> float:
-    """Steps trained: the last logged ``_step`` + 1, since W&B counts steps from 0.
+def steps_trained(summary: Mapping[str, Any], history: pd.DataFrame) -> int | float:
+    """Steps trained: the last logged ``_step`` + 1, since W&B counts steps from 0; exact
+    (an int) where the step is a whole number, NaN where there is none.
 
     A 400-step run logs steps 0..399 and reports 400; a run that hit NaN at step k
     reports k + 1 (the failing step was taken).
     """
-    step = to_float(summary.get("_step"))
-    if math.isnan(step) and "_step" in history and len(history):
-        step = float(history["_step"].max())
-    return step + 1
+    step = exact_int(summary.get("_step"))
+    if step is None and "_step" in history and len(history):
+        step = exact_int(history["_step"].max())
+    return math.nan if step is None else step + 1
 
 
 def history_facts(record: RunRecord) -> dict[str, Any]:

@@ -256,6 +256,37 @@ RunRecord._history = None  # type: ignore[attr-defined]
 RunRecord.history = _history_property()  # type: ignore[assignment,method-assign]
 
 
+#: The range of a pandas ``Int64`` cell.
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def exact_int(value: Any) -> int | None:
+    """A whole number from whatever a run logged, exactly (never through float, which rounds
+    above 2**53); None for anything else, and for what an ``Int64`` cell cannot hold."""
+    if isinstance(value, (bool, np.bool_)):
+        out: int | None = int(value)
+    elif isinstance(value, (int, np.integer)):
+        out = int(value)
+    elif isinstance(value, (float, np.floating)):
+        out = int(value) if math.isfinite(value) and float(value).is_integer() else None
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            out = int(text)
+        except ValueError:
+            out = exact_int(to_float(text)) if text else None
+    else:
+        out = None
+    return out if out is not None and _INT64[0] <= out <= _INT64[1] else None
+
+
+def int_column(values: Any) -> Any:
+    """An ``Int64`` array of :func:`exact_int` of each value (NA where there is none)."""
+    import pandas as pd
+
+    return pd.array([exact_int(v) for v in values], dtype="Int64")
+
+
 def to_float(value: Any) -> float:
     """A number from whatever a run logged; NaN for anything that is not one."""
     if isinstance(value, bool):
@@ -445,8 +476,7 @@ def renormalize(df: pd.DataFrame) -> pd.DataFrame:
     configs = [_stored_config(c) for c in out["config_json"]]
     out["format"] = pd.array([normalize_format(c) for c in configs], dtype="string")
     seeds = [to_float(config_value(c, "seed")) if "seed" in c else math.nan for c in configs]
-    vals = pd.Series(seeds, index=out.index, dtype="float64")
-    out["seed"] = vals.where(np.isfinite(vals) & (vals == np.floor(vals))).astype("Int64")
+    out["seed"] = int_column(seeds)
     out["use_fp8"] = pd.array([to_bool(config_value(c, "use_fp8")) if "use_fp8" in c
                                else not is_baseline(normalize_format(c)) for c in configs], dtype="boolean")
     return out
@@ -466,10 +496,8 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     for col, dtype in RUN_COLUMNS.items():
-        if dtype == "Int64":
-            vals = pd.to_numeric(df[col], errors="coerce")
-            vals = vals.where(np.isfinite(vals) & (vals == np.floor(vals)))
-            df[col] = vals.astype("Int64")
+        if dtype == "Int64":  # from the rows: the frame's column may be float64 already
+            df[col] = int_column([row.get(col) for row in rows])
         else:
             df[col] = df[col].astype(dtype)
     return df.sort_values("run_id", kind="stable").reset_index(drop=True)

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import runs as run_schema
 from .run_facts import complete_table, steps_trained
-from .runs import RUN_COLUMNS, SCHEMA_VERSION, path_slug, to_float
+from .runs import RUN_COLUMNS, SCHEMA_VERSION, int_column, path_slug, to_float
 from .snapshot_files import SnapshotError, check_file, file_digest, files_digest, read_checked
 from .snapshot_schema import check_manifest, remake_hint
 
@@ -194,8 +194,7 @@ class Snapshot:
             need_history = np.isnan(to_float(summary.get("_step")))
             history = self.history(run_id, []) if need_history else pd.DataFrame({"_step": []})
             steps.append(steps_trained(summary, history))
-        values = pd.to_numeric(pd.Series(steps, index=frame.index, dtype="float64"))
-        return values.where(np.isfinite(values) & (values == np.floor(values))).astype("Int64")
+        return pd.Series(int_column(steps), index=frame.index)
 
     def history_keys(self, run_id: str) -> list[str]:
         schema = self._parquet(self._history_rel(run_id), f"history file {{path}} of run {run_id!r}").schema_arrow

@@ -230,6 +230,7 @@ def test_steps_beyond_float_precision_stay_exact(resumed_runs, tmp_path):
     history = snap.history("big00001")
     assert history["_step"].tolist() == [2**62 + i for i in range(20)]
     assert snap.manifest["runs"]["big00001"]["history_rows"] == 20
+    assert snap.runs().set_index("run_id").loc["big00001", "steps"] == 2**62 + 20  # exact, not through float
 
 
 def _write_log(path, payloads):

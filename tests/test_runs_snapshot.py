@@ -90,3 +90,23 @@ def test_extra_manifest_entries_cannot_overwrite_the_run_list(tmp_path):
     with pytest.raises(SnapshotError, match="would overwrite"):
         write_snapshot([_record("a1")], tmp_path / "snap", source={"kind": "test"}, extra={"runs": 54})
     assert not (tmp_path / "snap").exists()
+
+
+def test_whole_numbers_in_the_run_table_stay_exact_beyond_float_precision():
+    """Steps, seeds and exit codes are counted as integers: 2**62 + 20 steps is not rounded to
+    2**62 (float64 holds whole numbers exactly only up to 2**53)."""
+    from altgrad_docs.run_facts import steps_trained
+    from altgrad_docs.runs import exact_int, runs_frame
+
+    big = 2**62
+    assert steps_trained({"_step": big + 19}, pd.DataFrame({"_step": []})) == big + 20
+    history = pd.DataFrame({"_step": np.arange(20, dtype=np.int64) + big})
+    assert steps_trained({}, history) == big + 20 and isinstance(steps_trained({}, history), int)
+    assert steps_trained({"_step": "399"}, history) == 400 and steps_trained({}, pd.DataFrame({"_step": []})) != 0
+    table = runs_frame([{"run_id": "a", "steps": big + 20, "seed": "7", "exit_code": 1.0},
+                        {"run_id": "b", "steps": float("nan"), "seed": 2.5, "exit_code": 2**63}])
+    assert table["steps"].tolist()[0] == big + 20 and table["steps"].isna().tolist() == [False, True]
+    assert table["seed"].tolist()[0] == 7 and table["seed"].isna().tolist() == [False, True]
+    assert table["exit_code"].tolist()[0] == 1 and table["exit_code"].isna().tolist() == [False, True]
+    assert [exact_int(v) for v in (True, "1e3", " 12 ", "12.5", "", None, float("inf"), 2**63)] == \
+        [1, 1000, 12, None, None, None, None, None]
