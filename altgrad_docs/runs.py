@@ -56,7 +56,9 @@ STATUS_OF_STATE = {
 #:    format, seed and use_fp8 by meaning (no seed is NaN, not 42: renormalize migrates them);
 #:    status decided from every signal, with status_reason and the other run_facts columns
 #:    (run_facts.complete_table migrates a table without them).
-SCHEMA_VERSION = 2
+#: 3  the run table's ``program``: the file name of the script that made the run (W&B's
+#:    ``program``), from the run's environment (logs/<run>.json migrates it).
+SCHEMA_VERSION = 3
 
 #: Run ids used as they are in file names and page paths (W&B's own ids all are).
 _PLAIN_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*(?<!\.)")  # inner dots: lr0.1
@@ -205,6 +207,7 @@ RUN_COLUMNS: dict[str, str] = {
     "entity": "string",
     "project": "string",
     "group": "string",
+    "program": "string",  # file name of the script that made the run (W&B's program); NA unknown
     "tags": "string",  # JSON list
     "created_at": "string",  # ISO 8601, UTC
     "updated_at": "string",  # ISO 8601, UTC; heartbeat for the API
@@ -254,6 +257,16 @@ def _history_property() -> property:
 
 RunRecord._history = None  # type: ignore[attr-defined]
 RunRecord.history = _history_property()  # type: ignore[assignment,method-assign]
+
+
+def program_name(environment: Any) -> str | None:
+    """The file name of the script that made a run, from its environment (W&B's ``program``:
+    a path as the trainer was started, absolute or not, on whatever machine): runs of one
+    script compare equal wherever they ran. None when the run does not say."""
+    program = environment.get("program") if isinstance(environment, Mapping) else None
+    if not isinstance(program, str) or not program.strip():
+        return None
+    return program.strip().replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or None
 
 
 #: The range of a pandas ``Int64`` cell.
@@ -454,6 +467,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "entity": meta.get("entity") or "",
         "project": meta.get("project") or "",
         "group": meta.get("group") or "",
+        "program": program_name((meta.get("run_log") or {}).get("environment")),
         "tags": canonical_json(list(meta.get("tags") or [])),
         "created_at": meta.get("created_at") or "",
         "updated_at": meta.get("updated_at") or "",

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import runs as run_schema
 from .run_facts import complete_table, steps_trained
-from .runs import RUN_COLUMNS, SCHEMA_VERSION, int_column, path_slug, to_float
+from .runs import RUN_COLUMNS, SCHEMA_VERSION, int_column, path_slug, program_name, to_float
 from .snapshot_files import SnapshotError, check_file, file_digest, files_digest, read_checked
 from .snapshot_schema import check_manifest, remake_hint
 
@@ -177,7 +177,12 @@ class Snapshot:
             frame = run_schema.renormalize(frame)  # formats and seeds by meaning
         if self.version < 2:  # status_reason and the other facts: the status decided again
             frame = complete_table(frame)
-        return frame
+        if self.version < 3 and "run_id" in frame:  # the script that made each run, from its log
+            import pandas as pd
+
+            frame["program"] = pd.array([program_name(self.run_log(str(r)).get("environment"))
+                                         for r in frame["run_id"]], dtype="string")
+        return frame[[c for c in RUN_COLUMNS if c in frame] + [c for c in frame if c not in RUN_COLUMNS]]
 
     def _v1_steps(self, frame: pd.DataFrame) -> pd.Series:
         """Steps trained (last logged ``_step`` + 1) as this version computes them, from each

@@ -329,3 +329,49 @@ def test_an_older_run_table_is_renormalized_from_its_configs():
     old["use_fp8"] = pd.array([False, False, True], dtype="boolean")
     again = renormalize(old)
     pd.testing.assert_frame_equal(again, new)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs of different scripts are never pooled
+
+
+def _with_programs(specs: list[dict], program_of) -> pd.DataFrame:
+    """``table`` with each run's environment saying which script made it (program_of(spec))."""
+    rows = []
+    for s in specs:
+        history = pd.DataFrame({"_step": range(10), "loss": np.linspace(3.0, s["loss"], 10)})
+        env = {} if program_of(s) is None else {"program": program_of(s)}
+        rows.append(run_row(RunRecord(meta={"run_id": s["run_id"], "state": "finished",
+                                            "run_log": {"environment": env}},
+                                      config=s["config"], summary={"loss": s["loss"], "_step": 9}, history=history)))
+    return runs_frame(rows)
+
+
+def test_runs_of_two_scripts_with_one_config_are_two_settings_never_pooled():
+    specs = grid(formats=("E7M0",), seeds=(42, 43))
+    runner = [{**s, "run_id": "runner-" + s["run_id"]} for s in specs]
+    runs = _with_programs(specs + runner, lambda s: ("/srv/x/tools/run_format_runner.py" if s["run_id"].startswith("runner")
+                                                     else "C:\\work\\altgrad\\experiments\\run_experiment.py"))
+    assert sorted(set(runs["program"])) == ["run_experiment.py", "run_format_runner.py"]
+    design = infer_design(runs)
+    assert design.factors == {"program": ["run_experiment.py", "run_format_runner.py"]}
+    assert sorted(set(design.runs["setting"])) == ["program=run_experiment.py", "program=run_format_runner.py"]
+    assert design.cells["n"].tolist() == [2, 2, 2, 2] and design.duplicates.empty  # not 4 runs with seeds twice
+
+
+def test_one_script_or_none_known_changes_no_design():
+    specs = grid(formats=("E4M3", "BF16"), seeds=(1, 2))
+    one = infer_design(_with_programs(specs, lambda s: "/a/train.py"))
+    unknown = infer_design(_with_programs(specs, lambda s: None))
+    plain = infer_design(table(specs))
+    for design in (one, unknown):
+        assert design.factors == plain.factors == {} and "program" not in design.constants
+        assert design.runs["setting"].tolist() == plain.runs["setting"].tolist()
+    # a run whose script is unknown is pooled with neither script's runs; a config key
+    # named program keeps its own value
+    mixed = _with_programs(specs, lambda s: None if s["run_id"] == "e4m3-a-1" else
+                           ("a.py" if s["run_id"].startswith("e4m3") else "b.py"))
+    settings = dict(zip(infer_design(mixed).runs["run_id"], infer_design(mixed).runs["setting"]))
+    assert settings["e4m3-a-1"] != settings["e4m3-a-2"]
+    own = [{**s, "config": {**s["config"], "program": "sweep-1"}} for s in specs]
+    assert infer_design(_with_programs(own, lambda s: "a.py" if s["run_id"].startswith("e4m3") else "b.py")).factors == {}

@@ -229,6 +229,28 @@ def test_schema_1_is_read_with_steps_counted_again_and_upgraded(snap: Path, shif
     assert (new.sha256 == old.sha256) is (shift == 0)  # the run table is written again only if it changed
 
 
+def test_schema_2_gets_each_runs_program_from_its_log_and_upgrades(tmp_path):
+    """Schema 3 added the run table's program (the script that made the run): an older
+    snapshot's comes from the environment in its logs/ (none there: unknown)."""
+    records = _records()[:3]
+    records[0].meta["run_log"] = {"environment": {"program": "/srv/altgrad/experiments/run_experiment.py"}}
+    records[1].meta["run_log"] = {"environment": {"program": "tools/run_format_runner.py"}}
+    path = write_snapshot(records, tmp_path / "s", source={"kind": "test"}, fetched_at=FETCHED_AT)
+    expected = open_snapshot(path).runs()
+    program = expected.set_index("run_id")["program"]
+    ids = [r.run_id for r in records]
+    assert program[ids[:2]].tolist() == ["run_experiment.py", "run_format_runner.py"] and program.isna()[ids[2]]
+    _rewrite_parquet(path / "runs.parquet", lambda f: f.drop(columns="program"))
+    manifest = manifest_of(path)
+    manifest["files"]["runs.parquet"] = snapshot_files.sha256_file(path / "runs.parquet")
+    write_manifest(path, {**manifest, "schema_version": 2, "sha256": snapshot_files.files_digest(manifest["files"])})
+    old = open_snapshot(path)
+    assert old.version == 2
+    pd.testing.assert_frame_equal(old.runs(), expected)
+    assert upgrade_snapshot(path)[0] == 2 and open_snapshot(path).version == SCHEMA_VERSION == 3
+    pd.testing.assert_frame_equal(open_snapshot(path).runs(), expected)
+
+
 def test_schema_1_seeds_and_formats_are_read_by_meaning(tmp_path):
     """Schema 1 stored seed 42 for a config without seed: read now as no seed (runs.renormalize)."""
     records = _records()[:2]

@@ -10,7 +10,9 @@ import shutil
 
 import pytest
 
+from altgrad_docs.analysis.design import infer_design
 from altgrad_docs.fetch import fetch_offline
+from altgrad_docs.snapshot import open_snapshot
 from tests.site_fixtures import run_mkdocs_build
 
 pytestmark = pytest.mark.slow
@@ -54,6 +56,20 @@ def _rows(path) -> list[list[str]]:
         cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, flags=re.S)
         rows.append([html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells])
     return rows
+
+
+def test_the_runners_runs_are_a_setting_of_their_own(site):
+    """The runner's 4 runs (FormatExperimentRunner) share their config with 4 LM runs (E7M0,
+    lr 10): the design keeps them apart by the script that made them, never pools them."""
+    snapshot = open_snapshot(site.parent / "snapshot")
+    design = infer_design(snapshot.runs())
+    assert design.factors["program"] == ["run_experiment.py", "run_format_runner.py"]
+    settings = dict(zip(design.runs["name"], design.runs["setting"]))
+    assert settings["runner-e7m0-adamw-lr10-s42"] == "learning_rate=10, program=run_format_runner.py"
+    assert settings["e7m0-adamw-lr10-s42"] == "learning_rate=10, program=run_experiment.py"
+    assert design.duplicates.empty  # seeds 42 and 43 once per condition, not twice
+    page = _text(site / "format-comparison" / "index.html")
+    assert "program=run_format_runner.py" in page and "program=run_experiment.py" in page
 
 
 def test_home_counts_the_runs_the_trainer_stopped_as_failed(site):
@@ -142,6 +158,7 @@ def test_the_wandb_api_path_keeps_per_layer_keys_and_judges_without_alerts(upstr
     assert runs.loc["atcd12i9", "last_good_loss"] == pytest.approx(2448.645751953125)
     assert runs.loc["atcd12i9", "last_good_step"] == 5
     assert runs.loc["trainprefix", ["status", "primary_metric"]].tolist() == ["finished", "train/loss"]
+    assert runs.loc["atcd12i9", "program"] == "run_experiment.py"  # from W&B's run metadata
     offline = {k.split("/")[0] for k in healthy.history.columns if "/" in k}
     assert {"grad_norm_l2", "grad_norm_linf", "dead_neuron_frac", "grad_snr", "grad_cos_sim"} <= offline
     layer = [k for k in healthy.history.columns if k.split("/")[0] in offline - {"quantization"}]

@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "eval_interval": 100, "seed": 42,
 }
 #: Names that look like a run's identity (checked only for keys unique per run).
+#: The design's name for the script that made a run (the run table's ``program``), a factor
+#: like a config key when the runs came from different scripts: runs of two trainers are
+#: never pooled, even where their configs agree.
+PROGRAM = "program"
 IDENTITY = re.compile(r"(^|_)(name|dir|path|id|uuid|time|timestamp|date|stamp|url|host)s?$")
 DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric", "metrics", "tuning")
 
@@ -481,7 +485,8 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     df = with_metric_columns(df, MetricMap(train_loss=train_loss_key(df, options.metrics)))
     status = df["status"].astype("string").fillna("").map(lambda s: STATUS_OF_STATE.get(s, s))
     studied = _studied(df, options.filters)
-    configs = [_config(c) for c in (df["config_json"] if "config_json" in df else [""] * len(df))]
+    configs = with_program([_config(c) for c in (df["config_json"] if "config_json" in df else [""] * len(df))],
+                           df["program"] if "program" in df else None)
     frame = df[["format", "optimizer", "seed"]].astype({"format": str, "optimizer": str})
     known, format_reasons, warnings = checks.format_exclusions(frame["format"].tolist(), df["run_id"].astype(str).tolist())
     known = np.array(known, dtype=bool) & studied
@@ -532,6 +537,20 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     if history_hashes:
         design.identical = identical_conditions(meta[done], history_hashes)
     return design
+
+
+def with_program(configs: list[dict[str, Any]], programs: Iterable[Any] | None) -> list[dict[str, Any]]:
+    """The configs with the script that made each run under :data:`PROGRAM`, when the runs
+    name two scripts or more (one script, or none known, changes nothing). A run whose script
+    is unknown gets no value, so it is pooled with neither; a config that has a key of that
+    name keeps its own."""
+    if programs is None:
+        return configs
+    names = [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+             for v in programs]
+    if len({n for n in names if n}) < 2:
+        return configs
+    return [c if not n or PROGRAM in c else {**c, PROGRAM: n} for c, n in zip(configs, names)]
 
 
 def _num(value: Any) -> float:
