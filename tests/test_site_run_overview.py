@@ -1,6 +1,7 @@
 """The run page's overview data (altgrad_docs/site/run_overview.py) and its history CSV."""
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from altgrad_docs.site import run_overview as ro
@@ -80,3 +81,10 @@ def test_relations_match_the_rule_with_missing_seeds(rows, seed_dtype):
     got = {k: ([p["run_id"] for p in v.pair], [p["run_id"] for p in v.siblings])
            for k, v in ro.relations(runs, ["lr=0.1", "lr=0.01"]).items()}
     assert got == _relations_by_dataframe_filters(runs)
+
+
+@pytest.mark.parametrize("plan, history, branch", [
+    ("overflow", "overflow", "agree"), ("overflow", "divergence", "differ"), ("unknown", "divergence", "history"),
+    ("", "divergence", "history"), ("overflow", None, "plan"), ("unknown", "", "none"), (None, float("nan"), "none")])
+def test_a_run_page_states_the_two_classifications_by_whether_they_agree(plan, history, branch):
+    assert ro.mode_agreement({"failure_mode": plan, "history_mode": history}) == branch

@@ -122,6 +122,10 @@ def test_run_pages_show_status_last_good_loss_and_reports(site):
         assert fields["last good loss (last finite value)"] == f"{good} (step {good_step})"
         assert fields["failure report"] == "none: no failure report of this run was found"
         assert "Training stopped: NaN loss (ERROR, 1x)" in fields["W&B alerts"]
+        assert (fields["failure mode, from the history"], fields["failure mode, the plan's heuristic (from the reason)"]) \
+            == ("divergence", "overflow")
+        assert ("Failure mode from the history: divergence; the original plan's heuristic, which reads only the "
+                "failure reason, says overflow") in _text(site / "runs" / run_id / "index.html")
     for run_id, (name, step) in REPORTED.items():
         page = site / "runs" / run_id / "index.html"
         text = _text(page)

@@ -231,6 +231,7 @@ def run_page(snapshot: Snapshot, row: pd.Series, cache: ArtifactCache, collapse:
         "max_report_bytes": MAX_TEXT_BYTES,
         "collapse_step": collapse, "page_title": plain_title(f"Run {run_id}"),
         "history_rows": snapshot.manifest["runs"][run_id].get("history_rows"), "failure": failure,
+        "modes": run_overview.mode_agreement(failure) if failure else None,
         "rel": rel, "metrics": run_overview.key_metrics(run_overview.read_chart(files["json"])),
         "links": {r["run_id"]: Markup(run_link(r["run_id"], folder)) for r in rel.pair + rel.siblings},
         "alerts": _alert_list(row.get("alerts")), "last_good": last_good(row, failure),

@@ -167,6 +167,23 @@ def key_metrics(chart: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda m: order.index(m["key"]))
 
 
+def mode_agreement(failure: Mapping[str, Any]) -> str:
+    """Which failure-mode sentence a failed run's page states (templates/pages/run.md): the
+    two classifications are the history's rules (``history_mode``) and the original plan's
+    heuristic, which reads only the failure reason (``failure_mode``). ``agree``, ``differ``,
+    ``history`` or ``plan`` (only that one gives a mode), ``none``."""
+    plan, history = _mode(failure.get("failure_mode")), _mode(failure.get("history_mode"))
+    if plan and history:
+        return "agree" if plan == history else "differ"
+    return "history" if history else "plan" if plan else "none"
+
+
+def _mode(value: Any) -> str | None:
+    """A classification's mode; None for none given ("unknown" is the heuristic's none)."""
+    text = value.strip() if isinstance(value, str) else ""
+    return text if text and text != "unknown" else None
+
+
 def read_chart(path) -> dict[str, Any]:
     """A run chart's data file (figures/fig-history.json), {} when it cannot be read."""
     try:
