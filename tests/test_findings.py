@@ -262,3 +262,25 @@ def test_a_comparison_whose_every_pair_lost_a_run_is_said_not_dropped():
     c = f.comparison("E4M3", "")
     assert c.branch == "no_pairs" and (c.n, c.lost) == (0, 2) and not c.in_family
     assert "no seed where both optimizers finished (2 of 2 seed pairs lost to a failed run)" in sentence(f, c)
+
+
+def test_at_best_groups_runs_without_a_factors_key_as_unset():
+    """A factor some runs lack (None in an object column, NaN in a float one) is one level,
+    "unset": pandas 3 keeps it missing through astype(str), which crashed the build on a
+    snapshot of the trainer's LM and classification runs together."""
+    import pandas as pd
+
+    from altgrad_docs.analysis.findings_parts import at_best
+
+    rows = []
+    for shadow, width in ((True, 1.0), (None, float("nan"))):
+        for lr in (0.01, 0.1):
+            for opt, shift in (("ManifoldAdamW", -0.1), ("AdamW", 0.0)):
+                for seed in (1, 2):
+                    rows.append({"format": "E4M3", "optimizer": opt, "seed": seed, "learning_rate": lr,
+                                 "use_shadow": shadow, "width": width, "setting": f"{lr}-{shadow}",
+                                 "value": 2.0 + lr + shift + seed / 100})
+    cond = pd.DataFrame(rows).astype({"use_shadow": object})
+    got = at_best(cond, ["learning_rate"], ["learning_rate", "use_shadow", "width"], False, [])
+    assert sorted(b.rest for b in got) == ["use_shadow=true, width=1", "use_shadow=unset, width=unset"]
+    assert all((b.manifold_level, b.adamw_level, b.n) == ("0.01", "0.01", 2) for b in got)

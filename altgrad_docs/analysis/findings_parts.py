@@ -199,6 +199,16 @@ class AtBest:
         return ("neither", "one", "both")[hits]
 
 
+def _level_of(value: Any) -> tuple:
+    """A factor level as a key: a run without the key (None, NaN or NA) is "unset", one level
+    (pandas 3 keeps a missing value missing through ``astype(str)``, so text keys broke on it)."""
+    return (3, 0.0, "unset") if _unset(value) else level_key(value)
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def _best_level(g: pd.DataFrame, factor: str, higher: bool) -> Any | None:
     meds = []
     for level, sub in g.groupby(factor, sort=False):
@@ -220,9 +230,9 @@ def at_best(cond: pd.DataFrame, tuning: list[str], factors: list[str], higher: b
             if fmt in BASELINES:
                 continue
             f = cond[cond["format"] == fmt]
-            keys = f[others].astype(str).agg("|".join, axis=1) if others else pd.Series("", index=f.index)
+            keys = [tuple(_level_of(v) for v in row) for row in f[others].itertuples(index=False, name=None)]
             for rest_key in dict.fromkeys(keys):
-                g = f[(keys == rest_key).to_numpy()]
+                g = f[[k == rest_key for k in keys]]
                 levels = {o: _best_level(g[g["optimizer"] == o], factor, higher) for o in (MANIFOLD, STANDARD)}
                 if any(v is None for v in levels.values()):
                     continue
@@ -234,7 +244,7 @@ def at_best(cond: pd.DataFrame, tuning: list[str], factors: list[str], higher: b
                 d = (wide[MANIFOLD] - wide[STANDARD]).to_numpy() if len(wide) else np.array([])
                 est = stats.paired_delta(d, np.zeros(len(d)))
                 first = g.iloc[0]
-                rest = setting_label({k: first[k] for k in others})
+                rest = setting_label({k: None if _unset(first[k]) else first[k] for k in others})
                 here = tuple(sorted({level_text(r[factor]) for _, r in g.iterrows()
                                      if any(c.in_family and c.format == fmt and c.setting == r["setting"]
                                             and c.branch in ("holds", "fragile") for c in comparisons)}))
