@@ -375,3 +375,20 @@ def test_one_script_or_none_known_changes_no_design():
     assert settings["e4m3-a-1"] != settings["e4m3-a-2"]
     own = [{**s, "config": {**s["config"], "program": "sweep-1"}} for s in specs]
     assert infer_design(_with_programs(own, lambda s: "a.py" if s["run_id"].startswith("e4m3") else "b.py")).factors == {}
+
+
+def test_keys_are_judged_within_each_script():
+    """Script A logs a key that follows the optimizer and a model size; script B's runs lack
+    the first and have another size. The key still follows the optimizer (within A), the size
+    follows the script, and the script is the one factor: each script's optimizers pair."""
+    a = grid(formats=("E5M2",), seeds=(1, 2))
+    for s in a:
+        s["config"].update(log_bit_position=s["config"]["use_manifold_aware"], n_embd=64)
+    b = [{**s, "run_id": "b-" + s["run_id"], "config": {**s["config"], "n_embd": 768}} for s in grid(formats=("E5M2",), seeds=(7, 8))]
+    for s in b:
+        s["config"].pop("log_bit_position", None)
+    runs = _with_programs(a + b, lambda s: "b.py" if s["run_id"].startswith("b-") else "a.py")
+    design = infer_design(runs)
+    assert design.factors == {"program": ["a.py", "b.py"]}  # not "follows the seed", though the seeds differ
+    assert (design.follows["log_bit_position"], design.follows["n_embd"]) == ("optimizer", "program")
+    assert design.cells["n"].tolist() == [2, 2, 2, 2] and design.pairs["n_pairs"].tolist() == [2, 2]

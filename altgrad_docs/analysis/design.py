@@ -361,15 +361,36 @@ def _function_of(groups: Iterable[Any], values: list[str]) -> bool:
     return True
 
 
-def classify_keys(frame: pd.DataFrame, configs: list[dict[str, Any]], options: DesignOptions
+def _groups(frame: pd.DataFrame, scope: list[Any]) -> dict[str, list[Any]]:
+    """Each completed run's format, optimizer, format and optimizer, and seed, within its scope
+    (its script, or None for all)."""
+    fmt, opt = frame["format"].tolist(), frame["optimizer"].tolist()
+    seeds = [None if pd.isna(s) else float(s) for s in frame["seed"]]
+    return {"format": list(zip(scope, fmt)), "optimizer": list(zip(scope, opt)),
+            "cell": list(zip(scope, fmt, opt)), "seed": list(zip(scope, seeds))}
+
+
+def _follows(groups: dict[str, list[Any]], canon: list[str], seed: bool = True) -> str | None:
+    """What a key's value is set by: the format, the optimizer, both, the seed, or None."""
+    if _function_of(groups["cell"], canon):
+        return ("format" if _function_of(groups["format"], canon) else "optimizer"
+                if _function_of(groups["optimizer"], canon) else "format and optimizer")
+    return "seed" if seed and _function_of(groups["seed"], canon) else None
+
+
+def classify_keys(frame: pd.DataFrame, configs: list[dict[str, Any]], options: DesignOptions,
+                  programs: list[str | None] | None = None
                   ) -> tuple[dict[str, list[Any]], dict[str, Any], dict[str, str], list[str], list[str], list[str]]:
     """(factors, constants, follows, identity, bookkeeping, ignored) over the completed runs.
 
-    ``frame`` holds format, optimizer, seed of the completed runs, ``configs`` their configs."""
+    ``frame`` holds format, optimizer, seed of the completed runs, ``configs`` their configs.
+    ``programs``: the script of each run when the runs came from several (:func:`program_scopes`):
+    a key then follows the format, optimizer or seed when it does so within each script's
+    runs, so that one script's runs without the key (another trainer's config) do not make
+    a key that follows the optimizer a factor that keeps its two optimizers apart."""
     keys = sorted({k for c in configs for k in c})
-    fmt, opt = frame["format"].tolist(), frame["optimizer"].tolist()
-    seeds = [None if pd.isna(s) else float(s) for s in frame["seed"]]
-    cell = list(zip(fmt, opt))
+    plain = _groups(frame, [None] * len(frame))
+    scoped = _groups(frame, programs) if programs is not None else plain
     factors, constants, follows = {}, {}, {}
     identity, bookkeeping, ignored = [], [], []
     for key in keys:
@@ -390,11 +411,10 @@ def classify_keys(frame: pd.DataFrame, configs: list[dict[str, Any]], options: D
             continue
         if len(set(canon)) == len(canon) >= 3 or (len(set(canon)) == len(canon) and IDENTITY.search(key)):
             identity.append(key)
-        elif _function_of(cell, canon):
-            follows[key] = ("format" if _function_of(fmt, canon) else "optimizer" if _function_of(opt, canon)
-                            else "format and optimizer")
-        elif _function_of(seeds, canon):
-            follows[key] = "seed"
+        elif programs is not None and key != PROGRAM and _function_of(programs, canon):
+            follows[key] = "program"  # set by the script: its own model, data or schedule
+        elif (by := _follows(scoped, canon) if key != PROGRAM else _follows(plain, canon, seed=False)) is not None:
+            follows[key] = by  # a script is never set by the seed: two scripts' seeds may differ
         else:
             factors[key] = _levels(raw)
     if options.factors is not None:
@@ -485,14 +505,16 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     df = with_metric_columns(df, MetricMap(train_loss=train_loss_key(df, options.metrics)))
     status = df["status"].astype("string").fillna("").map(lambda s: STATUS_OF_STATE.get(s, s))
     studied = _studied(df, options.filters)
+    programs = program_scopes(df["program"] if "program" in df else None)
     configs = with_program([_config(c) for c in (df["config_json"] if "config_json" in df else [""] * len(df))],
-                           df["program"] if "program" in df else None)
+                           programs)
     frame = df[["format", "optimizer", "seed"]].astype({"format": str, "optimizer": str})
     known, format_reasons, warnings = checks.format_exclusions(frame["format"].tolist(), df["run_id"].astype(str).tolist())
     known = np.array(known, dtype=bool) & studied
     done = status.isin(["finished", "failed"]).to_numpy() & known
     factors, constants, follows, identity, bookkeeping, ignored = classify_keys(
-        frame[done].reset_index(drop=True), [c for c, d in zip(configs, done) if d], options)
+        frame[done].reset_index(drop=True), [c for c, d in zip(configs, done) if d], options,
+        None if programs is None else [p for p, d in zip(programs, done) if d])
     crashed = np.zeros(len(df), dtype=bool)
     crashed[done] = crashed_mask(df[done])
     meta = pd.DataFrame({
@@ -539,18 +561,23 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     return design
 
 
-def with_program(configs: list[dict[str, Any]], programs: Iterable[Any] | None) -> list[dict[str, Any]]:
-    """The configs with the script that made each run under :data:`PROGRAM`, when the runs
-    name two scripts or more (one script, or none known, changes nothing). A run whose script
-    is unknown gets no value, so it is pooled with neither; a config that has a key of that
-    name keeps its own."""
+def program_scopes(programs: Iterable[Any] | None) -> list[str | None] | None:
+    """Each run's script (None where unknown) when the runs name two scripts or more; else
+    None: one script, or none known, changes nothing in the design."""
     if programs is None:
-        return configs
+        return None
     names = [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
              for v in programs]
-    if len({n for n in names if n}) < 2:
+    return names if len({n for n in names if n}) >= 2 else None
+
+
+def with_program(configs: list[dict[str, Any]], programs: list[str | None] | None) -> list[dict[str, Any]]:
+    """The configs with the script that made each run under :data:`PROGRAM` (``programs``:
+    :func:`program_scopes`). A run whose script is unknown gets no value, so it is pooled with
+    neither; a config that has a key of that name keeps its own."""
+    if programs is None:
         return configs
-    return [c if not n or PROGRAM in c else {**c, PROGRAM: n} for c, n in zip(configs, names)]
+    return [c if not n or PROGRAM in c else {**c, PROGRAM: n} for c, n in zip(configs, programs)]
 
 
 def _num(value: Any) -> float:
