@@ -284,3 +284,25 @@ def test_at_best_groups_runs_without_a_factors_key_as_unset():
     got = at_best(cond, ["learning_rate"], ["learning_rate", "use_shadow", "width"], False, [])
     assert sorted(b.rest for b in got) == ["use_shadow=true, width=1", "use_shadow=unset, width=unset"]
     assert all((b.manifold_level, b.adamw_level, b.n) == ("0.01", "0.01", 2) for b in got)
+
+
+def test_conditions_of_several_scripts_are_not_ranked_together(sweep):
+    """An LM's loss and a classifier's are not one scale: with candidates from two scripts the
+    findings name no best condition, and say why (one branch of the sweet-spot sentence)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from altgrad_docs.analysis.findings_parts import sweet_spot
+
+    card = pd.DataFrame({"format": ["E4M3", "E5M2", "BF16"], "optimizer": ["AdamW"] * 3, "setting": ["a", "b", "c"],
+                         "n_finite": [2, 2, 2], "median": [1.0, 3.0, 0.5], "min": [0.9, 2.9, 0.4], "max": [1.1, 3.1, 0.6]})
+    assert sweet_spot(card).branch == "found" and sweet_spot(card).best.format == "E4M3"
+    one = {("E4M3", "AdamW", "a"): "train.py", ("E5M2", "AdamW", "b"): "train.py", ("BF16", "AdamW", "c"): "cls.py"}
+    assert sweet_spot(card, programs=one).branch == "found"  # the baseline is no candidate
+    two = {**one, ("E5M2", "AdamW", "b"): "cls.py"}
+    s = sweet_spot(card, programs=two)
+    assert (s.branch, s.best, s.candidates, s.scripts) == ("scripts", None, 2, ("cls.py", "train.py"))
+    text = home(dataclasses.replace(sweep, sweet_spot=s))
+    assert "No best condition across scripts:** the 2 8-bit conditions with a finite" in text
+    assert "come from 2 scripts (cls.py, train.py)" in text and "Best 8-bit condition" not in text

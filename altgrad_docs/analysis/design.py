@@ -523,6 +523,7 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
         "optimizer": frame["optimizer"], "seed": pd.to_numeric(df["seed"], errors="coerce"),
         "steps": pd.to_numeric(df["steps"], errors="coerce") if "steps" in df else np.nan,
         "max_steps": [_num(c.get("max_steps")) for c in configs], "crashed": crashed,
+        "program": programs if programs is not None else [None] * len(df),  # only when several
     })
     if options.factors is not None:  # a named key no run has is no factor (warned below)
         factors = {k: v for k, v in factors.items() if any(k in c for c in configs)}

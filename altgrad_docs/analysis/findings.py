@@ -239,10 +239,21 @@ def build_findings(a: Any, n_snapshot_runs: int | None = None, tuning: Iterable[
                     ", ".join(factors) or "none", name)
     return Findings(
         counts=counts_of(a.runs, cond, design, n_snapshot_runs),
-        family=family, comparisons=rows, sweet_spot=sweet_spot(a.card, higher),
+        family=family, comparisons=rows, sweet_spot=sweet_spot(a.card, higher, condition_programs(design)),
         at_best=at_best(cond, [t for t in tuning if t in factors], factors, higher, rows),
         failures=failure_comparisons(cond), rates=(rates := condition_rates(cond)), by_format=format_rates(rates),
     )
+
+
+def condition_programs(design: Any) -> dict[tuple[str, str, str], str]:
+    """(format, optimizer, setting) -> the script that made its runs, when the design's runs
+    came from several scripts ({} otherwise, or where a condition's script is unknown)."""
+    runs = getattr(design, "runs", None)
+    if runs is None or "program" not in runs:
+        return {}
+    done = runs[runs["included"] & runs["program"].notna()]
+    return {(str(f), str(o), str(s)): str(p) for f, o, s, p in
+            zip(done["format"], done["optimizer"], done["setting"], done["program"])}
 
 
 def branch_of(c: Comparison, alpha: float = ALPHA, better: float = -1.0) -> str:

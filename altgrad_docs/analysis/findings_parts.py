@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -72,16 +72,21 @@ class Condition:
 class SweetSpot:
     """The best 8-bit condition by the primary metric's median, and those within seed noise."""
 
-    branch: str  # "found" | "no_single" | "none"
+    branch: str  # "found" | "no_single" | "scripts" | "none"
     best: Condition | None = None
     near: tuple[Condition, ...] = ()
     candidates: int = 0
+    scripts: tuple[str, ...] = ()  # branch "scripts": the scripts the candidates came from
 
 
-def sweet_spot(card: pd.DataFrame, higher: bool = False) -> SweetSpot:
+def sweet_spot(card: pd.DataFrame, higher: bool = False,
+               programs: Mapping[tuple[str, str, str], str] | None = None) -> SweetSpot:
     """Best = the median of the primary metric over finished runs (direction from the design).
     Within seed noise: conditions whose [min, max] over seeds overlaps the best one's; any such
-    condition makes the branch "no_single" (no single best)."""
+    condition makes the branch "no_single" (no single best). ``programs``: (format, optimizer,
+    setting) -> the script that made the condition's runs, when the runs came from several:
+    candidates of two scripts or more are not ranked (branch "scripts"), since one metric
+    name need not be one scale across trainers (an LM's loss, a classifier's)."""
     if not len(card):
         return SweetSpot("none")
     rows = card[~card["format"].astype(str).isin(BASELINES)]
@@ -90,6 +95,9 @@ def sweet_spot(card: pd.DataFrame, higher: bool = False) -> SweetSpot:
              for _, r in rows.iterrows() if np.isfinite(float(r["median"]))]
     if not conds:
         return SweetSpot("none")
+    scripts = sorted({programs[k] for c in conds if (k := (c.format, c.optimizer, c.setting)) in (programs or {})})
+    if len(scripts) > 1:
+        return SweetSpot("scripts", candidates=len(conds), scripts=tuple(scripts))
     sign = -1.0 if higher else 1.0
     best = min(conds, key=lambda c: (sign * c.median, c.format, c.optimizer, c.setting))
     near = sorted((c for c in conds if c is not best and c.min <= best.max and best.min <= c.max),
