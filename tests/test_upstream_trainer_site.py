@@ -170,3 +170,27 @@ def test_the_wandb_api_path_keeps_per_layer_keys_and_judges_without_alerts(upstr
     prefixed = snap.history_keys("trainprefix")
     assert "train/grad_snr/transformer.h.0.attn.c_attn.weight" in prefixed
     assert "train/dead_neuron_frac/transformer.h.0.mlp.c_fc.weight" in prefixed
+
+
+@pytest.mark.slow
+def test_the_trainers_three_scripts_in_one_snapshot_build_and_stay_apart(upstream_runs, tmp_path):
+    """LM, runner and classification runs fetched together (a W&B project of one trainer may
+    hold all three): the build is strict-clean, each script's optimizers still pair (a key
+    one script lacks does not split another's optimizers), and no best condition is ranked
+    across scripts. The pages agree with each other (tests/test_findings_site.py's check)."""
+    from tests.test_findings_site import consistency, read_site
+
+    runs = tmp_path / "wandb"
+    for part in ("lm", "runner", "classification"):
+        for folder in (upstream_runs / part / "wandb").iterdir():
+            shutil.copytree(folder, runs / folder.name)
+    fetch_offline(runs, tmp_path / "snapshot", upstream_runs / "runner" / "checkpoints-runner", progress=False)
+    design = infer_design(open_snapshot(tmp_path / "snapshot").runs())
+    assert design.factors["program"] == ["run_classification.py", "run_experiment.py", "run_format_runner.py"]
+    assert design.cells["n"].tolist() == [2] * 19 and design.follows["log_bit_position"] == "optimizer"
+    result = run_mkdocs_build(tmp_path / "snapshot", tmp_path / "site", tmp_path / "cache")
+    assert result.returncode == 0, result.stderr[-3000:]
+    stated = consistency(read_site(tmp_path / "site"))
+    assert (stated["completed runs"], stated["failed runs"], stated["family size"], stated["sweet spot"]) == \
+        ("38", "8", "6", "")
+    assert "No best condition across scripts" in _text(tmp_path / "site" / "index.html")
