@@ -126,8 +126,8 @@ def test_runs_table_filters_and_sorts(page, base_url):
     names = [rows.nth(r).locator("td").first.inner_text() for r in range(rows.count()) if rows.nth(r).is_visible()]
     assert names == ["e7m0-adamw-s1"]
     page.fill("input.altgrad-filter", "")
-    page.locator("div.altgrad-table th", has_text="final loss").first.click()
-    col = [h.strip() for h in page.eval_on_selector_all("div.altgrad-table th", "t => t.map(x => x.textContent)")].index("final loss")
+    page.locator("div.altgrad-table th", has_text="final train loss").first.click()
+    col = [h.strip() for h in page.eval_on_selector_all("div.altgrad-table th", "t => t.map(x => x.textContent)")].index("final train loss")
     values = page.eval_on_selector_all("div.altgrad-table tbody tr", f"rs => rs.map(r => r.cells[{col}].textContent.trim())")
     finite = [float(v) for v in values if v != "NaN"]
     assert finite == sorted(finite) and values[-1] == "NaN"

@@ -40,7 +40,7 @@ def test_explicit_factors_ignored_keys_train_metric_and_lengths_across_formats()
                                                    metric="final_loss"))
     text = _render(d)
     assert "Factors (set by the altgrad plugin's factors option): learning_rate (0.001, 0.01)." in text
-    assert "Primary metric: final loss (set by the altgrad plugin's metric option), lower is better" in text
+    assert "Primary metric: final train loss (set by the altgrad plugin's metric option), lower is better" in text
     assert "ignored by the altgrad plugin's ignore option: dropout." in text
     assert "Formats of different lengths compared with each other at learning_rate=0.001: the formats' finished " \
            "runs trained 50, 100 steps (max_steps 50, 100)" in text

@@ -54,7 +54,7 @@ def test_home_and_methods_state_the_design(built):
         assert "Factors (inferred: config keys whose value differs between runs of one format and optimizer): " \
                "learning_rate (0.001, 0.01)." in text, page
         assert "A condition is format × optimizer × learning_rate: 8 conditions in 2 settings." in text
-        assert "Primary metric: final val loss (every finished run logged val_loss), lower is better; baseline BF16." in text
+        assert "Primary metric: final validation loss (every finished run logged val_loss), lower is better; baseline BF16." in text
         assert "Constants (one value in every run): batch_size = 32, max_steps = 100." in text
         assert "manifold_mantissa_bits follows the format" in text
         assert "Unbalanced: conditions have 2 to 3 runs." in text
@@ -69,8 +69,8 @@ def test_home_and_methods_state_the_design(built):
 
 def test_manifold_page_has_a_section_per_setting_and_no_pooled_delta(built):
     text = _text(built / "manifold-vs-adamw" / "index.html")
-    assert "learning_rate=0.001 ¶ format AdamW: median final val loss (n)" in text
-    assert "learning_rate=0.01 ¶ format AdamW: median final val loss (n)" in text
+    assert "learning_rate=0.001 ¶ format AdamW: median final validation loss (n)" in text
+    assert "learning_rate=0.01 ¶ format AdamW: median final validation loss (n)" in text
     # seed 1 of E4M3/AdamW at lr 0.01 ran twice: one pair left, so Welch over the 2 vs 3 runs
     assert ("E4M3 at learning_rate=0.01 : 5 runs, unpaired (Welch t), ManifoldAdamW's mean lower, ManifoldAdamW − "
             "AdamW = −0.207 [−0.235, −0.178]; significant by the t test after Holm's correction for 2 comparisons") in text

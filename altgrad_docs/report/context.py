@@ -23,7 +23,7 @@ from altgrad_docs.analysis.failures import MODES, FailureAnalyzer, collapse_summ
 from altgrad_docs.formats import BASELINES, FORMATS
 
 from . import run_config, tables
-from .markdown import RunLink, escape_md, setting_slug, table
+from .markdown import RunLink, escape_md, metric_name, setting_slug, table
 
 
 def _summary_of(ranked: pd.DataFrame, fmt: str | None) -> dict[str, Any] | None:
@@ -44,9 +44,9 @@ def condition_label(fmt: str, setting: str = "", optimizer: str = "") -> str:
 
 
 def metric_label(metric: str) -> str:
-    """final_val_loss -> 'final val loss', final_eval/f1_micro -> 'final eval/f1_micro' (how
+    """final_val_loss -> 'final validation loss', final_eval/f1_micro -> 'final eval/f1_micro' (how
     tables and sentences name the metric: a logged key keeps its spelling)."""
-    return tables._metric_name(metric)
+    return metric_name(metric)
 
 
 def metric_unit(metric: str) -> str:

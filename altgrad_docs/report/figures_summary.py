@@ -18,7 +18,7 @@ from altgrad_docs.formats import BASELINES, FORMATS
 
 from .figure_style import (BASELINE_STYLE, MAX_FIGURE_WIDTH, axes_legend, figure_legend, format_colors,
                            optimizer_style)
-from .markdown import fmt_fixed
+from .markdown import METRIC_NAMES, fmt_fixed, metric_name
 from .figures import (BASELINE_COLOR, FORENSICS, OPTIMIZER_COLORS, forensics_axes, new_axes, new_figure,
                       no_data, plain)
 
@@ -56,9 +56,9 @@ def plot_forest(comparison: pd.DataFrame, ax: Axes | None = None, higher_is_bett
     ax.axvline(0, color="0.3", lw=0.8, ls="--")
     ax.set_yticks(range(len(rows)), [plain(f) for f in rows["format"]][::-1])
     ax.set_ylim(-0.6, len(rows) - 0.4)
-    metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final loss"
-    unit = " (nats)" if metric in ("final_loss", "final_val_loss", "final loss", "final val loss") else ""
-    ax.set_xlabel(f"Δ {metric.replace('_', ' ')}{unit}\nManifold − AdamW; {'> 0' if higher_is_better else '< 0'}: "
+    metric = str(rows["metric"].iloc[0]) if "metric" in rows else "final_loss"
+    unit = " (nats)" if metric in METRIC_NAMES else ""
+    ax.set_xlabel(f"Δ {metric_name(metric)}{unit}\nManifold − AdamW; {'> 0' if higher_is_better else '< 0'}: "
                   "Manifold better")
     return ax
 

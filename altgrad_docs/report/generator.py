@@ -26,8 +26,7 @@ from altgrad_docs.templates_dir import template_dir as resolve_template_dir
 from . import context
 from .formats_page import format_registry
 from .markdown import (RunLink, escape_md, figure_mark, fmt_fraction, fmt_int, fmt_measured, fmt_num, fmt_pct,
-                       fmt_sig, interval_kind, md_link, safe_url, wandb_link)
-
+                       fmt_sig, interval_kind, md_link, metric_name, safe_url, wandb_link)
 
 
 def resolve_timestamp(generated_at: str | None = None) -> str:
@@ -49,7 +48,8 @@ def make_environment(template_dir: str | os.PathLike | list[Path] | None = None,
     env = Environment(loader=FileSystemLoader(search), autoescape=False,
                       undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(md=escape_md, num=fmt_num, pct=fmt_pct, int=fmt_int, url=safe_url, pow2=power_of_two,
-                       sig=fmt_sig, val=fmt_measured, frac=fmt_fraction, interval_kind=interval_kind)
+                       sig=fmt_sig, val=fmt_measured, frac=fmt_fraction, interval_kind=interval_kind,
+                       metric_label=metric_name)
     env.globals.update(link=md_link, format_registry=format_registry, figure=figure_mark)
     return keep_compiled(env, None if compiled is None else Path(compiled))
 

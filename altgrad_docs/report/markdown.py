@@ -202,3 +202,19 @@ FIGURE_MARK_END = " -->"
 def figure_mark(fig_id: str) -> str:
     """The placeholder of one figure in a report's Markdown (see ``FIGURE_MARK``)."""
     return f"{FIGURE_MARK}{escape_md(fig_id)}{FIGURE_MARK_END}"
+
+
+#: The run table's loss columns by what they mean: every page names them alike.
+METRIC_NAMES = {"final_loss": "final train loss", "final_val_loss": "final validation loss"}
+
+
+def metric_name(metric: str) -> str:
+    """How every table, sentence and page names a metric column: final_val_loss -> final
+    validation loss, final_loss -> final train loss; a logged key keeps its spelling
+    (final_eval/f1_micro -> final eval/f1_micro). The ``metric_label`` filter of both
+    template environments."""
+    if metric in METRIC_NAMES:
+        return METRIC_NAMES[metric]
+    if not metric.startswith("final_"):
+        return metric.replace("_", " ")
+    return "final " + metric.removeprefix("final_")

@@ -12,7 +12,8 @@ import pandas as pd
 
 from altgrad_docs.analysis import digits
 
-from .markdown import RunLink, escape_md, fmt_int, fmt_measured, fmt_num, fmt_pct, fmt_sig, interval_kind, table
+from .markdown import (RunLink, escape_md, fmt_int, fmt_measured, fmt_num, fmt_pct, fmt_sig, interval_kind,
+                       metric_name, table)
 
 
 def has_settings(df: pd.DataFrame) -> bool:
@@ -45,7 +46,7 @@ def rate_cell(k, n, lo, hi) -> str:
 
 def runs_table(runs: pd.DataFrame, run_link: RunLink) -> str:
     cols = {"format": "format", "optimizer": "optimizer", "seed": "seed", "run": "run", "state": "state",
-            "steps": "steps", "final_loss": "final loss", "best_loss": "best loss",
+            "steps": "steps", "final_loss": metric_name("final_loss"), "best_loss": "best loss",
             "bit_stall_final": "bit stall (final)"}
     show = has_settings(runs)
     if show:
@@ -207,13 +208,6 @@ def _report_cell(r: pd.Series, run_link: RunLink) -> str:
     if target is None or not target.group(1).endswith("index.md"):  # a site page shows the report
         return escape_md(r["report_path"])
     return f"[report]({target.group(1)}#failure-report)"
-
-
-def _metric_name(metric: str) -> str:
-    """final_val_loss -> final val loss; a logged key keeps its spelling (report.context.metric_label)."""
-    if metric in ("final_loss", "final_val_loss") or not metric.startswith("final_"):
-        return metric.replace("_", " ")
-    return "final " + metric.removeprefix("final_")
 
 
 def layer_table(by_type: pd.DataFrame, pct: bool = True) -> str:

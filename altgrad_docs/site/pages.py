@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from . import run_log, run_overview, runchart
 from ..report import export
+from ..report.markdown import metric_name
 from .artifacts import FIGURE_FORMATS, FigureArtifact, PageArtifacts, TableArtifact, table, table_files
 from .render import ext_url, fmt_num, md_text, plain_title, url_segment
 from ..runs import path_slug
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 RUN_TABLE_COLUMNS = [
     ("name", "run"), ("run_id", "run id"), ("format", "format"), ("optimizer", "optimizer"),
     ("seed", "seed"), ("status", "status"), ("status_reason", "why"), ("state", "W&B state"),
-    ("steps", "steps"), ("final_loss", "final loss"),
-    ("final_val_loss", "final val loss"), ("bit_stall_final", "bit stall"),
+    ("steps", "steps"), ("final_loss", metric_name("final_loss")),
+    ("final_val_loss", metric_name("final_val_loss")), ("bit_stall_final", "bit stall"),
     ("overflow_final", "overflow"), ("run_url", "W&B"),
 ]
 

@@ -30,7 +30,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..jinja_cache import keep_compiled
-from ..report.markdown import fmt_fraction, fmt_sig, interval_kind
+from ..report.markdown import fmt_fraction, fmt_sig, interval_kind, metric_name
 
 #: Characters that are written as &#N; in user text (letters, digits, space, . , - / % stay).
 _SPECIAL = set("\\`*_{}[]()<>#+!|&\"'~=:;^$@?")
@@ -132,7 +132,8 @@ def make_environment(template_dir: Path | list[Path], compiled: Path | None = No
     env.filters.update(url=url_segment, ext_url=ext_url, num=fmt_num, trusted=trusted, text=md_text,
                        fence=fence, title=plain_title, dash=dash, interval_kind=interval_kind,
                        sig=lambda v, digits=3: Markup(fmt_sig(v, digits)),
-                       frac=lambda p, n, digits=3: Markup(fmt_fraction(p, n, digits)))
+                       frac=lambda p, n, digits=3: Markup(fmt_fraction(p, n, digits)),
+                       metric_label=metric_name)
     return keep_compiled(env, compiled)
 
 
