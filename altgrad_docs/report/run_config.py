@@ -24,7 +24,7 @@ _NOT_SETTINGS = {"optimizer", "run_name", "checkpoint_dir", "launch_time", "seed
 def _follows_identity(key: str) -> bool:
     """Keys that follow a run's identity (its tags, names, paths, bookkeeping: the design's
     BOOKKEEPING and IDENTITY rules) describe the run, never an optimizer."""
-    from altgrad_docs.analysis.design import BOOKKEEPING, IDENTITY
+    from altgrad_docs.analysis.design_keys import BOOKKEEPING, IDENTITY
 
     return key in _NOT_SETTINGS or key in BOOKKEEPING or bool(IDENTITY.search(key))
 
