@@ -197,3 +197,14 @@ def test_a_failed_run_stopped_by_the_trainer_gets_its_stop_step_and_mode():
     row = FailureAnalyzer().merge_failure_data(df, [], traces).iloc[0]
     assert row["history_mode"] == "stagnation" and row["collapse_step"] == 210
     assert row["reason"].startswith("smoothed loss not 2% below its best since step 45")
+
+
+def test_a_history_without_a_loss_says_so_not_that_the_loss_stayed_finite():
+    """The AltGrad runner logs no loss (only diagnostics): its history cannot say whether the
+    loss stayed finite, and the evidence must not claim it did."""
+    a = FailureAnalyzer()
+    runner = pd.DataFrame({"_step": [0, 50, 100], "diagnostics/grad_below_stiffness_frac": [0.1, 0.2, 0.3]})
+    got = a.classify_history(runner)
+    assert (got["history_mode"], got["evidence"]) == (None, "fewer than 2 finite loss values in the history")
+    steady = pd.DataFrame({"_step": range(10), "loss": np.linspace(3.0, 2.0, 10)})
+    assert a.classify_history(steady)["evidence"] == "loss stayed finite"

@@ -209,8 +209,8 @@ def _finite_summary(trace: Trace) -> FiniteLoss | None:
 def _finite_mode(trace: Trace, stall_threshold: float, cumulative: bool = False) -> tuple[str | None, str]:
     """Divergence or stagnation of a run whose loss stayed finite (module docstring)."""
     f = _finite_summary(trace)
-    if f is None:
-        return None, "loss stayed finite"
+    if f is None:  # e.g. a trainer that logs no loss (the AltGrad runner): nothing to judge
+        return None, "fewer than 2 finite loss values in the history"
     if f.span >= DIVERGENCE_WINDOW and f.above_start:
         return "divergence", (f"loss above its starting value {f.start_loss:.4g} over the last "
                               f"{DIVERGENCE_WINDOW} steps")
