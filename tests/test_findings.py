@@ -306,3 +306,21 @@ def test_conditions_of_several_scripts_are_not_ranked_together(sweep):
     text = home(dataclasses.replace(sweep, sweet_spot=s))
     assert "No best condition across scripts:** the 2 8-bit conditions with a finite" in text
     assert "come from 2 scripts (cls.py, train.py)" in text and "Best 8-bit condition" not in text
+
+
+def test_at_best_needs_a_level_to_select():
+    """The trainer's E3M4 ran at one learning rate only: 'each at its best' selected nothing
+    and must not be stated (it repeated the headline as an at-best comparison)."""
+    import pandas as pd
+
+    from altgrad_docs.analysis.findings_parts import at_best
+
+    rows = [{"format": "E3M4", "optimizer": opt, "seed": seed, "learning_rate": 0.0006, "setting": "lr",
+             "value": 2.6 + shift + seed / 100} for opt, shift in (("ManifoldAdamW", 0.02), ("AdamW", 0.0))
+            for seed in (42, 43)]
+    assert at_best(pd.DataFrame(rows), ["learning_rate"], ["learning_rate"], False, []) == []
+    rows += [{**r, "learning_rate": 10.0, "value": float("nan")} for r in rows]  # a level that failed
+    assert at_best(pd.DataFrame(rows), ["learning_rate"], ["learning_rate"], False, []) == []
+    rows += [{**r, "learning_rate": 0.001, "value": r["value"] + 0.1} for r in rows[:2]]  # ManifoldAdamW: 2 levels
+    (b,) = at_best(pd.DataFrame(rows), ["learning_rate"], ["learning_rate"], False, [])
+    assert (b.manifold_level, b.adamw_level) == ("0.0006", "0.0006")

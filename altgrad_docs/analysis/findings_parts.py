@@ -217,13 +217,14 @@ def _unset(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _best_level(g: pd.DataFrame, factor: str, higher: bool) -> Any | None:
+def _best_level(g: pd.DataFrame, factor: str, higher: bool) -> tuple[Any | None, int]:
+    """(the level with the best median, how many levels have a finite value)."""
     meds = []
     for level, sub in g.groupby(factor, sort=False):
         vals = stats.finite(sub["value"])
         if len(vals):
             meds.append(((-1 if higher else 1) * float(np.median(vals)), level_key(level), level))
-    return min(meds)[2] if meds else None
+    return (min(meds)[2] if meds else None), len(meds)
 
 
 def at_best(cond: pd.DataFrame, tuning: list[str], factors: list[str], higher: bool,
@@ -241,9 +242,10 @@ def at_best(cond: pd.DataFrame, tuning: list[str], factors: list[str], higher: b
             keys = [tuple(_level_of(v) for v in row) for row in f[others].itertuples(index=False, name=None)]
             for rest_key in dict.fromkeys(keys):
                 g = f[[k == rest_key for k in keys]]
-                levels = {o: _best_level(g[g["optimizer"] == o], factor, higher) for o in (MANIFOLD, STANDARD)}
-                if any(v is None for v in levels.values()):
-                    continue
+                best = {o: _best_level(g[g["optimizer"] == o], factor, higher) for o in (MANIFOLD, STANDARD)}
+                levels = {o: level for o, (level, _) in best.items()}
+                if any(v is None for v in levels.values()) or max(n for _, n in best.values()) < 2:
+                    continue  # nothing was selected: each optimizer ran at one level only
                 pick = [g[(g["optimizer"] == o) & (g[factor].map(level_key) == level_key(levels[o]))]
                         for o in (MANIFOLD, STANDARD)]
                 both = pd.concat([pick[0].assign(optimizer=MANIFOLD), pick[1].assign(optimizer=STANDARD)])
