@@ -324,3 +324,14 @@ def test_at_best_needs_a_level_to_select():
     rows += [{**r, "learning_rate": 0.001, "value": r["value"] + 0.1} for r in rows[:2]]  # ManifoldAdamW: 2 levels
     (b,) = at_best(pd.DataFrame(rows), ["learning_rate"], ["learning_rate"], False, [])
     assert (b.manifold_level, b.adamw_level) == ("0.0006", "0.0006")
+
+
+def test_no_single_best_names_the_highest_median_when_higher_is_better(sweep):
+    """The trainer's classification runs (F1, higher is better) read 'the lowest median' for
+    the condition with the highest one."""
+    import dataclasses
+
+    assert "the lowest median, " in home(sweep)
+    higher = dataclasses.replace(sweep, family=dataclasses.replace(sweep.family, higher_is_better=True))
+    text = home(higher)
+    assert "the highest median, " in text and "the lowest median" not in text

@@ -35,7 +35,7 @@ STATED = {
                                   "failures": r"completed, in (\d+) of the"},
     "family size": {"home": r"One family of (\d+) comparisons?", "methods": r"In these data: (\d+) comparisons?",
                     "manifold": r"family of (\d+)\)"},
-    "sweet spot": {"home": r"(?:lowest median, |condition by [a-z ]+: )(\S+ with \S+(?: at [^(:]+?)?)(?: \(|:)",
+    "sweet spot": {"home": r"(?:(?:lowest|highest) median, |condition by [^:*]+: )(\S+ with \S+(?: at [^(:]+?)?)(?: \(|:)",
                    "format": r"(?:best median [a-z ]+, |the sweet spot .*? is )(\S+ with \S+(?: at [^(:]+?)?)(?: \(|:)"},
 }
 
