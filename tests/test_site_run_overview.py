@@ -88,3 +88,26 @@ def test_relations_match_the_rule_with_missing_seeds(rows, seed_dtype):
     ("", "divergence", "history"), ("overflow", None, "plan"), ("unknown", "", "none"), (None, float("nan"), "none")])
 def test_a_run_page_states_the_two_classifications_by_whether_they_agree(plan, history, branch):
     assert ro.mode_agreement({"failure_mode": plan, "history_mode": history}) == branch
+
+
+def test_the_condition_table_holds_the_keys_that_name_format_optimizer_and_seed():
+    """The trainer's run pages put fp8_format, use_manifold_aware and seed under 'the rest of
+    the config', though they define the condition as much as learning_rate does."""
+    from altgrad_docs.analysis.design import infer_design
+
+    design = infer_design(_design_runs().assign(config_json=[
+        '{"fp8_format": "E4M3", "use_manifold_aware": false, "seed": 1, "learning_rate": 0.1, "batch_size": 8, '
+        '"log_bit_position": false}',
+        '{"fp8_format": "E4M3", "use_manifold_aware": false, "seed": 2, "learning_rate": 0.1, "batch_size": 8, '
+        '"log_bit_position": false}',
+        '{"fp8_format": "E4M3", "use_manifold_aware": true, "seed": 1, "learning_rate": 0.1, "batch_size": 8, '
+        '"log_bit_position": true}',
+        '{"fp8_format": "E4M3", "use_manifold_aware": false, "seed": 1, "learning_rate": 0.01, "batch_size": 8, '
+        '"log_bit_position": false}',
+        '{"fp8_format": "E5M2", "use_manifold_aware": true, "seed": 1, "learning_rate": 0.1, "batch_size": 8, '
+        '"log_bit_position": true}']))
+    keys = ro.ConfigKeys.of(design)
+    condition, rest, _ = ro.split_config({"fp8_format": "E4M3", "use_manifold_aware": False, "seed": 1,
+                                          "learning_rate": 0.1, "batch_size": 8, "log_bit_position": False}, keys)
+    assert sorted(condition) == ["fp8_format", "learning_rate", "log_bit_position", "seed", "use_manifold_aware"]
+    assert rest == {"batch_size": 8}

@@ -107,9 +107,9 @@ def _seed_order(row: Any) -> tuple[bool, Any]:
 
 @dataclass(frozen=True)
 class ConfigKeys:
-    """Which config keys define a condition (the design's factors, and the keys that follow
-    the format, the optimizer or the seed) and which are bookkeeping (identity, bookkeeping
-    and ignored keys of the design)."""
+    """Which config keys define a condition (the keys that name the format and optimizer, the
+    seed, the design's factors and every key that follows one of them) and which are
+    bookkeeping (identity, bookkeeping and ignored keys of the design)."""
 
     defining: frozenset[str] = frozenset()
     bookkeeping: frozenset[str] = frozenset()
@@ -119,9 +119,9 @@ class ConfigKeys:
         """From an ``analysis.design.Design`` (None: nothing known, one table)."""
         if design is None:
             return cls()
-        follows = {k for k, by in design.follows.items()
-                   if by in ("format", "optimizer", "seed", "format and optimizer")}
-        return cls(frozenset(design.factors) | frozenset(follows),
+        from ..analysis.design_keys import DEFINING, SEED
+
+        return cls(DEFINING | {SEED} | frozenset(design.factors) | frozenset(design.follows),
                    frozenset(design.identity) | frozenset(design.bookkeeping) | frozenset(design.ignored))
 
 
