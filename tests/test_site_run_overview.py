@@ -1,5 +1,7 @@
 """The run page's overview data (altgrad_docs/site/run_overview.py) and its history CSV."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -111,3 +113,13 @@ def test_the_condition_table_holds_the_keys_that_name_format_optimizer_and_seed(
                                           "learning_rate": 0.1, "batch_size": 8, "log_bit_position": False}, keys)
     assert sorted(condition) == ["fp8_format", "learning_rate", "log_bit_position", "seed", "use_manifold_aware"]
     assert rest == {"batch_size": 8}
+
+
+def test_the_modules_that_shape_run_page_tables_key_their_cache():
+    """A run page's CSV/LaTeX downloads are written once per cache key: a change to the config
+    split (run_overview), the console (run_log) or the table formats (artifacts) must make
+    new files, else the downloads disagree with the page."""
+    from altgrad_docs.site import artifacts, pages, run_log
+
+    keyed = set(pages.code_files())
+    assert {Path(ro.__file__), Path(run_log.__file__), Path(artifacts.__file__)} <= keyed

@@ -98,10 +98,15 @@ class ArtifactCache:
 
 
 def code_files() -> list[Path]:
-    """Source files the run pages' charts and tables depend on (part of the cache key)."""
+    """Source files the run pages' charts and tables depend on (part of the cache key): a
+    table's CSV/LaTeX is written once per key, so every module that shapes one is here (the
+    config split and summary units of run_overview, the console of run_log, the formats of
+    artifacts), not only the drawing code."""
     from ..analysis import curves
+    from . import artifacts
 
-    return [Path(__file__), Path(runchart.__file__), Path(curves.__file__), Path(export.__file__)]
+    return [Path(__file__), Path(runchart.__file__), Path(curves.__file__), Path(export.__file__),
+            Path(run_overview.__file__), Path(run_log.__file__), Path(artifacts.__file__)]
 
 
 def artifact_cache(base: Path, snapshot: Snapshot, code_files: list[Path]) -> ArtifactCache:
