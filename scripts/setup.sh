@@ -27,6 +27,8 @@ total=$(grep -c '^[A-Za-z0-9]' "$lock")
 next "installing the $total pinned packages of $lock (a first install takes minutes)"
 # pip's own lines are counted into one line per package, "k/N name"; its errors pass through
 .venv/bin/python -m pip install --require-hashes -r "$lock" 2>&1 | awk -v total="$total" '
+  /^ERROR/ || /^error:/ || /^  error:/ { failed = 1 }   # from here on every line: the details pip indents
+  failed { print; fflush(); next }
   /^Ignoring / { total--; next }   # a pin for another Python version (the lock is universal)
   /^(Collecting |Requirement already satisfied: |Processing )/ { n++
     if ($1 == "Collecting") name = $2; else if ($1 == "Processing") { name = $2; sub(/.*\//, "", name); sub(/-[0-9].*/, "", name) }

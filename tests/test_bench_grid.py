@@ -90,7 +90,7 @@ class _Enough(Exception):
 # retrained run drifts from the committed one once a rounding differs, from step 0 on. The
 # bounds below are set above what was measured when the whole main cell (108 runs) was
 # retrained on a second CPU (benchmarks/cpu_retrain.py, 2026-12-06).
-#: Step 0 is one forward pass from the same initial weights (measured: at most 1.9e-7, 1 ULP).
+#: Step 0 is one forward pass from the same initial weights (measured: at most 1.9e-7, 2 float32 ULPs).
 STEP0_RELATIVE = 1e-5
 #: Any logged training loss by step 100, in nats (measured: median 0.17, largest 0.60).
 LOSS_DRIFT_BY_STEP_100 = 1.0

@@ -120,3 +120,15 @@ def test_a_project_site_builds_from_w_and_b_at_once(tmp_path, fake_wandb):
     assert open_snapshot(root / "data" / "wandb").manifest["n_runs"] == 9
     assert "9 runs in the snapshot" in (root / "site" / "index.html").read_text()
 
+
+
+def test_the_shipped_demo_snapshot_is_in_this_versions_schema():
+    """A site made by `new` reads its demo data without a migration on every build, with every
+    file's sha256 in the manifest (scripts/make_demo.py writes it; run it after a schema bump)."""
+    from altgrad_docs.runs import SCHEMA_VERSION
+    from altgrad_docs.scaffold import DEMO_SNAPSHOT
+    from altgrad_docs.snapshot import open_snapshot
+
+    demo = open_snapshot(DEMO_SNAPSHOT)
+    assert demo.version == SCHEMA_VERSION and demo.manifest["files"] and len(demo.run_ids) == 24
+    demo.verify()
