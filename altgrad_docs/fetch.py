@@ -390,6 +390,10 @@ def _stand_in_histories(records: list[RunRecord], previous: Snapshot) -> None:
     import numpy as np
     import pandas as pd
 
+    if previous.version < 2:  # its table predates these facts (a migration fills them empty,
+        for record in records:  # and an empty last value reads as a NaN loss): the real history
+            record.history = previous.history(record.run_id)
+        return
     table = previous.runs(columns=["run_id", *FACT_COLUMNS]).set_index("run_id")
     for record in records:
         last = _last_step(previous.history_path(record.run_id))

@@ -212,12 +212,13 @@ def _exact_text(value: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _table_code() -> bytes:
-    """The code that writes the run table: this file, ``runs.py``, ``run_facts.py`` and the
-    status rules (``analysis/status.py``) as bytes, and the versions of the libraries in between."""
-    from . import run_facts, runs
+    """The code that writes the run table: this file, ``runs.py``, ``run_facts.py``, the format
+    names (``formats.py``) and the status rules (``analysis/status.py``) as bytes, and the
+    versions of the libraries in between."""
+    from . import formats, run_facts, runs
     from .analysis import status
 
-    parts = [Path(m.__file__).read_bytes() for m in (runs, run_facts, status)]
+    parts = [Path(m.__file__).read_bytes() for m in (runs, run_facts, formats, status)]
     parts.insert(0, Path(__file__).read_bytes())
     parts += [f"{dist} {v}".encode() for dist, v in _versions(("numpy", "pandas", "pyarrow")).items()]
     return b"\0".join(parts)

@@ -350,3 +350,19 @@ def test_cli_upgrades_and_infos_a_schema_1_snapshot(snap: Path, capsys):
     assert main(["snapshot", "info", str(snap)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not the file the snapshot was written with" in err
+
+
+def test_a_refresh_from_a_schema_1_snapshot_judges_reused_runs_by_their_real_history(snap: Path):
+    """A W&B snapshot written before the run facts: a reused run's stand-in history read the
+    empty facts as a NaN last loss and stamped finished runs "failed: NaN loss"."""
+    from altgrad_docs.fetch import FACT_COLUMNS, _stand_in_histories
+    from altgrad_docs.runs import run_row
+
+    newer = ["status_reason", "status_signals", "exit_code", "alerts", "nonfinite_step", *FACT_COLUMNS]
+    _rewrite_parquet(snap / "runs.parquet", lambda f: f.drop(columns=[c for c in newer if c in f and c != "best_loss"]))
+    _as_schema_1(snap, 0)
+    reused = [RunRecord(meta={"run_id": r.run_id, "state": "finished"}, config=r.config, summary=r.summary,
+                        history=None) for r in _records()]
+    _stand_in_histories(reused, open_snapshot(snap))
+    assert {run_row(r)["status"] for r in reused} == {"finished"}
+    assert [run_row(r)["steps"] for r in reused] == [40] * len(reused)
