@@ -293,6 +293,17 @@ def exact_int(value: Any) -> int | None:
     return out if out is not None and _INT64[0] <= out <= _INT64[1] else None
 
 
+def seed_of(config: Mapping[str, Any]) -> int | float:
+    """The run's seed, exactly; NaN without one in the config (never the contract's 42:
+    replicates of a trainer that logs none are not duplicates of one seed)."""
+    return _int_or_nan(config_value(config, "seed")) if "seed" in config else math.nan
+
+
+def _int_or_nan(value: Any) -> int | float:
+    whole = exact_int(value)
+    return math.nan if whole is None else whole
+
+
 def int_column(values: Any) -> Any:
     """An ``Int64`` array of :func:`exact_int` of each value (NA where there is none)."""
     import pandas as pd
@@ -444,13 +455,11 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "overflow_final": summary_metric(summary, "quantization/overflow_rate"),
         "optimizer": optimizer_label(config),
         "manifold_aware": to_bool(config_value(config, "use_manifold_aware")),
-        # no seed in the config: unknown (NaN), never the contract's 42 -- replicates of a
-        # trainer that logs none are not duplicates of one seed (analysis/design.py: seeded)
-        "seed": to_float(config_value(config, "seed")) if "seed" in config else math.nan,
+        "seed": seed_of(config),  # NaN without one (analysis/design.py: seeded)
         "status": decided.status,
         "status_reason": decided.reason,
         "status_signals": ",".join(decided.signals),
-        "exit_code": to_float(code) if code is not None else math.nan,
+        "exit_code": _int_or_nan(code),
         "alerts": canonical_json(alert_list(meta)),
         "primary_metric": facts.get("primary_metric") or "",
         "last_good_loss": facts["last_good_loss"],
@@ -489,8 +498,7 @@ def renormalize(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     configs = [_stored_config(c) for c in out["config_json"]]
     out["format"] = pd.array([normalize_format(c) for c in configs], dtype="string")
-    seeds = [to_float(config_value(c, "seed")) if "seed" in c else math.nan for c in configs]
-    out["seed"] = int_column(seeds)
+    out["seed"] = int_column([seed_of(c) for c in configs])
     out["use_fp8"] = pd.array([to_bool(config_value(c, "use_fp8")) if "use_fp8" in c
                                else not is_baseline(normalize_format(c)) for c in configs], dtype="boolean")
     return out

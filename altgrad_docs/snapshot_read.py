@@ -246,10 +246,10 @@ class Snapshot:
         rel = f"{LOGS_DIR}/{self.slugs[run_id]}.json"
         if rel not in self.files:
             return {}
-        check_file(self.path / rel, self.files[rel], self.fix)
+        data = read_checked(self.path / rel, self.files[rel], self.fix)  # the bytes hashed are parsed
         try:
-            value = json.loads((self.path / rel).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            value = json.loads(data.decode("utf-8"))
+        except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
 

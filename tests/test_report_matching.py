@@ -154,3 +154,16 @@ def test_a_torn_run_is_warned_about_once_when_reports_are_matched(runner, tmp_pa
     snap = fetch_offline(tmp_path / "wandb", tmp_path / "snap", runner / "checkpoints-runner", progress=False).snapshot
     assert sum("is torn at byte" in r.getMessage() for r in caplog.records) == 1
     assert [p.name for p in snap.failure_reports("gy9dapiz")] == ["E7M0_20261206_045516_failure_report.md"]
+
+
+def test_a_reports_format_is_read_by_meaning_as_the_run_tables():
+    """A report named by another spelling of its format (fp8_e4m3fn, float8_e5m2) matches
+    the run the run table calls E4M3 / E5M2, not "E4M3FN" / "FLOAT8_E5M2"."""
+    from pathlib import Path
+
+    from altgrad_docs.sources.report_files import report_format
+
+    names = {"fp8_e4m3fn": "E4M3", "float8_e5m2": "E5M2", "FP8_E5M2": "E5M2", "E7M0": "E7M0"}
+    for spelled, label in names.items():
+        assert report_format(Path(f"{spelled}_20261206_045516_failure_report.md")) == label
+    assert report_format(Path("notes.md")) is None

@@ -108,5 +108,12 @@ def test_whole_numbers_in_the_run_table_stay_exact_beyond_float_precision():
     assert table["steps"].tolist()[0] == big + 20 and table["steps"].isna().tolist() == [False, True]
     assert table["seed"].tolist()[0] == 7 and table["seed"].isna().tolist() == [False, True]
     assert table["exit_code"].tolist()[0] == 1 and table["exit_code"].isna().tolist() == [False, True]
+    from altgrad_docs.runs import RunRecord as Record, renormalize, run_row as row_of
+
+    record = Record(meta={"run_id": "s", "exit_code": big + 1}, config={"seed": big + 19}, summary={},
+                    history=pd.DataFrame({"_step": [0, 1], "loss": [2.0, 1.0]}))
+    row = row_of(record)
+    assert (row["seed"], row["exit_code"]) == (big + 19, big + 1)  # not through float
+    assert renormalize(runs_frame([row]))["seed"].tolist() == [big + 19]
     assert [exact_int(v) for v in (True, "1e3", " 12 ", "12.5", "", None, float("inf"), 2**63)] == \
         [1, 1000, 12, None, None, None, None, None]

@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from ..runs import STATUS_OF_STATE  # W&B state -> status before any other signal
+
 #: Keys taken as the primary (loss-like) metric, first present wins.
 PRIMARY_METRICS: tuple[str, ...] = ("loss", "train/loss", "val_loss", "eval/loss")
 #: Config keys that give how often a run logs, for a run with a single logged row.
@@ -41,8 +43,6 @@ STOP_CAUSE = re.compile(r"^[^:]*\b(?:stopp?ed|halted|aborted)\b\s*[:\-–]\s*(?P
 
 #: status values
 FINISHED, FAILED = "finished", "failed"
-STATUS_OF_STATE = {"finished": FINISHED, "crashed": FAILED, "failed": FAILED,
-                   "killed": "killed", "running": "running"}
 
 
 @dataclass(frozen=True)

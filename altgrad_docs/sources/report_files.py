@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable
 
+from ..formats import classify_format
 from ..runs import RunRecord, config_value, normalize_format, to_float
 from ..userfiles import RefusedFile, check_user_file
 
@@ -105,8 +106,14 @@ def report_time(path: Path) -> datetime | None:
 
 
 def report_format(path: Path) -> str | None:
+    """The format a report's file name names, by meaning as the run table names it
+    (formats.classify_format: ``fp8_e4m3fn`` -> E4M3); the name's own text for a format the
+    registry does not know."""
     found = REPORT_NAME.match(path.name)
-    return found.group("fmt").strip().upper().removeprefix("FP8_") if found else None
+    if not found:
+        return None
+    text = found.group("fmt").strip()
+    return classify_format(text).label or text.upper().removeprefix("FP8_")
 
 
 def report_files(root: Path) -> list[Path]:
