@@ -6,8 +6,8 @@ A thin adapter between MkDocs' events and the site pipeline (:mod:`altgrad_docs.
   one fails the build with its name and the nearest valid one; ``ALTGRAD_*`` overrides;
 * ``on_config``: the theme additions, assets and Markdown extensions (:mod:`.site.bundle`);
 * ``on_files``: every generated page through mkdocs-gen-files' editor
-  (:func:`altgrad_docs.site.pipeline.build`), then a nav without the run pages when the
-  config has none (they are linked from the Runs index);
+  (:func:`altgrad_docs.site.pipeline.build`, which also makes the nav when the config has
+  none: :mod:`altgrad_docs.site.nav`), run pages marked as not in the nav;
 * the rest keeps ``mkdocs serve --dirty`` fast and right (:mod:`.site.incremental`: which
   pages changed, the whole search index, a full rebuild when everything changed) and lets
   MkDocs convert the pages while the report figures are drawn.
@@ -26,11 +26,6 @@ from mkdocs.plugins import BasePlugin, event_priority
 from .site import bundle, incremental, options as site_options
 
 log = logging.getLogger("mkdocs.plugins.altgrad")
-
-#: The generated pages listed in a nav the plugin makes, in this order, after the home page.
-NAV_PAGES = ("format-comparison/index.md", "failure-modes/index.md", "manifold-vs-adamw/index.md",
-             "formats/index.md", "runs/index.md")
-
 
 class AltgradPlugin(BasePlugin[site_options.AltgradOptions]):
     """``plugins: - altgrad`` (options: :class:`altgrad_docs.site.options.AltgradOptions`)."""
@@ -93,9 +88,7 @@ class AltgradPlugin(BasePlugin[site_options.AltgradOptions]):
         incremental.add_assets(files, config, memory)
         if self.dirty:
             incremental.start_build(config, memory, [bundle.THEME_DIR])
-        if config.nav is None:
-            config.nav = default_nav(files)
-        keep_run_pages_out_of_nav(files)
+        keep_run_pages_out_of_nav(files)  # the nav (site/nav.py) was made by build()
         return files
 
     def on_env(self, env: Any, *, config: Any, files: Any) -> Any:
@@ -140,14 +133,6 @@ class AltgradPlugin(BasePlugin[site_options.AltgradOptions]):
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-
-def default_nav(files: Any) -> list[Any]:
-    """Home, the reports and the Runs index, then the hand-written pages; no run pages."""
-    pages = [f.src_uri for f in files.documentation_pages()]
-    generated = [p for p in NAV_PAGES if p in pages]
-    hand = [p for p in pages if p != "index.md" and p not in generated and not p.startswith("runs/")]
-    return (["index.md"] if "index.md" in pages else []) + generated + hand
 
 
 def keep_run_pages_out_of_nav(files: Any) -> None:

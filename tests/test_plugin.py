@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from altgrad_docs.plugin import default_nav
+from altgrad_docs.site.nav import default_nav
 from altgrad_docs.site import bundle, options
 from tests.site_fixtures import FAILED_RUN_ID, build_fixture_snapshot, mkdocs_env
 
@@ -130,8 +130,7 @@ def test_the_nearest_option_is_named():
 
 
 def test_default_nav_leaves_run_pages_out():
-    files = SimpleNamespace(documentation_pages=lambda: [SimpleNamespace(src_uri=u) for u in (
-        "cite.md", "formats/index.md", "index.md", "runs/abc/index.md", "runs/index.md", "extra/more.md")])
+    files = ("cite.md", "formats/index.md", "index.md", "runs/abc/index.md", "runs/index.md", "extra/more.md")
     assert default_nav(files) == ["index.md", "formats/index.md", "runs/index.md", "cite.md", "extra/more.md"]
 
 
@@ -150,3 +149,18 @@ def test_the_sites_templates_come_first_then_the_shipped_ones(tmp_path):
     assert template_path(tmp_path / "templates") == [tmp_path / "templates", TEMPLATE_DIR]
     assert template_path(TEMPLATE_DIR) == [TEMPLATE_DIR]  # this repository: one folder, not twice
 
+
+
+def test_the_site_nav_is_made_once_for_every_way_a_site_is_built(tmp_path):
+    """site_nav: the config's nav kept (without the bench page for other data); none: the
+    default nav of the hand-written and generated pages, the home page always first."""
+    from altgrad_docs.site.nav import site_nav
+
+    for name in ("cite.md", "bench.md", "notes/more.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    generated = ["runs/index.md", "runs/r1/index.md", "formats/index.md"]
+    assert site_nav(None, tmp_path, generated, from_bench=False) == [
+        "index.md", "formats/index.md", "runs/index.md", "cite.md", "notes/more.md"]
+    assert "bench.md" in site_nav(None, tmp_path, generated, from_bench=True)
+    assert site_nav([{"Home": "index.md"}, {"Bench": "bench.md"}], tmp_path, generated, False) == [{"Home": "index.md"}]

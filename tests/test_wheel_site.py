@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.site_fixtures import REPO
 
@@ -96,6 +97,9 @@ def test_the_installed_package_makes_a_site_that_builds(venv, tmp_path):
     rendered = _run(venv, ["altgrad-docs", "render", "--out", str(tmp_path / "tree")], site)
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert (tmp_path / "tree" / "overrides" / "main.html").is_file()
+    tree_nav = yaml.safe_load((tmp_path / "tree" / "mkdocs.yml").read_text())["nav"]  # the site has none:
+    assert tree_nav[0] == "index.md" and "runs/index.md" in tree_nav  # the plugin's default nav, in the tree
+    assert not [p for p in tree_nav if p.startswith("runs/") and p != "runs/index.md"] and "bench.md" not in tree_nav
     assert (tmp_path / "tree" / "docs" / "assets" / "javascripts" / "runcharts.js").is_file()
 
     # and Zensical, from the installed package (the site lock brings it)

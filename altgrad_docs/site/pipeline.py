@@ -38,10 +38,11 @@ from mkdocs.exceptions import PluginError
 from . import analysis as site_analysis, options as site_options, pages as site_pages, run_overview
 from .markers import MARKER, fill_markers  # noqa: F401  (MARKER: re-exported for old imports)
 from .incremental import OpenFile, StableWriter, memory_for
+from .nav import site_nav
 from .progress import SlowProgress, stage
 from .artifacts import PageArtifacts
 from ..report import catalog
-from ..report.bench_note import bench_nav, bench_note, from_bench
+from ..report.bench_note import bench_note, from_bench
 from .render import make_environment, render
 from ..analysis.design import DesignError, DesignOptions
 from .. import __version__
@@ -133,7 +134,7 @@ def build(config: Any, open_file: OpenFile, options: Mapping[str, Any] | None = 
         raise PluginError(f"altgrad: {exc}") from None
     site_analysis.replay_warnings(context["results"])  # cached or not, every build
     bench = from_bench(snapshot.manifest)  # bench text and nav only for data the bench made
-    config.nav = bench_nav(config.nav, bench)
+    config.nav = site_nav(config.nav, Path(config.docs_dir), [p.path for p in pages], bench)
     docs = Path(config.docs_dir)
     context = {**context, "stale": stale, "from_bench": bench,
                "bench_page": bench and (docs / "bench.md").is_file(),

@@ -104,8 +104,7 @@ def _render_into(config_file: Path, out: Path) -> None:
     copy_shipped(out, docs)
     build(config, _opener(docs), getattr(plugin, "options", None))
     raw = _raw_config(config_file)
-    if raw.get("nav") is not None:  # as the build made it (bench_nav: no bench page for other data)
-        raw["nav"] = config.nav
+    raw["nav"] = config.nav  # as the build made it (site/nav.py: the default nav, no bench page for other data)
     custom_dir = (raw.get("theme") or {}).get("custom_dir")
     if custom_dir:  # the site's own theme files over the shipped ones
         shutil.copytree(config_file.parent / custom_dir, out / "overrides", dirs_exist_ok=True)
