@@ -123,3 +123,10 @@ def test_the_modules_that_shape_run_page_tables_key_their_cache():
 
     keyed = set(pages.code_files())
     assert {Path(ro.__file__), Path(run_log.__file__), Path(artifacts.__file__)} <= keyed
+
+
+def test_an_alert_without_level_or_count_still_renders():
+    """A hand-made snapshot's alert {"title": "x"} stopped the build (StrictUndefined)."""
+    from altgrad_docs.site.pages import _alert_list
+
+    assert _alert_list('[{"title": "x"}, 3]') == [{"title": "x", "level": None, "count": None}]

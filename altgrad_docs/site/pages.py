@@ -190,12 +190,14 @@ def last_good(row: pd.Series, failure: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _alert_list(text: Any) -> list[dict[str, Any]]:
-    """The run table's ``alerts`` (JSON list) as a list of dicts; [] when absent."""
+    """The run table's ``alerts`` (JSON list) as dicts with every key the run page reads
+    (title, level, count: a snapshot written by hand may lack some); [] when absent."""
     try:
         value = json.loads(text) if isinstance(text, str) and text else []
     except ValueError:
         return []
-    return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
+    return [{"title": "", "level": None, "count": None, **a} for a in value if isinstance(a, dict)] \
+        if isinstance(value, list) else []
 
 
 def _loads(text: str) -> dict[str, Any]:
