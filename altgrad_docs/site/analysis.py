@@ -176,8 +176,9 @@ def report_contexts(runs: pd.DataFrame, a: Analysis) -> dict[str, dict[str, Any]
     study, factors = a.runs, a.design.factor_names if a.design else None
     base = a.design.baseline if a.design else "BF16"
     identical = {"identical": a.design.identical_formats() if a.design else []}
+    best = a.findings.sweet_spot.best if a.findings is not None else None  # the findings' one rule
     return {
-        "format_comparison": report_context.format_comparison(study, a.sweet_spot, link("format_comparison"),
+        "format_comparison": report_context.format_comparison(study, best.format if best else "", link("format_comparison"),
                                                               a.failures, a.metric, factors, base,
                                                               findings=a.findings, higher_is_better=a.higher_is_better) | identical,
         "failure_modes": report_context.failure_modes(a.failures, study, link("failure_modes"), factors,
