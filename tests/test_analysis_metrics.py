@@ -254,3 +254,13 @@ def test_report_contexts_take_the_direction_from_the_metric_when_no_design_says_
     fc = context.format_comparison(table, "E4M3", lambda r: str(r["run_id"]), metric="final_eval/f1_micro")
     assert fc["sweet_spot"]["median"] == 0.55 and fc["direction"]["better"] == "higher"
     assert context.manifold_comparison(runs, metric="final_loss")["higher_is_better"] is False
+
+
+def test_a_declared_eval_loss_is_read_as_itself_not_as_val_loss():
+    """metric: eval/loss with runs that logged both: the column said eval/loss and held val_loss."""
+    runs = _runs([{"loss": 1.0, "val_loss": 2.0, "eval/loss": 5.0}, {"loss": 1.1, "val_loss": 3.0, "eval/loss": 6.0},
+                  {"loss": 1.2, "val_loss": 4.0}])
+    mmap = M.MetricMap(train_loss="loss", primary="eval/loss")
+    assert M.with_metric_columns(runs, mmap)[mmap.column].tolist() == [5.0, 6.0, 4.0]  # val_loss only where none
+    plain = M.MetricMap(train_loss="loss", primary="val_loss")
+    assert M.with_metric_columns(runs, plain)[plain.column].tolist() == [2.0, 3.0, 4.0]

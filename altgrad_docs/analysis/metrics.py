@@ -195,7 +195,10 @@ def with_metric_columns(runs: pd.DataFrame, mmap: MetricMap) -> pd.DataFrame:
     else:
         out["final_loss"] = pd.array(_summary_values(out, (mmap.train_loss,), final_values(out, "final_loss")),
                                      dtype="float64")
-    if mmap.column != "final_loss":
+    if mmap.column == "final_val_loss" and mmap.primary != "val_loss":  # eval/loss declared: its
+        out[mmap.column] = pd.array(_summary_values(out, (mmap.primary,), final_values(out, mmap.column)),
+                                    dtype="float64")  # values first, not the table's val_loss
+    elif mmap.column != "final_loss":
         out[mmap.column] = pd.array(final_values(out, mmap.column), dtype="float64")
     out.attrs = dict(runs.attrs)
     return out
