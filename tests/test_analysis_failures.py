@@ -208,3 +208,12 @@ def test_a_history_without_a_loss_says_so_not_that_the_loss_stayed_finite():
     assert (got["history_mode"], got["evidence"]) == (None, "fewer than 2 finite loss values in the history")
     steady = pd.DataFrame({"_step": range(10), "loss": np.linspace(3.0, 2.0, 10)})
     assert a.classify_history(steady)["evidence"] == "loss stayed finite"
+
+
+def test_variant_families_sort_at_their_base_familys_place():
+    """grad_snr_fp8 (the trainer's grad_snr/<name>_fp8 keys) sorted after every known family."""
+    from altgrad_docs.analysis.layers import family_sort_key
+
+    families = ["effective_rank", "grad_snr_fp8", "stable_rank", "grad_snr", "stall", "zzz"]
+    assert sorted(families, key=family_sort_key) == ["stall", "grad_snr", "grad_snr_fp8", "stable_rank",
+                                                       "effective_rank", "zzz"]

@@ -47,7 +47,6 @@ PLOT_METRICS = ("loss", "val_loss", "quantization/bit_stall_rate")
 PLOT_POINTS = 1020
 FORENSIC_METRICS = ("loss", "grad_norm", "quantization/overflow_rate", "quantization/bit_stall_rate",
                     "quantization/underflow_rate")
-STALL_PREFIX = "stall/"
 #: History columns left out of the history hash: wall-clock speed differs between identical runs.
 UNHASHED = ("throughput_tokens_sec", "step_time_ms")
 

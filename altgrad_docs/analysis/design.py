@@ -41,8 +41,6 @@ from .metrics import MetricError, MetricMap, infer_metric_map, metric_options, t
 from .design_keys import (DEFAULTS, canon_value, classify_keys, level_key, level_text, program_scopes,
                           setting_label, with_program)
 
-DESIGN_CONFIG_KEYS = ("factors", "ignore", "filters", "baseline", "metric", "metrics", "tuning")
-
 
 class DesignError(ValueError):
     """A design option in mkdocs.yml that cannot be used (the message says which and how)."""

@@ -86,7 +86,3 @@ def p_phrase(p: float | None) -> str:
     text = p_value(p)
     return text if text.startswith("<") or text == "n/a" else f"= {text}"
 
-
-def percent(x: float, decimals: int = 0) -> str:
-    """A proportion as a whole percent (rates with exact intervals do not support more)."""
-    return "n/a" if not _ok(x) else f"{100 * x:.{decimals}f}%"

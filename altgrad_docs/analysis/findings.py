@@ -80,11 +80,6 @@ class Comparison(EstimateText):
         return ", ".join(digits.number(d, hw) for d in self.deltas)
 
     @property
-    def p_is(self) -> str:
-        """'= 0.0073' or '< 0.001': the family's adjusted p after the letter p."""
-        return digits.p_phrase(self.p_holm)
-
-    @property
     def key(self) -> tuple[str, str]:
         return self.format, self.setting
 

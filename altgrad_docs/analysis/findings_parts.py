@@ -150,10 +150,6 @@ class FailureComparison:
     branch: str  # "one_fails" | "both_fail" | "none_fail"
 
     @property
-    def p_text(self) -> str:
-        return digits.p_value(self.p)
-
-    @property
     def p_is(self) -> str:
         return digits.p_phrase(self.p)
 

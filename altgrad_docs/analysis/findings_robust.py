@@ -39,6 +39,11 @@ class EstimateText:
     def p_text(self) -> str:
         return digits.p_value(self.p_holm)
 
+    @property
+    def p_is(self) -> str:
+        """'= 0.0073' or '< 0.001': the family's adjusted p after the letter p."""
+        return digits.p_phrase(self.p_holm)
+
 
 @dataclass(frozen=True)
 class Alternative(EstimateText):
@@ -52,9 +57,6 @@ class Alternative(EstimateText):
     high: float
     p_holm: float  # t test Holm-corrected across the family on this definition
 
-    @property
-    def p_is(self) -> str:
-        return digits.p_phrase(self.p_holm)
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,8 @@ def robust(rows: list[Any], a: Any, cond: pd.DataFrame, higher: bool, alpha: flo
         for c in members:
             if c.design == "paired":
                 d = [finals[m][definition] - finals[s][definition] for _, m, s in pairs[c.key]]
-                est = stats.paired_delta(d, [0.0] * len(d))
-                ests.append((est, stats.paired_t_p(d)))
+                est = stats.paired_delta(d, [0.0] * len(d))  # its t_p is the paired t test's p
+                ests.append((est, est.t_p))
             else:
                 sub = cond[((cond["format"] == c.format) & (cond["setting"] == c.setting)).to_numpy()]
                 vals = {o: [finals[r][definition] for r in sub.loc[sub["optimizer"] == o, "run_id"].astype(str)]

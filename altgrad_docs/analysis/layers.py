@@ -52,7 +52,9 @@ AGGREGATE = re.compile(r"^(mean|min|max|std|median|sum|total|count|avg|average)(
 
 
 def family_sort_key(family: str) -> tuple[int, str]:
-    base = family
+    """FAMILY_ORDER's place; a variant family (``grad_snr_fp8``) at its base family's place."""
+    m = _VARIANT.match(family)
+    base = m["name"] if m and m["name"] in FAMILY_ORDER else family
     return (FAMILY_ORDER.index(base) if base in FAMILY_ORDER else len(FAMILY_ORDER), family)
 
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +70,3 @@ def failure_onset(trace: Trace | None, detection: int | None, mode: str | None) 
     start = onset_step(steps, loss, detection)
     return Onset(start if start is not None else detection, detection, kind)
 
-
-def fmt_step(step: int | None) -> str:
-    return "-" if step is None or (isinstance(step, float) and math.isnan(step)) else str(int(step))

@@ -143,13 +143,6 @@ def min_p_mannwhitney(nx: int, ny: int) -> float:
     return min(1.0, 2.0 / math.comb(nx + ny, nx))
 
 
-def _t_interval(mean: float, se: float, df: float, confidence: float) -> tuple[float, float]:
-    if not (df > 0 and np.isfinite(se)):
-        return math.nan, math.nan
-    half = float(scipy_stats().t.ppf(0.5 + confidence / 2, df)) * se
-    return mean - half, mean + half
-
-
 def paired_delta(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Delta:
     """Mean of x - y over pairs where both are finite, with a t interval (scipy ttest_rel).
 
@@ -313,17 +306,6 @@ def sign_flip_test(diffs: Sequence[float], exact_limit: int = EXACT_LIMIT,
     signs = rng.choice(np.array([-1.0, 1.0]), size=(n_resamples, n))
     hits = int(np.sum(np.abs(signs @ d) / n >= observed - tol))
     return SignFlip(n, (hits + 1) / (n_resamples + 1), False, 1.0 / (n_resamples + 1))
-
-
-def paired_t_p(diffs: Sequence[float]) -> float:
-    """Two-sided p of the one-sample t test of the mean difference (= paired t); NaN when it has
-    no spread or fewer than 2 differences."""
-    d = finite(diffs)
-    if len(d) < 2 or np.ptp(d) <= 1e-12 * max(1.0, abs(float(d.mean()))):
-        return math.nan
-    with warnings.catch_warnings():  # nearly equal differences: scipy warns, the p is still the t test's
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(scipy_stats().ttest_1samp(d, 0.0).pvalue)
 
 
 def paired_dz(diffs: Sequence[float]) -> float:
