@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from altgrad_docs.formats import BASELINES, classify_format
-from altgrad_docs.runs import STATUS_OF_STATE
+from altgrad_docs.runs import STATUS_OF_STATE, to_float
 
 from . import design_checks as checks
 from .filters import FilterError, matches
@@ -353,7 +353,7 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
         if "state" in df else status, "status": status.astype(str), "format": frame["format"],
         "optimizer": frame["optimizer"], "seed": pd.to_numeric(df["seed"], errors="coerce"),
         "steps": pd.to_numeric(df["steps"], errors="coerce") if "steps" in df else np.nan,
-        "max_steps": [_num(c.get("max_steps")) for c in configs], "crashed": crashed,
+        "max_steps": [to_float(c.get("max_steps")) for c in configs], "crashed": crashed,
         "program": programs if programs is not None else [None] * len(df),  # only when several
     })
     if options.factors is not None:  # a named key no run has is no factor (warned below)
@@ -391,13 +391,6 @@ def infer_design(runs: pd.DataFrame, options: DesignOptions | None = None,
     if history_hashes:
         design.identical = identical_conditions(meta[done], history_hashes)
     return design
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _sort_conditions(df: pd.DataFrame, keys: list[str], format_sort_key) -> pd.DataFrame:

@@ -34,6 +34,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ..runs import to_float
 from .curves import Trace, make_trace
 from .loss_replay import DIVERGENCE_WINDOW, STAGNATION_MIN_DELTA, FiniteLoss, finite_loss
 from .rates import TOLERANCE, window_values
@@ -57,15 +58,8 @@ FAILURE_COLUMNS = [
 __all__ = ["FailureAnalyzer", "classify_trace", "parse_failure_report", "MODES"]
 
 
-def _flt(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _or(value: Any, default: float) -> float:
-    x = _flt(value)
+    x = to_float(value)
     return x if math.isfinite(x) else default
 
 
@@ -257,7 +251,7 @@ class FailureAnalyzer:
         text = reason or ""
         if NON_FINITE.search(text):
             return "overflow"
-        if grad_sparsity is not None and _flt(grad_sparsity) > 0.5:
+        if grad_sparsity is not None and to_float(grad_sparsity) > 0.5:
             return "gradient_vanishing"
         if "underflow" in text.lower():
             return "underflow"
@@ -293,9 +287,9 @@ class FailureAnalyzer:
             row["grad_sparsity"] = report.get("grad_sparsity")
             row["report_path"] = report.get("path")
             for key in ("final_loss", "best_loss"):
-                if row.get(key) is None or not np.isfinite(_flt(row.get(key))):
+                if row.get(key) is None or not np.isfinite(to_float(row.get(key))):
                     row[key] = report.get(key)
-            if not np.isfinite(_flt(row.get("last_good_loss"))):
+            if not np.isfinite(to_float(row.get("last_good_loss"))):
                 row["last_good_step"], row["last_good_loss"] = last_good(report.get("loss_trend") or [])
         for row in rows:
             row["failure_mode"] = self.classify_failure_mode(row.get("reason"), row.get("grad_sparsity"))
@@ -331,7 +325,7 @@ class FailureAnalyzer:
         else:
             seed = report.get("config", {}).get("seed")
             hits = [r for r in rows if r.get("source") == "wandb" and str(r.get("format")) == report["format"]
-                    and seed is not None and _flt(r.get("seed")) == _flt(seed)]
+                    and seed is not None and to_float(r.get("seed")) == to_float(seed)]
         return hits[0] if len(hits) == 1 else None
 
 
@@ -348,7 +342,7 @@ def _trainer_reason(r: pd.Series) -> str | None:
 def last_good(points: Iterable[tuple[Any, Any]]) -> tuple[int | None, float]:
     """(step, value) of the last finite value among (step, value) points in step order, the
     last good value before a collapse; (None, NaN) when none is finite."""
-    good = [(s, _flt(v)) for s, v in points if np.isfinite(_flt(v))]
+    good = [(s, to_float(v)) for s, v in points if np.isfinite(to_float(v))]
     return (good[-1][0], good[-1][1]) if good else (None, math.nan)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from altgrad_docs.formats import BASELINES
+from altgrad_docs.runs import to_float
 
 from . import digits, stats
 from . import scorecard as sc
@@ -150,13 +151,6 @@ class Findings:
         return next((c for c in self.comparisons if c.key == (fmt, setting)), None)
 
 
-def _f(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def identical_comparisons(identical: Iterable[Iterable[tuple[str, str, str]]]) -> dict[tuple[str, str], list[str]]:
     """(format, setting) -> the other formats whose comparison at that setting is the same data:
     identical under AdamW and under ManifoldAdamW (groups of (format, optimizer, setting))."""
@@ -181,15 +175,15 @@ def _size(dz: float, n: int) -> str:
 
 
 def _base(row: pd.Series, better_sign: float, factors: Iterable[str] = ()) -> Comparison:
-    raw = [(_f(d), int(s)) for d, s in zip(row.get("deltas") or [], row.get("seeds") or [])]
+    raw = [(to_float(d), int(s)) for d, s in zip(row.get("deltas") or [], row.get("seeds") or [])]
     pairs = [(d, s) for d, s in raw if math.isfinite(d)]
     deltas = tuple(d for d, _ in pairs)
     paired = row["design"] == "paired"
     n = int(row["n_pairs"]) if paired else int(row["n_manifold"]) + int(row["n_adamw"])
     return Comparison(
         format=str(row["format"]), setting=str(row.get("setting") or ""), design=str(row["design"]), n=n,
-        n_seeds=len(raw) if paired else n, mean=_f(row["mean_delta"]), low=_f(row["ci_low"]),
-        high=_f(row["ci_high"]), t_p=_f(row.get("t_p")), dz=stats.paired_dz(deltas) if paired else math.nan,
+        n_seeds=len(raw) if paired else n, mean=to_float(row["mean_delta"]), low=to_float(row["ci_low"]),
+        high=to_float(row["ci_high"]), t_p=to_float(row.get("t_p")), dz=stats.paired_dz(deltas) if paired else math.nan,
         favour=sum(1 for d in deltas if d * better_sign > 0), against=sum(1 for d in deltas if d * better_sign < 0),
         in_family=False, deltas=deltas, seeds=tuple(s for _, s in pairs),
         levels=tuple((k, row[k]) for k in factors if k in row.index))

@@ -20,13 +20,6 @@ from .robustness import DEFINITIONS, LABELS, finals_by_run, leave_one_out
 MANIFOLD, STANDARD = sc.MANIFOLD, sc.STANDARD
 
 
-def _f(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 class EstimateText:
     """Wording of an estimate with its interval and Holm-adjusted p, at the digits n supports
     (a mixin of the dataclasses with fields ``mean``, ``low``, ``high`` and ``p_holm``)."""
